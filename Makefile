@@ -1,0 +1,86 @@
+# vkdeit build, test and benchmark entry points. `make help` lists them.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+
+GO      ?= go
+BIN     := bin/vkdeit
+# Debian/Ubuntu packages: the Vulkan loader, lavapipe (Vulkan on the CPU), the
+# shader compiler and validator, the validation layer, and gcc for cgo.
+DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools \
+            vulkan-validationlayers gcc make ca-certificates
+# Tests run with the Khronos validation layer and synchronization validation;
+# any message it prints fails the test that caused it.
+TEST_ENV := VKDEIT_VALIDATION=1 \
+            VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT
+FUZZTIME ?= 4s
+# package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
+FUZZ := loader:FuzzSafetensorsHeader loader:FuzzUnpickle loader:FuzzDecodeImage loader:FuzzEXIF
+
+.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders bench demo gpu-check clean
+
+help:
+	@echo "make demo       install deps, build, classify samples/grace_hopper.jpg"
+	@echo "make test       install deps, vet, run every test on lavapipe with validation, short fuzz"
+	@echo "make build      build $(BIN)"
+	@echo "make shaders    recompile shaders/*.comp into committed shaders/*.spv"
+	@echo "make bench      go benchmarks + vkdeit bench on random deit-small weights"
+	@echo "make lint       staticcheck"
+	@echo "make gpu-check  the one-call GPU check (see scripts/gpu-check.sh)"
+
+# deps installs the Debian packages when run as root, otherwise prints the
+# exact command and stops. Already-installed packages are not reinstalled.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "missing packages:$$missing"; \
+	  echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	fi; \
+	echo "installing:$$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vkdeit
+
+test: deps vet fmt-check go-test fuzz
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+go-test:
+	$(TEST_ENV) $(GO) test -timeout 30m -count=1 ./...
+
+fuzz:
+	@set -e; for pt in $(FUZZ); do \
+	  pkg=$${pt%%:*}; fn=$${pt##*:}; \
+	  echo "fuzz $$fn ($(FUZZTIME))"; \
+	  $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+	done
+
+lint:
+	$(GO) vet ./...
+	command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	staticcheck ./...
+
+shaders:
+	bash shaders/build.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/
+	$(BIN) bench --config small-distilled --cpu
+
+demo: deps build
+	$(BIN) classify samples/grace_hopper.jpg
+
+gpu-check:
+	bash scripts/gpu-check.sh
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/gpu/gputest"
+)
+
+// smallModel is deit-small-distilled with random weights, the flagship's
+// shape, built once per benchmark.
+func smallModel(b *testing.B) *deit.Model {
+	b.Helper()
+	cfg, err := deit.Preset("small-distilled")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, 1)}
+}
+
+// benchGPU times Engine.Forward at batch B and reports images per second.
+func benchGPU(b *testing.B, B int) {
+	m := smallModel(b)
+	d := gputest.Open(b)
+	eng, err := deit.NewEngine(d, m, B)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	px := RandomPixels(m.Config, B, 1)
+	ctx := context.Background()
+	if _, err := eng.Forward(ctx, px, B); err != nil { // records the sequence
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := eng.Forward(ctx, px, B); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(B*b.N)/b.Elapsed().Seconds(), "img/s")
+}
+
+// BenchmarkForwardGPUBatch1 is the batch-1 latency of the GPU engine on
+// deit-small-distilled.
+func BenchmarkForwardGPUBatch1(b *testing.B) { benchGPU(b, 1) }
+
+// BenchmarkForwardGPUBatch8 is the GPU engine's throughput at batch 8.
+func BenchmarkForwardGPUBatch8(b *testing.B) { benchGPU(b, 8) }
+
+// BenchmarkForwardCPUBatch1 is the pure-Go reference path at batch 1.
+func BenchmarkForwardCPUBatch1(b *testing.B) {
+	m := smallModel(b)
+	px := RandomPixels(m.Config, 1, 1)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.ForwardCPU(ctx, px, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "img/s")
+}

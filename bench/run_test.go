@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/gpu/gputest"
+)
+
+// tinyModel is a 2-layer, 32-pixel model: the real network structure at a
+// size that runs in milliseconds on either path.
+func tinyModel(t *testing.T) *deit.Model {
+	t.Helper()
+	cfg := deit.Config{Hidden: 32, Layers: 2, Heads: 2, MLP: 64, ImageSize: 32, PatchSize: 8,
+		Channels: 3, NumLabels: 10, Eps: 1e-6, Head: deit.HeadDistilled}
+	require.NoError(t, cfg.Validate())
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, 7)}
+}
+
+func TestRunCPU(t *testing.T) {
+	m := tinyModel(t)
+	var log bytes.Buffer
+	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", CPU: true, CPUBatches: []int{2, 1, 2},
+		Warmup: 1, Iters: 4, Seed: 3, Log: &log})
+	require.NoError(t, err)
+	require.Len(t, r.Paths, 1)
+	p := r.Paths[0]
+	require.Equal(t, "cpu", p.Path)
+	require.Len(t, p.Batches, 2, "batches are sorted and deduplicated")
+	for i, b := range []int{1, 2} {
+		br := p.Batches[i]
+		require.Equal(t, b, br.Batch)
+		require.Equal(t, 4, br.Latency.N)
+		require.Greater(t, br.Latency.P50, 0.0)
+		require.LessOrEqual(t, br.Latency.Min, br.Latency.P50)
+		require.LessOrEqual(t, br.Latency.P50, br.Latency.P99)
+		// img/s is images over the summed latencies, so mean latency × img/s = batch.
+		require.InDelta(t, float64(b), br.ImgPerSec*br.Latency.Mean/1e3, 1e-6*float64(b))
+		require.InDelta(t, br.ImgPerSec*m.Config.FLOPs()/1e12, br.TFLOPS, 1e-12)
+		require.Zero(t, br.DeviceMs)
+	}
+	require.InDelta(t, m.Config.FLOPs()/1e9, r.GFLOPPerImage, 1e-12)
+	require.Nil(t, r.Parity)
+	require.Contains(t, log.String(), "bench: cpu batch 2: 4 iterations")
+
+	_, err = Run(context.Background(), Options{Model: m, Iters: 1})
+	require.ErrorContains(t, err, "nothing to run")
+	_, err = Run(context.Background(), Options{Model: m, CPU: true, CPUBatches: []int{0}, Iters: 1})
+	require.ErrorContains(t, err, "batch size must be ≥ 1")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = Run(ctx, Options{Model: m, CPU: true, CPUBatches: []int{1}, Iters: 2})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestRunGPU(t *testing.T) {
+	m := tinyModel(t)
+	d := gputest.Open(t)
+	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", Device: d, Batches: []int{1, 3},
+		CPU: true, CPUBatches: []int{1}, Warmup: 1, Iters: 3, ProfileRuns: 2, Seed: 5})
+	require.NoError(t, err)
+	require.Len(t, r.Paths, 2)
+	require.Equal(t, d.Info().Name, r.Device.Name)
+	g := r.Paths[0]
+	require.Equal(t, "gpu", g.Path)
+	require.Len(t, g.Batches, 2)
+	for _, br := range g.Batches {
+		require.Equal(t, 3, br.Latency.N)
+		require.Greater(t, br.ImgPerSec, 0.0)
+		if !d.Info().Timestamps {
+			continue
+		}
+		require.Greater(t, br.DeviceMs, 0.0)
+		require.NotEmpty(t, br.Kernels)
+		var share, us float64
+		kinds := map[string]bool{}
+		for _, k := range br.Kernels {
+			share += k.Share
+			us += k.TotalMicros
+			kinds[k.Kernel] = true
+		}
+		require.InDelta(t, 1, share, 1e-9)
+		require.True(t, kinds["matmul"] && kinds["attention"], "kernels: %v", kinds)
+	}
+	// The two paths ran on the same input: their logits agree.
+	require.NotNil(t, r.Parity)
+	require.Equal(t, 1, r.Parity.Batch)
+	require.Less(t, r.Parity.RelL2, 1e-4, "GPU vs CPU logits, worst element %d (abs %g)", r.Parity.Worst, r.Parity.MaxAbs)
+	r.ComputeRatios()
+	require.Len(t, r.Ratios, 1)
+}

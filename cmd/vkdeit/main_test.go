@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/bench"
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/gpu/gputest"
+	"github.com/vkdeit/vkdeit/loader"
+)
+
+// tinyDir is the committed 2-layer deit fixture (10 CIFAR-like labels, 32 px).
+const tinyDir = "../../testdata/tiny-distilled"
+
+// runCLI runs the command in-process and returns its exit status and output.
+func runCLI(t *testing.T, stdin []byte, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, bytes.NewReader(stdin), &out, &errb)
+	// With VKDEIT_VALIDATION=1 (make test) the command prints what the
+	// validation layer reported when it closes the device: none is allowed.
+	require.NotContains(t, errb.String(), "gpu: validation:", "vkdeit %v", args)
+	return code, out.String(), errb.String()
+}
+
+// needGPU skips the test per the shared rule (no device and CI unset) and
+// otherwise leaves the device to the command under test.
+func needGPU(t *testing.T) {
+	t.Helper()
+	gputest.Open(t)
+}
+
+// testImage draws a deterministic gradient with some structure.
+func testImage(w, h int, seed uint8) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.NRGBA{R: uint8(x*7) + seed, G: uint8(y * 5), B: uint8((x ^ y) * 3), A: 255})
+		}
+	}
+	return img
+}
+
+func encodePNG(t *testing.T, img image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, img))
+	return b.Bytes()
+}
+
+func encodeJPEG(t *testing.T, img image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}))
+	return b.Bytes()
+}
+
+// mixedDir writes good and bad images; it returns the directory and the good
+// files in the order the command must print them.
+func mixedDir(t *testing.T) (string, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, data, 0o644))
+		return p
+	}
+	jpg := encodeJPEG(t, testImage(48, 40, 9))
+	good := []string{
+		write("a_good.png", encodePNG(t, testImage(50, 37, 0))),
+		write("sub/c_good.JPG", jpg),
+	}
+	write("b_truncated.jpg", jpg[:len(jpg)/2])
+	write("d_empty.png", nil)
+	write("e_text.jpg", []byte("this is not an image at all\n"))
+	write("notes.txt", []byte("ignored: not an image extension"))
+	return dir, good
+}
+
+// expectedLogits runs the CPU reference directly on one file.
+func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
+	t.Helper()
+	img, err := loader.LoadImage(path, loader.DecodeOptions{})
+	require.NoError(t, err)
+	px, err := m.Pre.Apply(img)
+	require.NoError(t, err)
+	res, err := m.ForwardCPU(context.Background(), px, 1)
+	require.NoError(t, err)
+	return res.Logits
+}
+
+func loadTiny(t *testing.T) *deit.Model {
+	t.Helper()
+	files, err := loader.ResolveModel(context.Background(), tinyDir, loader.HubFromEnv())
+	require.NoError(t, err)
+	m, err := deit.Load(files)
+	require.NoError(t, err)
+	if m.Pre == nil {
+		m.Pre = loader.DefaultPreprocessor()
+	}
+	return m
+}
+
+func TestClassifyMixedDirectory(t *testing.T) {
+	for _, device := range []string{"cpu", "gpu"} {
+		t.Run(device, func(t *testing.T) {
+			if device == "gpu" {
+				needGPU(t)
+			}
+			dir, good := mixedDir(t)
+			code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", device, "--batch", "4", "--top", "3", dir)
+			require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+			for _, bad := range []string{"b_truncated.jpg", "d_empty.png", "e_text.jpg"} {
+				require.Contains(t, errs, bad)
+			}
+			require.NotContains(t, errs, "notes.txt")
+			require.Contains(t, errs, "3 of 5 inputs could not be classified")
+
+			// The good images, in input order, each with the right top class.
+			m := loadTiny(t)
+			pos := -1
+			for _, p := range good {
+				i := strings.Index(out, p+"\n")
+				require.Greater(t, i, pos, "%s missing or out of order in\n%s", p, out)
+				pos = i
+				want := predict(expectedLogits(t, m, p), 3, m.Config.Labels)
+				block := out[i:]
+				lines := strings.Split(block, "\n")
+				require.GreaterOrEqual(t, len(lines), 4)
+				f := strings.Fields(lines[1])
+				require.Equal(t, "1", f[0])
+				require.Equal(t, want[0].Label, strings.Join(f[3:], " "), "top-1 of %s", p)
+				pct, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64)
+				require.NoError(t, err)
+				require.InDelta(t, 100*want[0].Probability, pct, 0.01, "top-1 probability of %s", p)
+			}
+			require.NotContains(t, out, "b_truncated")
+		})
+	}
+}
+
+func TestClassifyJSONAndStdin(t *testing.T) {
+	_, good := mixedDir(t)
+	pngData, err := os.ReadFile(good[0])
+	require.NoError(t, err)
+	args := []string{"classify", "--model", tinyDir, "--device", "cpu", "--json", "--top", "100", good[1], "-", good[0]}
+	code, out, errs := runCLI(t, pngData, args...)
+	require.Equal(t, 0, code, errs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3)
+	m := loadTiny(t)
+	wantPaths := []string{good[1], "-", good[0]}
+	var stdinRes, fileRes classifyResult
+	for i, line := range lines {
+		var r classifyResult
+		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
+		require.Equal(t, wantPaths[i], r.Path)
+		require.Contains(t, r.Device, "cpu")
+		require.Len(t, r.Top, 10, "--top larger than the label count prints all labels")
+		var sum float64
+		for j, p := range r.Top {
+			require.Equal(t, j+1, p.Rank)
+			require.Equal(t, m.Config.Labels[p.Index], p.Label)
+			if j > 0 {
+				require.LessOrEqual(t, p.Logit, r.Top[j-1].Logit)
+			}
+			sum += p.Probability
+		}
+		require.InDelta(t, 1, sum, 1e-9)
+		require.GreaterOrEqual(t, r.Timing.Preprocess, 0.0)
+		if r.Path == "-" {
+			stdinRes = r
+		}
+		if r.Path == good[0] {
+			fileRes = r
+		}
+	}
+	// Standard input gives exactly what the file gives, and both match a
+	// direct ForwardCPU call.
+	require.Equal(t, fileRes.Top, stdinRes.Top)
+	want := expectedLogits(t, m, good[0])
+	for _, p := range fileRes.Top {
+		require.Equal(t, want[p.Index], p.Logit, "logit %d", p.Index)
+	}
+}
+
+func TestClassifyGPUMatchesCPU(t *testing.T) {
+	needGPU(t)
+	_, good := mixedDir(t)
+	var res [2]map[string]classifyResult
+	for i, dev := range []string{"cpu", "gpu"} {
+		code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", dev, "--json", "--top", "10", good[0], good[1])
+		require.Equal(t, 0, code, errs)
+		res[i] = map[string]classifyResult{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r classifyResult
+			require.NoError(t, json.Unmarshal([]byte(line), &r))
+			res[i][r.Path] = r
+		}
+	}
+	for _, p := range good {
+		c, g := res[0][p], res[1][p]
+		require.Contains(t, g.Device, "gpu")
+		a, b := make([]float32, 10), make([]float32, 10)
+		for k := range c.Top {
+			a[c.Top[k].Index] = c.Top[k].Logit
+			b[g.Top[k].Index] = g.Top[k].Logit
+		}
+		d := bench.Compare(b, a)
+		require.Less(t, d.RelL2, 1e-4, "%s: gpu vs cpu logits, worst class %d (abs %g)", p, d.Worst, d.MaxAbs)
+	}
+}
+
+func TestClassifyErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.jpg")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no paths", []string{"classify", "--model", tinyDir}, 2, "no images given"},
+		{"bad top", []string{"classify", "--top", "0", "x.jpg"}, 2, "--top must be ≥ 1"},
+		{"bad device", []string{"classify", "--device", "tpu", "x.jpg"}, 2, "--device must be auto, gpu or cpu"},
+		{"unknown flag", []string{"classify", "--frobnicate", "x.jpg"}, 2, "flag provided but not defined"},
+		{"missing file", []string{"classify", "--model", tinyDir, "--device", "cpu", missing}, 1, "nope.jpg: no such file or directory"},
+		{"bad model", []string{"classify", "--model", t.TempDir(), "--device", "cpu", "../../samples/grace_hopper.jpg"}, 1, "model "},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"no command", nil, 2, "Usage: vkdeit COMMAND"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := runCLI(t, nil, tc.args...)
+			require.Equal(t, tc.code, code, errs)
+			require.Contains(t, errs, tc.msg)
+			if tc.code == 1 {
+				// Errors are single "vkdeit: ..." lines.
+				for _, l := range strings.Split(strings.TrimSpace(errs), "\n") {
+					require.True(t, strings.HasPrefix(l, "vkdeit: "), "stderr line %q", l)
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "--help")
+	require.Equal(t, 0, code)
+	for _, c := range commands() {
+		require.Contains(t, out, c.name)
+		code, out, errs := runCLI(t, nil, c.name, "--help")
+		require.Equal(t, 0, code, errs)
+		require.Contains(t, out, "Usage: vkdeit "+c.name)
+		if c.name != "version" {
+			require.Contains(t, out, "Examples:")
+		}
+		code, out2, _ := runCLI(t, nil, "help", c.name)
+		require.Equal(t, 0, code)
+		require.Equal(t, out, out2)
+	}
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	fs := newFlagSet(&env{}, "x", "", "")
+	fs.Int("top", 5, "")
+	fs.Bool("json", false, "")
+	got := interleave(fs, []string{"a.jpg", "--top", "3", "-", "--json", "b.jpg", "--", "--top"})
+	require.Equal(t, []string{"--top", "3", "--json", "--", "a.jpg", "-", "b.jpg", "--top"}, got)
+}
+
+func TestSoftmaxTopK(t *testing.T) {
+	logits := []float32{1, 3, 3, -2, 1000}
+	p := softmax(logits)
+	require.InDelta(t, 1, p[4], 1e-12)
+	require.False(t, math.IsNaN(p[0]), "softmax must subtract the max")
+	require.Equal(t, []int{4, 1, 2}, topK(logits, 3), "ties go to the lower index")
+	require.Equal(t, []int{4, 1, 2, 0, 3}, topK(logits, 99))
+	q := softmax([]float32{0, float32(math.Log(3))})
+	require.InDelta(t, 0.25, q[0], 1e-7)
+	require.Equal(t, "LABEL_7", labelOf([]string{"a"}, 7))
+}
+
+func TestVerify(t *testing.T) {
+	needGPU(t)
+	code, out, errs := runCLI(t, nil, "verify", "--model", tinyDir, "--batch", "3")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Contains(t, out, "random[2]")
+	require.Contains(t, out, "ok: worst relative L2 difference")
+
+	_, good := mixedDir(t)
+	code, out, errs = runCLI(t, nil, "verify", "--model", tinyDir, good[0], good[1])
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Contains(t, out, good[1])
+
+	// An impossible tolerance fails, with the numbers still printed.
+	code, out, errs = runCLI(t, nil, "verify", "--model", tinyDir, "--tol", "-1", "--batch", "1")
+	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Contains(t, out, "random[0]")
+	require.Contains(t, errs, "verify failed")
+}
+
+func TestBenchCommand(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath, plotPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.png")
+	code, out, errs := runCLI(t, nil, "bench", "--model", tinyDir, "--device", "cpu", "--batch", "1,2",
+		"--warmup", "1", "--iters", "3", "--json", jsonPath, "--plot", plotPath)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Contains(t, out, "batch-1 latency, cpu:")
+	data, err := os.ReadFile(jsonPath)
+	require.NoError(t, err)
+	var r bench.Report
+	require.NoError(t, json.Unmarshal(data, &r))
+	require.Len(t, r.Paths, 1)
+	require.Len(t, r.Paths[0].Batches, 2)
+	require.Equal(t, 3, r.Paths[0].Batches[1].Latency.N)
+	f, err := os.Open(plotPath)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = png.Decode(f)
+	require.NoError(t, err)
+
+	code, _, errs = runCLI(t, nil, "bench", "--batch", "1,x")
+	require.Equal(t, 2, code)
+	require.Contains(t, errs, `"x" is not a batch size`)
+}
+
+func TestBenchGPU(t *testing.T) {
+	needGPU(t)
+	code, out, errs := runCLI(t, nil, "bench", "--model", tinyDir, "--device", "gpu", "--cpu", "--batch", "1,4",
+		"--warmup", "1", "--iters", "3", "--profile-runs", "1")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Contains(t, out, "GPU/CPU throughput at batch 1")
+	require.Contains(t, out, "GPU vs CPU logits at batch 1")
+}
+
+func TestDevices(t *testing.T) {
+	needGPU(t)
+	code, out, errs := runCLI(t, nil, "devices")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "timestamps")
+	require.Equal(t, 1, strings.Count(out, "*"), out)
+
+	code, out, errs = runCLI(t, nil, "devices", "--json")
+	require.Equal(t, 0, code, errs)
+	var ds []deviceJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &ds))
+	picked := 0
+	for _, d := range ds {
+		if d.Picked {
+			picked++
+		}
+	}
+	require.Equal(t, 1, picked)
+}
+
+func TestDownloadErrors(t *testing.T) {
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	code, _, errs := runCLI(t, nil, "download", "not a repo")
+	require.Equal(t, 2, code)
+	require.Contains(t, errs, "not a hub repo id")
+	code, _, errs = runCLI(t, nil, "download", "facebook/deit-tiny-patch16-224")
+	require.Equal(t, 1, code)
+	require.Contains(t, errs, "deit-tiny-patch16-224")
+}

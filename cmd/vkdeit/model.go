@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/loader"
+)
+
+// loadModel resolves a --model argument (directory, weights file or hub repo
+// id[@revision]) through the Hugging Face cache, downloading what is missing,
+// and loads it.
+func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
+	hub := loader.HubFromEnv()
+	if e.stderrTerminal() {
+		hub.Progress = e.stderr
+	}
+	files, err := loader.ResolveModel(ctx, arg, hub)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", arg, err)
+	}
+	m, err := deit.Load(files)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", arg, err)
+	}
+	return m, nil
+}
+
+// randomModel builds a model of a preset configuration with deterministic
+// random weights and the default preprocessor.
+func randomModel(preset string, seed int64) (*deit.Model, error) {
+	cfg, err := deit.Preset(preset)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Pre: loader.DefaultPreprocessor()}, nil
+}

@@ -1,0 +1,178 @@
+package deit
+
+import (
+	"fmt"
+
+	"github.com/vkdeit/vkdeit/gpu"
+)
+
+// newBuffer allocates a device buffer that Engine.Close frees.
+func (e *Engine) newBuffer(bytes int64) (*gpu.Buffer, error) {
+	b, err := e.dev.NewBuffer(bytes)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, b.Free)
+	return b, nil
+}
+
+// put uploads data into a new device buffer.
+func (e *Engine) put(name string, data []float32) (*gpu.Buffer, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s: empty tensor", name)
+	}
+	b, err := e.newBuffer(int64(len(data)) * 4)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := e.dev.Write(b, 0, data); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, nil
+}
+
+// transpose turns an nn.Linear weight [out, in] into the [in, out] ([K, N])
+// layout the matmul kernel reads.
+func transpose(w []float32, out, in int) []float32 {
+	t := make([]float32, len(w))
+	for o := 0; o < out; o++ {
+		for i := 0; i < in; i++ {
+			t[i*out+o] = w[o*in+i]
+		}
+	}
+	return t
+}
+
+// fuseQKV stacks the q, k and v projections into one [D, 3D] weight and a
+// [3D] bias, so one matmul produces the packed [T, 3D] rows attention reads:
+// column s·D + j·Dh + e is part s (q, k, v) of head j, element e.
+func fuseQKV(l *Layer, D int) (w, b []float32) {
+	w = make([]float32, D*3*D)
+	b = make([]float32, 3*D)
+	for s, part := range [3][]float32{l.QW, l.KW, l.VW} {
+		for o := 0; o < D; o++ {
+			for i := 0; i < D; i++ {
+				w[i*3*D+s*D+o] = part[o*D+i]
+			}
+		}
+	}
+	copy(b[0:D], l.QB)
+	copy(b[D:2*D], l.KB)
+	copy(b[2*D:], l.VB)
+	return w, b
+}
+
+// headWeights builds the single product that gives the final logits from the
+// normalized special-token rows [B, S·D]. A distilled model's logits are
+// (cls·W_clsᵀ + b_cls + dist·W_distᵀ + b_dist) / 2; halving a float32 is
+// exact, so stacking ½W_clsᵀ over ½W_distᵀ changes only the summation order.
+func headWeights(c Config, w *Weights) (hw, hb []float32) {
+	D, L := c.Hidden, c.NumLabels
+	if c.Head != HeadDistilled {
+		return transpose(w.ClsW, L, D), append([]float32(nil), w.ClsB...)
+	}
+	hw = make([]float32, 2*D*L)
+	hb = make([]float32, L)
+	for o := 0; o < L; o++ {
+		for i := 0; i < D; i++ {
+			hw[i*L+o] = w.ClsW[o*D+i] / 2
+			hw[(D+i)*L+o] = w.DistW[o*D+i] / 2
+		}
+		hb[o] = float32((float64(w.ClsB[o]) + float64(w.DistB[o])) / 2)
+	}
+	return hw, hb
+}
+
+// upload copies every weight to the device once, in kernel layout.
+func (e *Engine) upload(w *Weights) error {
+	c := e.cfg
+	D, M := c.Hidden, c.MLP
+	K := c.Channels * c.PatchSize * c.PatchSize
+	var err error
+	must := func(name string, data []float32) *gpu.Buffer {
+		if err != nil {
+			return nil
+		}
+		var b *gpu.Buffer
+		b, err = e.put(name, data)
+		return b
+	}
+	ew := &e.w
+	ew.patchW = must("patch weight", transpose(w.PatchW, D, K))
+	ew.patchB = must("patch bias", w.PatchB)
+	ew.special = must("special tokens", w.Special)
+	ew.pos = must("position embeddings", w.Pos)
+	ew.layers = make([]layerBuffers, len(w.Layers))
+	for i := range w.Layers {
+		l := &w.Layers[i]
+		p := fmt.Sprintf("layer %d ", i)
+		qkvW, qkvB := fuseQKV(l, D)
+		ew.layers[i] = layerBuffers{
+			ln1G: must(p+"ln1 weight", l.LN1G), ln1B: must(p+"ln1 bias", l.LN1B),
+			qkvW: must(p+"qkv weight", qkvW), qkvB: must(p+"qkv bias", qkvB),
+			projW: must(p+"proj weight", transpose(l.ProjW, D, D)), projB: must(p+"proj bias", l.ProjB),
+			ln2G: must(p+"ln2 weight", l.LN2G), ln2B: must(p+"ln2 bias", l.LN2B),
+			fc1W: must(p+"fc1 weight", transpose(l.FC1W, M, D)), fc1B: must(p+"fc1 bias", l.FC1B),
+			fc2W: must(p+"fc2 weight", transpose(l.FC2W, D, M)), fc2B: must(p+"fc2 bias", l.FC2B),
+		}
+	}
+	ew.normG = must("final norm weight", w.NormG)
+	ew.normB = must("final norm bias", w.NormB)
+	hw, hb := headWeights(c, w)
+	ew.headW = must("head weight", hw)
+	ew.headB = must("head bias", hb)
+	return err
+}
+
+// allocate creates the activation buffers for maxBatch images, and staging
+// buffers when the device memory is not host-visible.
+func (e *Engine) allocate() error {
+	c, B := e.cfg, int64(e.maxBatch)
+	D, T, S, M, L := int64(c.Hidden), int64(c.Tokens()), int64(c.Special()), int64(c.MLP), int64(c.NumLabels)
+	N, K := int64(c.Patches()), int64(c.Channels*c.PatchSize*c.PatchSize)
+	px := B * int64(c.Channels*c.ImageSize*c.ImageSize)
+	sizes := []struct {
+		dst *(*gpu.Buffer)
+		n   int64
+	}{
+		{&e.act.pixels, px}, {&e.act.patches, B * N * K}, {&e.act.emb, B * N * D},
+		{&e.act.x, B * T * D}, {&e.act.x2, B * T * D}, {&e.act.ln, B * T * D},
+		{&e.act.qkv, B * T * 3 * D}, {&e.act.att, B * T * D}, {&e.act.mlp, B * T * M},
+		{&e.act.tok, B * S * D}, {&e.act.tokN, B * S * D}, {&e.act.logits, B * L},
+	}
+	// One binding may cover at most maxStorageBufferRange bytes (128 MiB on
+	// lavapipe, several GiB on desktop GPUs); say which batch would fit.
+	if limit := e.dev.Info().MaxStorageBufferRange; limit > 0 {
+		var largest int64
+		for _, s := range sizes {
+			largest = max(largest, s.n*4)
+		}
+		if largest > limit {
+			fit := limit / (largest / B)
+			return fmt.Errorf("batch %d needs a %d MiB buffer, above the %d MiB one binding may cover on %s (maxStorageBufferRange); batches up to %d fit: %w",
+				B, largest>>20, limit>>20, e.dev.Info().Name, fit, gpu.ErrOutOfMemory)
+		}
+	}
+	for _, s := range sizes {
+		b, err := e.newBuffer(s.n * 4)
+		if err != nil {
+			return err
+		}
+		*s.dst = b
+	}
+	if e.act.pixels.Mapped() != nil && e.act.logits.Mapped() != nil {
+		return nil // unified memory: the host writes and reads the buffers directly
+	}
+	for _, s := range []struct {
+		dst *(*gpu.Buffer)
+		n   int64
+	}{{&e.act.stageIn, px}, {&e.act.stageOu, B * L}} {
+		b, err := e.dev.NewStagingBuffer(s.n * 4)
+		if err != nil {
+			return err
+		}
+		e.closers = append(e.closers, b.Free)
+		*s.dst = b
+	}
+	return nil
+}

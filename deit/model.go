@@ -1,0 +1,124 @@
+package deit
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/vkdeit/vkdeit/loader"
+)
+
+// Model is a ready-to-run classifier: its shape, its weights, and the
+// image preprocessing its checkpoint asks for.
+type Model struct {
+	Config  Config
+	Weights *Weights
+	Pre     *loader.Preprocessor
+	// Notes records what Load had to assume because the checkpoint did not
+	// say (for example sizes read from tensor shapes and eps 1e-6 for a
+	// timm/facebookresearch file without config.json). Load also writes
+	// each note once to its log.
+	Notes []string
+}
+
+// Load builds a Model from resolved checkpoint files (see
+// loader.ResolveModel): the weights (safetensors, pytorch_model.bin or a
+// timm/facebookresearch .pth), config.json and preprocessor_config.json.
+// With a Hugging Face config.json its architectures pick the head and its
+// id2label the label names; without one (files.Config == "", the usual case
+// for timm/facebookresearch checkpoints) the model shape is derived from the
+// tensor shapes with LayerNorm eps 1e-6, and Load says so once on os.Stderr
+// (use LoadWith to send such notes elsewhere). A missing
+// preprocessor_config.json means loader.DefaultPreprocessor().
+func Load(files loader.ModelFiles) (*Model, error) {
+	return LoadWith(files, os.Stderr)
+}
+
+// LoadWith is Load with its notes (see Model.Notes) written to log, one
+// line each, prefixed "deit: ". A nil log writes nothing.
+func LoadWith(files loader.ModelFiles, log io.Writer) (*Model, error) {
+	if files.Weights == "" {
+		where := files.Dir
+		if where == "" {
+			where = "model"
+		}
+		return nil, fmt.Errorf("deit: %s: no weights file (model.safetensors, pytorch_model.bin or a .pth)", where)
+	}
+	ts, err := loader.ReadWeights(files.Weights)
+	if err != nil {
+		return nil, fmt.Errorf("deit: %w", err)
+	}
+	l, head, err := detectLayout(ts)
+	if err != nil {
+		return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
+	}
+
+	m := &Model{}
+	var hf *loader.HFConfig
+	if files.Config != "" {
+		if hf, err = loader.ReadConfig(files.Config); err != nil {
+			return nil, fmt.Errorf("deit: %w", err)
+		}
+		if l == layoutTimm && hf.ModelType == "" && len(hf.Architectures) == 0 {
+			// timm's own config.json (architecture, num_classes,
+			// pretrained_cfg) is not a model config in the HF sense.
+			m.Notes = append(m.Notes, fmt.Sprintf("%s is not a Hugging Face model config (no model_type or architectures); ignored", files.Config))
+			hf = nil
+		}
+	}
+	if hf != nil {
+		h := *hf
+		if len(h.ID2Label) == 0 {
+			// No label map (HF would then assume 2 labels): the head's rows
+			// are the real count.
+			if n := headRows(l, head, ts); n > 0 {
+				h.NumLabels = n
+			}
+		}
+		cfg, err := ConfigFromHF(&h)
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, files.Config)
+		}
+		if len(h.Architectures) == 0 && head != headUnknown {
+			cfg.Head = head // no architectures: the tensors decide
+		}
+		m.Config = cfg
+	} else {
+		cfg, note, err := configFromTensors(l, head, ts)
+		if err != nil {
+			return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
+		}
+		m.Config = cfg
+		m.Notes = append(m.Notes, fmt.Sprintf("%s: %s", files.Weights, note))
+	}
+	if m.Weights, err = weightsFromTensors(m.Config, ts); err != nil {
+		return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
+	}
+	if files.Preprocessor == "" {
+		m.Pre = loader.DefaultPreprocessor()
+	} else if m.Pre, err = loader.ReadPreprocessor(files.Preprocessor); err != nil {
+		return nil, fmt.Errorf("deit: %w", err)
+	}
+	if log != nil {
+		for _, n := range m.Notes {
+			fmt.Fprintf(log, "deit: %s\n", n)
+		}
+	}
+	return m, nil
+}
+
+// headRows is the row count of the checkpoint's (first) classifier weight,
+// or 0 when there is none.
+func headRows(l layout, head HeadKind, ts map[string]*loader.Tensor) int {
+	name := "classifier.weight"
+	switch {
+	case l == layoutTimm:
+		name = "head.weight"
+	case head == HeadDistilled:
+		name = "cls_classifier.weight"
+	}
+	if t, ok := ts[name]; ok && t != nil && len(t.Shape) == 2 {
+		return t.Shape[0]
+	}
+	return 0
+}

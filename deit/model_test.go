@@ -1,0 +1,101 @@
+package deit
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/loader"
+)
+
+// writeConfig writes a config.json into a fresh temp dir and returns its path.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.json")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}
+
+const tinyConfigJSON = `{"model_type": "deit", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+ "intermediate_size": 256, "image_size": 32, "patch_size": 8%s}`
+
+func TestLoad(t *testing.T) {
+	hfWeights := testdataPath("tiny-distilled", "model.safetensors")
+	timmWeights := testdataPath("tiny-distilled-timm", "model.pth")
+	for _, tc := range []struct {
+		name    string
+		files   func(t *testing.T) loader.ModelFiles
+		check   func(t *testing.T, m *Model, log string)
+		wantErr string
+	}{
+		{"hf dir", func(*testing.T) loader.ModelFiles { return fixtureFiles("tiny-distilled", "model.safetensors") },
+			func(t *testing.T, m *Model, log string) {
+				require.Equal(t, HeadDistilled, m.Config.Head)
+				require.Equal(t, float32(1e-12), m.Config.Eps)
+				require.Equal(t, "cat, domestic cat", m.Config.Labels[3])
+				require.Equal(t, 32, m.Pre.CropH, "the fixture's preprocessor_config.json")
+				require.Empty(t, m.Notes)
+				require.Empty(t, log)
+			}, ""},
+		{"timm without config", func(*testing.T) loader.ModelFiles { return loader.ModelFiles{Weights: timmWeights} },
+			func(t *testing.T, m *Model, log string) {
+				require.Equal(t, float32(1e-6), m.Config.Eps)
+				require.Equal(t, 1, m.Config.Heads)
+				require.Equal(t, "LABEL_9", m.Config.Labels[9])
+				require.Equal(t, loader.DefaultPreprocessor(), m.Pre)
+				require.Len(t, m.Notes, 1)
+				require.Contains(t, m.Notes[0], "model.pth: no config.json: model shape read from the timm/facebookresearch")
+				require.Equal(t, 1, strings.Count(log, "\n"), "said once")
+				require.True(t, strings.HasPrefix(log, "deit: "))
+				require.Contains(t, log, "LayerNorm eps 1e-06")
+			}, ""},
+		{"timm with a timm config.json", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: timmWeights, Config: writeConfig(t, `{"architecture": "deit_tiny_distilled", "num_classes": 10}`)}
+		}, func(t *testing.T, m *Model, log string) {
+			require.Equal(t, float32(1e-6), m.Config.Eps)
+			require.Len(t, m.Notes, 2)
+			require.Contains(t, m.Notes[0], "is not a Hugging Face model config (no model_type or architectures); ignored")
+		}, ""},
+		{"config without id2label or architectures", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t, strings.Replace(tinyConfigJSON, "%s", "", 1))}
+		}, func(t *testing.T, m *Model, log string) {
+			require.Equal(t, HeadDistilled, m.Config.Head, "from the tensor names")
+			require.Equal(t, 10, m.Config.NumLabels, "from the classifier rows")
+			require.Equal(t, "LABEL_0", m.Config.Labels[0])
+			require.Equal(t, float32(1e-12), m.Config.Eps)
+		}, ""},
+		{"config layers beyond the checkpoint", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 3`, 1))}
+		}, nil, "model.safetensors: Hugging Face DeiT (deit.*) checkpoint does not fit the config (D=64, layers=3"},
+		{"config with the wrong head", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTForImageClassification"]`, 1))}
+		}, nil, "the config asks for DeiTForImageClassification (classifier) but the Hugging Face DeiT (deit.*) checkpoint holds DeiTForImageClassificationWithTeacher"},
+		{"unsupported architecture", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTModel"]`, 1))}
+		}, nil, `architectures ["DeiTModel"]`},
+		{"no weights", func(*testing.T) loader.ModelFiles { return loader.ModelFiles{Dir: "some/dir"} }, nil,
+			"deit: some/dir: no weights file"},
+		{"weights not found", func(*testing.T) loader.ModelFiles { return loader.ModelFiles{Weights: "nope/model.safetensors"} }, nil,
+			"nope/model.safetensors"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			m, err := LoadWith(tc.files(t), &log)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				require.True(t, strings.HasPrefix(err.Error(), "deit: "), err.Error())
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, m.Weights.check(m.Config))
+			tc.check(t, m, log.String())
+		})
+	}
+}

@@ -1,0 +1,292 @@
+package deit
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vkdeit/vkdeit/loader"
+)
+
+// Layer holds one encoder block's weights. Every matrix is in PyTorch
+// nn.Linear layout [out, in] (element W[o*in + i]); the GPU engine
+// transposes at upload. Shapes, with D = Hidden and M = MLP:
+// LN1G, LN1B, LN2G, LN2B, QB, KB, VB, ProjB, FC2B [D]; QW, KW, VW, ProjW
+// [D, D]; FC1W [M, D]; FC1B [M]; FC2W [D, M].
+type Layer struct {
+	LN1G, LN1B             []float32 // layernorm_before / norm1
+	QW, QB, KW, KB, VW, VB []float32 // attention query, key, value
+	ProjW, ProjB           []float32 // attention output dense / attn.proj
+	LN2G, LN2B             []float32 // layernorm_after / norm2
+	FC1W, FC1B             []float32 // intermediate dense / mlp.fc1
+	FC2W, FC2B             []float32 // output dense / mlp.fc2
+}
+
+// Weights are all parameters of a DeiT / ViT classifier as flat float32
+// slices, independent of the checkpoint layout they came from. Shapes, with
+// S = Config.Special(), T = Config.Tokens(), L = NumLabels:
+// PatchW [D, C*P*P] (the conv weight flattened in (c, ky, kx) order),
+// PatchB [D], Special [S, D] ([CLS] then [DIST]), Pos [T, D], NormG/NormB
+// [D], ClsW [L, D] and ClsB [L] (the classifier on token 0), DistW/DistB
+// the same for token 1 — nil unless the head is HeadDistilled.
+//
+// Weights built by WeightsFromTensors share memory with the tensors.
+type Weights struct {
+	PatchW, PatchB []float32
+	Special, Pos   []float32
+	Layers         []Layer
+	NormG, NormB   []float32
+	ClsW, ClsB     []float32
+	DistW, DistB   []float32
+}
+
+// tensorSpec is one tensor a layout must provide: its name, its exact shape,
+// and where its data goes.
+type tensorSpec struct {
+	name  string
+	shape []int
+	set   func(data []float32)
+}
+
+// view returns s[lo:hi] with its capacity capped, so that an append on a
+// weight can never write into its neighbour in a shared tensor.
+func view(s []float32, lo, hi int) []float32 { return s[lo:hi:hi] }
+
+// WeightsFromTensors picks the weights of a model shaped like cfg out of a
+// checkpoint's tensors. The layout — Hugging Face DeiT (deit.*), Hugging
+// Face ViT (vit.*) or timm / facebookresearch (blocks.N.*) — is detected
+// from the names; timm's fused attn.qkv is split into Q, K and V rows
+// (rows [0,D) are Q, [D,2D) K, [2D,3D) V). Every tensor the layout needs for
+// cfg must be present with exactly the right shape; otherwise the error lists
+// each problem as the expected name and shape and what was found. Tensors
+// the model does not use (a pooler, optimizer state) are ignored.
+func WeightsFromTensors(cfg Config, ts map[string]*loader.Tensor) (*Weights, error) {
+	w, err := weightsFromTensors(cfg, ts)
+	if err != nil {
+		return nil, fmt.Errorf("deit: %w", err)
+	}
+	return w, nil
+}
+
+// weightsFromTensors is WeightsFromTensors with errors not yet prefixed.
+func weightsFromTensors(cfg Config, ts map[string]*loader.Tensor) (*Weights, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	l, head, err := detectLayout(ts)
+	if err != nil {
+		return nil, err
+	}
+	if head != headUnknown && head != cfg.Head {
+		return nil, fmt.Errorf("the config asks for %v (%s) but the %v checkpoint holds %v (%s)",
+			cfg.Head, headTensors(l, cfg.Head), l, head, headTensors(l, head))
+	}
+	w := &Weights{}
+	specs := layoutSpecs(l, cfg, w)
+	var problems []string
+	for _, s := range specs {
+		t, ok := ts[s.name]
+		switch {
+		case !ok || t == nil:
+			problems = append(problems, fmt.Sprintf("%s: want %v, found nothing", s.name, s.shape))
+		case !sameShape(t.Shape, s.shape):
+			problems = append(problems, fmt.Sprintf("%s: want %v, found %v", s.name, s.shape, t.Shape))
+		case len(t.Data) != numel(s.shape):
+			problems = append(problems, fmt.Sprintf("%s: shape %v but %d values", s.name, t.Shape, len(t.Data)))
+		}
+	}
+	if len(problems) > 0 {
+		const show = 12
+		msg := strings.Join(problems[:min(show, len(problems))], "\n  ")
+		if len(problems) > show {
+			msg += fmt.Sprintf("\n  … and %d more", len(problems)-show)
+		}
+		return nil, fmt.Errorf("%v checkpoint does not fit the config (D=%d, layers=%d, MLP=%d, %d tokens, patch %d, %d labels, %v); %d tensor(s) wrong:\n  %s",
+			l, cfg.Hidden, cfg.Layers, cfg.MLP, cfg.Tokens(), cfg.PatchSize, cfg.NumLabels, cfg.Head, len(problems), msg)
+	}
+	for _, s := range specs {
+		s.set(ts[s.name].Data)
+	}
+	return w, nil
+}
+
+// headTensors names the head tensors of a layout, for error messages.
+func headTensors(l layout, h HeadKind) string {
+	switch {
+	case h == HeadDistilled && l == layoutTimm:
+		return "head + head_dist"
+	case h == HeadDistilled:
+		return "cls_classifier + distillation_classifier"
+	case l == layoutTimm && h == HeadDistilledClassifier:
+		return "dist_token, head only"
+	case l == layoutTimm:
+		return "head, no dist_token"
+	}
+	return "classifier"
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// layoutSpecs lists every tensor layout l must hold for cfg, each with a
+// setter that stores it into w.
+func layoutSpecs(l layout, cfg Config, w *Weights) []tensorSpec {
+	D, M, L, S, T := cfg.Hidden, cfg.MLP, cfg.NumLabels, cfg.Special(), cfg.Tokens()
+	C, P := cfg.Channels, cfg.PatchSize
+	w.Special = make([]float32, S*D)
+	w.Layers = make([]Layer, cfg.Layers)
+	var specs []tensorSpec
+	add := func(name string, shape []int, set func([]float32)) {
+		specs = append(specs, tensorSpec{name, shape, set})
+	}
+	to := func(dst *[]float32) func([]float32) {
+		return func(d []float32) { *dst = view(d, 0, len(d)) }
+	}
+	token := func(i int) func([]float32) {
+		return func(d []float32) { copy(w.Special[i*D:(i+1)*D], d) }
+	}
+	vec, mat := []int{D}, []int{D, D}
+
+	if l == layoutTimm {
+		add("cls_token", []int{1, 1, D}, token(0))
+		if S == 2 {
+			add("dist_token", []int{1, 1, D}, token(1))
+		}
+		add("pos_embed", []int{1, T, D}, to(&w.Pos))
+		add("patch_embed.proj.weight", []int{D, C, P, P}, to(&w.PatchW))
+		add("patch_embed.proj.bias", vec, to(&w.PatchB))
+		for i := range w.Layers {
+			ly := &w.Layers[i]
+			p := fmt.Sprintf("blocks.%d.", i)
+			add(p+"norm1.weight", vec, to(&ly.LN1G))
+			add(p+"norm1.bias", vec, to(&ly.LN1B))
+			add(p+"attn.qkv.weight", []int{3 * D, D}, func(d []float32) {
+				ly.QW, ly.KW, ly.VW = view(d, 0, D*D), view(d, D*D, 2*D*D), view(d, 2*D*D, 3*D*D)
+			})
+			add(p+"attn.qkv.bias", []int{3 * D}, func(d []float32) {
+				ly.QB, ly.KB, ly.VB = view(d, 0, D), view(d, D, 2*D), view(d, 2*D, 3*D)
+			})
+			add(p+"attn.proj.weight", mat, to(&ly.ProjW))
+			add(p+"attn.proj.bias", vec, to(&ly.ProjB))
+			add(p+"norm2.weight", vec, to(&ly.LN2G))
+			add(p+"norm2.bias", vec, to(&ly.LN2B))
+			add(p+"mlp.fc1.weight", []int{M, D}, to(&ly.FC1W))
+			add(p+"mlp.fc1.bias", []int{M}, to(&ly.FC1B))
+			add(p+"mlp.fc2.weight", []int{D, M}, to(&ly.FC2W))
+			add(p+"mlp.fc2.bias", vec, to(&ly.FC2B))
+		}
+		add("norm.weight", vec, to(&w.NormG))
+		add("norm.bias", vec, to(&w.NormB))
+		add("head.weight", []int{L, D}, to(&w.ClsW))
+		add("head.bias", []int{L}, to(&w.ClsB))
+		if cfg.Head == HeadDistilled {
+			add("head_dist.weight", []int{L, D}, to(&w.DistW))
+			add("head_dist.bias", []int{L}, to(&w.DistB))
+		}
+		return specs
+	}
+
+	prefix := "deit"
+	if l == layoutHFViT {
+		prefix = "vit"
+	}
+	e := prefix + ".embeddings."
+	add(e+"cls_token", []int{1, 1, D}, token(0))
+	if S == 2 {
+		add(e+"distillation_token", []int{1, 1, D}, token(1))
+	}
+	add(e+"position_embeddings", []int{1, T, D}, to(&w.Pos))
+	add(e+"patch_embeddings.projection.weight", []int{D, C, P, P}, to(&w.PatchW))
+	add(e+"patch_embeddings.projection.bias", vec, to(&w.PatchB))
+	for i := range w.Layers {
+		ly := &w.Layers[i]
+		p := fmt.Sprintf("%s.encoder.layer.%d.", prefix, i)
+		add(p+"layernorm_before.weight", vec, to(&ly.LN1G))
+		add(p+"layernorm_before.bias", vec, to(&ly.LN1B))
+		add(p+"attention.attention.query.weight", mat, to(&ly.QW))
+		add(p+"attention.attention.query.bias", vec, to(&ly.QB))
+		add(p+"attention.attention.key.weight", mat, to(&ly.KW))
+		add(p+"attention.attention.key.bias", vec, to(&ly.KB))
+		add(p+"attention.attention.value.weight", mat, to(&ly.VW))
+		add(p+"attention.attention.value.bias", vec, to(&ly.VB))
+		add(p+"attention.output.dense.weight", mat, to(&ly.ProjW))
+		add(p+"attention.output.dense.bias", vec, to(&ly.ProjB))
+		add(p+"layernorm_after.weight", vec, to(&ly.LN2G))
+		add(p+"layernorm_after.bias", vec, to(&ly.LN2B))
+		add(p+"intermediate.dense.weight", []int{M, D}, to(&ly.FC1W))
+		add(p+"intermediate.dense.bias", []int{M}, to(&ly.FC1B))
+		add(p+"output.dense.weight", []int{D, M}, to(&ly.FC2W))
+		add(p+"output.dense.bias", vec, to(&ly.FC2B))
+	}
+	add(prefix+".layernorm.weight", vec, to(&w.NormG))
+	add(prefix+".layernorm.bias", vec, to(&w.NormB))
+	if cfg.Head == HeadDistilled {
+		add("cls_classifier.weight", []int{L, D}, to(&w.ClsW))
+		add("cls_classifier.bias", []int{L}, to(&w.ClsB))
+		add("distillation_classifier.weight", []int{L, D}, to(&w.DistW))
+		add("distillation_classifier.bias", []int{L}, to(&w.DistB))
+	} else {
+		add("classifier.weight", []int{L, D}, to(&w.ClsW))
+		add("classifier.bias", []int{L}, to(&w.ClsB))
+	}
+	return specs
+}
+
+// check verifies that every slice in w has the length cfg implies, so that
+// hand-built or random weights fail clearly instead of indexing out of range.
+func (w *Weights) check(cfg Config) error {
+	if w == nil {
+		return fmt.Errorf("no weights")
+	}
+	D, M, L, S, T := cfg.Hidden, cfg.MLP, cfg.NumLabels, cfg.Special(), cfg.Tokens()
+	type item struct {
+		name string
+		s    []float32
+		n    int
+	}
+	items := []item{
+		{"PatchW", w.PatchW, D * cfg.Channels * cfg.PatchSize * cfg.PatchSize}, {"PatchB", w.PatchB, D},
+		{"Special", w.Special, S * D}, {"Pos", w.Pos, T * D},
+		{"NormG", w.NormG, D}, {"NormB", w.NormB, D}, {"ClsW", w.ClsW, L * D}, {"ClsB", w.ClsB, L},
+	}
+	if cfg.Head == HeadDistilled {
+		items = append(items, item{"DistW", w.DistW, L * D}, item{"DistB", w.DistB, L})
+	}
+	if len(w.Layers) != cfg.Layers {
+		return fmt.Errorf("weights have %d layers, config %d", len(w.Layers), cfg.Layers)
+	}
+	for i, ly := range w.Layers {
+		p := fmt.Sprintf("Layers[%d].", i)
+		items = append(items,
+			item{p + "LN1G", ly.LN1G, D}, item{p + "LN1B", ly.LN1B, D},
+			item{p + "QW", ly.QW, D * D}, item{p + "QB", ly.QB, D},
+			item{p + "KW", ly.KW, D * D}, item{p + "KB", ly.KB, D},
+			item{p + "VW", ly.VW, D * D}, item{p + "VB", ly.VB, D},
+			item{p + "ProjW", ly.ProjW, D * D}, item{p + "ProjB", ly.ProjB, D},
+			item{p + "LN2G", ly.LN2G, D}, item{p + "LN2B", ly.LN2B, D},
+			item{p + "FC1W", ly.FC1W, M * D}, item{p + "FC1B", ly.FC1B, M},
+			item{p + "FC2W", ly.FC2W, D * M}, item{p + "FC2B", ly.FC2B, D})
+	}
+	for _, it := range items {
+		if len(it.s) != it.n {
+			return fmt.Errorf("weights %s has %d values, config needs %d", it.name, len(it.s), it.n)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+package gpu
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	vk "github.com/vulkan-go/vulkan"
+)
+
+// DeviceType classifies a Vulkan physical device.
+type DeviceType int
+
+// Device types, as Vulkan reports them.
+const (
+	DeviceOther DeviceType = iota
+	DeviceIntegrated
+	DeviceDiscrete
+	DeviceVirtual
+	DeviceCPU
+)
+
+// String returns a short lower-case name such as "discrete" or "cpu".
+func (t DeviceType) String() string {
+	switch t {
+	case DeviceIntegrated:
+		return "integrated"
+	case DeviceDiscrete:
+		return "discrete"
+	case DeviceVirtual:
+		return "virtual"
+	case DeviceCPU:
+		return "cpu"
+	}
+	return "other"
+}
+
+// preference ranks device types for the default choice: discrete >
+// integrated > virtual > CPU > other.
+func (t DeviceType) preference() int {
+	switch t {
+	case DeviceDiscrete:
+		return 4
+	case DeviceIntegrated:
+		return 3
+	case DeviceVirtual:
+		return 2
+	case DeviceCPU:
+		return 1
+	}
+	return 0
+}
+
+// DeviceInfo describes a physical device: what it is and the limits kernels
+// are written against.
+type DeviceInfo struct {
+	Index                   int // position in Vulkan's enumeration order (what $VKDEIT_DEVICE=N selects)
+	Name                    string
+	Type                    DeviceType
+	Driver                  string // driver name and version, e.g. "llvmpipe (Mesa 22.3.6 ...)"
+	APIVersion              string // e.g. "1.3.230"
+	MaxSharedMemory         uint32 // bytes of workgroup-shared memory
+	MaxWorkgroupInvocations uint32
+	MaxWorkgroupSize        [3]uint32
+	MaxWorkgroupCount       [3]uint32
+	SubgroupSize            uint32  // 0 when the device cannot report it
+	Timestamps              bool    // compute queue supports timestamp queries
+	TimestampPeriod         float32 // nanoseconds per timestamp tick
+	DeviceLocalBytes        uint64  // size of the largest device-local heap
+	MaxStorageBufferRange   int64   // largest range one storage-buffer binding may cover (128 MiB on lavapipe)
+	Unified                 bool    // device-local memory is also host-visible (CPU/integrated): no staging copies
+}
+
+// Options control which device Open picks and how.
+type Options struct {
+	// Select picks a device by index (Vulkan enumeration order) or by a
+	// case-insensitive substring of its name. "" falls back to
+	// $VKDEIT_DEVICE, then to the default preference
+	// (discrete > integrated > virtual > CPU).
+	Select string
+	// Validation enables VK_LAYER_KHRONOS_validation with synchronization
+	// validation and records every message it emits (see
+	// Device.ValidationMessages). Also on when $VKDEIT_VALIDATION=1; then
+	// Close also writes the messages to Log.
+	Validation bool
+	// Log receives notes such as "using CPU Vulkan driver lavapipe"; nil
+	// means os.Stderr.
+	Log io.Writer
+
+	// ForceStaging makes the device behave like a discrete GPU even when
+	// its memory is host-visible: buffers are not mapped and Write, Read
+	// and recorded copies go through staging buffers. It exists to test
+	// the discrete-GPU path on a CPU or integrated device.
+	ForceStaging bool
+}
+
+// Device is an open Vulkan device with one compute queue. Its methods are
+// safe for concurrent use; a Sequence is not, and must be used by one
+// goroutine at a time.
+type Device struct {
+	info DeviceInfo
+	log  io.Writer
+	// echo writes validation messages to log at Close: validation was
+	// switched on by $VKDEIT_VALIDATION rather than by the caller, who then
+	// would not read ValidationMessages.
+	echo bool
+
+	gipa     C.PFN_vkGetInstanceProcAddr
+	instance vk.Instance
+	phys     vk.PhysicalDevice
+	dev      vk.Device
+	queue    vk.Queue
+	family   uint32
+	fns      *C.vkd_fns
+
+	// validation
+	vlog      *C.vkd_log
+	messenger C.VkDebugUtilsMessengerEXT
+	msgMu     sync.Mutex
+	msgs      []string
+
+	// limits
+	storageAlign    int64
+	maxStorageRange int64
+	maxAlloc        int64
+	maxAllocCount   int
+	maxPush         int
+	timestampMask   uint64
+
+	// memory
+	mem memoryTypes
+
+	mu        sync.Mutex // guards everything below
+	closed    bool
+	blocks    []*block
+	allocated [2]int64 // bytes allocated per pool (device, staging)
+	pipelines map[string]*Pipeline
+	sequences map[*Sequence]struct{}
+	dummy     *Buffer // bound for zero Args
+
+	queueMu  sync.Mutex // guards queue submission and the one-off command buffer
+	oneFence vk.Fence
+	onePool  vk.CommandPool
+	oneCmd   vk.CommandBuffer
+	staging  *Buffer // reusable staging buffer for Write/Read on non-unified devices
+}
+
+// Open opens a device chosen per opts and creates its compute queue.
+func Open(opts Options) (*Device, error) {
+	gipa, err := loadVulkan()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = os.Stderr
+	}
+	validation := opts.Validation || os.Getenv("VKDEIT_VALIDATION") == "1"
+	inst, err := newInstance(gipa, validation, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{
+		log:       log,
+		gipa:      gipa,
+		instance:  inst.handle,
+		vlog:      inst.vlog,
+		messenger: inst.messenger,
+		echo:      inst.validation && !opts.Validation,
+		pipelines: map[string]*Pipeline{},
+		sequences: map[*Sequence]struct{}{},
+	}
+	if err := d.open(opts); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Device) open(opts Options) error {
+	phys, err := enumerate(d.gipa, d.instance)
+	if err != nil {
+		return err
+	}
+	sel := opts.Select
+	if sel == "" {
+		sel = os.Getenv("VKDEIT_DEVICE")
+	}
+	p, err := choose(phys, sel)
+	if err != nil {
+		return err
+	}
+	d.phys = p.handle
+	d.info = p.info
+	d.family = uint32(p.family)
+	d.storageAlign = p.storageAlign
+	d.maxStorageRange = p.maxStorageRange
+	d.maxAlloc = p.maxAlloc
+	d.maxAllocCount = p.maxAllocCount
+	d.maxPush = p.maxPush
+	d.mem = p.mem
+	if opts.ForceStaging {
+		d.mem.unified = false
+		d.info.Unified = false
+	}
+	if p.timestampBits >= 64 {
+		d.timestampMask = ^uint64(0)
+	} else {
+		d.timestampMask = 1<<p.timestampBits - 1
+	}
+	if d.info.Type == DeviceCPU {
+		fmt.Fprintf(d.log, "gpu: using CPU Vulkan driver %s for device %q: expect CPU speed (set VKDEIT_DEVICE to pick a GPU)\n", d.info.Driver, d.info.Name)
+	}
+
+	qci := vk.DeviceQueueCreateInfo{
+		SType:            vk.StructureTypeDeviceQueueCreateInfo,
+		QueueFamilyIndex: d.family,
+		QueueCount:       1,
+		PQueuePriorities: []float32{1},
+	}
+	dci := &vk.DeviceCreateInfo{
+		SType:                vk.StructureTypeDeviceCreateInfo,
+		QueueCreateInfoCount: 1,
+		PQueueCreateInfos:    []vk.DeviceQueueCreateInfo{qci},
+	}
+	var dev vk.Device
+	r := vk.CreateDevice(d.phys, dci, nil, &dev)
+	dci.Free()
+	if r != vk.Success {
+		return vkErr("creating device "+d.info.Name, r)
+	}
+	d.dev = dev
+	var queue vk.Queue
+	vk.GetDeviceQueue(d.dev, d.family, 0, &queue)
+	d.queue = queue
+	d.fns = C.vkd_fns_load(d.gipa, cInstance(d.instance), cDevice(d.dev))
+	if d.fns == nil {
+		return fmt.Errorf("gpu: %s: cannot load device functions", d.info.Name)
+	}
+
+	pci := &vk.CommandPoolCreateInfo{
+		SType:            vk.StructureTypeCommandPoolCreateInfo,
+		Flags:            vk.CommandPoolCreateFlags(vk.CommandPoolCreateResetCommandBufferBit),
+		QueueFamilyIndex: d.family,
+	}
+	var pool vk.CommandPool
+	r = vk.CreateCommandPool(d.dev, pci, nil, &pool)
+	d.onePool = pool
+	pci.Free()
+	if r != vk.Success {
+		return vkErr("creating command pool", r)
+	}
+	cmds := make([]vk.CommandBuffer, 1)
+	ai := &vk.CommandBufferAllocateInfo{
+		SType:              vk.StructureTypeCommandBufferAllocateInfo,
+		CommandPool:        d.onePool,
+		Level:              vk.CommandBufferLevelPrimary,
+		CommandBufferCount: 1,
+	}
+	r = vk.AllocateCommandBuffers(d.dev, ai, cmds)
+	ai.Free()
+	if r != vk.Success {
+		return vkErr("allocating command buffer", r)
+	}
+	d.oneCmd = cmds[0]
+	if d.oneFence, err = d.newFence(); err != nil {
+		return err
+	}
+	d.dummy, err = d.NewBuffer(16)
+	return err
+}
+
+func (d *Device) newFence() (vk.Fence, error) {
+	var f vk.Fence
+	fci := &vk.FenceCreateInfo{SType: vk.StructureTypeFenceCreateInfo}
+	r := vk.CreateFence(d.dev, fci, nil, &f)
+	fci.Free()
+	return f, vkErr("creating fence", r)
+}
+
+// Info describes the opened device.
+func (d *Device) Info() DeviceInfo { return d.info }
+
+// Close waits for the device to go idle and frees everything created
+// through it: sequences, pipelines, buffers and their memory blocks, the
+// device and its instance. Buffers, pipelines and sequences must not be used
+// afterwards. Closing twice is a no-op.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	seqs := make([]*Sequence, 0, len(d.sequences))
+	for s := range d.sequences {
+		seqs = append(seqs, s)
+	}
+	d.mu.Unlock()
+
+	var err error
+	if d.dev != nil {
+		if r := vk.DeviceWaitIdle(d.dev); r != vk.Success {
+			err = vkErr("waiting for device idle", r)
+		}
+		for _, s := range seqs {
+			s.destroy()
+		}
+		for _, p := range d.pipelines {
+			p.destroy(d)
+		}
+		d.pipelines = nil
+		for _, b := range d.blocks {
+			b.destroy(d)
+		}
+		d.blocks = nil
+		if d.oneFence != nil {
+			vk.DestroyFence(d.dev, d.oneFence, nil)
+		}
+		if d.onePool != nil {
+			vk.DestroyCommandPool(d.dev, d.onePool, nil)
+		}
+		vk.DestroyDevice(d.dev, nil)
+		d.dev = nil
+	}
+	if d.fns != nil {
+		C.vkd_fns_free(d.fns)
+		d.fns = nil
+	}
+	inst := instance{handle: d.instance, messenger: d.messenger}
+	inst.destroy(d.gipa)
+	d.msgMu.Lock()
+	d.drainLocked()
+	if d.vlog != nil {
+		C.vkd_log_free(d.vlog)
+		d.vlog = nil
+	}
+	if d.echo {
+		for _, m := range d.msgs {
+			fmt.Fprintf(d.log, "gpu: validation: %s\n", m)
+		}
+	}
+	d.msgMu.Unlock()
+	return err
+}

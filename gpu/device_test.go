@@ -1,0 +1,152 @@
+package gpu_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/gpu/gputest"
+)
+
+func TestDeviceInfo(t *testing.T) {
+	d := gputest.Open(t)
+	info := d.Info()
+	t.Logf("device: %+v", info)
+	require.NotEmpty(t, info.Name)
+	require.NotEmpty(t, info.Driver)
+	require.Regexp(t, `^1\.\d+\.\d+$`, info.APIVersion)
+	// Vulkan's required minimums for compute limits.
+	require.GreaterOrEqual(t, info.MaxWorkgroupInvocations, uint32(128))
+	require.GreaterOrEqual(t, info.MaxWorkgroupSize[0], uint32(128))
+	require.GreaterOrEqual(t, info.MaxWorkgroupCount[0], uint32(65535))
+	require.GreaterOrEqual(t, info.MaxSharedMemory, uint32(16384))
+	require.NotZero(t, info.DeviceLocalBytes)
+	require.NotZero(t, info.SubgroupSize)
+	require.Zero(t, info.SubgroupSize&(info.SubgroupSize-1), "subgroup size %d is not a power of two", info.SubgroupSize)
+	if info.Timestamps {
+		require.Greater(t, info.TimestampPeriod, float32(0))
+	}
+	if info.Type == gpu.DeviceCPU {
+		require.True(t, info.Unified, "a CPU device's memory is host memory")
+	}
+
+	all, err := gpu.Devices()
+	require.NoError(t, err)
+	require.Greater(t, len(all), info.Index)
+	require.Equal(t, info.Name, all[info.Index].Name)
+	require.Equal(t, info.Index, all[info.Index].Index)
+}
+
+func TestDeviceTypeString(t *testing.T) {
+	for ty, want := range map[gpu.DeviceType]string{
+		gpu.DeviceOther: "other", gpu.DeviceIntegrated: "integrated", gpu.DeviceDiscrete: "discrete",
+		gpu.DeviceVirtual: "virtual", gpu.DeviceCPU: "cpu",
+	} {
+		require.Equal(t, want, ty.String())
+	}
+}
+
+func TestSelect(t *testing.T) {
+	all, err := gpu.Devices()
+	if errors.Is(err, gpu.ErrNoDevice) {
+		gputest.Open(t) // skips or fails per $CI
+	}
+	require.NoError(t, err)
+	tests := []struct {
+		name    string
+		sel     string
+		wantErr string // "" = opens device 0
+	}{
+		{"index", "0", ""},
+		{"name substring", all[0].Name[:len(all[0].Name)/2], ""},
+		{"bad name", "no-such-device-xyzzy", `no device matches "no-such-device-xyzzy": available devices are`},
+		{"index out of range", strconv.Itoa(len(all) + 3), "out of range"},
+		{"negative index", "-1", "out of range"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.wantErr != "" {
+				d, err := gpu.Open(gpu.Options{Select: tc.sel, Log: &bytes.Buffer{}})
+				require.Error(t, err)
+				require.Nil(t, d)
+				require.Contains(t, err.Error(), tc.wantErr)
+				require.Contains(t, err.Error(), all[0].Name, "the error lists the devices")
+				return
+			}
+			d := gputest.OpenOptions(t, gpu.Options{Select: tc.sel})
+			require.Equal(t, all[0].Name, d.Info().Name)
+		})
+	}
+}
+
+func TestSelectFromEnvironment(t *testing.T) {
+	all, err := gpu.Devices()
+	if errors.Is(err, gpu.ErrNoDevice) {
+		gputest.Open(t)
+	}
+	require.NoError(t, err)
+	t.Setenv("VKDEIT_DEVICE", "no-such-device-xyzzy")
+	_, err = gpu.Open(gpu.Options{Log: &bytes.Buffer{}})
+	require.ErrorContains(t, err, "no-such-device-xyzzy")
+	// Options.Select wins over the environment.
+	d := gputest.OpenOptions(t, gpu.Options{Select: "0"})
+	require.Equal(t, all[0].Name, d.Info().Name)
+}
+
+func TestCPUNote(t *testing.T) {
+	var log bytes.Buffer
+	d := gputest.OpenOptions(t, gpu.Options{Log: &log})
+	if d.Info().Type == gpu.DeviceCPU {
+		require.Equal(t, 1, bytes.Count(log.Bytes(), []byte("using CPU Vulkan driver")), "log: %s", log.String())
+	} else {
+		require.NotContains(t, log.String(), "using CPU Vulkan driver")
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	d := gputest.Open(t)
+	b, err := d.NewBuffer(1024)
+	require.NoError(t, err)
+	s, err := d.NewSequence(true)
+	require.NoError(t, err)
+	p, err := d.Pipeline(rtAdd)
+	require.NoError(t, err)
+	require.NoError(t, s.Dispatch("add", p, rtGroups(256), gpu.Push(256, float32(1)), gpu.R(b).Range(0, 512), gpu.W(b).Range(512, 0)))
+	// The sequence is left open: Close must free it without leaks (the
+	// gputest cleanup fails the test on any validation message).
+	require.NoError(t, d.Close())
+	require.NoError(t, d.Close())
+	s.Close()
+	_, err = d.NewBuffer(16)
+	require.ErrorContains(t, err, "closed")
+	require.ErrorContains(t, d.Write(b, 0, []float32{1}), "closed")
+	require.ErrorContains(t, d.Read(b, 0, []float32{1}), "closed")
+	require.ErrorContains(t, s.Run(context.Background()), "closed")
+	_, err = d.Pipeline(rtInc)
+	require.ErrorContains(t, err, "closed")
+	_, err = d.NewSequence(false)
+	require.ErrorContains(t, err, "closed")
+}
+
+// TestNoDevice hides every driver from the Vulkan loader: Devices and Open
+// must fail with ErrNoDevice and say what to install, not crash.
+func TestNoDevice(t *testing.T) {
+	if _, err := gpu.Devices(); err != nil {
+		gputest.Open(t) // no loader at all: skips or fails per $CI
+	}
+	t.Setenv("VK_ICD_FILENAMES", "/nonexistent/vkdeit_icd.json")
+	t.Setenv("VK_DRIVER_FILES", "/nonexistent/vkdeit_icd.json")
+	_, err := gpu.Devices()
+	require.ErrorIs(t, err, gpu.ErrNoDevice)
+	require.ErrorContains(t, err, "libvulkan1")
+	require.ErrorContains(t, err, "mesa-vulkan-drivers")
+	d, err := gpu.Open(gpu.Options{Validation: true, Log: &bytes.Buffer{}})
+	require.Nil(t, d)
+	require.ErrorIs(t, err, gpu.ErrNoDevice)
+	t.Logf("error: %v", err)
+}

@@ -1,0 +1,67 @@
+// Package gpu is vkdeit's model-agnostic Vulkan compute runtime: it opens a
+// device, hands out storage buffers, builds compute pipelines from SPIR-V,
+// and records sequences of dispatches that are replayed many times.
+//
+// # Devices
+//
+// Open loads the system Vulkan loader (libvulkan.so.1) itself and picks a
+// device: discrete > integrated > virtual > CPU, or the one named by
+// Options.Select or $VKDEIT_DEVICE (an enumeration index or a name
+// substring). A CPU driver such as Mesa's lavapipe works but is announced
+// on Options.Log, since everything then runs at CPU speed. With no loader or
+// no device, Open and Devices return an error wrapping ErrNoDevice that says
+// which packages to install.
+//
+// With Options.Validation (or $VKDEIT_VALIDATION=1) the Khronos validation
+// layer runs with synchronization validation, and every warning or error it
+// reports is kept for Device.ValidationMessages — including the leaked-object
+// reports emitted while Close destroys the device. Tests use gpu/gputest,
+// which fails a test on any such message.
+//
+// # Memory: blocks and buffers
+//
+// Drivers limit the number of memory allocations (often to 4096) and
+// allocation is slow, so a Buffer is a range of a large block: one
+// vkAllocateMemory (64 MiB, or a dedicated one for larger requests) with one
+// VkBuffer bound over all of it. Ranges are aligned to the device's
+// minStorageBufferOffsetAlignment. Buffers live until Device.Close.
+//
+// On Unified devices (CPU drivers and integrated GPUs) device-local memory
+// is host-visible: blocks are mapped once, Buffer.Mapped exposes the bytes,
+// and Write and Read are plain copies. On discrete GPUs buffers live in
+// device-local memory and Write and Read go through a staging buffer and a
+// one-off submission.
+//
+// # Sequences and hazards
+//
+// A Sequence is one command buffer: Dispatch and Copy record into it once,
+// Finish closes it, and Run submits it again and again (one vkQueueSubmit
+// and a fence wait per run) without re-recording. Each Dispatch allocates
+// and writes its descriptor set at record time from the sequence's
+// descriptor pools, which grow in chunks while recording and never on
+// replay, so a run costs no allocation at all.
+//
+// Dispatches with no data dependency may overlap on the GPU, so recording
+// inserts a global memory barrier only where one is needed: before a command
+// whose buffer ranges overlap a range written since the last barrier
+// (read-after-write, write-after-write) or that writes a range read since the
+// last barrier (write-after-read). Independent dispatches run back to back.
+// Whether a binding is written comes from the Arg (W, Write) and from the
+// shader: a binding not declared readonly in the SPIR-V counts as written,
+// exactly as the synchronization validator sees it. Every sequence also
+// begins with a barrier against all earlier submissions and host writes and
+// ends with one that makes its results visible to the host, so Write before
+// Run and Read after Run need no further synchronization.
+//
+// A Sequence created with timestamps brackets every dispatch with timestamp
+// queries; Timings converts them to nanoseconds after a run.
+//
+// # Binding notes
+//
+// The package uses github.com/vulkan-go/vulkan for object creation and
+// queries (building a fresh struct for every call and freeing its C copy
+// afterwards) and a small C shim (shim.c) for loading, the validation
+// message collector, and the calls that take arrays on the hot path
+// (submission, descriptor writes, barriers, dispatch recording), so that no
+// Go pointer is kept by C and every call passes Go's default cgo checks.
+package gpu

@@ -1,0 +1,281 @@
+package gpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vkdeit/vkdeit/shaders"
+)
+
+// Epilogue selects what Matmul does to each output element after the
+// product and the bias. Its values are the shaders' EPI specialization
+// constant.
+type Epilogue uint32
+
+const (
+	// EpilogueNone stores A·W + bias.
+	EpilogueNone Epilogue = 0
+	// EpilogueGELU stores gelu(A·W + bias), the exact erf GELU.
+	EpilogueGELU Epilogue = 1
+	// EpilogueResidual stores R + A·W + bias (a residual connection).
+	EpilogueResidual Epilogue = 2
+)
+
+// String returns the epilogue's name.
+func (e Epilogue) String() string {
+	switch e {
+	case EpilogueNone:
+		return "none"
+	case EpilogueGELU:
+		return "gelu"
+	case EpilogueResidual:
+		return "residual"
+	}
+	return fmt.Sprintf("Epilogue(%d)", uint32(e))
+}
+
+// Variant is the family of kernel tunings Ops uses. CPU Vulkan drivers
+// (lavapipe) and real GPUs want opposite matmul designs: registers only and
+// 8-lane workgroups on a CPU, shared-memory tiles and large workgroups on a
+// GPU.
+type Variant int
+
+const (
+	// VariantAuto picks VariantCPU for DeviceCPU devices and VariantGPU
+	// otherwise.
+	VariantAuto Variant = iota
+	// VariantCPU uses matmul_cpu (8×8 register blocks per lane, no shared
+	// memory) and 8-lane attention and layernorm workgroups.
+	VariantCPU
+	// VariantGPU uses matmul_gpu (shared-memory tiles) and large workgroups.
+	VariantGPU
+)
+
+// String returns the variant's name.
+func (v Variant) String() string {
+	switch v {
+	case VariantAuto:
+		return "auto"
+	case VariantCPU:
+		return "cpu"
+	case VariantGPU:
+		return "gpu"
+	}
+	return fmt.Sprintf("Variant(%d)", int(v))
+}
+
+// Ops records vkdeit's kernels into Sequences. It holds only immutable
+// kernel descriptions and tunings (pipelines are cached by the Device), so
+// one Ops may be used from several goroutines, each with its own Sequence.
+type Ops struct {
+	d       *Device
+	variant Variant
+	k       map[string]Kernel
+
+	// matmul_gpu tiles: BM, BN, BK, TM, TN, WG (spec constants 1..6), one
+	// for M > 256 and a smaller one that makes more workgroups for M ≤ 256.
+	gpuTile, gpuTileSmall [6]uint32
+	// attention spec constants after DH: for VariantCPU (attention.comp)
+	// queries per invocation, invocations per workgroup, key block; for
+	// VariantGPU (attention_gpu.comp) queries per workgroup, key splits, and
+	// the workgroup size (their product).
+	attn [3]uint32
+	// layernorm workgroup size (a power of two).
+	lnWG uint32
+}
+
+// kernelDefs lists every kernel with its binding count and push-constant
+// bytes; they must match the shader headers in shaders/*.comp.
+var kernelDefs = []struct {
+	name     string
+	bindings int
+	push     int
+}{
+	{"matmul_cpu", 5, 16},
+	{"matmul_gpu", 5, 16},
+	{"attention", 2, 12},
+	{"attention_gpu", 2, 12},
+	{"layernorm", 4, 12},
+	{"gelu", 2, 4},
+	{"patchify", 2, 28},
+	{"tokens", 4, 16},
+	{"gatherrows", 2, 16},
+}
+
+// NewOps loads the kernels and builds the pipelines used by every model,
+// choosing the matmul design by device class (VariantAuto).
+func NewOps(d *Device) (*Ops, error) {
+	return NewOpsVariant(d, VariantAuto)
+}
+
+// NewOpsVariant is NewOps with an explicit kernel variant, so that both
+// designs can be tested (and compared) on any device.
+func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
+	if d == nil {
+		return nil, fmt.Errorf("gpu: NewOps: nil device")
+	}
+	if v == VariantAuto {
+		v = VariantGPU
+		if d.Info().Type == DeviceCPU {
+			v = VariantCPU
+		}
+	}
+	o := &Ops{d: d, variant: v, k: make(map[string]Kernel, len(kernelDefs))}
+	switch v {
+	case VariantCPU:
+		// Measured on lavapipe (Mesa 22.3, 2 cores): 8 queries × 8 lanes
+		// with 8-key blocks runs DeiT-small attention at ~20 GFLOPS.
+		o.attn = [3]uint32{8, 8, 8}
+		o.lnWG = 8
+	case VariantGPU:
+		// Measured on an H200: 64×64 tiles are best or near best for
+		// M = 1584, 32×64 ones mostly win for M = 198; attention with 16
+		// queries × 8 key splits ran 1.2 TFLOPS (1 image) to 3.7 (8 images),
+		// ahead of 32×8, 32×4, 16×16, 64×4 and 8×16.
+		o.gpuTile = [6]uint32{64, 64, 16, 4, 4, 256}
+		o.gpuTileSmall = [6]uint32{32, 64, 16, 2, 4, 256}
+		o.attn = [3]uint32{16, 8, 128}
+		o.lnWG = 256
+	default:
+		return nil, fmt.Errorf("gpu: NewOps: unknown variant %v", v)
+	}
+	info := d.Info()
+	if lim := info.MaxWorkgroupInvocations; lim != 0 {
+		if o.lnWG > lim {
+			o.lnWG = 1
+			for o.lnWG*2 <= lim {
+				o.lnWG *= 2
+			}
+		}
+		need := max(o.gpuTile[5], o.gpuTileSmall[5], o.attn[1])
+		if v == VariantGPU {
+			need = max(need, o.attn[2])
+		}
+		if need > lim {
+			return nil, fmt.Errorf("gpu: NewOps: %s allows %d invocations per workgroup, variant %v needs %d",
+				info.Name, lim, v, need)
+		}
+	}
+	for _, kd := range kernelDefs {
+		code, err := shaders.SPIRV(kd.name)
+		if err != nil {
+			return nil, fmt.Errorf("gpu: NewOps: %w", err)
+		}
+		o.k[kd.name] = Kernel{Name: kd.name, SPIRV: code, Bindings: kd.bindings, PushBytes: kd.push}
+	}
+	// Build the pipelines every transformer uses now, so shader problems
+	// surface here and not in the middle of recording.
+	for _, ep := range []Epilogue{EpilogueNone, EpilogueGELU, EpilogueResidual} {
+		for _, M := range []int{1, 1024} {
+			if _, err := o.matmulPipeline(ep, true, M); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, _, err := o.attentionPipeline(64); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"layernorm", "gelu", "patchify", "tokens", "gatherrows"} {
+		if _, err := o.pipeline(name); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// Variant reports the kernel variant in use (never VariantAuto).
+func (o *Ops) Variant() Variant { return o.variant }
+
+// pipeline returns the (device-cached) pipeline of a kernel with the given
+// specialization constants.
+func (o *Ops) pipeline(name string, spec ...uint32) (*Pipeline, error) {
+	p, err := o.d.Pipeline(o.k[name], spec...)
+	if err != nil {
+		return nil, fmt.Errorf("gpu: kernel %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// argBytes is the number of bytes an Arg covers.
+func argBytes(a Arg) int64 {
+	if a.Size > 0 {
+		return a.Size
+	}
+	return a.Buf.Size() - a.Offset
+}
+
+// checkArg verifies that a covers at least n float32 values (and, when
+// vec4, starts 16-byte aligned).
+func checkArg(op, name string, a Arg, n int64) error {
+	if a.Buf == nil {
+		return fmt.Errorf("gpu: %s: %s: no buffer", op, name)
+	}
+	if a.Offset < 0 || a.Size < 0 || a.Offset+argBytes(a) > a.Buf.Size() {
+		return fmt.Errorf("gpu: %s: %s: range [%d, +%d) outside a %d-byte buffer",
+			op, name, a.Offset, a.Size, a.Buf.Size())
+	}
+	if got := argBytes(a); got < 4*n {
+		return fmt.Errorf("gpu: %s: %s holds %d bytes, needs %d (%d floats)", op, name, got, 4*n, n)
+	}
+	return nil
+}
+
+// maxElems bounds every tensor a kernel indexes: shaders use 32-bit indices.
+const maxElems = math.MaxUint32 / 4
+
+// checkDims requires every dimension to be positive and their product (and
+// the products in extra) to fit 32-bit shader indices.
+func checkDims(op string, dims ...int) error {
+	prod := int64(1)
+	for _, v := range dims {
+		if v <= 0 {
+			return fmt.Errorf("gpu: %s: dimensions %v must be positive", op, dims)
+		}
+		prod *= int64(v)
+		if prod > maxElems {
+			return fmt.Errorf("gpu: %s: dimensions %v exceed 32-bit indexing", op, dims)
+		}
+	}
+	return nil
+}
+
+// groups2D spreads n workgroups over x and y so neither exceeds the device
+// limit; kernels recover the linear index as y·X + x and skip the excess.
+func (o *Ops) groups2D(op string, n int64) ([3]uint32, error) {
+	maxX := int64(o.d.Info().MaxWorkgroupCount[0])
+	maxY := int64(o.d.Info().MaxWorkgroupCount[1])
+	if maxX <= 0 {
+		maxX = 65535
+	}
+	if maxY <= 0 {
+		maxY = 65535
+	}
+	x := n
+	if x > maxX {
+		x = maxX
+	}
+	y := (n + x - 1) / x
+	if y > maxY {
+		return [3]uint32{}, fmt.Errorf("gpu: %s: %d workgroups exceed the device limit", op, n)
+	}
+	return [3]uint32{uint32(x), uint32(y), 1}, nil
+}
+
+// checkGroups verifies a dispatch against the device's workgroup-count limit.
+func (o *Ops) checkGroups(op string, g [3]uint32) error {
+	lim := o.d.Info().MaxWorkgroupCount
+	for i := range g {
+		if lim[i] != 0 && g[i] > lim[i] {
+			return fmt.Errorf("gpu: %s: %d workgroups along axis %d exceed the device limit %d", op, g[i], i, lim[i])
+		}
+	}
+	return nil
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// opRead marks an Arg as read by a dispatch, whatever the caller passed.
+func opRead(a Arg) Arg { a.Write = false; return a }
+
+// opWrite marks an Arg as written by a dispatch.
+func opWrite(a Arg) Arg { a.Write = true; return a }

@@ -1,0 +1,71 @@
+package gpu_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/gpu"
+)
+
+func TestAttention(t *testing.T) {
+	type tc struct{ B, T, H, Dh int }
+	// T around the workgroup's query block (CPU: 8 lanes × 8 queries = 64;
+	// GPU: 16), the key block (CPU 8) and the key splits (GPU 8 × 4), DeiT lengths
+	// (197/198 at 224², 577/578 at 384²), batch > 1 and several heads.
+	cases := []tc{
+		{1, 1, 1, 4}, {1, 3, 2, 8}, {2, 7, 3, 64}, {1, 63, 1, 64}, {1, 64, 2, 64}, {1, 65, 1, 64},
+		{3, 17, 2, 32}, {2, 33, 2, 64}, {1, 197, 3, 64}, {2, 198, 2, 64}, {1, 578, 1, 64},
+	}
+	for _, v := range []gpu.Variant{gpu.VariantCPU, gpu.VariantGPU} {
+		t.Run(v.String(), func(t *testing.T) {
+			e := newOpsEnv(t, v)
+			for i, c := range cases {
+				// amp 4 makes the scores span several units (peaked softmax).
+				for _, amp := range []float64{1, 4} {
+					name := fmt.Sprintf("B%d_T%d_H%d_Dh%d_amp%g", c.B, c.T, c.H, c.Dh, amp)
+					t.Run(name, func(t *testing.T) {
+						seed := uint64(2000 + 10*i + int(amp))
+						t.Logf("seed %d", seed)
+						qkv := randSlice(seed, c.B*c.T*3*c.H*c.Dh, -amp, amp)
+						scale := 1 / math.Sqrt(float64(c.Dh))
+						in := e.upload(t, qkv)
+						n := c.B * c.T * c.H * c.Dh
+						out := e.poisoned(t, n)
+						e.run(t, func(s *gpu.Sequence) error {
+							return e.ops.Attention(s, gpu.W(out), gpu.R(in), c.B, c.T, c.H, c.Dh, float32(scale))
+						})
+						want := refAttention(qkv, c.B, c.T, c.H, c.Dh, scale)
+						requireClose(t, name, e.download(t, out, n), want, attentionBound(c.Dh, c.T, amp))
+					})
+				}
+			}
+		})
+	}
+}
+
+// attentionBound is the relative L2 error allowed for attention (inputs
+// uniform in [−amp, amp], scale = 1/√Dh). Two sources:
+//   - the softmax-weighted mean over T keys, exp and the final 1/l: rounding
+//     grows like √T·u (observed ≈ 0.3·√T·u);
+//   - each score is an fp32 dot of Dh terms, |s| ≈ amp²/3, so it is off by
+//     ≈ √Dh·u·amp²/3, and the output moves by Σ p_j·δs_j·(v_j − out), a
+//     fraction of that (observed ≲ 0.1×).
+//
+// (2·√T + 16)·u + √Dh·amp²/6·u keeps a ≥ 4× margin over every observed case.
+func attentionBound(Dh, T int, amp float64) float64 {
+	return (2*math.Sqrt(float64(T)) + 16 + math.Sqrt(float64(Dh))*amp*amp/6) * u
+}
+
+func TestAttentionRejectsBadArgs(t *testing.T) {
+	e := newOpsEnv(t, gpu.VariantAuto)
+	b := e.upload(t, make([]float32, 3*2*64))
+	s, err := e.d.NewSequence(false)
+	require.NoError(t, err)
+	defer s.Close()
+	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 2, 1, 6, 1), "multiple of 4")
+	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 0, 1, 64, 1), "positive")
+	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 2, 2, 1, 64, 1), "qkv holds")
+}

@@ -1,0 +1,233 @@
+package gpu_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/gpu"
+)
+
+// deitSmallShapes are the (K, N) of DeiT-small's four linear layers: QKV,
+// attention projection, fc1 and fc2.
+var deitSmallShapes = [][2]int{{384, 1152}, {384, 384}, {384, 1536}, {1536, 384}}
+
+// BenchmarkMatmul measures the DeiT-small matmul shapes for M = 198 (one
+// image) and M = 1584 (a batch of 8) on the default device with the
+// device-class kernel variant ("vulkan"), next to a blocked, multi-core
+// float32 product in plain Go ("go"). Metric: GFLOPS (2·M·N·K per op).
+func BenchmarkMatmul(b *testing.B) {
+	d := openBench(b)
+	ops, err := gpu.NewOps(d)
+	require.NoError(b, err)
+	for _, M := range []int{198, 1584} {
+		for _, kn := range deitSmallShapes {
+			K, N := kn[0], kn[1]
+			a := randSlice(1, M*K, -1, 1)
+			w := randSlice(2, K*N, -1, 1)
+			bias := randSlice(3, N, -1, 1)
+			flops := 2 * float64(M) * float64(N) * float64(K)
+			shape := fmt.Sprintf("M%d_K%d_N%d", M, K, N)
+			b.Run("vulkan-"+ops.Variant().String()+"/"+shape, func(b *testing.B) {
+				benchMatmul(b, d, ops, a, w, bias, M, N, K)
+			})
+			b.Run("go/"+shape, func(b *testing.B) {
+				c := make([]float32, M*N)
+				for i := 0; i < b.N; i++ {
+					goMatmul(c, a, w, bias, M, N, K)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+			})
+		}
+	}
+}
+
+// reps is how many dispatches one benchmarked Run records: one on a CPU
+// driver (each takes milliseconds), 20 on a GPU so that submit and fence
+// latency do not dominate.
+func reps(d *gpu.Device) int {
+	if d.Info().Type == gpu.DeviceCPU {
+		return 1
+	}
+	return 20
+}
+
+// openBench opens the default device without validation.
+func openBench(b *testing.B) *gpu.Device {
+	d, err := gpu.Open(gpu.Options{})
+	if err != nil {
+		if errors.Is(err, gpu.ErrNoDevice) && os.Getenv("CI") == "" {
+			b.Skipf("no Vulkan device: %v", err)
+		}
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
+}
+
+// benchRun records rec reps times into one sequence and reports GFLOPS for
+// flops per recorded op.
+func benchRun(b *testing.B, d *gpu.Device, flops float64, rec func(s *gpu.Sequence) error) {
+	s, err := d.NewSequence(false)
+	require.NoError(b, err)
+	defer s.Close()
+	n := reps(d)
+	for i := 0; i < n; i++ {
+		require.NoError(b, rec(s))
+	}
+	require.NoError(b, s.Finish())
+	ctx := context.Background()
+	require.NoError(b, s.Run(ctx)) // warm-up (first-run costs)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Run(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(flops*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+}
+
+func benchMatmul(b *testing.B, d *gpu.Device, ops *gpu.Ops, a, w, bias []float32, M, N, K int) {
+	ab, wb, bb, cb := newBuf(b, d, a), newBuf(b, d, w), newBuf(b, d, bias), newBuf(b, d, make([]float32, M*N))
+	benchRun(b, d, 2*float64(M)*float64(N)*float64(K), func(s *gpu.Sequence) error {
+		return ops.Matmul(s, gpu.W(cb), gpu.R(ab), gpu.R(wb), gpu.R(bb), gpu.Arg{}, M, N, K, gpu.EpilogueNone)
+	})
+}
+
+// BenchmarkMatmulTiles compares matmul_gpu tile shapes (BM, BN, BK, TM, TN,
+// WG) on a real GPU; on CPU drivers the GPU variant is far too slow and the
+// benchmark is skipped.
+func BenchmarkMatmulTiles(b *testing.B) {
+	d := openBench(b)
+	if d.Info().Type == gpu.DeviceCPU {
+		b.Skip("matmul_gpu tiles are for GPUs")
+	}
+	tiles := [][6]uint32{
+		{64, 64, 16, 4, 4, 256}, {64, 64, 32, 4, 4, 256}, {128, 64, 16, 8, 4, 256}, {64, 128, 16, 4, 8, 256},
+		{128, 128, 16, 8, 8, 256}, {32, 64, 16, 2, 4, 256}, {64, 64, 16, 8, 8, 64},
+	}
+	for _, t := range tiles {
+		ops, err := gpu.NewOpsVariant(d, gpu.VariantGPU)
+		require.NoError(b, err)
+		ops.SetMatmulTileForTest(t)
+		for _, M := range []int{198, 1584} {
+			for _, kn := range deitSmallShapes {
+				K, N := kn[0], kn[1]
+				a, w, bias := randSlice(1, M*K, -1, 1), randSlice(2, K*N, -1, 1), randSlice(3, N, -1, 1)
+				b.Run(fmt.Sprintf("tile%v/M%d_K%d_N%d", t, M, K, N), func(b *testing.B) {
+					benchMatmul(b, d, ops, a, w, bias, M, N, K)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkAttention measures DeiT-small attention (T = 198, 6 heads of 64)
+// for 1 and 8 images; on a GPU it also compares workgroup shapes
+// (queries per invocation, invocations, key block).
+func BenchmarkAttention(b *testing.B) {
+	d := openBench(b)
+	cfgs := [][3]uint32{{}} // the variant's own tuning
+	if d.Info().Type != gpu.DeviceCPU {
+		// (queries per workgroup, key splits, workgroup size)
+		cfgs = append(cfgs, [3]uint32{16, 8, 128}, [3]uint32{32, 4, 128}, [3]uint32{16, 16, 256},
+			[3]uint32{64, 4, 256}, [3]uint32{32, 16, 512}, [3]uint32{8, 16, 128})
+	}
+	const T, H, Dh = 198, 6, 64
+	for _, c := range cfgs {
+		ops, err := gpu.NewOps(d)
+		require.NoError(b, err)
+		name := "default"
+		if c[0] != 0 {
+			ops.SetAttentionForTest(c)
+			name = fmt.Sprintf("cfg%v", c)
+		}
+		for _, B := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/B%d", name, B), func(b *testing.B) {
+				qkv := newBuf(b, d, randSlice(5, B*T*3*H*Dh, -1, 1))
+				out := newBuf(b, d, make([]float32, B*T*H*Dh))
+				flops := 4 * float64(B*H) * T * T * Dh
+				benchRun(b, d, flops, func(s *gpu.Sequence) error {
+					return ops.Attention(s, gpu.W(out), gpu.R(qkv), B, T, H, Dh, 0.125)
+				})
+			})
+		}
+	}
+}
+
+func newBuf(b *testing.B, d *gpu.Device, data []float32) *gpu.Buffer {
+	b.Helper()
+	buf, err := d.NewBuffer(int64(4 * len(data)))
+	require.NoError(b, err)
+	require.NoError(b, d.Write(buf, 0, data))
+	return buf
+}
+
+// goMatmul is the plain-Go baseline: c = a·w + bias in float32, rows split
+// over GOMAXPROCS goroutines, 4 rows × 256 columns blocked so each loaded W
+// value feeds 4 FMAs and the C block stays in L1.
+func goMatmul(c, a, w, bias []float32, M, N, K int) {
+	workers := runtime.GOMAXPROCS(0)
+	blocks := (M + 3) / 4
+	var wg sync.WaitGroup
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for blk := g; blk < blocks; blk += workers {
+				goMatmulRows(c, a, w, bias, blk*4, min(blk*4+4, M), N, K)
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+func goMatmulRows(c, a, w, bias []float32, m0, m1, N, K int) {
+	const nb = 256
+	for n0 := 0; n0 < N; n0 += nb {
+		n1 := min(n0+nb, N)
+		for m := m0; m < m1; m++ {
+			copy(c[m*N+n0:m*N+n1], bias[n0:n1])
+		}
+		if m1-m0 == 4 {
+			c0, c1, c2, c3 := c[m0*N+n0:m0*N+n1], c[(m0+1)*N+n0:(m0+1)*N+n1], c[(m0+2)*N+n0:(m0+2)*N+n1], c[(m0+3)*N+n0:(m0+3)*N+n1]
+			for k := 0; k < K; k++ {
+				a0, a1, a2, a3 := a[m0*K+k], a[(m0+1)*K+k], a[(m0+2)*K+k], a[(m0+3)*K+k]
+				wr := w[k*N+n0 : k*N+n1]
+				for j, wv := range wr {
+					c0[j] += a0 * wv
+					c1[j] += a1 * wv
+					c2[j] += a2 * wv
+					c3[j] += a3 * wv
+				}
+			}
+			continue
+		}
+		for m := m0; m < m1; m++ {
+			cr := c[m*N+n0 : m*N+n1]
+			for k := 0; k < K; k++ {
+				av := a[m*K+k]
+				for j, wv := range w[k*N+n0 : k*N+n1] {
+					cr[j] += av * wv
+				}
+			}
+		}
+	}
+}
+
+// TestGoMatmulBaseline keeps the benchmark's Go baseline honest.
+func TestGoMatmulBaseline(t *testing.T) {
+	for _, c := range [][3]int{{1, 1, 1}, {5, 300, 7}, {9, 1000, 33}} {
+		M, N, K := c[0], c[1], c[2]
+		a, w, bias := randSlice(8, M*K, -1, 1), randSlice(9, K*N, -1, 1), randSlice(10, N, -1, 1)
+		got := make([]float32, M*N)
+		goMatmul(got, a, w, bias, M, N, K)
+		requireClose(t, fmt.Sprint(c), got, refMatmul(a, w, bias, nil, M, N, K, gpu.EpilogueNone), matmulBound(K))
+	}
+}

@@ -1,0 +1,11 @@
+package gpu
+
+// Test-only access to kernel tunings, so benchmarks can compare tile sizes
+// without widening the public API.
+
+// SetMatmulTileForTest replaces both matmul_gpu tiles (BM, BN, BK, TM, TN, WG).
+func (o *Ops) SetMatmulTileForTest(t [6]uint32) { o.gpuTile, o.gpuTileSmall = t, t }
+
+// SetAttentionForTest replaces the attention spec constants after DH
+// (VariantCPU: QB, LANES, KB; VariantGPU: Q, S, WG).
+func (o *Ops) SetAttentionForTest(a [3]uint32) { o.attn = a }

@@ -1,0 +1,317 @@
+// shim.c implements shim.h; see there for why these pieces are in C.
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *vkd_load(PFN_vkGetInstanceProcAddr *out) {
+	static void *lib;
+	if (lib == NULL) {
+		lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+	}
+	if (lib == NULL) {
+		lib = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
+	}
+	if (lib == NULL) {
+		return "cannot load libvulkan.so.1 (the Vulkan loader)";
+	}
+	*out = (PFN_vkGetInstanceProcAddr)dlsym(lib, "vkGetInstanceProcAddr");
+	if (*out == NULL) {
+		return "libvulkan.so.1 has no vkGetInstanceProcAddr";
+	}
+	return NULL;
+}
+
+struct vkd_log {
+	pthread_mutex_t mu;
+	char *buf;
+	size_t len, cap;
+};
+
+vkd_log *vkd_log_new(void) {
+	vkd_log *l = calloc(1, sizeof *l);
+	if (l != NULL) {
+		pthread_mutex_init(&l->mu, NULL);
+	}
+	return l;
+}
+
+void vkd_log_free(vkd_log *l) {
+	if (l == NULL) {
+		return;
+	}
+	pthread_mutex_destroy(&l->mu);
+	free(l->buf);
+	free(l);
+}
+
+static void log_add(vkd_log *l, const char *msg) {
+	size_t n = strlen(msg) + 1;
+	pthread_mutex_lock(&l->mu);
+	if (l->len + n > l->cap) {
+		size_t c = l->cap ? l->cap * 2 : 4096;
+		while (c < l->len + n) {
+			c *= 2;
+		}
+		char *b = realloc(l->buf, c);
+		if (b == NULL) {
+			pthread_mutex_unlock(&l->mu);
+			return;
+		}
+		l->buf = b;
+		l->cap = c;
+	}
+	memcpy(l->buf + l->len, msg, n);
+	l->len += n;
+	pthread_mutex_unlock(&l->mu);
+}
+
+// vkd_log_take moves the buffered messages (each NUL-terminated) to *out,
+// which the caller frees, and returns their total length.
+size_t vkd_log_take(vkd_log *l, char **out) {
+	pthread_mutex_lock(&l->mu);
+	size_t n = l->len;
+	*out = l->buf;
+	l->buf = NULL;
+	l->len = l->cap = 0;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
+	VkDebugUtilsMessageTypeFlagsEXT types, const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
+	// Validation and performance reports count from warnings up; general
+	// messages (mostly the loader describing the drivers it found) only
+	// when they are errors.
+	if (sev < VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT || data == NULL || user == NULL) {
+		return VK_FALSE;
+	}
+	if (types == VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT && sev < VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) {
+		return VK_FALSE;
+	}
+	const char *level = sev >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning";
+	const char *id = data->pMessageIdName ? data->pMessageIdName : "";
+	const char *msg = data->pMessage ? data->pMessage : "";
+	size_t n = strlen(level) + strlen(id) + strlen(msg) + 8;
+	char *s = malloc(n);
+	if (s == NULL) {
+		return VK_FALSE;
+	}
+	snprintf(s, n, "%s [%s] %s", level, id, msg);
+	log_add((vkd_log *)user, s);
+	free(s);
+	return VK_FALSE;
+}
+
+static void fill_messenger(VkDebugUtilsMessengerCreateInfoEXT *ci, vkd_log *log) {
+	memset(ci, 0, sizeof *ci);
+	ci->sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT;
+	ci->messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+	ci->messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+		VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+	ci->pfnUserCallback = on_message;
+	ci->pUserData = log;
+}
+
+struct pnext {
+	VkDebugUtilsMessengerCreateInfoEXT messenger;
+	VkValidationFeaturesEXT features;
+	VkValidationFeatureEnableEXT enables[1];
+};
+
+// vkd_instance_pnext returns a malloc'd pNext chain for VkInstanceCreateInfo:
+// a messenger (so instance creation and destruction are reported too) and,
+// when syncval is set, validation features enabling synchronization
+// validation. Free it with free().
+void *vkd_instance_pnext(vkd_log *log, int syncval) {
+	struct pnext *p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		return NULL;
+	}
+	fill_messenger(&p->messenger, log);
+	if (syncval) {
+		p->enables[0] = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+		p->features.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT;
+		p->features.enabledValidationFeatureCount = 1;
+		p->features.pEnabledValidationFeatures = p->enables;
+		p->messenger.pNext = &p->features;
+	}
+	return p;
+}
+
+VkResult vkd_messenger_create(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, vkd_log *log, VkDebugUtilsMessengerEXT *out) {
+	PFN_vkCreateDebugUtilsMessengerEXT create =
+		(PFN_vkCreateDebugUtilsMessengerEXT)gipa(inst, "vkCreateDebugUtilsMessengerEXT");
+	if (create == NULL) {
+		return VK_ERROR_EXTENSION_NOT_PRESENT;
+	}
+	VkDebugUtilsMessengerCreateInfoEXT ci;
+	fill_messenger(&ci, log);
+	return create(inst, &ci, NULL, out);
+}
+
+void vkd_messenger_destroy(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkDebugUtilsMessengerEXT m) {
+	PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+		(PFN_vkDestroyDebugUtilsMessengerEXT)gipa(inst, "vkDestroyDebugUtilsMessengerEXT");
+	if (destroy != NULL) {
+		destroy(inst, m, NULL);
+	}
+}
+
+void vkd_get_props2(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalDevice pd, uint32_t apiVersion, vkd_props2 *out) {
+	memset(out, 0, sizeof *out);
+	PFN_vkGetPhysicalDeviceProperties2 get =
+		(PFN_vkGetPhysicalDeviceProperties2)gipa(inst, "vkGetPhysicalDeviceProperties2");
+	if (get == NULL || apiVersion < VK_API_VERSION_1_1) {
+		return;
+	}
+	VkPhysicalDeviceSubgroupProperties sub = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+	VkPhysicalDeviceMaintenance3Properties m3 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+	VkPhysicalDeviceDriverProperties drv = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+	VkPhysicalDeviceProperties2 p = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+	p.pNext = &sub;
+	sub.pNext = &m3;
+	if (apiVersion >= VK_API_VERSION_1_2) {
+		m3.pNext = &drv;
+	}
+	get(pd, &p);
+	out->subgroupSize = sub.subgroupSize;
+	out->maxAlloc = m3.maxMemoryAllocationSize;
+	if (apiVersion >= VK_API_VERSION_1_2) {
+		out->haveDriver = 1;
+		memcpy(out->driverName, drv.driverName, sizeof out->driverName);
+		memcpy(out->driverInfo, drv.driverInfo, sizeof out->driverInfo);
+		out->driverName[sizeof out->driverName - 1] = 0;
+		out->driverInfo[sizeof out->driverInfo - 1] = 0;
+	}
+}
+
+vkd_fns *vkd_fns_load(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkDevice dev) {
+	PFN_vkGetDeviceProcAddr gdpa = (PFN_vkGetDeviceProcAddr)gipa(inst, "vkGetDeviceProcAddr");
+	if (gdpa == NULL) {
+		return NULL;
+	}
+	vkd_fns *f = calloc(1, sizeof *f);
+	if (f == NULL) {
+		return NULL;
+	}
+#define LOAD(field, name)                                   \
+	f->field = (void *)gdpa(dev, name);                     \
+	if (f->field == NULL) {                                 \
+		free(f);                                            \
+		return NULL;                                        \
+	}
+	LOAD(queueSubmit, "vkQueueSubmit");
+	LOAD(updateDescriptorSets, "vkUpdateDescriptorSets");
+	LOAD(cmdPipelineBarrier, "vkCmdPipelineBarrier");
+	LOAD(createComputePipelines, "vkCreateComputePipelines");
+	LOAD(cmdBindPipeline, "vkCmdBindPipeline");
+	LOAD(cmdBindDescriptorSets, "vkCmdBindDescriptorSets");
+	LOAD(cmdPushConstants, "vkCmdPushConstants");
+	LOAD(cmdDispatch, "vkCmdDispatch");
+	LOAD(cmdWriteTimestamp, "vkCmdWriteTimestamp");
+	LOAD(cmdCopyBuffer, "vkCmdCopyBuffer");
+	LOAD(cmdResetQueryPool, "vkCmdResetQueryPool");
+#undef LOAD
+	return f;
+}
+
+void vkd_fns_free(vkd_fns *f) { free(f); }
+
+VkResult vkd_submit(vkd_fns *f, VkQueue q, VkCommandBuffer cb, VkFence fence) {
+	VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
+	si.commandBufferCount = 1;
+	si.pCommandBuffers = &cb;
+	return f->queueSubmit(q, 1, &si, fence);
+}
+
+void vkd_write_set(vkd_fns *f, VkDevice dev, VkDescriptorSet set, uint32_t n, const VkBuffer *bufs, const uint64_t *offs, const uint64_t *ranges) {
+	VkDescriptorBufferInfo infos[32];
+	VkWriteDescriptorSet w = {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+	if (n > 32) {
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		infos[i].buffer = bufs[i];
+		infos[i].offset = offs[i];
+		infos[i].range = ranges[i];
+	}
+	w.dstSet = set;
+	w.dstBinding = 0;
+	w.descriptorCount = n;
+	w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+	w.pBufferInfo = infos;
+	if (n > 0) {
+		f->updateDescriptorSets(dev, 1, &w, 0, NULL);
+	}
+}
+
+void vkd_barrier(vkd_fns *f, VkCommandBuffer cb, uint32_t srcStage, uint32_t dstStage, uint32_t srcAccess, uint32_t dstAccess) {
+	VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+	mb.srcAccessMask = srcAccess;
+	mb.dstAccessMask = dstAccess;
+	f->cmdPipelineBarrier(cb, srcStage, dstStage, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+VkResult vkd_create_pipeline(vkd_fns *f, VkDevice dev, VkShaderModule mod, VkPipelineLayout layout, uint32_t nspec, const uint32_t *spec, VkPipeline *out) {
+	VkSpecializationMapEntry entries[64];
+	VkSpecializationInfo si = {0};
+	if (nspec > 64) {
+		return VK_ERROR_INITIALIZATION_FAILED;
+	}
+	for (uint32_t i = 0; i < nspec; i++) {
+		entries[i].constantID = i;
+		entries[i].offset = i * 4;
+		entries[i].size = 4;
+	}
+	si.mapEntryCount = nspec;
+	si.pMapEntries = entries;
+	si.dataSize = nspec * 4;
+	si.pData = spec;
+	VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+	ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+	ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+	ci.stage.module = mod;
+	ci.stage.pName = "main";
+	ci.stage.pSpecializationInfo = nspec > 0 ? &si : NULL;
+	ci.layout = layout;
+	return f->createComputePipelines(dev, VK_NULL_HANDLE, 1, &ci, NULL, out);
+}
+
+void vkd_dispatch(vkd_fns *f, VkCommandBuffer cb, VkPipeline pipe, VkPipelineLayout layout, VkDescriptorSet set,
+	const void *push, uint32_t pushLen, uint32_t gx, uint32_t gy, uint32_t gz, VkQueryPool qp, uint32_t query) {
+	if (qp != VK_NULL_HANDLE) {
+		f->cmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, qp, query);
+	}
+	if (pipe != VK_NULL_HANDLE) {
+		f->cmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+	}
+	if (set != VK_NULL_HANDLE) {
+		f->cmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, layout, 0, 1, &set, 0, NULL);
+	}
+	if (pushLen > 0) {
+		f->cmdPushConstants(cb, layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pushLen, push);
+	}
+	f->cmdDispatch(cb, gx, gy, gz);
+	if (qp != VK_NULL_HANDLE) {
+		f->cmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, query + 1);
+	}
+}
+
+void vkd_copy(vkd_fns *f, VkCommandBuffer cb, VkBuffer src, VkBuffer dst, uint64_t srcOff, uint64_t dstOff, uint64_t size, VkQueryPool qp, uint32_t query) {
+	if (qp != VK_NULL_HANDLE) {
+		f->cmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, qp, query);
+	}
+	VkBufferCopy r = {.srcOffset = srcOff, .dstOffset = dstOff, .size = size};
+	f->cmdCopyBuffer(cb, src, dst, 1, &r);
+	if (qp != VK_NULL_HANDLE) {
+		f->cmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, query + 1);
+	}
+}
+
+void vkd_reset_queries(vkd_fns *f, VkCommandBuffer cb, VkQueryPool qp, uint32_t n) {
+	f->cmdResetQueryPool(cb, qp, 0, n);
+}

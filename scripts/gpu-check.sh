@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# gpu-check.sh — the one-call GPU check (`make gpu-check`).
+#
+# Run on a machine with a GPU (the lent NVIDIA H100/H200: no Go, no internet,
+# no Vulkan loader installed) after scripts/gpu-prep.sh built .gpubin/ here;
+# carry .gpubin and .gl (the Vulkan loader .debs). In one run, each step
+# time-boxed, a failing step reported and the rest still run:
+#   1. sets up the Vulkan loader from .gl/*.deb if libvulkan.so.1 is missing
+#      (and points the loader at NVIDIA's ICD if no device shows), prints the
+#      device vkdeit picks, and stops with a clear message when it is not a GPU;
+#   2. runs the parity suites on the GPU (gpu kernels, deit engine) and
+#      `vkdeit verify` on random deit-small weights;
+#   3. scripts/hf_compare.py: a random DeiTForImageClassificationWithTeacher
+#      from transformers, saved as safetensors and .bin, classified by HF and
+#      by vkdeit: max relative logit difference and top-5 agreement;
+#   4. `vkdeit bench` and scripts/torch_gpu_bench.py (eager fp32, bf16 AMP,
+#      torch.compile if it works) at batch 1/8/64/256 on the same card;
+#   5. prints the vkdeit-vs-torch table and the step list last.
+# Files under $OUT (default out/gpu-check; at most 8): gpu-check.log,
+# parity.log, hf_compare.json, vkdeit_bench.json, vkdeit_bench.png,
+# torch_gpu.json, torch_compile.json, summary.json.
+#
+# Usage: scripts/gpu-check.sh [--allow-cpu]
+#   --allow-cpu  accept a CPU Vulkan device (lavapipe) and run the whole flow
+#                with tiny sizes, to check the plumbing on a machine without GPU.
+# Exit status: 0 all passed; 1 a parity or benchmark step failed; 3 no GPU or
+# no Vulkan (nothing else ran); 2 usage.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 3
+ROOT=$PWD
+ALLOW_CPU=0
+for a in "$@"; do
+	case $a in
+	--allow-cpu) ALLOW_CPU=1 ;;
+	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "gpu-check: unknown argument $a (usage: scripts/gpu-check.sh [--allow-cpu])" >&2; exit 2 ;;
+	esac
+done
+OUT=${OUT:-$ROOT/out/gpu-check}
+mkdir -p "$OUT" || exit 3
+TMPD=$(mktemp -d)
+trap 'rm -rf "$TMPD"' EXIT
+START=$(date +%s)
+STEPS=()
+FAILED=()
+
+note() { printf '== [%3ds] %s\n' "$(($(date +%s) - START))" "$*"; }
+
+# step NAME KIND LIMIT CMD...: runs CMD under `timeout LIMIT`, records the
+# outcome. KIND is parity or bench (a failure fails the check) or optional.
+step() {
+	local name=$1 kind=$2 limit=$3
+	shift 3
+	note "$name (limit ${limit}s)"
+	local t0 rc status
+	t0=$(date +%s)
+	timeout --kill-after=10 "$limit" "$@"
+	rc=$?
+	status=ok
+	if [ $rc -ne 0 ]; then
+		status="FAILED (exit $rc)"
+		[ $rc -eq 124 ] || [ $rc -eq 137 ] && status="TIMED OUT after ${limit}s"
+		[ "$kind" = optional ] || FAILED+=("$name")
+	fi
+	STEPS+=("$(printf '%-30s %-8s %4ds  %s' "$name" "$kind" "$(($(date +%s) - t0))" "$status")")
+	return $rc
+}
+
+# stop ends the check early (no GPU, no Vulkan): one clear line, exit 3.
+stop() {
+	echo "gpu-check: $*"
+	exit 3
+}
+
+# have_loader reports whether the dynamic linker knows libvulkan.so.1. (Not
+# `ldconfig -p | grep -q`: with pipefail, grep -q exiting early makes the
+# pipeline fail on SIGPIPE.)
+have_loader() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; }
+
+pick_python() {
+	# The interpreter with torch: the machine's python3, else Debian's.
+	for p in python3 /usr/bin/python3; do
+		command -v "$p" >/dev/null && "$p" -c 'import torch' 2>/dev/null && { echo "$p"; return; }
+	done
+	command -v python3 || echo /usr/bin/python3
+}
+
+main() {
+	note "gpu-check on $(hostname) ($(uname -m)), $(nproc) CPUs; $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+	PY=$(pick_python)
+	note "python: $PY ($("$PY" --version 2>&1))"
+
+	# 1. The Vulkan loader and the device.
+	if ! have_loader; then
+		if compgen -G ".gl/*.deb" >/dev/null; then
+			note "no libvulkan.so.1: unpacking the carried .gl/*.deb"
+			for f in .gl/*.deb; do dpkg -x "$f" / || stop "dpkg -x $f failed (needs root)"; done
+			ldconfig
+		fi
+	fi
+	have_loader ||
+		stop "no Vulkan loader (libvulkan.so.1) and no .gl/*.deb to install it from: carry .gl (see .gl/ and /work/.library/device/README.md)"
+
+	export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+	if command -v go >/dev/null; then
+		HAVE_GO=1
+		note "building with $(go version)"
+		mkdir -p .gpubin
+		go build -o .gpubin/vkdeit ./cmd/vkdeit || stop "go build ./cmd/vkdeit failed"
+	else
+		HAVE_GO=0
+		[ -x .gpubin/vkdeit ] || stop "no Go toolchain and no carried .gpubin/vkdeit: run scripts/gpu-prep.sh where Go is, then carry .gpubin"
+		note "no Go here: using the carried .gpubin binaries"
+	fi
+	VK=$ROOT/.gpubin/vkdeit
+
+	devices() { "$VK" devices --json >"$TMPD/devices.json" 2>"$TMPD/devices.err"; }
+	picked() { "$PY" -c 'import json,sys; d=[x for x in json.load(open(sys.argv[1])) if x["picked"]]; print(d[0][sys.argv[2]] if d else "")' "$TMPD/devices.json" "$1" 2>/dev/null; }
+	NV_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+	if ! devices || [ "$(picked type)" = cpu ]; then
+		if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f $NV_ICD ]; then
+			note "no GPU through the default ICD search path: VK_DRIVER_FILES=$NV_ICD"
+			export VK_DRIVER_FILES=$NV_ICD __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+			devices
+		fi
+	fi
+	if [ ! -s "$TMPD/devices.json" ] || [ -z "$(picked name)" ]; then
+		stop "no Vulkan device: $(tr '\n' ' ' <"$TMPD/devices.err" | cut -c1-400)"
+	fi
+	"$VK" devices
+	TYPE=$(picked type)
+	NAME=$(picked name)
+	note "vkdeit picks: $NAME ($TYPE)"
+	SMALL=0
+	if [ "$TYPE" = cpu ]; then
+		what=$NAME
+		case $NAME in *llvmpipe*) what=lavapipe ;; esac
+		[ $ALLOW_CPU = 1 ] || stop "no GPU (only CPU Vulkan device $what)"
+		note "--allow-cpu: running the whole flow on $what with tiny sizes"
+		SMALL=1
+	fi
+
+	# 2. Parity on the device, validation off (no layer there).
+	unset VKDEIT_VALIDATION
+	export CI=true # a missing device fails the tests instead of skipping them
+	: >"$OUT/parity.log"
+	if [ $HAVE_GO = 1 ]; then
+		step "gpu kernel parity" parity 240 bash -c "go test ./gpu/ -count=1 -run 'Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather' -v >>'$OUT/parity.log' 2>&1"
+		step "deit engine parity" parity 240 bash -c "go test ./deit/ -count=1 -run 'Engine|GPU' -v >>'$OUT/parity.log' 2>&1"
+	else
+		step "gpu kernel parity" parity 240 bash -c "cd gpu && ../.gpubin/gpu.test -test.count=1 -test.run 'Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather' -test.v >>'$OUT/parity.log' 2>&1"
+		step "deit engine parity" parity 240 bash -c "cd deit && ../.gpubin/deit.test -test.count=1 -test.run 'Engine|GPU' -test.v >>'$OUT/parity.log' 2>&1"
+	fi
+	grep -E '^(--- FAIL|FAIL|ok|PASS|panic)' "$OUT/parity.log" | head -40
+	echo "($(grep -c '^--- PASS' "$OUT/parity.log") tests passed, $(grep -c '^--- FAIL' "$OUT/parity.log") failed, $(grep -c '^--- SKIP' "$OUT/parity.log") skipped; full log parity.log)"
+	preset=small-distilled
+	[ $SMALL = 1 ] && preset=tiny-distilled
+	step "vkdeit verify $preset" parity 120 "$VK" verify --random $preset --batch 2
+
+	# 3. Against Hugging Face transformers.
+	shape=small-distilled
+	[ $SMALL = 1 ] && shape=micro
+	step "hf_compare ($shape)" parity 240 "$PY" scripts/hf_compare.py --vkdeit "$VK" --device gpu --shape $shape \
+		--json "$OUT/hf_compare.json"
+
+	# 4. Speed, vkdeit and PyTorch on the same card.
+	batches=1,8,64,256 warm=10 iters=40 maxt=15
+	[ $SMALL = 1 ] && batches=1,2 warm=1 iters=3 maxt=5
+	cfg=small-distilled
+	[ $SMALL = 1 ] && cfg=tiny-distilled
+	step "vkdeit bench" bench 200 "$VK" bench --config $cfg --batch $batches --warmup $warm --iters $iters \
+		--max-time ${maxt}s --json "$OUT/vkdeit_bench.json" --plot "$OUT/vkdeit_bench.png"
+	tshape=small-distilled
+	[ $SMALL = 1 ] && tshape=tiny-distilled
+	targs=(--batch $batches --warmup $warm --iters $iters --max-time $maxt --shape $tshape)
+	[ $SMALL = 1 ] && targs+=(--allow-cpu)
+	step "torch eager+amp" bench 150 "$PY" scripts/torch_gpu_bench.py "${targs[@]}" --modes eager,amp --json "$OUT/torch_gpu.json"
+	left=$((330 - ($(date +%s) - START)))
+	if [ $left -ge 40 ]; then
+		budget=$((left - 25))
+		[ $budget -gt 120 ] && budget=120
+		step "torch.compile" optional $((budget + 20)) "$PY" scripts/torch_gpu_bench.py "${targs[@]}" --modes compile \
+			--compile-budget $budget --json "$OUT/torch_compile.json"
+	else
+		STEPS+=("$(printf '%-30s %-8s %4ds  %s' "torch.compile" optional 0 "skipped: only ${left}s left of the 330s budget")")
+	fi
+
+	# 5. Summary, last.
+	echo
+	note "summary"
+	if [ -s "$OUT/hf_compare.json" ]; then
+		"$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print("HF parity: worst rel L2 %.3g over %d runs (tol %g), formats identical: %s, %s" % (r["worst_rel_l2"], len(r["runs"]), r["tol"], r["formats_identical"], "OK" if r["ok"] else "FAILED"))' "$OUT/hf_compare.json"
+	fi
+	if [ -s "$OUT/vkdeit_bench.json" ]; then
+		tj=()
+		for f in "$OUT/torch_gpu.json" "$OUT/torch_compile.json"; do [ -s "$f" ] && tj+=("$f"); done
+		"$PY" scripts/torch_gpu_bench.py --summary --vkdeit-json "$OUT/vkdeit_bench.json" --json "$OUT/summary.json" "${tj[@]}"
+	fi
+	echo
+	printf '%-30s %-8s %5s  %s\n' step kind time result
+	printf '%s\n' "${STEPS[@]}"
+	if [ ${#FAILED[@]} -gt 0 ]; then
+		echo "gpu-check: FAILED: $(printf '%s; ' "${FAILED[@]}")(total $(($(date +%s) - START))s)"
+		return 1
+	fi
+	echo "gpu-check: OK on $NAME (total $(($(date +%s) - START))s)"
+}
+
+main 2>&1 | tee "$OUT/gpu-check.log"
+exit "${PIPESTATUS[0]}"
