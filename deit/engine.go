@@ -41,7 +41,7 @@ type engineWeights struct {
 	patchW, patchB, special, pos *gpu.Buffer
 	layers                       []layerBuffers
 	normG, normB                 *gpu.Buffer
-	headW, headB                 *gpu.Buffer // [S*D, L] and [L]
+	headW, headB                 *gpu.Buffer // [H*D, L] and [L], H = headTokens
 }
 
 type layerBuffers struct {
@@ -58,8 +58,8 @@ type activations struct {
 	qkv     *gpu.Buffer // [B*T, 3D]
 	att     *gpu.Buffer // [B*T, D]
 	mlp     *gpu.Buffer // [B*T, M]
-	tok     *gpu.Buffer // [B*S, D] the special tokens' rows of the last layer
-	tokN    *gpu.Buffer // [B*S, D] after the final LayerNorm
+	tok     *gpu.Buffer // [B*H, D] the rows of the last layer the head reads
+	tokN    *gpu.Buffer // [B*H, D] after the final LayerNorm
 	logits  *gpu.Buffer // [B, L]
 	stageIn *gpu.Buffer // host-visible staging (nil on unified-memory devices)
 	stageOu *gpu.Buffer
@@ -381,14 +381,15 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 	// Only the special tokens reach the heads, and LayerNorm is per row, so
 	// normalize just those rows.
 	note("gather", "gather", 0)
-	if err := o.GatherRows(s, wr(a.tok, B*S*D), rd(a.x, rows*D), B, T, S, D); err != nil {
+	H := headTokens(c)
+	if err := o.GatherRows(s, wr(a.tok, B*H*D), rd(a.x, rows*D), B, T, H, D); err != nil {
 		return fmt.Errorf("deit: engine: recording gather: %w", err)
 	}
-	if err := ln("final_norm", a.tokN, a.tok, w.normG, w.normB, B*S); err != nil {
+	if err := ln("final_norm", a.tokN, a.tok, w.normG, w.normB, B*H); err != nil {
 		return err
 	}
 	// One product serves both heads: [cls | dist] · [½W_cls ; ½W_dist] + ½(b_cls + b_dist).
-	if err := mm("head", a.logits, a.tokN, w.headW, w.headB, nil, B, L, S*D, gpu.EpilogueNone); err != nil {
+	if err := mm("head", a.logits, a.tokN, w.headW, w.headB, nil, B, L, H*D, gpu.EpilogueNone); err != nil {
 		return err
 	}
 	if a.stageOu != nil {

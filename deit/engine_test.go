@@ -3,7 +3,6 @@ package deit
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand"
 	"sort"
 	"sync"
@@ -26,30 +25,7 @@ func randomPixels(c Config, B int, seed int64) []float32 {
 	return px
 }
 
-// requireClose fails when ‖got − want‖₂ / ‖want‖₂ exceeds tol, and always
-// logs the relative error and the worst element.
-func requireClose(t *testing.T, name string, got []float32, want []float64, tol float64) {
-	t.Helper()
-	require.Len(t, got, len(want), name)
-	var num, den, worst float64
-	wi := 0
-	for i, w := range want {
-		d := float64(got[i]) - w
-		if math.IsNaN(d) {
-			require.Failf(t, "NaN", "%s[%d] = %v, want %v", name, i, got[i], w)
-		}
-		num += d * d
-		den += w * w
-		if math.Abs(d) > worst {
-			worst, wi = math.Abs(d), i
-		}
-	}
-	rel := math.Sqrt(num / den)
-	t.Logf("%s: relative L2 error %.3g; worst element [%d] got %.7g want %.7g (|Δ| %.3g)",
-		name, rel, wi, got[wi], want[wi], worst)
-	require.LessOrEqualf(t, rel, tol, "%s: relative L2 error %.3g above %.0e", name, rel, tol)
-}
-
+// widen converts float32 reference values for requireRelL2.
 func widen(x []float32) []float64 {
 	y := make([]float64, len(x))
 	for i, v := range x {
@@ -98,6 +74,7 @@ func TestEngineMatchesCPU(t *testing.T) {
 		{"distilled/B1", tinyConfig(HeadDistilled), 1},
 		{"distilled/B3", tinyConfig(HeadDistilled), 3},
 		{"classifier/B2", tinyConfig(HeadClassifier), 2},
+		{"distilled-classifier/B2", tinyConfig(HeadDistilledClassifier), 2},
 		{"odd-size-image/B2", odd, 2}, // 40 px with patch 16: remainder dropped, 1001 labels
 	}
 	for i, tc := range cases {
@@ -115,12 +92,39 @@ func TestEngineMatchesCPU(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, hidden, tc.cfg.Layers)
 			for l := range hidden {
-				requireClose(t, fmt.Sprintf("layer %d", l), hidden[l], widen(ref.Hidden[l]), 1e-5)
+				requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], widen(ref.Hidden[l]), 1e-5)
 			}
-			requireClose(t, "logits", logits, widen(ref.Logits), 1e-5)
+			requireRelL2(t, "logits", logits, widen(ref.Logits), 1e-5)
 			plain, err := e.Forward(context.Background(), px, tc.B)
 			require.NoError(t, err)
 			require.Equal(t, logits, plain, "Forward and ForwardHidden must compute the same logits")
+		})
+	}
+}
+
+// TestEngineMatchesTorch runs every committed PyTorch fixture (HF
+// safetensors and pytorch_model.bin, timm .pth without config, ViT layout)
+// on the GPU and compares with PyTorch's float64 logits, layer by layer where
+// the fixture has hidden states. Bound as in TestEngineMatchesCPU.
+func TestEngineMatchesTorch(t *testing.T) {
+	dev := gputest.Open(t)
+	for _, f := range torchFixtures {
+		t.Run(f.Name, func(t *testing.T) {
+			m, px, want := loadFixture(t, f.Dir, f.Weights)
+			B := len(want) / m.Config.NumLabels
+			e, err := NewEngine(dev, m, B)
+			require.NoError(t, err)
+			defer e.Close()
+			logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
+			require.NoError(t, err)
+			requireRelL2(t, "logits", logits, want, 1e-5)
+			g := readGolden(t, f.Dir)
+			if len(g.Hidden) > 0 {
+				require.Len(t, hidden, len(g.Hidden))
+				for l := range hidden {
+					requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], g.Hidden[l], 1e-5)
+				}
+			}
 		})
 	}
 }
@@ -146,7 +150,7 @@ func TestEngineDeiTSmall(t *testing.T) {
 	require.NoError(t, err)
 	logits, err := e.Forward(context.Background(), px, B)
 	require.NoError(t, err)
-	requireClose(t, "deit-small logits", logits, widen(ref.Logits), 1e-4)
+	requireRelL2(t, "deit-small logits", logits, widen(ref.Logits), 1e-4)
 	for b := 0; b < B; b++ {
 		require.Equal(t, top5(ref.Logits, c.NumLabels, b), top5(logits, c.NumLabels, b), "top-5 of image %d", b)
 	}

@@ -62,8 +62,17 @@ func fuseQKV(l *Layer, D int) (w, b []float32) {
 	return w, b
 }
 
+// headTokens is how many leading tokens per image the head reads: the
+// [CLS] and distillation tokens of a distilled model, else [CLS] alone.
+func headTokens(c Config) int {
+	if c.Head == HeadDistilled {
+		return 2
+	}
+	return 1
+}
+
 // headWeights builds the single product that gives the final logits from the
-// normalized special-token rows [B, S·D]. A distilled model's logits are
+// normalized head-token rows [B, headTokens·D]. A distilled model's logits are
 // (cls·W_clsᵀ + b_cls + dist·W_distᵀ + b_dist) / 2; halving a float32 is
 // exact, so stacking ½W_clsᵀ over ½W_distᵀ changes only the summation order.
 func headWeights(c Config, w *Weights) (hw, hb []float32) {
@@ -128,7 +137,7 @@ func (e *Engine) upload(w *Weights) error {
 // buffers when the device memory is not host-visible.
 func (e *Engine) allocate() error {
 	c, B := e.cfg, int64(e.maxBatch)
-	D, T, S, M, L := int64(c.Hidden), int64(c.Tokens()), int64(c.Special()), int64(c.MLP), int64(c.NumLabels)
+	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(headTokens(c)), int64(c.MLP), int64(c.NumLabels)
 	N, K := int64(c.Patches()), int64(c.Channels*c.PatchSize*c.PatchSize)
 	px := B * int64(c.Channels*c.ImageSize*c.ImageSize)
 	sizes := []struct {
@@ -138,7 +147,7 @@ func (e *Engine) allocate() error {
 		{&e.act.pixels, px}, {&e.act.patches, B * N * K}, {&e.act.emb, B * N * D},
 		{&e.act.x, B * T * D}, {&e.act.x2, B * T * D}, {&e.act.ln, B * T * D},
 		{&e.act.qkv, B * T * 3 * D}, {&e.act.att, B * T * D}, {&e.act.mlp, B * T * M},
-		{&e.act.tok, B * S * D}, {&e.act.tokN, B * S * D}, {&e.act.logits, B * L},
+		{&e.act.tok, B * H * D}, {&e.act.tokN, B * H * D}, {&e.act.logits, B * L},
 	}
 	// One binding may cover at most maxStorageBufferRange bytes (128 MiB on
 	// lavapipe, several GiB on desktop GPUs); say which batch would fit.

@@ -86,7 +86,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "vkdeit: %s; benchmarking the CPU reference alone\n", oneLine(err.Error()))
 			opts.CPU = true
 		default:
-			defer closeDevice(d, e.stderr)
+			defer d.Close()
 			opts.Device = d
 			onCPUDevice = d.Info().Type == gpu.DeviceCPU
 		}

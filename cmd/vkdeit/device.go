@@ -45,7 +45,6 @@ func (c *cpuForwarder) Close() error { return nil }
 type gpuForwarder struct {
 	dev *gpu.Device
 	eng *deit.Engine
-	log io.Writer
 }
 
 func (g *gpuForwarder) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
@@ -58,17 +57,10 @@ func (g *gpuForwarder) Name() string {
 }
 func (g *gpuForwarder) Close() error {
 	err := g.eng.Close()
-	if cerr := closeDevice(g.dev, g.log); err == nil {
+	if cerr := g.dev.Close(); err == nil {
 		err = cerr
 	}
 	return err
-}
-
-// closeDevice closes d. With $VKDEIT_VALIDATION=1 the gpu package then
-// writes what the validation layer reported to the device's log (stderr) as
-// "gpu: validation: ..." lines.
-func closeDevice(d *gpu.Device, log io.Writer) error {
-	return d.Close()
 }
 
 // openDevice opens the Vulkan device gpu.Open picks ($VKDEIT_DEVICE or the
@@ -109,12 +101,12 @@ func openForwarder(mode string, m *deit.Model, batch int, log io.Writer) (forwar
 			if b < batch {
 				fmt.Fprintf(log, "vkdeit: batch lowered from %d to %d to fit in device memory\n", batch, b)
 			}
-			f := &gpuForwarder{dev: d, eng: eng, log: log}
+			f := &gpuForwarder{dev: d, eng: eng}
 			fmt.Fprintf(log, "vkdeit: running on %s\n", f.Name())
 			return f, nil
 		}
 		if !errors.Is(err, gpu.ErrOutOfMemory) || b <= 1 {
-			closeDevice(d, log)
+			d.Close()
 			return nil, fmt.Errorf("gpu engine: %w", err)
 		}
 	}
