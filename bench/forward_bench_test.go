@@ -2,10 +2,13 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"io"
+	"os"
 	"testing"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/gpu/gputest"
+	"github.com/vkdeit/vkdeit/gpu"
 )
 
 // smallModel is deit-small-distilled with random weights, the flagship's
@@ -19,10 +22,27 @@ func smallModel(b *testing.B) *deit.Model {
 	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, 1)}
 }
 
+// benchDevice opens the default Vulkan device for timing: unlike
+// gputest.Open it does not force the validation layer on (that would time the
+// layer), though $VKDEIT_VALIDATION=1 still enables it. Skipped without a
+// device unless $CI is set.
+func benchDevice(b *testing.B) *gpu.Device {
+	b.Helper()
+	d, err := gpu.Open(gpu.Options{Log: io.Discard})
+	if err != nil {
+		if errors.Is(err, gpu.ErrNoDevice) && os.Getenv("CI") == "" {
+			b.Skipf("no Vulkan device: %v", err)
+		}
+		b.Fatalf("opening Vulkan device: %v", err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
+}
+
 // benchGPU times Engine.Forward at batch B and reports images per second.
 func benchGPU(b *testing.B, B int) {
 	m := smallModel(b)
-	d := gputest.Open(b)
+	d := benchDevice(b)
 	eng, err := deit.NewEngine(d, m, B)
 	if err != nil {
 		b.Fatal(err)

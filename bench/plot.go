@@ -95,6 +95,8 @@ func (r *Report) WritePlot(w io.Writer) error {
 	for _, pl := range []*plot.Plot{lat, thr} {
 		pl.Legend.Top = true
 		pl.Legend.Left = pl == lat
+		pl.Legend.YOffs = -vg.Points(6)
+		pl.Title.Padding = vg.Points(6)
 		pl.Add(plotter.NewGrid())
 		pl.Y.Scale = plot.LogScale{}
 		pl.Y.Tick.Marker = logTicks{}
@@ -105,7 +107,8 @@ func (r *Report) WritePlot(w io.Writer) error {
 			pl.X.Min, pl.X.Max = float64(batches[0])-1, float64(batches[0])+1
 		}
 		pl.X.Tick.Marker = plot.ConstantTicks(ticks)
-		// Some headroom so the legend does not cover the lines.
+		// Room below the lowest point and above for the legend.
+		pl.Y.Min /= 1.6
 		pl.Y.Max *= 3
 	}
 

@@ -169,7 +169,7 @@ def main():
     vk_by = {}
     if vk:
         for p in vk["paths"]:
-            label = "vkdeit " + ("Vulkan " + p["label"] if p["path"] == "gpu" else "Go reference")
+            label = "vkdeit " + ("Vulkan " + p["label"].split(" (")[0] if p["path"] == "gpu" else "Go reference")
             for b in p["batches"]:
                 lat = b["latency"]
                 rows.append((label, {"batch": b["batch"], "iters": lat["n"], "p50_ms": lat["p50_ms"],

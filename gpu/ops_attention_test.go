@@ -29,7 +29,7 @@ func TestAttention(t *testing.T) {
 					t.Run(name, func(t *testing.T) {
 						seed := uint64(2000 + 10*i + int(amp))
 						t.Logf("seed %d", seed)
-						qkv := randSlice(seed, c.B*c.T*3*c.H*c.Dh, -amp, amp)
+						qkv := opsRand(seed, c.B*c.T*3*c.H*c.Dh, -amp, amp)
 						scale := 1 / math.Sqrt(float64(c.Dh))
 						in := e.upload(t, qkv)
 						n := c.B * c.T * c.H * c.Dh
@@ -38,7 +38,7 @@ func TestAttention(t *testing.T) {
 							return e.ops.Attention(s, gpu.W(out), gpu.R(in), c.B, c.T, c.H, c.Dh, float32(scale))
 						})
 						want := refAttention(qkv, c.B, c.T, c.H, c.Dh, scale)
-						requireClose(t, name, e.download(t, out, n), want, attentionBound(c.Dh, c.T, amp))
+						requireOpsClose(t, name, e.download(t, out, n), want, attentionBound(c.Dh, c.T, amp))
 					})
 				}
 			}
@@ -56,7 +56,7 @@ func TestAttention(t *testing.T) {
 //
 // (2·√T + 16)·u + √Dh·amp²/6·u keeps a ≥ 4× margin over every observed case.
 func attentionBound(Dh, T int, amp float64) float64 {
-	return (2*math.Sqrt(float64(T)) + 16 + math.Sqrt(float64(Dh))*amp*amp/6) * u
+	return (2*math.Sqrt(float64(T)) + 16 + math.Sqrt(float64(Dh))*amp*amp/6) * ulp32
 }
 
 func TestAttentionRejectsBadArgs(t *testing.T) {

@@ -23,15 +23,15 @@ var deitSmallShapes = [][2]int{{384, 1152}, {384, 384}, {384, 1536}, {1536, 384}
 // device-class kernel variant ("vulkan"), next to a blocked, multi-core
 // float32 product in plain Go ("go"). Metric: GFLOPS (2·M·N·K per op).
 func BenchmarkMatmul(b *testing.B) {
-	d := openBench(b)
+	d := openOpsBench(b)
 	ops, err := gpu.NewOps(d)
 	require.NoError(b, err)
 	for _, M := range []int{198, 1584} {
 		for _, kn := range deitSmallShapes {
 			K, N := kn[0], kn[1]
-			a := randSlice(1, M*K, -1, 1)
-			w := randSlice(2, K*N, -1, 1)
-			bias := randSlice(3, N, -1, 1)
+			a := opsRand(1, M*K, -1, 1)
+			w := opsRand(2, K*N, -1, 1)
+			bias := opsRand(3, N, -1, 1)
 			flops := 2 * float64(M) * float64(N) * float64(K)
 			shape := fmt.Sprintf("M%d_K%d_N%d", M, K, N)
 			b.Run("vulkan-"+ops.Variant().String()+"/"+shape, func(b *testing.B) {
@@ -48,18 +48,18 @@ func BenchmarkMatmul(b *testing.B) {
 	}
 }
 
-// reps is how many dispatches one benchmarked Run records: one on a CPU
+// benchReps is how many dispatches one benchmarked Run records: one on a CPU
 // driver (each takes milliseconds), 20 on a GPU so that submit and fence
 // latency do not dominate.
-func reps(d *gpu.Device) int {
+func benchReps(d *gpu.Device) int {
 	if d.Info().Type == gpu.DeviceCPU {
 		return 1
 	}
 	return 20
 }
 
-// openBench opens the default device without validation.
-func openBench(b *testing.B) *gpu.Device {
+// openOpsBench opens the default device without validation.
+func openOpsBench(b *testing.B) *gpu.Device {
 	d, err := gpu.Open(gpu.Options{})
 	if err != nil {
 		if errors.Is(err, gpu.ErrNoDevice) && os.Getenv("CI") == "" {
@@ -77,7 +77,7 @@ func benchRun(b *testing.B, d *gpu.Device, flops float64, rec func(s *gpu.Sequen
 	s, err := d.NewSequence(false)
 	require.NoError(b, err)
 	defer s.Close()
-	n := reps(d)
+	n := benchReps(d)
 	for i := 0; i < n; i++ {
 		require.NoError(b, rec(s))
 	}
@@ -94,7 +94,7 @@ func benchRun(b *testing.B, d *gpu.Device, flops float64, rec func(s *gpu.Sequen
 }
 
 func benchMatmul(b *testing.B, d *gpu.Device, ops *gpu.Ops, a, w, bias []float32, M, N, K int) {
-	ab, wb, bb, cb := newBuf(b, d, a), newBuf(b, d, w), newBuf(b, d, bias), newBuf(b, d, make([]float32, M*N))
+	ab, wb, bb, cb := opsBuf(b, d, a), opsBuf(b, d, w), opsBuf(b, d, bias), opsBuf(b, d, make([]float32, M*N))
 	benchRun(b, d, 2*float64(M)*float64(N)*float64(K), func(s *gpu.Sequence) error {
 		return ops.Matmul(s, gpu.W(cb), gpu.R(ab), gpu.R(wb), gpu.R(bb), gpu.Arg{}, M, N, K, gpu.EpilogueNone)
 	})
@@ -104,7 +104,7 @@ func benchMatmul(b *testing.B, d *gpu.Device, ops *gpu.Ops, a, w, bias []float32
 // WG) on a real GPU; on CPU drivers the GPU variant is far too slow and the
 // benchmark is skipped.
 func BenchmarkMatmulTiles(b *testing.B) {
-	d := openBench(b)
+	d := openOpsBench(b)
 	if d.Info().Type == gpu.DeviceCPU {
 		b.Skip("matmul_gpu tiles are for GPUs")
 	}
@@ -119,7 +119,7 @@ func BenchmarkMatmulTiles(b *testing.B) {
 		for _, M := range []int{198, 1584} {
 			for _, kn := range deitSmallShapes {
 				K, N := kn[0], kn[1]
-				a, w, bias := randSlice(1, M*K, -1, 1), randSlice(2, K*N, -1, 1), randSlice(3, N, -1, 1)
+				a, w, bias := opsRand(1, M*K, -1, 1), opsRand(2, K*N, -1, 1), opsRand(3, N, -1, 1)
 				b.Run(fmt.Sprintf("tile%v/M%d_K%d_N%d", t, M, K, N), func(b *testing.B) {
 					benchMatmul(b, d, ops, a, w, bias, M, N, K)
 				})
@@ -132,7 +132,7 @@ func BenchmarkMatmulTiles(b *testing.B) {
 // for 1 and 8 images; on a GPU it also compares workgroup shapes
 // (queries per invocation, invocations, key block).
 func BenchmarkAttention(b *testing.B) {
-	d := openBench(b)
+	d := openOpsBench(b)
 	cfgs := [][3]uint32{{}} // the variant's own tuning
 	if d.Info().Type != gpu.DeviceCPU {
 		// (queries per workgroup, key splits, workgroup size)
@@ -150,8 +150,8 @@ func BenchmarkAttention(b *testing.B) {
 		}
 		for _, B := range []int{1, 8} {
 			b.Run(fmt.Sprintf("%s/B%d", name, B), func(b *testing.B) {
-				qkv := newBuf(b, d, randSlice(5, B*T*3*H*Dh, -1, 1))
-				out := newBuf(b, d, make([]float32, B*T*H*Dh))
+				qkv := opsBuf(b, d, opsRand(5, B*T*3*H*Dh, -1, 1))
+				out := opsBuf(b, d, make([]float32, B*T*H*Dh))
 				flops := 4 * float64(B*H) * T * T * Dh
 				benchRun(b, d, flops, func(s *gpu.Sequence) error {
 					return ops.Attention(s, gpu.W(out), gpu.R(qkv), B, T, H, Dh, 0.125)
@@ -161,7 +161,7 @@ func BenchmarkAttention(b *testing.B) {
 	}
 }
 
-func newBuf(b *testing.B, d *gpu.Device, data []float32) *gpu.Buffer {
+func opsBuf(b *testing.B, d *gpu.Device, data []float32) *gpu.Buffer {
 	b.Helper()
 	buf, err := d.NewBuffer(int64(4 * len(data)))
 	require.NoError(b, err)
@@ -225,9 +225,9 @@ func goMatmulRows(c, a, w, bias []float32, m0, m1, N, K int) {
 func TestGoMatmulBaseline(t *testing.T) {
 	for _, c := range [][3]int{{1, 1, 1}, {5, 300, 7}, {9, 1000, 33}} {
 		M, N, K := c[0], c[1], c[2]
-		a, w, bias := randSlice(8, M*K, -1, 1), randSlice(9, K*N, -1, 1), randSlice(10, N, -1, 1)
+		a, w, bias := opsRand(8, M*K, -1, 1), opsRand(9, K*N, -1, 1), opsRand(10, N, -1, 1)
 		got := make([]float32, M*N)
 		goMatmul(got, a, w, bias, M, N, K)
-		requireClose(t, fmt.Sprint(c), got, refMatmul(a, w, bias, nil, M, N, K, gpu.EpilogueNone), matmulBound(K))
+		requireOpsClose(t, fmt.Sprint(c), got, refMatmul(a, w, bias, nil, M, N, K, gpu.EpilogueNone), matmulBound(K))
 	}
 }

@@ -25,10 +25,10 @@ func TestGELU(t *testing.T) {
 		x    []float32
 	}{
 		{"one", []float32{0.5}},
-		{"seven", randSlice(3001, 7, -4, 4)},
+		{"seven", opsRand(3001, 7, -4, 4)},
 		{"extremes", extremes},
 		{"sweep", sweep},
-		{"random1001", randSlice(3002, 1001, -8, 8)},
+		{"random1001", opsRand(3002, 1001, -8, 8)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := len(c.x)
@@ -42,7 +42,7 @@ func TestGELU(t *testing.T) {
 			for i, x := range c.x {
 				want := refGELU(float64(x))
 				d := math.Abs(float64(got[i]) - want)
-				if math.IsNaN(float64(got[i])) || d > 2e-7+u*math.Abs(want) {
+				if math.IsNaN(float64(got[i])) || d > 2e-7+ulp32*math.Abs(want) {
 					t.Fatalf("gelu(%g) = %.9g, want %.9g (|diff| %.3g)", x, got[i], want, d)
 				}
 				if d > worst {
@@ -72,9 +72,9 @@ func TestLayerNorm(t *testing.T) {
 					t.Logf("seed %d", seed)
 					// Rows with a mean of 5 and a spread of ±2: the mean must be
 					// subtracted before squaring for the variance to be accurate.
-					x := randSlice(seed, c.rows*c.D, 3, 7)
-					g := randSlice(seed+1, c.D, 0.5, 1.5)
-					b := randSlice(seed+2, c.D, -1, 1)
+					x := opsRand(seed, c.rows*c.D, 3, 7)
+					g := opsRand(seed+1, c.D, 0.5, 1.5)
+					b := opsRand(seed+2, c.D, -1, 1)
 					in, gb, bb := e.upload(t, x), e.upload(t, g), e.upload(t, b)
 					n := c.rows * c.D
 					out := e.poisoned(t, n)
@@ -87,8 +87,8 @@ func TestLayerNorm(t *testing.T) {
 					// terms whose rounding grows like √D·u (random signs after the
 					// mean is removed). Observed ≤ 8·u for every case; (√D + 48)·u
 					// leaves a ≥ 5× margin.
-					bound := (math.Sqrt(float64(c.D)) + 48) * u
-					requireClose(t, name, e.download(t, out, n), want, bound)
+					bound := (math.Sqrt(float64(c.D)) + 48) * ulp32
+					requireOpsClose(t, name, e.download(t, out, n), want, bound)
 				})
 			}
 		})
@@ -103,7 +103,7 @@ func TestPatchify(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			seed := uint64(5000 + i)
 			t.Logf("seed %d", seed)
-			pix := randSlice(seed, c.B*c.C*c.H*c.W, -2, 2)
+			pix := opsRand(seed, c.B*c.C*c.H*c.W, -2, 2)
 			gh, gw := c.H/c.P, c.W/c.P
 			cols := c.C * c.P * c.P
 			want := make([]float64, c.B*gh*gw*cols)
@@ -126,7 +126,7 @@ func TestPatchify(t *testing.T) {
 			e.run(t, func(s *gpu.Sequence) error {
 				return e.ops.Patchify(s, gpu.W(out), gpu.R(in), c.B, c.C, c.H, c.W, c.P)
 			})
-			requireExact(t, name, e.download(t, out, len(want)), want)
+			requireOpsExact(t, name, e.download(t, out, len(want)), want)
 		})
 	}
 }
@@ -139,9 +139,9 @@ func TestTokens(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			seed := uint64(6000 + 10*i)
 			t.Logf("seed %d", seed)
-			patches := randSlice(seed, c.B*(c.T-c.S)*c.D, -1, 1)
-			special := randSlice(seed+1, c.S*c.D, -1, 1)
-			pos := randSlice(seed+2, c.T*c.D, -1, 1)
+			patches := opsRand(seed, c.B*(c.T-c.S)*c.D, -1, 1)
+			special := opsRand(seed+1, c.S*c.D, -1, 1)
+			pos := opsRand(seed+2, c.T*c.D, -1, 1)
 			want := make([]float64, c.B*c.T*c.D)
 			for b := 0; b < c.B; b++ {
 				for tk := 0; tk < c.T; tk++ {
@@ -165,7 +165,7 @@ func TestTokens(t *testing.T) {
 			e.run(t, func(s *gpu.Sequence) error {
 				return e.ops.Tokens(s, gpu.W(out), gpu.R(pb), sp, gpu.R(posb), c.B, c.T, c.S, c.D)
 			})
-			requireExact(t, name, e.download(t, out, len(want)), want)
+			requireOpsExact(t, name, e.download(t, out, len(want)), want)
 		})
 	}
 }
@@ -180,7 +180,7 @@ func TestGatherRows(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			seed := uint64(7000 + i)
 			t.Logf("seed %d", seed)
-			in := randSlice(seed, c.B*c.T*c.D, -1, 1)
+			in := opsRand(seed, c.B*c.T*c.D, -1, 1)
 			want := make([]float64, c.B*c.S*c.D)
 			for b := 0; b < c.B; b++ {
 				for r := 0; r < c.S; r++ {
@@ -193,7 +193,7 @@ func TestGatherRows(t *testing.T) {
 			e.run(t, func(s *gpu.Sequence) error {
 				return e.ops.GatherRows(s, gpu.W(out), gpu.R(ib), c.B, c.T, c.S, c.D)
 			})
-			requireExact(t, name, e.download(t, out, len(want)), want)
+			requireOpsExact(t, name, e.download(t, out, len(want)), want)
 		})
 	}
 }

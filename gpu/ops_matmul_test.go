@@ -16,7 +16,7 @@ import (
 // K·u is never approached), and bias, epilogue and the GELU approximation
 // (≤ 1.1e-7 absolute, see shaders/gelu.glsl) add a few u. 2·√K·u + 8·u keeps
 // a ≥ 5× margin and is 5.4e-6 at K = 1536, inside the 1e-5.
-func matmulBound(K int) float64 { return (2*math.Sqrt(float64(K)) + 8) * u }
+func matmulBound(K int) float64 { return (2*math.Sqrt(float64(K)) + 8) * ulp32 }
 
 type matmulCase struct {
 	M, N, K int
@@ -64,16 +64,16 @@ func TestMatmul(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					seed := uint64(1000 + i)
 					t.Logf("seed %d", seed)
-					a := randSlice(seed, c.M*c.K, -1, 1)
-					w := randSlice(seed+1, c.K*c.N, -1, 1)
+					a := opsRand(seed, c.M*c.K, -1, 1)
+					w := opsRand(seed+1, c.K*c.N, -1, 1)
 					var bias, r []float32
 					biasArg, rArg := gpu.Arg{}, gpu.Arg{}
 					if c.bias {
-						bias = randSlice(seed+2, c.N, -1, 1)
+						bias = opsRand(seed+2, c.N, -1, 1)
 						biasArg = gpu.R(e.upload(t, bias))
 					}
 					if c.ep == gpu.EpilogueResidual {
-						r = randSlice(seed+3, c.M*c.N, -1, 1)
+						r = opsRand(seed+3, c.M*c.N, -1, 1)
 						rArg = gpu.R(e.upload(t, r))
 					}
 					ab, wb := e.upload(t, a), e.upload(t, w)
@@ -82,7 +82,7 @@ func TestMatmul(t *testing.T) {
 						return e.ops.Matmul(s, gpu.W(cb), gpu.R(ab), gpu.R(wb), biasArg, rArg, c.M, c.N, c.K, c.ep)
 					})
 					got := e.download(t, cb, c.M*c.N)
-					requireClose(t, name, got, refMatmul(a, w, bias, r, c.M, c.N, c.K, c.ep), matmulBound(c.K))
+					requireOpsClose(t, name, got, refMatmul(a, w, bias, r, c.M, c.N, c.K, c.ep), matmulBound(c.K))
 				})
 			}
 		})
@@ -96,12 +96,12 @@ func TestMatmulResidualInPlace(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			e := newOpsEnv(t, v)
 			const M, N, K = 70, 68, 40
-			a, w, bias, x := randSlice(1100, M*K, -1, 1), randSlice(1101, K*N, -1, 1), randSlice(1102, N, -1, 1), randSlice(1103, M*N, -1, 1)
+			a, w, bias, x := opsRand(1100, M*K, -1, 1), opsRand(1101, K*N, -1, 1), opsRand(1102, N, -1, 1), opsRand(1103, M*N, -1, 1)
 			ab, wb, bb, xb := e.upload(t, a), e.upload(t, w), e.upload(t, bias), e.upload(t, x)
 			e.run(t, func(s *gpu.Sequence) error {
 				return e.ops.Matmul(s, gpu.W(xb), gpu.R(ab), gpu.R(wb), gpu.R(bb), gpu.R(xb), M, N, K, gpu.EpilogueResidual)
 			})
-			requireClose(t, "in place", e.download(t, xb, M*N), refMatmul(a, w, bias, x, M, N, K, gpu.EpilogueResidual), matmulBound(K))
+			requireOpsClose(t, "in place", e.download(t, xb, M*N), refMatmul(a, w, bias, x, M, N, K, gpu.EpilogueResidual), matmulBound(K))
 		})
 	}
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 )
 
-// u is the fp32 unit roundoff, 2⁻²⁴: every fp32 operation is exact to
+// ulp32 is the fp32 unit roundoff u = 2⁻²⁴: every fp32 operation is exact to
 // within a relative u, so error bounds below are written in units of u.
-const u = 1.0 / (1 << 24)
+const ulp32 = 1.0 / (1 << 24)
 
 // opsEnv is a validated device plus Ops of one variant.
 type opsEnv struct {
@@ -72,8 +72,8 @@ func (e *opsEnv) download(t *testing.T, b *gpu.Buffer, n int) []float32 {
 	return out
 }
 
-// randSlice returns n values uniform in [lo, hi) from a fixed seed.
-func randSlice(seed uint64, n int, lo, hi float64) []float32 {
+// opsRand returns n values uniform in [lo, hi) from a fixed seed.
+func opsRand(seed uint64, n int, lo, hi float64) []float32 {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	s := make([]float32, n)
 	for i := range s {
@@ -82,9 +82,9 @@ func randSlice(seed uint64, n int, lo, hi float64) []float32 {
 	return s
 }
 
-// requireClose checks ‖got − want‖/‖want‖ ≤ bound, logs the relative error
+// requireOpsClose checks ‖got − want‖/‖want‖ ≤ bound, logs the relative error
 // and the worst element, and fails on any NaN (an unwritten element).
-func requireClose(t *testing.T, what string, got []float32, want []float64, bound float64) {
+func requireOpsClose(t *testing.T, what string, got []float32, want []float64, bound float64) {
 	t.Helper()
 	require.Equal(t, len(want), len(got), "%s: length", what)
 	var num, den, worst float64
@@ -109,9 +109,9 @@ func requireClose(t *testing.T, what string, got []float32, want []float64, boun
 	require.LessOrEqual(t, rel, bound, "%s: relative L2 error; worst element %d got %g want %g", what, wi, got[wi], want[wi])
 }
 
-// requireExact checks that a pure data-movement kernel reproduced want bit
+// requireOpsExact checks that a pure data-movement kernel reproduced want bit
 // for bit (want is exactly representable in fp32).
-func requireExact(t *testing.T, what string, got []float32, want []float64) {
+func requireOpsExact(t *testing.T, what string, got []float32, want []float64) {
 	t.Helper()
 	require.Equal(t, len(want), len(got), "%s: length", what)
 	for i := range got {

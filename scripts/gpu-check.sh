@@ -23,6 +23,7 @@
 # Usage: scripts/gpu-check.sh [--allow-cpu]
 #   --allow-cpu  accept a CPU Vulkan device (lavapipe) and run the whole flow
 #                with tiny sizes, to check the plumbing on a machine without GPU.
+# GPU_CHECK_NO_GO=1 uses the carried .gpubin binaries even where Go exists.
 # Exit status: 0 all passed; 1 a parity or benchmark step failed; 3 no GPU or
 # no Vulkan (nothing else ran); 2 usage.
 set -uo pipefail
@@ -103,7 +104,7 @@ main() {
 		stop "no Vulkan loader (libvulkan.so.1) and no .gl/*.deb to install it from: carry .gl (see .gl/ and /work/.library/device/README.md)"
 
 	export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
-	if command -v go >/dev/null; then
+	if [ -z "${GPU_CHECK_NO_GO:-}" ] && command -v go >/dev/null; then
 		HAVE_GO=1
 		note "building with $(go version)"
 		mkdir -p .gpubin

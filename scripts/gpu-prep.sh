@@ -13,9 +13,9 @@ command -v go >/dev/null || { echo "gpu-prep.sh: go is not installed here" >&2; 
 [ "$(go env GOARCH)" = amd64 ] || echo "gpu-prep.sh: warning: building for $(go env GOARCH); the lent machines are x86-64" >&2
 mkdir -p .gpubin
 export CGO_ENABLED=1
-go build -trimpath -o .gpubin/vkdeit ./cmd/vkdeit
-go test -c -o .gpubin/gpu.test ./gpu/
-go test -c -o .gpubin/deit.test ./deit/
+go build -trimpath -ldflags="-s -w" -o .gpubin/vkdeit ./cmd/vkdeit
+go test -c -ldflags="-s -w" -o .gpubin/gpu.test ./gpu/
+go test -c -ldflags="-s -w" -o .gpubin/deit.test ./deit/
 # The binaries link glibc dynamically; the lent machine must have at least the
 # newest symbol version they use.
 need=$(for f in .gpubin/*; do objdump -T "$f" 2>/dev/null; done | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)

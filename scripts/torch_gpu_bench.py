@@ -92,8 +92,12 @@ def bench(a):
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     fn, module, what = build_model(a.shape, device)
     batches = [int(b) for b in a.batch.split(",") if b]
+    try:
+        tf32 = bool(torch.backends.cuda.matmul.allow_tf32) if device == "cuda" else False
+    except Exception:  # noqa: BLE001 - the flag moved in newer torch; informational only
+        tf32 = None
     res = {"torch": torch.__version__, "device": name, "model": what, "shape": a.shape,
-           "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32) if device == "cuda" else False,
+           "tf32_matmul": tf32,
            "warmup": a.warmup, "iters": a.iters, "results": [], "notes": []}
     print(f"torch {torch.__version__} on {name}: {what}", flush=True)
 

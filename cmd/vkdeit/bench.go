@@ -40,8 +40,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	maxTime := fs.Duration("max-time", 30*time.Second, "cap on timed runs per batch size and path (at least 3 run); 0 = no cap")
 	withCPU := fs.Bool("cpu", false, "also run the CPU reference path (batches ≤ 8) and print the ratio")
 	device := fs.String("device", "auto", "auto (a Vulkan device if any, else the CPU reference), gpu, or cpu (the CPU reference alone)")
-	jsonFile := fs.String("json", "", "also write the report as JSON to this file (- for stdout, the table then goes to stderr)")
-	plotFile := fs.String("plot", "", "also draw latency and throughput against batch size into this PNG file")
+	jsonFile := fs.String("json", "", "also write the report as JSON to `FILE` (- for stdout, the table then goes to stderr)")
+	plotFile := fs.String("plot", "", "also draw latency and throughput against batch size into this PNG `FILE`")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
 	profileRuns := fs.Int("profile-runs", 3, "timestamped runs per GPU batch size for device time and the kernel breakdown")
 	if err := parse(e, fs, args); err != nil {

@@ -167,12 +167,32 @@ func newFlagSet(e *env, name, synopsis, examples string) *flag.FlagSet {
 		w := fs.Output()
 		fmt.Fprintf(w, "Usage: vkdeit %s\n\n", synopsis)
 		fmt.Fprintln(w, "Flags:")
-		fs.PrintDefaults()
+		printFlags(w, fs)
 		if examples != "" {
 			fmt.Fprintf(w, "\nExamples:\n%s", examples)
 		}
 	}
 	return fs
+}
+
+// printFlags is flag.PrintDefaults with GNU-style "--name" spelling, which
+// the help texts and examples use (the flag package accepts both).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+			if typ == "string" {
+				def = fmt.Sprintf(" (default %q)", f.DefValue)
+			}
+		}
+		fmt.Fprintf(w, "%s\n      %s%s\n", line, usage, def)
+	})
 }
 
 // parse parses args with fs; -help prints usage to stdout and returns

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// serveRepo imitates the Hub's resolve endpoint for one repo holding the
+// files of dir: HEAD/GET /{repo}/resolve/{rev}/{file} answer with the git
+// blob ETag and X-Repo-Commit, missing files with 404 EntryNotFound.
+func serveRepo(t *testing.T, repo, dir string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	gets := new(atomic.Int64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, "/"+repo+"/resolve/")
+		if !ok {
+			w.Header().Set("X-Error-Code", "RepoNotFound")
+			http.Error(w, "repository not found", http.StatusUnauthorized)
+			return
+		}
+		_, file, _ := strings.Cut(rest, "/")
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil || file == "" || strings.Contains(file, "/") {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			http.Error(w, "entry not found", http.StatusNotFound)
+			return
+		}
+		h := sha1.New()
+		fmt.Fprintf(h, "blob %d\x00", len(data))
+		h.Write(data)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(h.Sum(nil))+`"`)
+		w.Header().Set("X-Repo-Commit", commit)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+			w.Write(data)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, gets
+}
+
+// TestDownloadThenClassifyOffline fills an empty cache from a fake hub with
+// `vkdeit download`, then classifies by repo id with the network switched off.
+func TestDownloadThenClassifyOffline(t *testing.T) {
+	const repo = "vkdeit-test/tiny-distilled"
+	srv, gets := serveRepo(t, repo, tinyDir)
+	cache := t.TempDir()
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_TOKEN", "")
+
+	code, out, errs := runCLI(t, nil, "download", repo)
+	require.Equal(t, 0, code, errs)
+	snap := strings.TrimSpace(out)
+	require.True(t, strings.HasPrefix(snap, filepath.Join(cache, "models--vkdeit-test--tiny-distilled", "snapshots")), snap)
+	for _, f := range []string{"config.json", "preprocessor_config.json", "model.safetensors"} {
+		want, err := os.ReadFile(filepath.Join(tinyDir, f))
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join(snap, f))
+		require.NoError(t, err, f)
+		require.Equal(t, want, got, f)
+	}
+	downloaded := gets.Load()
+	require.GreaterOrEqual(t, downloaded, int64(3))
+
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	_, good := mixedDir(t)
+	code, out, errs = runCLI(t, nil, "classify", "--model", repo, "--device", "cpu", "--top", "1", good[0])
+	require.Equal(t, 0, code, errs)
+	m := loadTiny(t)
+	want := predict(expectedLogits(t, m, good[0]), 1, m.Config.Labels)
+	require.Contains(t, out, want[0].Label)
+	require.Equal(t, downloaded, gets.Load(), "offline classify must not download")
+}

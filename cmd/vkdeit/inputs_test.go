@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestExpandInputs(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"b.PNG", "a/x.webp", "a/y.txt", "c.jpeg", "empty/.keep"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+	}
+	require.NoError(t, os.Symlink(filepath.Join(dir, "c.jpeg"), filepath.Join(dir, "d.jpg")))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "missing"), filepath.Join(dir, "e.jpg")))
+	explicit := filepath.Join(dir, "a", "y.txt")
+	ins, errs, warns := expandInputs([]string{dir, "-", explicit, filepath.Join(dir, "nope.png"), "-", filepath.Join(dir, "empty")},
+		strings.NewReader("stdin bytes"))
+
+	var names []string
+	for _, in := range ins {
+		names = append(names, in.name)
+	}
+	rel := func(p string) string { return filepath.Join(dir, p) }
+	// Directory entries in lexical order, image extensions only (any case),
+	// symlinks to files followed, broken ones skipped; explicit files as given.
+	require.Equal(t, []string{rel("a/x.webp"), rel("b.PNG"), rel("c.jpeg"), rel("d.jpg"), "-", explicit}, names)
+	require.Equal(t, []byte("stdin bytes"), ins[4].data)
+	require.Len(t, errs, 2)
+	require.Contains(t, errs[0].Error(), "nope.png: no such file or directory")
+	require.Contains(t, errs[1].Error(), "standard input given more than once")
+	require.Len(t, warns, 1)
+	require.Contains(t, warns[0], "empty: no image files")
+}
+
+func TestProgress(t *testing.T) {
+	var term, out bytes.Buffer
+	p := newProgress(&term, 4)
+	p.Add(1)
+	require.Contains(t, term.String(), "1/4 images")
+	require.Contains(t, term.String(), "[=======                       ]")
+	p.Fprintf(&out, "result %d\n", 7)
+	require.Equal(t, "result 7\n", out.String())
+	require.Contains(t, term.String(), "\r\033[K", "the bar is cleared before other output")
+	p.Add(3)
+	require.Contains(t, term.String(), "4/4 images")
+	p.Finish()
+	require.True(t, strings.HasSuffix(term.String(), "\r\033[K"))
+
+	var nilP *progress // no terminal: writes go straight through
+	nilP.Add(1)
+	nilP.Fprintf(&out, "x")
+	nilP.Finish()
+	require.Equal(t, "result 7\nx", out.String())
+}
