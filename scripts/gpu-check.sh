@@ -20,9 +20,11 @@
 # parity.log, hf_compare.json, vkdeit_bench.json, vkdeit_bench.png,
 # torch_gpu.json, torch_compile.json, summary.json.
 #
-# Usage: scripts/gpu-check.sh [--allow-cpu]
-#   --allow-cpu  accept a CPU Vulkan device (lavapipe) and run the whole flow
-#                with tiny sizes, to check the plumbing on a machine without GPU.
+# Usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile]
+#   --allow-cpu   accept a CPU Vulkan device (lavapipe) and run the whole flow
+#                 with tiny sizes, to check the plumbing on a machine without GPU.
+#   --no-compile  skip the torch.compile baseline (about 90 s of compiling), for
+#                 a quick rerun when its numbers are already recorded.
 # GPU_CHECK_NO_GO=1 uses the carried .gpubin binaries even where Go exists.
 # Exit status: 0 all passed; 1 a parity or benchmark step failed; 3 no GPU or
 # no Vulkan (nothing else ran); 2 usage.
@@ -30,11 +32,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 3
 ROOT=$PWD
 ALLOW_CPU=0
+COMPILE=1
 for a in "$@"; do
 	case $a in
 	--allow-cpu) ALLOW_CPU=1 ;;
+	--no-compile) COMPILE=0 ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-	*) echo "gpu-check: unknown argument $a (usage: scripts/gpu-check.sh [--allow-cpu])" >&2; exit 2 ;;
+	*) echo "gpu-check: unknown argument $a (usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile])" >&2; exit 2 ;;
 	esac
 done
 OUT=${OUT:-$ROOT/out/gpu-check}
@@ -87,7 +91,7 @@ pick_python() {
 }
 
 main() {
-	note "gpu-check on $(hostname) ($(uname -m)), $(nproc) CPUs; $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+	note "gpu-check on $(hostname) ($(uname -m)), $(nproc) CPUs; $(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || cat .gpubin/COMMIT 2>/dev/null || echo '?')"
 	command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 	PY=$(pick_python)
 	note "python: $PY ($("$PY" --version 2>&1))"
@@ -178,7 +182,9 @@ main() {
 	[ $SMALL = 1 ] && targs+=(--allow-cpu)
 	step "torch eager+amp" bench 150 "$PY" scripts/torch_gpu_bench.py "${targs[@]}" --modes eager,amp --json "$OUT/torch_gpu.json"
 	left=$((330 - ($(date +%s) - START)))
-	if [ $left -ge 40 ]; then
+	if [ $COMPILE = 0 ]; then
+		STEPS+=("$(printf '%-30s %-8s %4ds  %s' "torch.compile" optional 0 "skipped: --no-compile")")
+	elif [ $left -ge 40 ]; then
 		budget=$((left - 25))
 		[ $budget -gt 120 ] && budget=120
 		step "torch.compile" optional $((budget + 20)) "$PY" scripts/torch_gpu_bench.py "${targs[@]}" --modes compile \

@@ -13,6 +13,8 @@ command -v go >/dev/null || { echo "gpu-prep.sh: go is not installed here" >&2; 
 [ "$(go env GOARCH)" = amd64 ] || echo "gpu-prep.sh: warning: building for $(go env GOARCH); the lent machines are x86-64" >&2
 mkdir -p .gpubin
 export CGO_ENABLED=1
+git rev-parse --short HEAD >.gpubin/COMMIT 2>/dev/null || echo unknown >.gpubin/COMMIT
+git diff --quiet HEAD 2>/dev/null || sed -i 's/$/+dirty/' .gpubin/COMMIT
 go build -trimpath -ldflags="-s -w" -o .gpubin/vkdeit ./cmd/vkdeit
 go test -c -ldflags="-s -w" -o .gpubin/gpu.test ./gpu/
 go test -c -ldflags="-s -w" -o .gpubin/deit.test ./deit/

@@ -192,15 +192,21 @@ def main():
     try:
         model.save_pretrained(bin_dir, safe_serialization=False)
     except TypeError:
-        bin_note = "torch.save(state_dict) (this transformers has no safe_serialization=False)"
+        bin_note = "no safe_serialization=False in this transformers"
     if not os.path.exists(os.path.join(bin_dir, "pytorch_model.bin")):
+        # transformers 5 writes only safetensors, and its in-memory
+        # state_dict() names differ from the checkpoint names it saves (it
+        # maps them on save). The hub's pytorch_model.bin files hold the saved
+        # names, so build one from the safetensors file save_pretrained wrote:
+        # a torch zip pickle with exactly the hub layout.
+        from safetensors.torch import load_file
         if bin_note.startswith("save_pretrained"):
-            bin_note = "torch.save(state_dict) (save_pretrained wrote no pytorch_model.bin)"
+            bin_note = "torch.save of the saved model.safetensors tensors (save_pretrained wrote no pytorch_model.bin)"
         for f in os.listdir(bin_dir):
             if f.endswith(".safetensors"):
                 os.remove(os.path.join(bin_dir, f))
         model.config.save_pretrained(bin_dir)
-        torch.save(model.state_dict(), os.path.join(bin_dir, "pytorch_model.bin"))
+        torch.save(load_file(os.path.join(st_dir, "model.safetensors")), os.path.join(bin_dir, "pytorch_model.bin"))
     proc = None
     for d in (st_dir, bin_dir):
         proc, proc_name = save_processor(d)
