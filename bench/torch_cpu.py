@@ -9,6 +9,11 @@ With --vkdeit it runs `vkdeit bench --cpu --json` in the same run on the same
 machine and prints the throughput ratios. Uses Debian's python3-torch
 (`/usr/bin/python3`); it is not part of CI.
 
+Debian's torch calls whatever BLAS provides libblas.so.3: the reference
+("generic") BLAS runs at ~5 GFLOPS on 2 cores, OpenBLAS at ~75. Install
+`libopenblas0-pthread` first (the script measures a matmul and warns when
+the BLAS is that slow), or the baseline is 15x too slow to mean anything.
+
     /usr/bin/python3 bench/torch_cpu.py --vkdeit bin/vkdeit
     /usr/bin/python3 bench/torch_cpu.py --batch 1 --iters 10 --json torch.json
 """
@@ -137,6 +142,17 @@ def run_vkdeit(binary, preset, batches, warmup, iters, max_time):
             return json.load(f)
 
 
+def blas_gflops():
+    """GFLOPS of one deit-small fc1-sized fp32 matmul through torch's BLAS."""
+    x, w = torch.randn(1584, 384), torch.randn(384, 1536)
+    for _ in range(3):
+        x @ w
+    n, t0 = 10, time.perf_counter()
+    for _ in range(n):
+        x @ w
+    return 2 * 1584 * 384 * 1536 * n / (time.perf_counter() - t0) / 1e9
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="small-distilled", choices=sorted(PRESETS))
@@ -151,6 +167,11 @@ def main():
     a = ap.parse_args()
     batches = [int(b) for b in a.batch.split(",") if b]
     torch.set_num_threads(a.threads)
+    blas = blas_gflops()
+    print(f"torch {torch.__version__}, {a.threads} threads, BLAS matmul 1584x384x1536: {blas:.1f} GFLOPS", flush=True)
+    if blas < 20:
+        print("torch_cpu.py: warning: torch's BLAS is slow here (the reference BLAS?); "
+              "apt-get install libopenblas0-pthread for a fair baseline", file=sys.stderr, flush=True)
     torch.manual_seed(a.seed)
     model = DeiT(*PRESETS[a.config], seed=a.seed)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, "

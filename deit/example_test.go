@@ -1,0 +1,59 @@
+package deit_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/loader"
+)
+
+// Load a checkpoint directory, preprocess an image exactly as Hugging Face
+// does, and classify it on the GPU and with the CPU reference.
+func Example() {
+	ctx := context.Background()
+	files, err := loader.ResolveModel(ctx, "../testdata/tiny-distilled", nil) // a dir, a file or a hub repo id
+	if err != nil {
+		log.Fatal(err)
+	}
+	model, err := deit.Load(files) // config.json + weights + preprocessor_config.json
+	if err != nil {
+		log.Fatal(err)
+	}
+	img, err := loader.LoadImage("../samples/grace_hopper.jpg", loader.DecodeOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pixels, err := model.Pre.Apply(img) // [3, H, W] float32
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	dev, err := gpu.Open(gpu.Options{}) // VKDEIT_DEVICE picks among several
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer dev.Close()
+	engine, err := deit.NewEngine(dev, model, 8) // weights uploaded once; up to 8 images a call
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer engine.Close()
+	logits, err := engine.Forward(ctx, pixels, 1) // [1, NumLabels]: one submission
+	if err != nil {
+		log.Fatal(err)
+	}
+	ref, err := model.ForwardCPU(ctx, pixels, 1) // the pure-Go reference
+	if err != nil {
+		log.Fatal(err)
+	}
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	fmt.Println(model.Config.Labels[best], logits[best], ref.Logits[best])
+}
