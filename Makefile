@@ -16,7 +16,7 @@ FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
 FUZZ := loader:FuzzSafetensorsHeader loader:FuzzUnpickle loader:FuzzDecodeImage loader:FuzzEXIF
 
-.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders bench demo gpu-check clean
+.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders bench demo gpu-prep gpu-check clean
 
 help:
 	@echo "make demo       install deps, build, classify samples/grace_hopper.jpg"
@@ -25,6 +25,7 @@ help:
 	@echo "make shaders    recompile shaders/*.comp into committed shaders/*.spv"
 	@echo "make bench      go benchmarks + vkdeit bench on random deit-small weights"
 	@echo "make lint       staticcheck"
+	@echo "make gpu-prep   build .gpubin/ to carry to a GPU machine without Go"
 	@echo "make gpu-check  the one-call GPU check (see scripts/gpu-check.sh)"
 
 # deps installs the Debian packages when run as root, otherwise prints the
@@ -43,7 +44,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing
 
 build:
-	$(GO) build -o $(BIN) ./cmd/vkdeit
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/vkdeit
 
 test: deps vet fmt-check go-test fuzz
 
@@ -73,11 +74,16 @@ shaders:
 	bash shaders/build.sh
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/
-	$(BIN) bench --config small-distilled --cpu
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/ ./bench/
+	$(BIN) bench --config small-distilled --cpu --max-time 10s
 
 demo: deps build
 	$(BIN) classify samples/grace_hopper.jpg
+
+# gpu-prep builds .gpubin/ (the CLI and test binaries) to carry to a GPU
+# machine without Go; gpu-check runs there (or anywhere with a GPU and Go).
+gpu-prep:
+	bash scripts/gpu-prep.sh
 
 gpu-check:
 	bash scripts/gpu-check.sh

@@ -84,7 +84,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	cfg := opts.Model.Config
 	r := &Report{
 		Date:          time.Now().UTC().Format(time.RFC3339),
-		Commit:        commit(),
+		Commit:        Commit(),
 		GoVersion:     runtime.Version(),
 		Host:          fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
 		Model:         opts.ModelName,
@@ -299,7 +299,9 @@ func describeConfig(c deit.Config) string {
 		c.Hidden, c.Layers, c.Heads, c.MLP, c.ImageSize, c.PatchSize, c.NumLabels, c.Head)
 }
 
-func commit() string {
+// Commit is the VCS revision go build stamped into the binary (12 hex
+// digits, "+dirty" when the tree had changes), or "" when there is none.
+func Commit() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""

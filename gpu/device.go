@@ -244,36 +244,40 @@ func (d *Device) open(opts Options) error {
 		return fmt.Errorf("gpu: %s: cannot load device functions", d.info.Name)
 	}
 
-	pci := &vk.CommandPoolCreateInfo{
-		SType:            vk.StructureTypeCommandPoolCreateInfo,
-		Flags:            vk.CommandPoolCreateFlags(vk.CommandPoolCreateResetCommandBufferBit),
-		QueueFamilyIndex: d.family,
+	if d.onePool, d.oneCmd, err = d.newCommandBuffer(vk.CommandPoolCreateFlags(vk.CommandPoolCreateResetCommandBufferBit)); err != nil {
+		return err
 	}
+	if d.oneFence, err = d.newFence(); err != nil {
+		return err
+	}
+	d.dummy, err = d.NewBuffer(16)
+	return err
+}
+
+// newCommandBuffer creates a command pool on the compute queue family and
+// one primary command buffer from it. On error the pool, if any, is
+// returned too so the caller's cleanup destroys it.
+func (d *Device) newCommandBuffer(flags vk.CommandPoolCreateFlags) (vk.CommandPool, vk.CommandBuffer, error) {
+	pci := &vk.CommandPoolCreateInfo{SType: vk.StructureTypeCommandPoolCreateInfo, Flags: flags, QueueFamilyIndex: d.family}
 	var pool vk.CommandPool
-	r = vk.CreateCommandPool(d.dev, pci, nil, &pool)
-	d.onePool = pool
+	r := vk.CreateCommandPool(d.dev, pci, nil, &pool)
 	pci.Free()
 	if r != vk.Success {
-		return vkErr("creating command pool", r)
+		return nil, nil, vkErr("creating command pool", r)
 	}
 	cmds := make([]vk.CommandBuffer, 1)
 	ai := &vk.CommandBufferAllocateInfo{
 		SType:              vk.StructureTypeCommandBufferAllocateInfo,
-		CommandPool:        d.onePool,
+		CommandPool:        pool,
 		Level:              vk.CommandBufferLevelPrimary,
 		CommandBufferCount: 1,
 	}
 	r = vk.AllocateCommandBuffers(d.dev, ai, cmds)
 	ai.Free()
 	if r != vk.Success {
-		return vkErr("allocating command buffer", r)
+		return pool, nil, vkErr("allocating command buffer", r)
 	}
-	d.oneCmd = cmds[0]
-	if d.oneFence, err = d.newFence(); err != nil {
-		return err
-	}
-	d.dummy, err = d.NewBuffer(16)
-	return err
+	return pool, cmds[0], nil
 }
 
 func (d *Device) newFence() (vk.Fence, error) {

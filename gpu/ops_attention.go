@@ -2,13 +2,68 @@ package gpu
 
 import "fmt"
 
+// attentionSharedCap bounds the shared memory an attention_gpu tile may use
+// (or the device's limit when lower): at 32 KiB several workgroups stay
+// resident per multiprocessor, which hides their barriers.
+const attentionSharedCap = 32 << 10
+
+// attentionGPUTiles lists the attention_gpu tiles (BQ queries per workgroup,
+// KPT keys per invocation per tile) from fastest to smallest; the first whose
+// shared memory fits is used. 32 queries × 32 keys (128 invocations) is the
+// DeiT (Dh = 64) tile: 31 KiB, 4×2 scores and 4×4 outputs per invocation.
+var attentionGPUTiles = [][2]uint32{{32, 2}, {32, 1}, {16, 1}, {8, 1}, {4, 1}}
+
+// attentionGPUShared is the shared memory, in bytes, of an attention_gpu tile
+// (it mirrors the shared arrays of shaders/attention_gpu.comp): Q block, K
+// tile (rows padded by a vec4), V tile, probabilities (rows padded by a
+// vec4) and per-lane row maxima.
+func attentionGPUShared(dh int, bq, kpt uint32) int {
+	d4, q, bkv := dh/4, int(bq), 16*int(kpt)
+	return 16*(q*d4+bkv*(d4+1)+bkv*d4+q*(bkv/4+1)) + 4*16*q
+}
+
+// attentionGPUTile picks the attention_gpu tile for head size dh: the one
+// set by SetAttentionForTest when it is a (BQ, KPT, 4·BQ) triple, else the
+// first entry of attentionGPUTiles that fits the device's shared memory.
+// ok is false when none fits (very large heads on small-memory devices).
+func (o *Ops) attentionGPUTile(dh int) (bq, kpt uint32, ok bool, err error) {
+	devMax := int(o.d.Info().MaxSharedMemory)
+	if devMax <= 0 {
+		devMax = 16 << 10 // the Vulkan minimum
+	}
+	if a := o.attn; a[0] > 0 && a[0]%4 == 0 && a[1] > 0 && a[2] == 4*a[0] {
+		if need := attentionGPUShared(dh, a[0], a[1]); need > devMax {
+			return 0, 0, false, fmt.Errorf("gpu: attention_gpu tile %v with head size %d needs %d bytes of shared memory, the device has %d",
+				a, dh, need, devMax)
+		}
+		return a[0], a[1], true, nil
+	}
+	for _, t := range attentionGPUTiles {
+		if attentionGPUShared(dh, t[0], t[1]) <= min(devMax, attentionSharedCap) {
+			return t[0], t[1], true, nil
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// attentionFallback is the attention.comp tuning (queries per invocation,
+// invocations, key block) used on a GPU when no attention_gpu tile fits.
+var attentionFallback = [3]uint32{1, 64, 8}
+
 // attentionPipeline returns the attention pipeline for head size dh and the
 // number of queries one workgroup handles.
 func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 	a := o.attn
 	if o.variant == VariantGPU {
-		p, err := o.pipeline("attention_gpu", uint32(dh), a[0], a[1], a[2])
-		return p, int(a[0]), err
+		bq, kpt, ok, err := o.attentionGPUTile(dh)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok {
+			p, err := o.pipeline("attention_gpu", uint32(dh), bq, kpt, 4*bq)
+			return p, int(bq), err
+		}
+		a = attentionFallback
 	}
 	p, err := o.pipeline("attention", uint32(dh), a[0], a[1], a[2])
 	return p, int(a[0] * a[1]), err
@@ -17,8 +72,8 @@ func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 // Attention records fused scaled-dot-product attention. qkv is the packed
 // [B*T, 3*H*Dh] output of the QKV projection (q | k | v, head j at columns
 // j*Dh within each part); out [B*T, H*Dh] receives, per batch item and head,
-// softmax(Q·Kᵀ·scale)·V with the heads merged. The T×T scores stay in
-// registers (online softmax). Dh must be a multiple of 4 (at most 256) and
+// softmax(Q·Kᵀ·scale)·V with the heads merged. The T×T scores never reach
+// global memory (online softmax in registers or shared memory). Dh must be a multiple of 4 (at most 256) and
 // both args must start 16-byte aligned.
 func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float32) error {
 	const op = "attention"

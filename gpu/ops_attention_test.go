@@ -11,13 +11,18 @@ import (
 )
 
 func TestAttention(t *testing.T) {
-	type tc struct{ B, T, H, Dh int }
 	// T around the workgroup's query block (CPU: 8 lanes × 8 queries = 64;
-	// GPU: 16), the key block (CPU 8) and the key splits (GPU 8 × 4), DeiT lengths
-	// (197/198 at 224², 577/578 at 384²), batch > 1 and several heads.
-	cases := []tc{
-		{1, 1, 1, 4}, {1, 3, 2, 8}, {2, 7, 3, 64}, {1, 63, 1, 64}, {1, 64, 2, 64}, {1, 65, 1, 64},
-		{3, 17, 2, 32}, {2, 33, 2, 64}, {1, 197, 3, 64}, {2, 198, 2, 64}, {1, 578, 1, 64},
+	// GPU: 32, or 16 for Dh = 128), the key blocks (CPU 8; GPU tiles of 32
+	// keys, 16 when Dh > 64), DeiT lengths (197/198 at 224², 577/578 at 384²),
+	// batch > 1 and several heads. Head sizes: 4 and 12 (fewer vec4s than the
+	// GPU kernel's 16 lanes), 16/32 (tiny test models), 64 (DeiT), 68 (a
+	// partial second vec4 per lane), 128, and 256 (no GPU tile fits 32 KiB of
+	// shared memory: the GPU variant falls back to attention.comp there).
+	cases := []attnCase{
+		{1, 1, 1, 4}, {1, 3, 2, 8}, {2, 7, 3, 64}, {1, 31, 1, 64}, {1, 32, 1, 64}, {1, 63, 1, 64},
+		{1, 64, 2, 64}, {1, 65, 1, 64}, {3, 17, 2, 32}, {2, 5, 3, 16}, {2, 33, 2, 64}, {1, 20, 2, 12},
+		{1, 37, 1, 68}, {1, 15, 1, 128}, {2, 17, 1, 128}, {1, 40, 2, 128}, {1, 9, 1, 256},
+		{1, 197, 3, 64}, {2, 198, 2, 64}, {1, 578, 1, 64},
 	}
 	for _, v := range []gpu.Variant{gpu.VariantCPU, gpu.VariantGPU} {
 		t.Run(v.String(), func(t *testing.T) {
@@ -25,25 +30,52 @@ func TestAttention(t *testing.T) {
 			for i, c := range cases {
 				// amp 4 makes the scores span several units (peaked softmax).
 				for _, amp := range []float64{1, 4} {
-					name := fmt.Sprintf("B%d_T%d_H%d_Dh%d_amp%g", c.B, c.T, c.H, c.Dh, amp)
-					t.Run(name, func(t *testing.T) {
-						seed := uint64(2000 + 10*i + int(amp))
-						t.Logf("seed %d", seed)
-						qkv := opsRand(seed, c.B*c.T*3*c.H*c.Dh, -amp, amp)
-						scale := 1 / math.Sqrt(float64(c.Dh))
-						in := e.upload(t, qkv)
-						n := c.B * c.T * c.H * c.Dh
-						out := e.poisoned(t, n)
-						e.run(t, func(s *gpu.Sequence) error {
-							return e.ops.Attention(s, gpu.W(out), gpu.R(in), c.B, c.T, c.H, c.Dh, float32(scale))
-						})
-						want := refAttention(qkv, c.B, c.T, c.H, c.Dh, scale)
-						requireOpsClose(t, name, e.download(t, out, n), want, attentionBound(c.Dh, c.T, amp))
-					})
+					checkAttention(t, e, c, uint64(2000+10*i+int(amp)), amp)
 				}
 			}
 		})
 	}
+}
+
+// TestAttentionGPUTiles runs attention_gpu with tiles other than the default
+// (BQ queries per workgroup, KPT keys per invocation, 4·BQ invocations), so
+// every specialization path of the shader is checked: one or two key-tile
+// loads per invocation, 8 to 64 queries per workgroup.
+func TestAttentionGPUTiles(t *testing.T) {
+	tiles := [][3]uint32{{8, 1, 32}, {16, 2, 64}, {64, 1, 256}, {4, 3, 16}}
+	cases := []attnCase{{1, 5, 2, 16}, {2, 33, 1, 32}, {1, 70, 1, 32}, {1, 49, 1, 36}}
+	for _, tile := range tiles {
+		t.Run(fmt.Sprintf("tile%v", tile), func(t *testing.T) {
+			e := newOpsEnv(t, gpu.VariantGPU)
+			e.ops.SetAttentionForTest(tile)
+			for i, c := range cases {
+				checkAttention(t, e, c, uint64(3000+10*i), 4)
+			}
+		})
+	}
+}
+
+// attnCase is one attention shape.
+type attnCase struct{ B, T, H, Dh int }
+
+// checkAttention runs Ops.Attention on random packed QKV in [−amp, amp] into
+// a NaN-poisoned output and compares it with the float64 twin.
+func checkAttention(t *testing.T, e *opsEnv, c attnCase, seed uint64, amp float64) {
+	t.Helper()
+	name := fmt.Sprintf("B%d_T%d_H%d_Dh%d_amp%g", c.B, c.T, c.H, c.Dh, amp)
+	t.Run(name, func(t *testing.T) {
+		t.Logf("seed %d", seed)
+		qkv := opsRand(seed, c.B*c.T*3*c.H*c.Dh, -amp, amp)
+		scale := 1 / math.Sqrt(float64(c.Dh))
+		in := e.upload(t, qkv)
+		n := c.B * c.T * c.H * c.Dh
+		out := e.poisoned(t, n)
+		e.run(t, func(s *gpu.Sequence) error {
+			return e.ops.Attention(s, gpu.W(out), gpu.R(in), c.B, c.T, c.H, c.Dh, float32(scale))
+		})
+		want := refAttention(qkv, c.B, c.T, c.H, c.Dh, scale)
+		requireOpsClose(t, name, e.download(t, out, n), want, attentionBound(c.Dh, c.T, amp))
+	})
 }
 
 // attentionBound is the relative L2 error allowed for attention (inputs

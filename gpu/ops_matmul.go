@@ -2,25 +2,96 @@ package gpu
 
 import "fmt"
 
-// matmulTile is the matmul_gpu tile used for M rows.
-func (o *Ops) matmulTile(M int) [6]uint32 {
-	if M <= 256 {
-		return o.gpuTileSmall
-	}
-	return o.gpuTile
+// gpuMatmulTiles are the matmul_gpu tiles (BM, BN, BK, TM, TN, WG; spec
+// constants 1..6), most efficient first. The K slices S = WG/((BM/TM)·(BN/TN))
+// split every step's BK inside the workgroup.
+//
+//	128×128, 8×8 per invocation: 4 vec4 shared loads per 64 FMAs, 256 global
+//	  floats per 32 K FMAs per step; the large-M workhorse (batched layers).
+//	128×64, 8×4: half the columns, twice the workgroups.
+//	64×64, 4×4: 2 vec4 loads per 16 FMAs.
+//	32×32, 4×4, S = 4 (64 invocations per slice, 8 k per slice and step).
+//	16×32, 4×4, S = 8 (one 32-invocation slice per K eighth): one image's
+//	  M = 198 still gives 156 workgroups for N = 384 (7·6 = 42 with 32×64),
+//	  each with an eighth of the serial K loop.
+var gpuMatmulTiles = [...][6]uint32{
+	{128, 128, 8, 8, 8, 256},
+	{128, 64, 8, 8, 4, 256},
+	{64, 64, 16, 4, 4, 256},
+	{32, 32, 32, 4, 4, 256},
+	{16, 32, 64, 4, 4, 256},
 }
 
-// matmulPipeline returns the matmul pipeline for an epilogue and M; aligned
-// selects the vec4 path of matmul_cpu (K and N multiples of 4, 16-byte
-// aligned args).
-func (o *Ops) matmulPipeline(ep Epilogue, aligned bool, M int) (*Pipeline, error) {
-	if o.variant == VariantGPU {
-		t := o.matmulTile(M)
-		return o.pipeline("matmul_gpu", uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5])
+// matmulTargetGroups is the workgroup count a tile must reach to be chosen:
+// two per SM of a 128-SM class GPU, so latency hides and the last wave is
+// short. Smaller GPUs just run more waves.
+const matmulTargetGroups = 256
+
+// matmulTile is the matmul_gpu tile for an M×N×K product: the first (most
+// efficient) of gpuMatmulTiles that makes at least matmulTargetGroups
+// workgroups, else the one that makes the most. SetMatmulTileForTest forces
+// one tile for every shape (it sets gpuTile and gpuTileSmall alike, which
+// NewOps never does).
+func (o *Ops) matmulTile(M, N int) [6]uint32 {
+	if o.gpuTile == o.gpuTileSmall && o.gpuTile != ([6]uint32{}) {
+		return o.gpuTile
 	}
+	best, bestGroups := gpuMatmulTiles[0], 0
+	for _, t := range gpuMatmulTiles {
+		g := ceilDiv(M, int(t[0])) * ceilDiv(N, int(t[1]))
+		if g >= matmulTargetGroups {
+			return t
+		}
+		if g > bestGroups {
+			best, bestGroups = t, g
+		}
+	}
+	return best
+}
+
+// checkMatmulTile reports a tile that matmul_gpu.comp cannot run: TM, TN
+// multiples of 4 dividing BM, BN, WG a multiple of the slice size, BK a
+// multiple of 4 and of the slice count, and at most 32 KiB of shared memory.
+func checkMatmulTile(t [6]uint32) error {
+	BM, BN, BK, TM, TN, WG := t[0], t[1], t[2], t[3], t[4], t[5]
+	bad := TM == 0 || TN == 0 || TM%4 != 0 || TN%4 != 0 || BM%TM != 0 || BN%TN != 0 || BK == 0 || BK%4 != 0
+	if !bad {
+		sl := (BM / TM) * (BN / TN)
+		bad = WG%sl != 0 || BK%(WG/sl) != 0
+		if !bad {
+			stage := 2 * BK * (BM + BN)
+			red := uint32(0)
+			if s := WG / sl; s > 1 {
+				red = s * BM * BN
+			}
+			bad = 4*max(stage, red) > 32<<10
+		}
+	}
+	if bad {
+		return fmt.Errorf("gpu: matmul_gpu: unusable tile %v (BM, BN, BK, TM, TN, WG)", t)
+	}
+	return nil
+}
+
+// matmulPipeline returns the matmul pipeline for an epilogue and M (N = K =
+// 1024 stand in for tile selection; NewOps uses it to build pipelines
+// early); aligned selects the vec4 paths (K and N multiples of 4, 16-byte
+// aligned A and W).
+func (o *Ops) matmulPipeline(ep Epilogue, aligned bool, M int) (*Pipeline, error) {
+	return o.matmulPipelineFor(ep, aligned, o.matmulTile(M, 1024))
+}
+
+// matmulPipelineFor is matmulPipeline with the matmul_gpu tile given.
+func (o *Ops) matmulPipelineFor(ep Epilogue, aligned bool, t [6]uint32) (*Pipeline, error) {
 	al := uint32(0)
 	if aligned {
 		al = 1
+	}
+	if o.variant == VariantGPU {
+		if err := checkMatmulTile(t); err != nil {
+			return nil, err
+		}
+		return o.pipeline("matmul_gpu", uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], al)
 	}
 	return o.pipeline("matmul_cpu", uint32(ep), al)
 }
@@ -72,13 +143,13 @@ func (o *Ops) Matmul(s *Sequence, c, a, w, bias, r Arg, M, N, K int, ep Epilogue
 		r = a // bound but never read
 	}
 	aligned := K%4 == 0 && N%4 == 0 && a.Offset%16 == 0 && w.Offset%16 == 0
-	p, err := o.matmulPipeline(ep, aligned, M)
+	t := o.matmulTile(M, N)
+	p, err := o.matmulPipelineFor(ep, aligned, t)
 	if err != nil {
 		return err
 	}
 	var groups [3]uint32
 	if o.variant == VariantGPU {
-		t := o.matmulTile(M)
 		groups = [3]uint32{uint32(ceilDiv(N, int(t[1]))), uint32(ceilDiv(M, int(t[0]))), 1}
 	} else {
 		groups = [3]uint32{uint32(ceilDiv(N, 64)), uint32(ceilDiv(M, 8)), 1}

@@ -25,9 +25,10 @@ type matmulCase struct {
 }
 
 // matmulCases covers 1, odd sizes, DeiT sizes and sizes just below and above
-// both variants' tiles (CPU: 8 rows × 64 columns per workgroup, k by 4;
-// GPU: 64 × 64 per workgroup, k by 16), aligned (K, N multiples of 4: the
-// vec4 path) and not.
+// the CPU variant's tile (8 rows × 64 columns per workgroup, k by 4), aligned
+// (K, N multiples of 4: the vec4 path) and not. The GPU variant picks its
+// tile by shape (mostly the small split-K ones here); TestMatmulGPUTiles
+// forces each of its tiles.
 func matmulCases() []matmulCase {
 	var cs []matmulCase
 	for _, ep := range []gpu.Epilogue{gpu.EpilogueNone, gpu.EpilogueGELU, gpu.EpilogueResidual} {
@@ -50,7 +51,7 @@ func matmulCases() []matmulCase {
 		matmulCase{31, 72, 1536, true, gpu.EpilogueResidual}, // fc2, the largest K
 		matmulCase{13, 37, 1537, true, gpu.EpilogueNone},     // large odd K (scalar path)
 		matmulCase{128, 64, 1, false, gpu.EpilogueGELU},
-		matmulCase{300, 70, 20, true, gpu.EpilogueGELU}, // M > 256: the GPU variant's large tile
+		matmulCase{300, 70, 20, true, gpu.EpilogueGELU},
 	)
 	return cs
 }
@@ -60,32 +61,96 @@ func TestMatmul(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			e := newOpsEnv(t, v)
 			for i, c := range matmulCases() {
-				name := fmt.Sprintf("M%d_N%d_K%d_bias%v_%v", c.M, c.N, c.K, c.bias, c.ep)
-				t.Run(name, func(t *testing.T) {
-					seed := uint64(1000 + i)
-					t.Logf("seed %d", seed)
-					a := opsRand(seed, c.M*c.K, -1, 1)
-					w := opsRand(seed+1, c.K*c.N, -1, 1)
-					var bias, r []float32
-					biasArg, rArg := gpu.Arg{}, gpu.Arg{}
-					if c.bias {
-						bias = opsRand(seed+2, c.N, -1, 1)
-						biasArg = gpu.R(e.upload(t, bias))
-					}
-					if c.ep == gpu.EpilogueResidual {
-						r = opsRand(seed+3, c.M*c.N, -1, 1)
-						rArg = gpu.R(e.upload(t, r))
-					}
-					ab, wb := e.upload(t, a), e.upload(t, w)
-					cb := e.poisoned(t, c.M*c.N)
-					e.run(t, func(s *gpu.Sequence) error {
-						return e.ops.Matmul(s, gpu.W(cb), gpu.R(ab), gpu.R(wb), biasArg, rArg, c.M, c.N, c.K, c.ep)
-					})
-					got := e.download(t, cb, c.M*c.N)
-					requireOpsClose(t, name, got, refMatmul(a, w, bias, r, c.M, c.N, c.K, c.ep), matmulBound(c.K))
-				})
+				e.checkMatmul(t, c, uint64(1000+i))
 			}
 		})
+	}
+}
+
+// checkMatmul runs one case on e against the float64 twin, C poisoned with NaN.
+func (e *opsEnv) checkMatmul(t *testing.T, c matmulCase, seed uint64) {
+	name := fmt.Sprintf("M%d_N%d_K%d_bias%v_%v", c.M, c.N, c.K, c.bias, c.ep)
+	t.Run(name, func(t *testing.T) {
+		t.Logf("seed %d", seed)
+		a := opsRand(seed, c.M*c.K, -1, 1)
+		w := opsRand(seed+1, c.K*c.N, -1, 1)
+		var bias, r []float32
+		biasArg, rArg := gpu.Arg{}, gpu.Arg{}
+		if c.bias {
+			bias = opsRand(seed+2, c.N, -1, 1)
+			biasArg = gpu.R(e.upload(t, bias))
+		}
+		if c.ep == gpu.EpilogueResidual {
+			r = opsRand(seed+3, c.M*c.N, -1, 1)
+			rArg = gpu.R(e.upload(t, r))
+		}
+		ab, wb := e.upload(t, a), e.upload(t, w)
+		cb := e.poisoned(t, c.M*c.N)
+		e.run(t, func(s *gpu.Sequence) error {
+			return e.ops.Matmul(s, gpu.W(cb), gpu.R(ab), gpu.R(wb), biasArg, rArg, c.M, c.N, c.K, c.ep)
+		})
+		got := e.download(t, cb, c.M*c.N)
+		requireOpsClose(t, name, got, refMatmul(a, w, bias, r, c.M, c.N, c.K, c.ep), matmulBound(c.K))
+	})
+}
+
+// gpuMatmulTiles must list every tile gpu/ops_matmul.go ships for
+// VariantGPU (BM, BN, BK, TM, TN, WG; K slices S = WG/((BM/TM)·(BN/TN))).
+var gpuMatmulTiles = [][6]uint32{
+	{128, 128, 8, 8, 8, 256},
+	{128, 64, 8, 8, 4, 256},
+	{64, 64, 16, 4, 4, 256},
+	{32, 32, 32, 4, 4, 256}, // S = 4
+	{16, 32, 64, 4, 4, 256}, // S = 8
+}
+
+// tileCases has, for one tile, shapes with a partial last tile on M and N,
+// K over several double-buffered steps with a partial last step, scalar
+// (N or K not a multiple of 4) and vec4 loads, and every epilogue.
+func tileCases(tile [6]uint32) []matmulCase {
+	BM, BN, BK := int(tile[0]), int(tile[1]), int(tile[2])
+	return []matmulCase{
+		{1, 7, 3, false, gpu.EpilogueResidual},
+		{BM + 3, BN + 5, 2*BK + 3, true, gpu.EpilogueNone},
+		{2*BM - 1, BN + 4, 2*BK + 4, true, gpu.EpilogueGELU},
+		{BM - 1, 2 * BN, 3*BK - 4, true, gpu.EpilogueResidual},
+		{BM + 1, BN - 1, BK + 1, false, gpu.EpilogueGELU},
+		{5, BN + 12, 4*BK + 8, false, gpu.EpilogueNone},
+	}
+}
+
+// TestMatmulGPUTiles runs every shipped matmul_gpu tile (forced for every
+// shape) on the default device, lavapipe included.
+func TestMatmulGPUTiles(t *testing.T) {
+	for ti, tile := range gpuMatmulTiles {
+		t.Run(fmt.Sprintf("tile%v", tile), func(t *testing.T) {
+			e := newOpsEnv(t, gpu.VariantGPU)
+			e.ops.SetMatmulTileForTest(tile)
+			for i, c := range tileCases(tile) {
+				e.checkMatmul(t, c, uint64(2000+100*ti+i))
+			}
+			e.checkMatmulInPlace(t, int(tile[0])+2, int(tile[1])+4, 2*int(tile[2])+4)
+		})
+	}
+}
+
+// TestMatmulGPUTileRejected checks that a tile the shader cannot run is an
+// error, not a wrong answer.
+func TestMatmulGPUTileRejected(t *testing.T) {
+	e := newOpsEnv(t, gpu.VariantGPU)
+	for _, tile := range [][6]uint32{
+		{64, 64, 16, 2, 4, 256},   // TM not a multiple of 4
+		{64, 64, 16, 4, 4, 128},   // fewer invocations than one slice
+		{32, 32, 30, 4, 4, 256},   // BK not a multiple of 4·S
+		{128, 128, 64, 8, 8, 256}, // 64 KiB of shared memory
+	} {
+		e.ops.SetMatmulTileForTest(tile)
+		s, err := e.d.NewSequence(false)
+		require.NoError(t, err)
+		buf := e.upload(t, make([]float32, 64))
+		err = e.ops.Matmul(s, gpu.W(buf), gpu.R(buf), gpu.R(buf), gpu.Arg{}, gpu.Arg{}, 4, 4, 4, gpu.EpilogueNone)
+		require.ErrorContains(t, err, "unusable tile", "%v", tile)
+		s.Close()
 	}
 }
 
@@ -94,16 +159,20 @@ func TestMatmul(t *testing.T) {
 func TestMatmulResidualInPlace(t *testing.T) {
 	for _, v := range []gpu.Variant{gpu.VariantCPU, gpu.VariantGPU} {
 		t.Run(v.String(), func(t *testing.T) {
-			e := newOpsEnv(t, v)
-			const M, N, K = 70, 68, 40
-			a, w, bias, x := opsRand(1100, M*K, -1, 1), opsRand(1101, K*N, -1, 1), opsRand(1102, N, -1, 1), opsRand(1103, M*N, -1, 1)
-			ab, wb, bb, xb := e.upload(t, a), e.upload(t, w), e.upload(t, bias), e.upload(t, x)
-			e.run(t, func(s *gpu.Sequence) error {
-				return e.ops.Matmul(s, gpu.W(xb), gpu.R(ab), gpu.R(wb), gpu.R(bb), gpu.R(xb), M, N, K, gpu.EpilogueResidual)
-			})
-			requireOpsClose(t, "in place", e.download(t, xb, M*N), refMatmul(a, w, bias, x, M, N, K, gpu.EpilogueResidual), matmulBound(K))
+			newOpsEnv(t, v).checkMatmulInPlace(t, 70, 68, 40)
 		})
 	}
+}
+
+func (e *opsEnv) checkMatmulInPlace(t *testing.T, M, N, K int) {
+	t.Run(fmt.Sprintf("in_place_M%d_N%d_K%d", M, N, K), func(t *testing.T) {
+		a, w, bias, x := opsRand(1100, M*K, -1, 1), opsRand(1101, K*N, -1, 1), opsRand(1102, N, -1, 1), opsRand(1103, M*N, -1, 1)
+		ab, wb, bb, xb := e.upload(t, a), e.upload(t, w), e.upload(t, bias), e.upload(t, x)
+		e.run(t, func(s *gpu.Sequence) error {
+			return e.ops.Matmul(s, gpu.W(xb), gpu.R(ab), gpu.R(wb), gpu.R(bb), gpu.R(xb), M, N, K, gpu.EpilogueResidual)
+		})
+		requireOpsClose(t, "in place", e.download(t, xb, M*N), refMatmul(a, w, bias, x, M, N, K, gpu.EpilogueResidual), matmulBound(K))
+	})
 }
 
 func TestMatmulRejectsBadArgs(t *testing.T) {

@@ -74,33 +74,15 @@ func (d *Device) NewSequence(timestamps bool) (*Sequence, error) {
 
 func (s *Sequence) init() error {
 	d := s.d
-	pci := &vk.CommandPoolCreateInfo{SType: vk.StructureTypeCommandPoolCreateInfo, QueueFamilyIndex: d.family}
-	var pool vk.CommandPool
-	r := vk.CreateCommandPool(d.dev, pci, nil, &pool)
-	s.pool = pool
-	pci.Free()
-	if r != vk.Success {
-		return vkErr("creating command pool", r)
-	}
-	cmds := make([]vk.CommandBuffer, 1)
-	ai := &vk.CommandBufferAllocateInfo{
-		SType:              vk.StructureTypeCommandBufferAllocateInfo,
-		CommandPool:        s.pool,
-		Level:              vk.CommandBufferLevelPrimary,
-		CommandBufferCount: 1,
-	}
-	r = vk.AllocateCommandBuffers(d.dev, ai, cmds)
-	ai.Free()
-	if r != vk.Success {
-		return vkErr("allocating command buffer", r)
-	}
-	s.cmd = cmds[0]
 	var err error
+	if s.pool, s.cmd, err = d.newCommandBuffer(0); err != nil {
+		return err
+	}
 	if s.fence, err = d.newFence(); err != nil {
 		return err
 	}
 	bi := &vk.CommandBufferBeginInfo{SType: vk.StructureTypeCommandBufferBeginInfo}
-	r = vk.BeginCommandBuffer(s.cmd, bi)
+	r := vk.BeginCommandBuffer(s.cmd, bi)
 	bi.Free()
 	if r != vk.Success {
 		return vkErr("beginning command buffer", r)

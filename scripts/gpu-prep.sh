@@ -15,7 +15,7 @@ mkdir -p .gpubin
 export CGO_ENABLED=1
 git rev-parse --short HEAD >.gpubin/COMMIT 2>/dev/null || echo unknown >.gpubin/COMMIT
 git diff --quiet HEAD 2>/dev/null || sed -i 's/$/+dirty/' .gpubin/COMMIT
-go build -trimpath -ldflags="-s -w" -o .gpubin/vkdeit ./cmd/vkdeit
+go build -buildvcs=auto -trimpath -ldflags="-s -w" -o .gpubin/vkdeit ./cmd/vkdeit
 go test -c -ldflags="-s -w" -o .gpubin/gpu.test ./gpu/
 go test -c -ldflags="-s -w" -o .gpubin/deit.test ./deit/
 # The binaries link glibc dynamically; the lent machine must have at least the

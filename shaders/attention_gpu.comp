@@ -1,107 +1,215 @@
 #version 450
-// attention_gpu.comp: fused scaled-dot-product attention for GPUs, with the
-// keys of each query split over S invocations (split-K flash attention inside
-// one workgroup); the T×T scores never leave registers.
+// attention_gpu.comp: fused scaled-dot-product attention for GPUs, as a
+// flash-attention tile: one workgroup owns a block of BQ queries of one
+// (batch, head) and streams the keys through shared memory in tiles of BKV;
+// the T×T scores never leave the chip.
 //
 // Math, layout, bindings and push constants: exactly as attention.comp
 //   s_j = scale · Q[b,t,h]·K[b,j,h];  out[b,t,h] = Σ_j softmax(s)_j · V[b,j,h]
 //   bindings 0 qkv float[B·T·3·H·DH] (read), 1 out float[B·T·H·DH] (write)
 //   push     uint T, H; float scale
 // spec constants:   0 DH  head size, a multiple of 4 (default 64)
-//                   1 Q   queries per workgroup (default 32)
-//                   2 S   invocations sharing one query's keys (default 8)
-//                   3 WG  local_size_x, must equal Q·S (default 256)
-// dispatch:         (ceil(T / Q), H, B)
+//                   1 BQ  queries per workgroup, a multiple of 4 (default 32)
+//                   2 KPT keys per invocation per tile; BKV = 16·KPT keys
+//                         per tile (default 2)
+//                   3 WG  local_size_x, must equal 4·BQ (default 128)
+// dispatch:         (ceil(T / BQ), H, B)
 // Buffers must start 16-byte aligned (vec4 access).
+// Shared memory (bytes): 16·(BQ·D4 + BKV·(D4+1) + BKV·D4 + BQ·(BKV/4+1)) + 64·BQ
+// with D4 = DH/4: 31744 for the default tile (ops_attention.go mirrors this).
 //
-// Invocation i works on query i % Q and on keys j ≡ i / Q (mod S), keeping
-// an online softmax (running max m, sum l, accumulator o) over its keys in
-// blocks of 4. A warp holds one split, so its K and V loads are the same
-// address in every lane (broadcast). The S partial results of a query are
-// then merged in shared memory: M = max m, o = Σ o·exp(m − M),
-// l = Σ l·exp(m − M), out = o / l. Splitting the keys gives B·H·T·S
-// invocations, enough to fill a large GPU even for one image.
+// Invocation i belongs to row group g = i / 16 (queries 4g..4g+3 of the
+// block) and lane n = i % 16. Per key tile:
+//   1. K and V rows of the tile go to shared memory (coalesced vec4 loads by
+//      all invocations, issued one tile ahead into registers); keys past T
+//      are zeros.
+//   2. scores: the invocation computes its 4 queries × KPT keys (keys
+//      n + 16c), q·scale and K both from shared memory (K rows padded by one
+//      vec4 so the 16 lanes hit distinct banks); keys past T get −3e38.
+//   3. row max: each invocation publishes the max of its KPT scores per row;
+//      all 16 lanes of a row read the 16 partial maxima in the same order, so
+//      they agree bit for bit on the new running max m. Then
+//      corr = exp(m_old − m), p = exp(s − m) (each score exponentiated once),
+//      p goes to shared memory, o and the lane's partial row sum l are scaled
+//      by corr and l += Σ p.
+//   4. o += P·V: the invocation owns 4 queries × the dims 4n.., 4n+64.. of
+//      the head (vec4 each), reading P (broadcast within the row group) and V
+//      rows from shared memory.
+// At the end the 16 partial sums of a row are added in shared memory and the
+// invocation stores its o / l slice (rows past T are skipped). Queries past T
+// are zero rows, so every score is finite and the first tile (which holds
+// key 0) makes every running max finite: no NaN can arise from the padding.
+// All barriers are reached by the whole workgroup (uniform loop bounds).
 
 layout(local_size_x_id = 3) in;
 layout(constant_id = 0) const uint DH = 64;
-layout(constant_id = 1) const uint Q = 32;
-layout(constant_id = 2) const uint S = 8;
-layout(constant_id = 3) const uint WG = 256;
+layout(constant_id = 1) const uint BQ = 32;
+layout(constant_id = 2) const uint KPT = 2;
+layout(constant_id = 3) const uint WG = 128;
 
 layout(set = 0, binding = 0) readonly buffer QKV { vec4 qkv[]; };
 layout(set = 0, binding = 1) writeonly buffer Out { vec4 dst[]; };
 layout(push_constant) uniform Push { uint T, H; float scale; } p;
 
 const uint D4 = DH / 4;
-const uint KB = 4;
+const uint LANES = 16;                       // invocations sharing a row group
+const uint BKV = LANES * KPT;                // keys per tile
+const uint KST = D4 + 1;                     // padded K row (vec4s)
+const uint PST = BKV / 4 + 1;                // padded P row (vec4s)
+const uint DPL = (D4 + LANES - 1) / LANES;   // output vec4s per row per lane
+const uint LPT = (BKV * D4 + WG - 1) / WG;   // K (and V) vec4 loads per lane per tile
 const float NEG = -3.0e38;
 
-shared float sm[S * Q];
-shared float sl[S * Q];
-shared vec4 so[Q * D4];
+shared vec4 Qs[BQ * D4];
+shared vec4 Ks[BKV * KST];
+shared vec4 Vs[BKV * D4];
+shared vec4 Ps[BQ * PST];
+shared float Mx[BQ * LANES];
 
 void main() {
     uint b = gl_WorkGroupID.z, h = gl_WorkGroupID.y;
-    uint lid = gl_LocalInvocationID.x;
-    uint qi = lid % Q, sp = lid / Q;
-    uint t = gl_WorkGroupID.x * Q + qi;
+    uint tid = gl_LocalInvocationID.x;
+    uint g = tid / LANES, n = tid % LANES;
+    uint r0 = 4u * g;
+    uint q0 = gl_WorkGroupID.x * BQ;
+    uint T = p.T;
     uint rowStride = 3u * p.H * D4;
-    uint base = b * p.T * rowStride + h * D4;
+    uint base = b * T * rowStride + h * D4;
     uint koff = p.H * D4, voff = 2u * p.H * D4;
 
-    vec4 q[D4];
-    vec4 o[D4];
-    uint tq = min(t, p.T - 1u);
-    for (uint d = 0; d < D4; d++) {
-        q[d] = qkv[base + tq * rowStride + d] * p.scale;
-        o[d] = vec4(0.0);
+    // Query block, pre-scaled; rows past T are zeros.
+    for (uint e = tid; e < BQ * D4; e += WG) {
+        uint t = q0 + e / D4;
+        Qs[e] = t < T ? qkv[base + t * rowStride + e % D4] * p.scale : vec4(0.0);
     }
-    float m = NEG, l = 0.0;
 
-    // Keys sp, sp + S, sp + 2S, ... in blocks of KB.
-    for (uint j0 = sp; j0 < p.T; j0 += S * KB) {
-        float s[KB];
-        float mb = m;
-        for (uint kb = 0; kb < KB; kb++) {
-            uint j = j0 + kb * S;
-            uint kbase = base + min(j, p.T - 1u) * rowStride + koff;
-            float acc = 0.0;
-            for (uint d = 0; d < D4; d++) acc += dot(q[d], qkv[kbase + d]);
-            s[kb] = j < p.T ? acc : NEG;
-            mb = max(mb, s[kb]);
-        }
-        float corr = exp(m - mb);
-        m = mb;
-        l *= corr;
-        for (uint d = 0; d < D4; d++) o[d] *= corr;
-        for (uint kb = 0; kb < KB; kb++) {
-            uint j = j0 + kb * S;
-            float pj = exp(s[kb] - mb);
-            l += pj;
-            uint vbase = base + min(j, p.T - 1u) * rowStride + voff;
-            for (uint d = 0; d < D4; d++) o[d] += pj * qkv[vbase + d];
+    vec4 o[4][DPL];
+    float m[4], l[4];
+    for (uint r = 0; r < 4; r++) {
+        m[r] = NEG;
+        l[r] = 0.0;
+        for (uint i = 0; i < DPL; i++) o[r][i] = vec4(0.0);
+    }
+
+    // Tile 0's K and V rows, in registers.
+    vec4 kr[LPT], vr[LPT];
+    for (uint i = 0; i < LPT; i++) {
+        uint e = tid + i * WG;
+        uint j = e / D4;
+        kr[i] = vec4(0.0);
+        vr[i] = vec4(0.0);
+        if (e < BKV * D4 && j < T) {
+            uint gi = base + j * rowStride + e % D4;
+            kr[i] = qkv[gi + koff];
+            vr[i] = qkv[gi + voff];
         }
     }
 
-    // Merge the S partial softmaxes of each query.
-    sm[sp * Q + qi] = m;
-    for (uint e = lid; e < Q * D4; e += WG) so[e] = vec4(0.0);
-    barrier();
-    float M = NEG;
-    for (uint r = 0; r < S; r++) M = max(M, sm[r * Q + qi]);
-    float corr = exp(m - M);
-    sl[sp * Q + qi] = l * corr;
-    for (uint r = 0; r < S; r++) {
-        if (sp == r) {
-            for (uint d = 0; d < D4; d++) so[qi * D4 + d] += o[d] * corr;
+    uint tiles = (T + BKV - 1) / BKV;
+    for (uint tile = 0; tile < tiles; tile++) {
+        uint j0 = tile * BKV;
+        // 1. Stage this tile, then start loading the next one.
+        for (uint i = 0; i < LPT; i++) {
+            uint e = tid + i * WG;
+            if (e < BKV * D4) {
+                uint row = e / D4, d = e % D4;
+                Ks[row * KST + d] = kr[i];
+                Vs[e] = vr[i];
+            }
+        }
+        barrier();
+        if (tile + 1u < tiles) {
+            for (uint i = 0; i < LPT; i++) {
+                uint e = tid + i * WG;
+                uint j = j0 + BKV + e / D4;
+                kr[i] = vec4(0.0);
+                vr[i] = vec4(0.0);
+                if (e < BKV * D4 && j < T) {
+                    uint gi = base + j * rowStride + e % D4;
+                    kr[i] = qkv[gi + koff];
+                    vr[i] = qkv[gi + voff];
+                }
+            }
+        }
+
+        // 2. Scores of 4 queries × KPT keys.
+        float s[4][KPT];
+        for (uint r = 0; r < 4; r++)
+            for (uint c = 0; c < KPT; c++) s[r][c] = 0.0;
+        for (uint d = 0; d < D4; d++) {
+            vec4 kv[KPT];
+            for (uint c = 0; c < KPT; c++) kv[c] = Ks[(n + LANES * c) * KST + d];
+            for (uint r = 0; r < 4; r++) {
+                vec4 qv = Qs[(r0 + r) * D4 + d];
+                for (uint c = 0; c < KPT; c++) {
+                    float a = s[r][c];
+                    a = fma(qv.x, kv[c].x, a);
+                    a = fma(qv.y, kv[c].y, a);
+                    a = fma(qv.z, kv[c].z, a);
+                    a = fma(qv.w, kv[c].w, a);
+                    s[r][c] = a;
+                }
+            }
+        }
+        for (uint r = 0; r < 4; r++) {
+            float mx = NEG;
+            for (uint c = 0; c < KPT; c++) {
+                if (j0 + n + LANES * c >= T) s[r][c] = NEG;
+                mx = max(mx, s[r][c]);
+            }
+            Mx[(r0 + r) * LANES + n] = mx;
+        }
+        barrier();
+
+        // 3. New running max per row, probabilities, rescaling.
+        for (uint r = 0; r < 4; r++) {
+            float mn = m[r];
+            for (uint k = 0; k < LANES; k++) mn = max(mn, Mx[(r0 + r) * LANES + k]);
+            float corr = exp(m[r] - mn);
+            m[r] = mn;
+            float sum = 0.0;
+            for (uint c = 0; c < KPT; c++) {
+                float pj = exp(s[r][c] - mn);
+                sum += pj;
+                uint k = n + LANES * c;
+                Ps[(r0 + r) * PST + k / 4u][k % 4u] = pj;
+            }
+            l[r] = l[r] * corr + sum;
+            for (uint i = 0; i < DPL; i++) o[r][i] *= corr;
+        }
+        barrier();
+
+        // 4. o += P·V.
+        for (uint kq = 0; kq < BKV / 4u; kq++) {
+            vec4 pr[4];
+            for (uint r = 0; r < 4; r++) pr[r] = Ps[(r0 + r) * PST + kq];
+            for (uint kk = 0; kk < 4; kk++) {
+                for (uint i = 0; i < DPL; i++) {
+                    uint d = n + LANES * i;
+                    if (d < D4) {
+                        vec4 v = Vs[(4u * kq + kk) * D4 + d];
+                        for (uint r = 0; r < 4; r++) o[r][i] = fma(vec4(pr[r][kk]), v, o[r][i]);
+                    }
+                }
+            }
         }
         barrier();
     }
-    float L = 0.0;
-    for (uint r = 0; r < S; r++) L += sl[r * Q + qi];
-    if (t < p.T) {
-        float inv = 1.0 / L;
-        uint obase = (b * p.T + t) * (p.H * D4) + h * D4;
-        for (uint d = sp; d < D4; d += S) dst[obase + d] = so[qi * D4 + d] * inv;
+
+    // Row sums: add the 16 lanes' partial sums (all share the row's m).
+    for (uint r = 0; r < 4; r++) Mx[(r0 + r) * LANES + n] = l[r];
+    barrier();
+    for (uint r = 0; r < 4; r++) {
+        uint t = q0 + r0 + r;
+        float L = 0.0;
+        for (uint k = 0; k < LANES; k++) L += Mx[(r0 + r) * LANES + k];
+        if (t < T) {
+            float inv = 1.0 / L;
+            uint obase = (b * T + t) * (p.H * D4) + h * D4;
+            for (uint i = 0; i < DPL; i++) {
+                uint d = n + LANES * i;
+                if (d < D4) dst[obase + d] = o[r][i] * inv;
+            }
+        }
     }
 }

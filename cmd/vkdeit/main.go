@@ -25,6 +25,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/vkdeit/vkdeit/bench"
 )
 
 func main() {
@@ -266,22 +268,8 @@ func version() string {
 		return "(unknown)"
 	}
 	v := bi.Main.Version
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		v += " " + rev + dirty
+	if rev := bench.Commit(); rev != "" {
+		v += " " + rev
 	}
 	return v + " " + bi.GoVersion
 }
