@@ -72,13 +72,13 @@ type Ops struct {
 	variant Variant
 	k       map[string]Kernel
 
-	// matmul_gpu tiles: BM, BN, BK, TM, TN, WG (spec constants 1..6), one
-	// for M > 256 and a smaller one that makes more workgroups for M ≤ 256.
-	gpuTile, gpuTileSmall [6]uint32
-	// attention spec constants after DH: for VariantCPU (attention.comp)
-	// queries per invocation, invocations per workgroup, key block; for
-	// VariantGPU (attention_gpu.comp) queries per workgroup, key splits, and
-	// the workgroup size (their product).
+	// forcedTile, when non-zero, replaces the per-shape matmul_gpu tile
+	// choice (BM, BN, BK, TM, TN, WG; tests and benchmarks only).
+	forcedTile [6]uint32
+	// attention spec constants after DH. VariantCPU (attention.comp):
+	// queries per invocation, invocations per workgroup, key block.
+	// VariantGPU picks its attention_gpu tile per head size; a non-zero
+	// (BQ, KPT, 4·BQ) here forces one (tests and benchmarks only).
 	attn [3]uint32
 	// layernorm workgroup size (a power of two).
 	lnWG uint32
@@ -128,13 +128,8 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 		o.attn = [3]uint32{8, 8, 8}
 		o.lnWG = 8
 	case VariantGPU:
-		// Measured on an H200: 64×64 tiles are best or near best for
-		// M = 1584, 32×64 ones mostly win for M = 198; attention with 16
-		// queries × 8 key splits ran 1.2 TFLOPS (1 image) to 3.7 (8 images),
-		// ahead of 32×8, 32×4, 16×16, 64×4 and 8×16.
-		o.gpuTile = [6]uint32{64, 64, 16, 4, 4, 256}
-		o.gpuTileSmall = [6]uint32{32, 64, 16, 2, 4, 256}
-		o.attn = [3]uint32{16, 8, 128}
+		// Matmul tiles are chosen per shape (matmulTile), attention tiles
+		// per head size (attentionGPUTile).
 		o.lnWG = 256
 	default:
 		return nil, fmt.Errorf("gpu: NewOps: unknown variant %v", v)
@@ -147,9 +142,9 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 				o.lnWG *= 2
 			}
 		}
-		need := max(o.gpuTile[5], o.gpuTileSmall[5], o.attn[1])
+		need := o.attn[1]
 		if v == VariantGPU {
-			need = max(need, o.attn[2])
+			need = 256 // every matmul_gpu tile; attention_gpu uses 4·BQ ≤ 128
 		}
 		if need > lim {
 			return nil, fmt.Errorf("gpu: NewOps: %s allows %d invocations per workgroup, variant %v needs %d",

@@ -10,22 +10,23 @@ const attentionSharedCap = 32 << 10
 // attentionGPUTiles lists the attention_gpu tiles (BQ queries per workgroup,
 // KPT keys per invocation per tile) from fastest to smallest; the first whose
 // shared memory fits is used. 32 queries × 32 keys (128 invocations) is the
-// DeiT (Dh = 64) tile: 31 KiB, 4×2 scores and 4×4 outputs per invocation.
+// DeiT (Dh = 64) tile: 32 KiB, 4×2 scores and 4×4 outputs per invocation.
 var attentionGPUTiles = [][2]uint32{{32, 2}, {32, 1}, {16, 1}, {8, 1}, {4, 1}}
 
-// attentionGPUShared is the shared memory, in bytes, of an attention_gpu tile
-// (it mirrors the shared arrays of shaders/attention_gpu.comp): Q block, K
-// tile (rows padded by a vec4), V tile, probabilities (rows padded by a
-// vec4) and per-lane row maxima.
+// attentionGPUShared is the shared memory, in bytes, of an attention_gpu tile;
+// it mirrors the shared arrays of shaders/attention_gpu.comp: the Q block, K
+// tile, V tile, probabilities and per-lane row maxima, every row but V's
+// padded by one vec4 to spread the rows over the banks.
 func attentionGPUShared(dh int, bq, kpt uint32) int {
 	d4, q, bkv := dh/4, int(bq), 16*int(kpt)
-	return 16*(q*d4+bkv*(d4+1)+bkv*d4+q*(bkv/4+1)) + 4*16*q
+	return 16 * (q*(d4+1) + bkv*(d4+1) + bkv*d4 + q*(bkv/4+1) + q*5)
 }
 
 // attentionGPUTile picks the attention_gpu tile for head size dh: the one
 // set by SetAttentionForTest when it is a (BQ, KPT, 4·BQ) triple, else the
-// first entry of attentionGPUTiles that fits the device's shared memory.
-// ok is false when none fits (very large heads on small-memory devices).
+// first entry of attentionGPUTiles within attentionSharedCap, else the first
+// within the device's shared memory. ok is false when none fits (very large
+// heads on small-memory devices).
 func (o *Ops) attentionGPUTile(dh int) (bq, kpt uint32, ok bool, err error) {
 	devMax := int(o.d.Info().MaxSharedMemory)
 	if devMax <= 0 {
@@ -38,9 +39,11 @@ func (o *Ops) attentionGPUTile(dh int) (bq, kpt uint32, ok bool, err error) {
 		}
 		return a[0], a[1], true, nil
 	}
-	for _, t := range attentionGPUTiles {
-		if attentionGPUShared(dh, t[0], t[1]) <= min(devMax, attentionSharedCap) {
-			return t[0], t[1], true, nil
+	for _, limit := range []int{min(devMax, attentionSharedCap), devMax} {
+		for _, t := range attentionGPUTiles {
+			if attentionGPUShared(dh, t[0], t[1]) <= limit {
+				return t[0], t[1], true, nil
+			}
 		}
 	}
 	return 0, 0, false, nil
@@ -73,8 +76,8 @@ func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 // [B*T, 3*H*Dh] output of the QKV projection (q | k | v, head j at columns
 // j*Dh within each part); out [B*T, H*Dh] receives, per batch item and head,
 // softmax(Q·Kᵀ·scale)·V with the heads merged. The T×T scores never reach
-// global memory (online softmax in registers or shared memory). Dh must be a multiple of 4 (at most 256) and
-// both args must start 16-byte aligned.
+// global memory (online softmax in registers or shared memory). Dh must be a
+// multiple of 4 (at most 256) and both args must start 16-byte aligned.
 func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float32) error {
 	const op = "attention"
 	if err := checkDims(op, B, T, 3*H, Dh); err != nil {

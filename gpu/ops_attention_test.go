@@ -44,6 +44,15 @@ func TestAttention(t *testing.T) {
 func TestAttentionGPUTiles(t *testing.T) {
 	tiles := [][3]uint32{{8, 1, 32}, {16, 2, 64}, {64, 1, 256}, {4, 3, 16}}
 	cases := []attnCase{{1, 5, 2, 16}, {2, 33, 1, 32}, {1, 70, 1, 32}, {1, 49, 1, 36}}
+	t.Run("too large", func(t *testing.T) {
+		e := newOpsEnv(t, gpu.VariantGPU)
+		e.ops.SetAttentionForTest([3]uint32{64, 4, 256})
+		b := e.upload(t, make([]float32, 3*256))
+		s, err := e.d.NewSequence(false)
+		require.NoError(t, err)
+		defer s.Close()
+		require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 1, 1, 256, 1), "bytes of shared memory")
+	})
 	for _, tile := range tiles {
 		t.Run(fmt.Sprintf("tile%v", tile), func(t *testing.T) {
 			e := newOpsEnv(t, gpu.VariantGPU)
@@ -100,4 +109,37 @@ func TestAttentionRejectsBadArgs(t *testing.T) {
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 2, 1, 6, 1), "multiple of 4")
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 0, 1, 64, 1), "positive")
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 2, 2, 1, 64, 1), "qkv holds")
+}
+
+// BenchmarkAttentionGPUTiles compares attention_gpu tiles (BQ queries per
+// workgroup, KPT keys per invocation, 4·BQ invocations; zero = the default
+// choice) at DeiT-small's shape (T = 198, 6 heads of 64) for 1, 8 and 256
+// images. Metric: GFLOPS, counting 4·B·H·T²·Dh per op. Real GPUs only: on
+// CPU drivers the shared-memory kernel is far too slow to be worth timing.
+func BenchmarkAttentionGPUTiles(b *testing.B) {
+	d := openOpsBench(b)
+	if d.Info().Type == gpu.DeviceCPU {
+		b.Skip("attention_gpu tiles are for GPUs")
+	}
+	tiles := [][3]uint32{{}, {16, 2, 64}, {32, 1, 128}, {64, 1, 256}, {64, 2, 256}, {8, 2, 32}}
+	const T, H, Dh = 198, 6, 64
+	for _, B := range []int{1, 8, 256} {
+		qkv := opsBuf(b, d, opsRand(5, B*T*3*H*Dh, -1, 1))
+		out := opsBuf(b, d, make([]float32, B*T*H*Dh))
+		flops := 4 * float64(B*H) * T * T * Dh
+		for _, tile := range tiles {
+			ops, err := gpu.NewOpsVariant(d, gpu.VariantGPU)
+			require.NoError(b, err)
+			name := "default"
+			if tile[0] != 0 {
+				ops.SetAttentionForTest(tile)
+				name = fmt.Sprintf("tile%v", tile)
+			}
+			b.Run(fmt.Sprintf("B%d/%s", B, name), func(b *testing.B) {
+				benchRun(b, d, flops, func(s *gpu.Sequence) error {
+					return ops.Attention(s, gpu.W(out), gpu.R(qkv), B, T, H, Dh, 0.125)
+				})
+			})
+		}
+	}
 }

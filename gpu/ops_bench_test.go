@@ -18,15 +18,24 @@ import (
 // attention projection, fc1 and fc2.
 var deitSmallShapes = [][2]int{{384, 1152}, {384, 384}, {384, 1536}, {1536, 384}}
 
-// BenchmarkMatmul measures the DeiT-small matmul shapes for M = 198 (one
-// image) and M = 1584 (a batch of 8) on the default device with the
-// device-class kernel variant ("vulkan"), next to a blocked, multi-core
-// float32 product in plain Go ("go"). Metric: GFLOPS (2·M·N·K per op).
+// benchMs are the matmul M of the benchmarks: 198 (one image), 1584 (a
+// batch of 8) and, on GPUs only, 50688 (a batch of 256).
+func benchMs(d *gpu.Device) []int {
+	if d.Info().Type == gpu.DeviceCPU {
+		return []int{198, 1584}
+	}
+	return []int{198, 1584, 50688}
+}
+
+// BenchmarkMatmul measures the DeiT-small matmul shapes (benchMs) on the
+// default device with the device-class kernel variant and its per-shape tile
+// ("vulkan"), next to a blocked, multi-core float32 product in plain Go
+// ("go"; not for M = 50688). Metric: GFLOPS (2·M·N·K per op).
 func BenchmarkMatmul(b *testing.B) {
 	d := openOpsBench(b)
 	ops, err := gpu.NewOps(d)
 	require.NoError(b, err)
-	for _, M := range []int{198, 1584} {
+	for _, M := range benchMs(d) {
 		for _, kn := range deitSmallShapes {
 			K, N := kn[0], kn[1]
 			a := opsRand(1, M*K, -1, 1)
@@ -37,6 +46,9 @@ func BenchmarkMatmul(b *testing.B) {
 			b.Run("vulkan-"+ops.Variant().String()+"/"+shape, func(b *testing.B) {
 				benchMatmul(b, d, ops, a, w, bias, M, N, K)
 			})
+			if M > 2048 {
+				continue
+			}
 			b.Run("go/"+shape, func(b *testing.B) {
 				c := make([]float32, M*N)
 				for i := 0; i < b.N; i++ {
@@ -100,23 +112,24 @@ func benchMatmul(b *testing.B, d *gpu.Device, ops *gpu.Ops, a, w, bias []float32
 	})
 }
 
-// BenchmarkMatmulTiles compares matmul_gpu tile shapes (BM, BN, BK, TM, TN,
-// WG) on a real GPU; on CPU drivers the GPU variant is far too slow and the
-// benchmark is skipped.
+// BenchmarkMatmulTiles compares matmul_gpu tiles (BM, BN, BK, TM, TN, WG),
+// each forced for every shape, on a real GPU: the shipped ones
+// (gpu.MatmulTilesForTest) and a few neighbours. On CPU
+// drivers the GPU variant is far too slow and the benchmark is skipped.
 func BenchmarkMatmulTiles(b *testing.B) {
 	d := openOpsBench(b)
 	if d.Info().Type == gpu.DeviceCPU {
 		b.Skip("matmul_gpu tiles are for GPUs")
 	}
-	tiles := [][6]uint32{
-		{64, 64, 16, 4, 4, 256}, {64, 64, 32, 4, 4, 256}, {128, 64, 16, 8, 4, 256}, {64, 128, 16, 4, 8, 256},
-		{128, 128, 16, 8, 8, 256}, {32, 64, 16, 2, 4, 256}, {64, 64, 16, 8, 8, 64},
-	}
+	tiles := append([][6]uint32{
+		{128, 128, 16, 8, 8, 256}, {64, 64, 32, 8, 8, 64}, {64, 64, 32, 4, 4, 512},
+		{16, 64, 32, 4, 4, 256}, {32, 32, 64, 4, 4, 256}, {16, 16, 64, 4, 4, 256},
+	}, gpu.MatmulTilesForTest()...)
 	for _, t := range tiles {
 		ops, err := gpu.NewOpsVariant(d, gpu.VariantGPU)
 		require.NoError(b, err)
 		ops.SetMatmulTileForTest(t)
-		for _, M := range []int{198, 1584} {
+		for _, M := range benchMs(d) {
 			for _, kn := range deitSmallShapes {
 				K, N := kn[0], kn[1]
 				a, w, bias := opsRand(1, M*K, -1, 1), opsRand(2, K*N, -1, 1), opsRand(3, N, -1, 1)
@@ -129,35 +142,22 @@ func BenchmarkMatmulTiles(b *testing.B) {
 }
 
 // BenchmarkAttention measures DeiT-small attention (T = 198, 6 heads of 64)
-// for 1 and 8 images; on a GPU it also compares workgroup shapes
-// (queries per invocation, invocations, key block).
+// with the variant's own tuning for 1 and 8 images (BenchmarkAttentionGPUTiles
+// compares attention_gpu tiles).
 func BenchmarkAttention(b *testing.B) {
 	d := openOpsBench(b)
-	cfgs := [][3]uint32{{}} // the variant's own tuning
-	if d.Info().Type != gpu.DeviceCPU {
-		// (queries per workgroup, key splits, workgroup size)
-		cfgs = append(cfgs, [3]uint32{16, 8, 128}, [3]uint32{32, 4, 128}, [3]uint32{16, 16, 256},
-			[3]uint32{64, 4, 256}, [3]uint32{32, 16, 512}, [3]uint32{8, 16, 128})
-	}
 	const T, H, Dh = 198, 6, 64
-	for _, c := range cfgs {
-		ops, err := gpu.NewOps(d)
-		require.NoError(b, err)
-		name := "default"
-		if c[0] != 0 {
-			ops.SetAttentionForTest(c)
-			name = fmt.Sprintf("cfg%v", c)
-		}
-		for _, B := range []int{1, 8} {
-			b.Run(fmt.Sprintf("%s/B%d", name, B), func(b *testing.B) {
-				qkv := opsBuf(b, d, opsRand(5, B*T*3*H*Dh, -1, 1))
-				out := opsBuf(b, d, make([]float32, B*T*H*Dh))
-				flops := 4 * float64(B*H) * T * T * Dh
-				benchRun(b, d, flops, func(s *gpu.Sequence) error {
-					return ops.Attention(s, gpu.W(out), gpu.R(qkv), B, T, H, Dh, 0.125)
-				})
+	ops, err := gpu.NewOps(d)
+	require.NoError(b, err)
+	for _, B := range []int{1, 8} {
+		b.Run(fmt.Sprintf("B%d", B), func(b *testing.B) {
+			qkv := opsBuf(b, d, opsRand(5, B*T*3*H*Dh, -1, 1))
+			out := opsBuf(b, d, make([]float32, B*T*H*Dh))
+			flops := 4 * float64(B*H) * T * T * Dh
+			benchRun(b, d, flops, func(s *gpu.Sequence) error {
+				return ops.Attention(s, gpu.W(out), gpu.R(qkv), B, T, H, Dh, 0.125)
 			})
-		}
+		})
 	}
 }
 

@@ -4,8 +4,11 @@ package gpu
 // without widening the public API.
 
 // SetMatmulTileForTest replaces both matmul_gpu tiles (BM, BN, BK, TM, TN, WG).
-func (o *Ops) SetMatmulTileForTest(t [6]uint32) { o.gpuTile, o.gpuTileSmall = t, t }
+func (o *Ops) SetMatmulTileForTest(t [6]uint32) { o.forcedTile = t }
+
+// MatmulTilesForTest lists every matmul_gpu tile VariantGPU ships.
+func MatmulTilesForTest() [][6]uint32 { return gpuMatmulTiles[:] }
 
 // SetAttentionForTest replaces the attention spec constants after DH
-// (VariantCPU: QB, LANES, KB; VariantGPU: Q, S, WG).
+// (VariantCPU: QB, LANES, KB; VariantGPU: a (BQ, KPT, 4·BQ) tile).
 func (o *Ops) SetAttentionForTest(a [3]uint32) { o.attn = a }

@@ -30,11 +30,10 @@ const matmulTargetGroups = 256
 // matmulTile is the matmul_gpu tile for an M×N×K product: the first (most
 // efficient) of gpuMatmulTiles that makes at least matmulTargetGroups
 // workgroups, else the one that makes the most. SetMatmulTileForTest forces
-// one tile for every shape (it sets gpuTile and gpuTileSmall alike, which
-// NewOps never does).
+// one tile for every shape.
 func (o *Ops) matmulTile(M, N int) [6]uint32 {
-	if o.gpuTile == o.gpuTileSmall && o.gpuTile != ([6]uint32{}) {
-		return o.gpuTile
+	if o.forcedTile != ([6]uint32{}) {
+		return o.forcedTile
 	}
 	best, bestGroups := gpuMatmulTiles[0], 0
 	for _, t := range gpuMatmulTiles {

@@ -94,16 +94,6 @@ func (e *opsEnv) checkMatmul(t *testing.T, c matmulCase, seed uint64) {
 	})
 }
 
-// gpuMatmulTiles must list every tile gpu/ops_matmul.go ships for
-// VariantGPU (BM, BN, BK, TM, TN, WG; K slices S = WG/((BM/TM)·(BN/TN))).
-var gpuMatmulTiles = [][6]uint32{
-	{128, 128, 8, 8, 8, 256},
-	{128, 64, 8, 8, 4, 256},
-	{64, 64, 16, 4, 4, 256},
-	{32, 32, 32, 4, 4, 256}, // S = 4
-	{16, 32, 64, 4, 4, 256}, // S = 8
-}
-
 // tileCases has, for one tile, shapes with a partial last tile on M and N,
 // K over several double-buffered steps with a partial last step, scalar
 // (N or K not a multiple of 4) and vec4 loads, and every epilogue.
@@ -122,7 +112,7 @@ func tileCases(tile [6]uint32) []matmulCase {
 // TestMatmulGPUTiles runs every shipped matmul_gpu tile (forced for every
 // shape) on the default device, lavapipe included.
 func TestMatmulGPUTiles(t *testing.T) {
-	for ti, tile := range gpuMatmulTiles {
+	for ti, tile := range gpu.MatmulTilesForTest() {
 		t.Run(fmt.Sprintf("tile%v", tile), func(t *testing.T) {
 			e := newOpsEnv(t, gpu.VariantGPU)
 			e.ops.SetMatmulTileForTest(tile)

@@ -18,7 +18,7 @@
 #   5. prints the vkdeit-vs-torch table and the step list last.
 # Files under $OUT (default out/gpu-check; at most 8): gpu-check.log,
 # parity.log, hf_compare.json, vkdeit_bench.json, vkdeit_bench.png,
-# torch_gpu.json, torch_compile.json, summary.json.
+# torch_gpu.json, torch_compile.json or tiles.log, summary.json.
 #
 # Usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile]
 #   --allow-cpu   accept a CPU Vulkan device (lavapipe) and run the whole flow
@@ -81,6 +81,15 @@ stop() {
 # `ldconfig -p | grep -q`: with pipefail, grep -q exiting early makes the
 # pipeline fail on SIGPIPE.)
 have_loader() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; }
+
+# run_tiles benchmarks every matmul_gpu and attention_gpu tile (gpu package).
+run_tiles() {
+	if [ "$HAVE_GO" = 1 ]; then
+		go test ./gpu/ -run '^$' -bench 'MatmulTiles|AttentionGPUTiles' -benchtime 20x
+	else
+		(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulTiles|AttentionGPUTiles' -test.benchtime 20x)
+	fi
+}
 
 pick_python() {
 	# The interpreter with torch: the machine's python3, else Debian's.
@@ -176,6 +185,14 @@ main() {
 	[ $SMALL = 1 ] && cfg=tiny-distilled
 	step "vkdeit bench" bench 200 "$VK" bench --config $cfg --batch $batches --warmup $warm --iters $iters \
 		--max-time ${maxt}s --json "$OUT/vkdeit_bench.json" --plot "$OUT/vkdeit_bench.png"
+	# Kernel tuning data: every matmul_gpu and attention_gpu tile at the
+	# DeiT-small shapes (optional; only what the time budget allows).
+	if [ $SMALL = 0 ] && [ $((300 - ($(date +%s) - START))) -ge 120 ]; then
+		export HAVE_GO
+		export -f run_tiles
+		step "kernel tile benchmarks" optional 90 bash -c 'run_tiles >"$0" 2>&1' "$OUT/tiles.log"
+		grep -E 'GFLOPS' "$OUT/tiles.log" | sort -t$'\t' -k1,1 | head -80
+	fi
 	tshape=small-distilled
 	[ $SMALL = 1 ] && tshape=tiny-distilled
 	targs=(--batch $batches --warmup $warm --iters $iters --max-time $maxt --shape $tshape)

@@ -15,26 +15,31 @@
 //                   3 WG  local_size_x, must equal 4·BQ (default 128)
 // dispatch:         (ceil(T / BQ), H, B)
 // Buffers must start 16-byte aligned (vec4 access).
-// Shared memory (bytes): 16·(BQ·D4 + BKV·(D4+1) + BKV·D4 + BQ·(BKV/4+1)) + 64·BQ
-// with D4 = DH/4: 31744 for the default tile (ops_attention.go mirrors this).
+// Shared memory (bytes), D4 = DH/4, BKV = 16·KPT:
+//   16·(BQ·(D4+1) + BKV·(D4+1) + BKV·D4 + BQ·(BKV/4+1) + BQ·5)
+// = 32768 for the default tile at DH = 64 (ops_attention.go mirrors this).
 //
-// Invocation i belongs to row group g = i / 16 (queries 4g..4g+3 of the
-// block) and lane n = i % 16. Per key tile:
+// Invocations form NG = BQ/4 row groups of 16 lanes: invocation i belongs to
+// group g = (i/4) mod NG and is lane n = 4·(i div 4NG) + i mod 4 of it; group
+// g owns the block's queries g, g+NG, g+2NG, g+3NG. For the default tile a
+// subgroup of 32 thus holds 8 groups × 4 lanes: its shared loads touch 8 Q
+// or P rows and 4 K or V rows, each row padded by one vec4 so that they fall
+// in distinct banks (one wavefront per 128-bit load, half of what 2 groups ×
+// 16 lanes would need). Nothing depends on the subgroup size; it only
+// decides which accesses share a wavefront. Per key tile:
 //   1. K and V rows of the tile go to shared memory (coalesced vec4 loads by
 //      all invocations, issued one tile ahead into registers); keys past T
 //      are zeros.
 //   2. scores: the invocation computes its 4 queries × KPT keys (keys
-//      n + 16c), q·scale and K both from shared memory (K rows padded by one
-//      vec4 so the 16 lanes hit distinct banks); keys past T get −3e38.
+//      n + 16c), q·scale and K both from shared memory; keys past T get −3e38.
 //   3. row max: each invocation publishes the max of its KPT scores per row;
 //      all 16 lanes of a row read the 16 partial maxima in the same order, so
 //      they agree bit for bit on the new running max m. Then
 //      corr = exp(m_old − m), p = exp(s − m) (each score exponentiated once),
 //      p goes to shared memory, o and the lane's partial row sum l are scaled
 //      by corr and l += Σ p.
-//   4. o += P·V: the invocation owns 4 queries × the dims 4n.., 4n+64.. of
-//      the head (vec4 each), reading P (broadcast within the row group) and V
-//      rows from shared memory.
+//   4. o += P·V: the invocation owns its 4 queries × the dims 4n.., 4n+64..
+//      of the head (vec4 each), reading P and V rows from shared memory.
 // At the end the 16 partial sums of a row are added in shared memory and the
 // invocation stores its o / l slice (rows past T are skipped). Queries past T
 // are zero rows, so every score is finite and the first tile (which holds
@@ -54,23 +59,25 @@ layout(push_constant) uniform Push { uint T, H; float scale; } p;
 const uint D4 = DH / 4;
 const uint LANES = 16;                       // invocations sharing a row group
 const uint BKV = LANES * KPT;                // keys per tile
+const uint NG = BQ / 4;                      // row groups
+const uint QST = D4 + 1;                     // padded Q row (vec4s)
 const uint KST = D4 + 1;                     // padded K row (vec4s)
 const uint PST = BKV / 4 + 1;                // padded P row (vec4s)
+const uint MST = LANES / 4 + 1;              // padded Mx row (vec4s)
 const uint DPL = (D4 + LANES - 1) / LANES;   // output vec4s per row per lane
 const uint LPT = (BKV * D4 + WG - 1) / WG;   // K (and V) vec4 loads per lane per tile
 const float NEG = -3.0e38;
 
-shared vec4 Qs[BQ * D4];
+shared vec4 Qs[BQ * QST];
 shared vec4 Ks[BKV * KST];
 shared vec4 Vs[BKV * D4];
 shared vec4 Ps[BQ * PST];
-shared float Mx[BQ * LANES];
+shared vec4 Mx[BQ * MST];                    // per-lane row max, then row sum
 
 void main() {
     uint b = gl_WorkGroupID.z, h = gl_WorkGroupID.y;
     uint tid = gl_LocalInvocationID.x;
-    uint g = tid / LANES, n = tid % LANES;
-    uint r0 = 4u * g;
+    uint g = (tid / 4u) % NG, n = tid / (4u * NG) * 4u + tid % 4u;
     uint q0 = gl_WorkGroupID.x * BQ;
     uint T = p.T;
     uint rowStride = 3u * p.H * D4;
@@ -79,8 +86,8 @@ void main() {
 
     // Query block, pre-scaled; rows past T are zeros.
     for (uint e = tid; e < BQ * D4; e += WG) {
-        uint t = q0 + e / D4;
-        Qs[e] = t < T ? qkv[base + t * rowStride + e % D4] * p.scale : vec4(0.0);
+        uint row = e / D4, d = e % D4, t = q0 + row;
+        Qs[row * QST + d] = t < T ? qkv[base + t * rowStride + d] * p.scale : vec4(0.0);
     }
 
     vec4 o[4][DPL];
@@ -140,7 +147,7 @@ void main() {
             vec4 kv[KPT];
             for (uint c = 0; c < KPT; c++) kv[c] = Ks[(n + LANES * c) * KST + d];
             for (uint r = 0; r < 4; r++) {
-                vec4 qv = Qs[(r0 + r) * D4 + d];
+                vec4 qv = Qs[(g + NG * r) * QST + d];
                 for (uint c = 0; c < KPT; c++) {
                     float a = s[r][c];
                     a = fma(qv.x, kv[c].x, a);
@@ -157,14 +164,17 @@ void main() {
                 if (j0 + n + LANES * c >= T) s[r][c] = NEG;
                 mx = max(mx, s[r][c]);
             }
-            Mx[(r0 + r) * LANES + n] = mx;
+            Mx[(g + NG * r) * MST + n / 4u][n % 4u] = mx;
         }
         barrier();
 
         // 3. New running max per row, probabilities, rescaling.
         for (uint r = 0; r < 4; r++) {
             float mn = m[r];
-            for (uint k = 0; k < LANES; k++) mn = max(mn, Mx[(r0 + r) * LANES + k]);
+            for (uint k = 0; k < LANES / 4u; k++) {
+                vec4 x = Mx[(g + NG * r) * MST + k];
+                mn = max(mn, max(max(x.x, x.y), max(x.z, x.w)));
+            }
             float corr = exp(m[r] - mn);
             m[r] = mn;
             float sum = 0.0;
@@ -172,7 +182,7 @@ void main() {
                 float pj = exp(s[r][c] - mn);
                 sum += pj;
                 uint k = n + LANES * c;
-                Ps[(r0 + r) * PST + k / 4u][k % 4u] = pj;
+                Ps[(g + NG * r) * PST + k / 4u][k % 4u] = pj;
             }
             l[r] = l[r] * corr + sum;
             for (uint i = 0; i < DPL; i++) o[r][i] *= corr;
@@ -182,11 +192,11 @@ void main() {
         // 4. o += P·V.
         for (uint kq = 0; kq < BKV / 4u; kq++) {
             vec4 pr[4];
-            for (uint r = 0; r < 4; r++) pr[r] = Ps[(r0 + r) * PST + kq];
+            for (uint r = 0; r < 4; r++) pr[r] = Ps[(g + NG * r) * PST + kq];
             for (uint kk = 0; kk < 4; kk++) {
                 for (uint i = 0; i < DPL; i++) {
                     uint d = n + LANES * i;
-                    if (d < D4) {
+                    if (D4 % LANES == 0u || d < D4) {
                         vec4 v = Vs[(4u * kq + kk) * D4 + d];
                         for (uint r = 0; r < 4; r++) o[r][i] = fma(vec4(pr[r][kk]), v, o[r][i]);
                     }
@@ -197,18 +207,21 @@ void main() {
     }
 
     // Row sums: add the 16 lanes' partial sums (all share the row's m).
-    for (uint r = 0; r < 4; r++) Mx[(r0 + r) * LANES + n] = l[r];
+    for (uint r = 0; r < 4; r++) Mx[(g + NG * r) * MST + n / 4u][n % 4u] = l[r];
     barrier();
     for (uint r = 0; r < 4; r++) {
-        uint t = q0 + r0 + r;
+        uint t = q0 + g + NG * r;
         float L = 0.0;
-        for (uint k = 0; k < LANES; k++) L += Mx[(r0 + r) * LANES + k];
+        for (uint k = 0; k < LANES / 4u; k++) {
+            vec4 x = Mx[(g + NG * r) * MST + k];
+            L += (x.x + x.y) + (x.z + x.w);
+        }
         if (t < T) {
             float inv = 1.0 / L;
             uint obase = (b * T + t) * (p.H * D4) + h * D4;
             for (uint i = 0; i < DPL; i++) {
                 uint d = n + LANES * i;
-                if (d < D4) dst[obase + d] = o[r][i] * inv;
+                if (D4 % LANES == 0u || d < D4) dst[obase + d] = o[r][i] * inv;
             }
         }
     }

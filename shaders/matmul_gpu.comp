@@ -71,6 +71,10 @@ const uint STAGE = 2u * (ATILE + WTILE);
 const uint RED = S > 1u ? S * BM * BN4 : 0u; // vec4 of split-K partials
 const uint SMEM = STAGE > RED ? STAGE : RED;
 const uint NA = (BM * BK4 + WG - 1u) / WG; // A vec4 fetched per invocation
+// A vec4 e of a step holds row m = (e/G) % BM, k = 4·(e%G + G·(e/(G·BM))):
+// pairs of invocations read one 32-byte sector of a row, and the transposed
+// shared stores of a warp hit 16 rows × 2 k, at most 2-way bank conflicts.
+const uint G = BK4 % 2u == 0u ? 2u : 1u;
 const uint NW = (BK * BN4 + WG - 1u) / WG; // W vec4 fetched per invocation
 
 shared vec4 sm[SMEM];
@@ -78,13 +82,13 @@ shared vec4 sm[SMEM];
 vec4 pa[NA]; // next A tile, in flight
 vec4 pw[NW]; // next W tile, in flight
 
-// fetch loads the tile at k0 into pa, pw: A as 4 consecutive k of one row,
-// W as 4 consecutive columns of one k, zero past M, N, K.
+// fetch loads the tile at k0 into pa, pw: A as 4 consecutive k of one row
+// (see G), W as 4 consecutive columns of one k, zero past M, N, K.
 void fetch(uint row0, uint col0, uint k0) {
     uint t = gl_LocalInvocationID.x;
     for (uint i = 0; i < NA; i++) {
         uint e = t + i * WG;
-        uint gm = row0 + e / BK4, gk = k0 + 4u * (e % BK4);
+        uint gm = row0 + (e / G) % BM, gk = k0 + 4u * (e % G + G * (e / (G * BM)));
         vec4 v = vec4(0.0);
         if (e < BM * BK4 && gm < p.M) {
             uint b = gm * p.K + gk;
@@ -123,7 +127,7 @@ void stash(uint buf) {
     for (uint i = 0; i < NA; i++) {
         uint e = t + i * WG;
         if (e < BM * BK4) {
-            uint m = e / BK4, k = 4u * (e % BK4);
+            uint m = (e / G) % BM, k = 4u * (e % G + G * (e / (G * BM)));
             for (uint q = 0; q < 4; q++) sm[base + (k + q) * BM4 + m / 4u][m % 4u] = pa[i][q];
         }
     }
@@ -167,7 +171,8 @@ void main() {
         if (more) fetch(row0, col0, k0 + BK);
         uint abase = cur * (ATILE + WTILE);
         uint wbase = abase + ATILE;
-        for (uint k = s * KS; k < (s + 1u) * KS; k++) {
+        for (uint kk = 0; kk < KS; kk++) { // constant trip count: unrolled
+            uint k = s * KS + kk;
             vec4 av[TM4];
             vec4 bw[TN4];
             for (uint c = 0; c < TM4; c++) av[c] = sm[abase + k * BM4 + c * RY + ty];
