@@ -173,7 +173,9 @@ func TestEngineReplay(t *testing.T) {
 	px1 := px4[:len(px4)/4]
 	want1, err := e.Forward(ctx, px1, 1)
 	require.NoError(t, err)
-	require.Equal(t, want4[:c.NumLabels], want1, "image 0 alone and in a batch of 4")
+	// A batch changes the matmul tiles a GPU picks (and so the summation
+	// order), not the math: image 0 alone and in a batch agree to rounding.
+	requireRelL2(t, "image 0 alone vs in a batch of 4", want1, widen(want4[:c.NumLabels]), 1e-6)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

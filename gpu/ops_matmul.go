@@ -6,17 +6,17 @@ import "fmt"
 // constants 1..6), most efficient first. The K slices S = WG/((BM/TM)·(BN/TN))
 // split every step's BK inside the workgroup.
 //
-//	128×128, 8×8 per invocation: 4 vec4 shared loads per 64 FMAs, 256 global
-//	  floats per 32 K FMAs per step; the large-M workhorse (batched layers).
-//	128×64, 8×4: half the columns, twice the workgroups.
-//	64×64, 4×4: 2 vec4 loads per 16 FMAs.
+//	64×64, 4×4: 2 vec4 loads per 16 FMAs; the large-M workhorse.
 //	32×32, 4×4, S = 4 (64 invocations per slice, 8 k per slice and step).
 //	16×32, 4×4, S = 8 (one 32-invocation slice per K eighth): one image's
 //	  M = 198 still gives 156 workgroups for N = 384 (7·6 = 42 with 32×64),
 //	  each with an eighth of the serial K loop.
+//
+// 8×8 and 8×4 blocks per invocation (128×128 and 128×64 tiles) measured 10×
+// slower on an H200 (2.3 TFLOPS at M = 50688, where 64×64 4×4 tiles reached
+// 19): their accumulator arrays left registers. They stay out until the
+// shader keeps them in registers (bench/RESULTS.md).
 var gpuMatmulTiles = [...][6]uint32{
-	{128, 128, 8, 8, 8, 256},
-	{128, 64, 8, 8, 4, 256},
 	{64, 64, 16, 4, 4, 256},
 	{32, 32, 32, 4, 4, 256},
 	{16, 32, 64, 4, 4, 256},

@@ -20,11 +20,12 @@
 # parity.log, hf_compare.json, vkdeit_bench.json, vkdeit_bench.png,
 # torch_gpu.json, torch_compile.json or tiles.log, summary.json.
 #
-# Usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile]
+# Usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile] [--no-tiles]
 #   --allow-cpu   accept a CPU Vulkan device (lavapipe) and run the whole flow
 #                 with tiny sizes, to check the plumbing on a machine without GPU.
 #   --no-compile  skip the torch.compile baseline (about 90 s of compiling), for
 #                 a quick rerun when its numbers are already recorded.
+#   --no-tiles    skip the per-tile kernel benchmarks (about 90 s).
 # GPU_CHECK_NO_GO=1 uses the carried .gpubin binaries even where Go exists.
 # Exit status: 0 all passed; 1 a parity or benchmark step failed; 3 no GPU or
 # no Vulkan (nothing else ran); 2 usage.
@@ -33,12 +34,14 @@ cd "$(dirname "$0")/.." || exit 3
 ROOT=$PWD
 ALLOW_CPU=0
 COMPILE=1
+TILES=1
 for a in "$@"; do
 	case $a in
 	--allow-cpu) ALLOW_CPU=1 ;;
 	--no-compile) COMPILE=0 ;;
+	--no-tiles) TILES=0 ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-	*) echo "gpu-check: unknown argument $a (usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile])" >&2; exit 2 ;;
+	*) echo "gpu-check: unknown argument $a (usage: scripts/gpu-check.sh [--allow-cpu] [--no-compile] [--no-tiles])" >&2; exit 2 ;;
 	esac
 done
 OUT=${OUT:-$ROOT/out/gpu-check}
@@ -187,7 +190,7 @@ main() {
 		--max-time ${maxt}s --json "$OUT/vkdeit_bench.json" --plot "$OUT/vkdeit_bench.png"
 	# Kernel tuning data: every matmul_gpu and attention_gpu tile at the
 	# DeiT-small shapes (optional; only what the time budget allows).
-	if [ $SMALL = 0 ] && [ $((300 - ($(date +%s) - START))) -ge 120 ]; then
+	if [ $TILES = 1 ] && [ $SMALL = 0 ] && [ $((300 - ($(date +%s) - START))) -ge 120 ]; then
 		export HAVE_GO
 		export -f run_tiles
 		step "kernel tile benchmarks" optional 90 bash -c 'run_tiles >"$0" 2>&1' "$OUT/tiles.log"
