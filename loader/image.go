@@ -176,38 +176,26 @@ func decodeBytes(data []byte, opts DecodeOptions, maxPixels int) (*Image, error)
 	return img, nil
 }
 
+// codecs are the standard decoders by format name (GIF has its own
+// first-frame path, decodeGIF, for the image itself).
+var codecs = map[string]struct {
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}{
+	"JPEG": {jpeg.DecodeConfig, jpeg.Decode},
+	"PNG":  {png.DecodeConfig, png.Decode},
+	"GIF":  {gif.DecodeConfig, gif.Decode},
+	"BMP":  {bmp.DecodeConfig, bmp.Decode},
+	"TIFF": {tiff.DecodeConfig, tiff.Decode},
+	"WebP": {webp.DecodeConfig, webp.Decode},
+}
+
 func decodeConfig(format string, data []byte) (image.Config, error) {
-	r := bytes.NewReader(data)
-	switch format {
-	case "JPEG":
-		return jpeg.DecodeConfig(r)
-	case "PNG":
-		return png.DecodeConfig(r)
-	case "GIF":
-		return gif.DecodeConfig(r)
-	case "BMP":
-		return bmp.DecodeConfig(r)
-	case "TIFF":
-		return tiff.DecodeConfig(r)
-	default:
-		return webp.DecodeConfig(r)
-	}
+	return codecs[format].config(bytes.NewReader(data))
 }
 
 func decodeStd(format string, data []byte) (image.Image, error) {
-	r := bytes.NewReader(data)
-	switch format {
-	case "JPEG":
-		return jpeg.Decode(r)
-	case "PNG":
-		return png.Decode(r)
-	case "BMP":
-		return bmp.Decode(r)
-	case "TIFF":
-		return tiff.Decode(r)
-	default:
-		return webp.Decode(r)
-	}
+	return codecs[format].decode(bytes.NewReader(data))
 }
 
 // decodeError classifies a decoder error as truncated, unsupported or corrupt.

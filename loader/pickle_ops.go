@@ -296,18 +296,8 @@ func (m *pickleMachine) step(op byte) error {
 		}
 		return setItems(d, items)
 
-	case opBinPut:
-		idx, err := m.readUint(1)
-		if err != nil {
-			return err
-		}
-		v, err := m.top()
-		if err != nil {
-			return err
-		}
-		return m.memoPut(idx, v)
-	case opLongBinPut:
-		idx, err := m.readUint(4)
+	case opBinPut, opLongBinPut:
+		idx, err := m.readUint(memoIndexBytes(op))
 		if err != nil {
 			return err
 		}
@@ -322,14 +312,8 @@ func (m *pickleMachine) step(op byte) error {
 			return err
 		}
 		return m.memoPut(uint64(len(m.memo)), v)
-	case opBinGet:
-		idx, err := m.readUint(1)
-		if err != nil {
-			return err
-		}
-		return m.memoGet(idx)
-	case opLongBinGet:
-		idx, err := m.readUint(4)
+	case opBinGet, opLongBinGet:
+		idx, err := m.readUint(memoIndexBytes(op))
 		if err != nil {
 			return err
 		}
@@ -457,4 +441,13 @@ func (m *pickleMachine) readSized(op, short, long byte) ([]byte, error) {
 		return nil, errPickleTruncated
 	}
 	return m.readN(int64(n))
+}
+
+// memoIndexBytes is the width of the memo index that follows a BINPUT or
+// BINGET opcode (1 byte) or their LONG_ forms (4 bytes).
+func memoIndexBytes(op byte) int {
+	if op == opLongBinPut || op == opLongBinGet {
+		return 4
+	}
+	return 1
 }
