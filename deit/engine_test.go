@@ -76,6 +76,8 @@ func TestEngineMatchesCPU(t *testing.T) {
 		{"classifier/B2", tinyConfig(HeadClassifier), 2},
 		{"distilled-classifier/B2", tinyConfig(HeadDistilledClassifier), 2},
 		{"odd-size-image/B2", odd, 2}, // 40 px with patch 16: remainder dropped, 1001 labels
+		{"384px-geometry/B1", Config{Hidden: 64, Layers: 1, Heads: 1, MLP: 128, ImageSize: 384, PatchSize: 16,
+			Channels: 3, NumLabels: 1000, Eps: 1e-12, Head: HeadDistilled}, 1}, // 578 tokens, head dim 64
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
