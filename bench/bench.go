@@ -186,6 +186,7 @@ func runGPU(ctx context.Context, opts Options, r *Report, pixels []float32, per 
 		lat, logits, err := measure(ctx, opts, fwd)
 		if errors.Is(err, gpu.ErrOutOfMemory) {
 			r.Notes = append(r.Notes, fmt.Sprintf("gpu batch %d skipped: out of device memory: %v", b, err))
+			fmt.Fprintln(log, "bench: "+r.Notes[len(r.Notes)-1])
 			continue
 		}
 		if err != nil {
@@ -264,6 +265,9 @@ func measure(ctx context.Context, opts Options, fwd func(context.Context) ([]flo
 	return lat, logits, nil
 }
 
+// newBatchResult summarizes the timed latencies of batch size b: latency
+// statistics, images per second over the summed latencies, and the effective
+// TFLOPS at flops per image.
 func newBatchResult(b int, lat []time.Duration, flops float64) BatchResult {
 	br := BatchResult{Batch: b, Latency: Summarize(lat)}
 	var total time.Duration
@@ -288,12 +292,14 @@ func RandomPixels(cfg deit.Config, B int, seed int64) []float32 {
 	return px
 }
 
+// sortedUnique returns a sorted copy of xs without repeats.
 func sortedUnique(xs []int) []int {
 	out := slices.Clone(xs)
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
+// describeConfig is the one-line model shape shown in reports.
 func describeConfig(c deit.Config) string {
 	return fmt.Sprintf("D=%d layers=%d heads=%d mlp=%d image=%d patch=%d labels=%d head=%s",
 		c.Hidden, c.Layers, c.Heads, c.MLP, c.ImageSize, c.PatchSize, c.NumLabels, c.Head)
@@ -326,6 +332,7 @@ func Commit() string {
 	return rev + dirty
 }
 
+// formatBytes renders a memory size in GiB, MiB or bytes.
 func formatBytes(n uint64) string {
 	switch {
 	case n >= 1<<30:

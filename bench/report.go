@@ -108,8 +108,9 @@ func (r *Report) ComputeRatios() {
 	}
 }
 
-// WriteJSON writes the report as indented JSON. NaN statistics (empty
-// measurements) are written as null.
+// WriteJSON writes the report as indented JSON. NaN or infinite latency
+// statistics (empty measurements) are written as 0, and a non-finite parity
+// difference as −1, since JSON has no NaN.
 func (r *Report) WriteJSON(w io.Writer) error {
 	r.ComputeRatios()
 	b, err := json.MarshalIndent(sanitize(r), "", "  ")

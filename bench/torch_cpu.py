@@ -165,6 +165,8 @@ def main():
     ap.add_argument("--vkdeit", metavar="BINARY", help="also run `BINARY bench --cpu` in the same run and print ratios")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     a = ap.parse_args()
+    if a.iters < 1 or a.warmup < 0:
+        ap.error("--iters must be ≥ 1 and --warmup ≥ 0")
     batches = [int(b) for b in a.batch.split(",") if b]
     torch.set_num_threads(a.threads)
     blas = blas_gflops()

@@ -137,6 +137,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// maxLabels bounds the class count ConfigFromHF accepts before it allocates
+// label names: far above any real classifier (ImageNet-21k has 21,843), far
+// below what a mistaken or hostile config.json could ask for.
+const maxLabels = 1 << 20
+
 // genericLabels returns "LABEL_0".."LABEL_{n-1}", the names Hugging Face
 // gives classes when a config has no id2label.
 func genericLabels(n int) []string {
@@ -180,8 +185,8 @@ func ConfigFromHF(c *loader.HFConfig) (Config, error) {
 	if len(c.ID2Label) > 0 {
 		n := 0
 		for i := range c.ID2Label {
-			if i < 0 {
-				return Config{}, fmt.Errorf("deit: config id2label has negative index %d", i)
+			if i < 0 || i >= maxLabels {
+				return Config{}, fmt.Errorf("deit: config id2label index %d is out of range [0, %d)", i, maxLabels)
 			}
 			n = max(n, i+1)
 		}
@@ -192,6 +197,9 @@ func ConfigFromHF(c *loader.HFConfig) (Config, error) {
 		}
 	} else {
 		cfg.NumLabels = c.NumLabels
+		if cfg.NumLabels > maxLabels {
+			return Config{}, fmt.Errorf("deit: config num_labels %d is more than %d", cfg.NumLabels, maxLabels)
+		}
 		if cfg.NumLabels > 0 {
 			cfg.Labels = genericLabels(cfg.NumLabels)
 		}

@@ -142,6 +142,10 @@ func TestConfigFromHF(t *testing.T) {
 		{"heads", func(c *loader.HFConfig) { c.NumAttentionHeads = 3 }, nil, "hidden size 64 is not a multiple of 3 heads"},
 		{"patch", func(c *loader.HFConfig) { c.PatchSize = 64 }, nil, "image size 32 and patch size 64"},
 		{"labels", func(c *loader.HFConfig) { c.ID2Label = nil; c.NumLabels = 0 }, nil, "num labels 0"},
+		{"absurd num_labels", func(c *loader.HFConfig) { c.ID2Label = nil; c.NumLabels = 1e12 }, nil, "num_labels 1000000000000 is more than 1048576"},
+		{"absurd id2label index", func(c *loader.HFConfig) { c.ID2Label = map[int]string{999_999_999_999: "x"}; c.NumLabels = 1e12 },
+			nil, "id2label index 999999999999 is out of range [0, 1048576)"},
+		{"negative id2label index", func(c *loader.HFConfig) { c.ID2Label = map[int]string{-1: "x"} }, nil, "id2label index -1 is out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hf := base()

@@ -93,10 +93,13 @@ func (m *Model) ForwardCPU(ctx context.Context, pixels []float32, B int) (*CPURe
 	for b := range B {
 		z := layerNorm(x[b*T*D:(b*T+S)*D], w.NormG, w.NormB, S, D, c.Eps)
 		cls := toFloat64(z[:D]) // [CLS]
+		var dist []float64
+		if c.Head == HeadDistilled {
+			dist = toFloat64(z[D : 2*D]) // [DIST]
+		}
 		for o := range L {
 			v := float64(w.ClsB[o]) + dot(cls, w.ClsW[o*D:(o+1)*D])
-			if c.Head == HeadDistilled {
-				dist := toFloat64(z[D : 2*D]) // [DIST]
+			if dist != nil {
 				v = (v + float64(w.DistB[o]) + dot(dist, w.DistW[o*D:(o+1)*D])) / 2
 			}
 			res.Logits[b*L+o] = float32(v)
@@ -284,6 +287,7 @@ func dot(a []float64, b []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// toFloat64 returns x widened to float64.
 func toFloat64(x []float32) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {

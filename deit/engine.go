@@ -90,8 +90,16 @@ func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
 	if maxBatch < 1 {
 		return nil, fmt.Errorf("deit: engine: batch size %d, want at least 1", maxBatch)
 	}
+	if m == nil {
+		return nil, errors.New("deit: engine: nil model")
+	}
 	if err := m.Config.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("deit: engine: config: %w", err)
+	}
+	// Weights of the wrong length would index out of range while being
+	// transposed for upload.
+	if err := m.Weights.check(m.Config); err != nil {
+		return nil, fmt.Errorf("deit: engine: %w", err)
 	}
 	ops, err := gpu.NewOps(d)
 	if err != nil {
@@ -160,6 +168,9 @@ func (e *Engine) Forward(ctx context.Context, pixels []float32, B int) ([]float3
 func (e *Engine) Profile(ctx context.Context, pixels []float32, B int) ([]float32, []DispatchTime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.prof == nil {
+		return nil, nil, errClosed
+	}
 	p, ok := e.prof[B]
 	if !ok {
 		if err := e.checkBatch(B); err != nil {
@@ -202,6 +213,12 @@ func (e *Engine) Profile(ctx context.Context, pixels []float32, B int) ([]float3
 func (e *Engine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]float32, [][]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.debug == nil {
+		return nil, nil, errClosed
+	}
+	if err := e.checkBatch(B); err != nil {
+		return nil, nil, err
+	}
 	if e.hidden == nil {
 		n := int64(e.cfg.Layers) * int64(e.maxBatch*e.cfg.Tokens()*e.cfg.Hidden) * 4
 		b, err := e.newBuffer(n)
@@ -229,6 +246,9 @@ func (e *Engine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]
 	return logits, hidden, nil
 }
 
+// errClosed is returned by every Engine method called after Close.
+var errClosed = errors.New("deit: engine: used after Close")
+
 func (e *Engine) checkBatch(B int) error {
 	if B < 1 || B > e.maxBatch {
 		return fmt.Errorf("deit: engine: batch %d outside 1..%d (the engine's maximum batch)", B, e.maxBatch)
@@ -240,7 +260,7 @@ func (e *Engine) checkBatch(B int) error {
 // it on first use.
 func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (*gpu.Sequence, error) {
 	if cache == nil {
-		return nil, errors.New("deit: engine: used after Close")
+		return nil, errClosed
 	}
 	if s, ok := cache[B]; ok {
 		return s, nil
@@ -302,8 +322,8 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 	K := c.Channels * P * P
 	rows := B * T
 	f32 := func(n int) int64 { return int64(n) * 4 }
-	// view is the first n floats of a buffer: every dispatch names only the
-	// range it touches, so the hazard tracker sees exact ranges.
+	// rd and wr bind the first n floats of a buffer: every dispatch names
+	// only the range it touches, so the hazard tracker sees exact ranges.
 	rd := func(b *gpu.Buffer, n int) gpu.Arg { return gpu.R(b).Range(0, f32(n)) }
 	wr := func(b *gpu.Buffer, n int) gpu.Arg { return gpu.W(b).Range(0, f32(n)) }
 	note := func(kernel, label string, flops float64) {

@@ -3,6 +3,7 @@ package deit
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand"
 	"sort"
 	"sync"
@@ -280,6 +281,26 @@ func TestEngineErrors(t *testing.T) {
 	require.ErrorContains(t, err, "batch 3 outside 1..2")
 	_, err = NewEngine(dev, m, 1<<40)
 	require.ErrorIs(t, err, gpu.ErrOutOfMemory)
+	_, err = NewEngine(dev, m, math.MaxInt)
+	require.ErrorIs(t, err, gpu.ErrOutOfMemory, "byte counts overflowing int64")
+	_, err = NewEngine(dev, nil, 1)
+	require.ErrorContains(t, err, "nil model")
+	short := *m
+	short.Weights = RandomWeights(c, 1)
+	short.Weights.Layers[0].FC1W = short.Weights.Layers[0].FC1W[:10]
+	_, err = NewEngine(dev, &short, 1)
+	require.ErrorContains(t, err, "Layers[0].FC1W has 10 values")
+
+	closed, err := NewEngine(dev, m, 1)
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+	px := randomPixels(c, 1, 1)
+	_, err = closed.Forward(ctx, px, 1)
+	require.ErrorContains(t, err, "after Close")
+	_, _, err = closed.Profile(ctx, px, 1)
+	require.ErrorContains(t, err, "after Close")
+	_, _, err = closed.ForwardHidden(ctx, px, 1)
+	require.ErrorContains(t, err, "after Close")
 	if limit := dev.Info().MaxStorageBufferRange; limit > 0 {
 		// The MLP activations are the largest buffer: B·T·M floats.
 		over := int(limit/int64(4*c.Tokens()*c.MLP)) + 1

@@ -2,6 +2,7 @@ package deit
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vkdeit/vkdeit/gpu"
 )
@@ -138,16 +139,33 @@ func (e *Engine) upload(w *Weights) error {
 func (e *Engine) allocate() error {
 	c, B := e.cfg, int64(e.maxBatch)
 	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(headTokens(c)), int64(c.MLP), int64(c.NumLabels)
-	N, K := int64(c.Patches()), int64(c.Channels*c.PatchSize*c.PatchSize)
-	px := B * int64(c.Channels*c.ImageSize*c.ImageSize)
+	N, K := int64(c.Patches()), int64(c.Channels)*int64(c.PatchSize)*int64(c.PatchSize)
+	// Every product below is checked: maxBatch and the config's sizes come
+	// from the user, and a wrapped product would allocate a small buffer.
+	tooBig := false
+	prod := func(vals ...int64) int64 {
+		p := int64(1)
+		for _, v := range vals {
+			if v <= 0 || p > math.MaxInt64/4/v {
+				tooBig = true
+				return 0
+			}
+			p *= v
+		}
+		return p
+	}
+	px := prod(B, int64(c.Channels), int64(c.ImageSize), int64(c.ImageSize))
 	sizes := []struct {
 		dst *(*gpu.Buffer)
 		n   int64
 	}{
-		{&e.act.pixels, px}, {&e.act.patches, B * N * K}, {&e.act.emb, B * N * D},
-		{&e.act.x, B * T * D}, {&e.act.x2, B * T * D}, {&e.act.ln, B * T * D},
-		{&e.act.qkv, B * T * 3 * D}, {&e.act.att, B * T * D}, {&e.act.mlp, B * T * M},
-		{&e.act.tok, B * H * D}, {&e.act.tokN, B * H * D}, {&e.act.logits, B * L},
+		{&e.act.pixels, px}, {&e.act.patches, prod(B, N, K)}, {&e.act.emb, prod(B, N, D)},
+		{&e.act.x, prod(B, T, D)}, {&e.act.x2, prod(B, T, D)}, {&e.act.ln, prod(B, T, D)},
+		{&e.act.qkv, prod(B, T, 3, D)}, {&e.act.att, prod(B, T, D)}, {&e.act.mlp, prod(B, T, M)},
+		{&e.act.tok, prod(B, H, D)}, {&e.act.tokN, prod(B, H, D)}, {&e.act.logits, prod(B, L)},
+	}
+	if tooBig {
+		return fmt.Errorf("batch %d: activation sizes overflow 64-bit byte counts: %w", B, gpu.ErrOutOfMemory)
 	}
 	// One binding may cover at most maxStorageBufferRange bytes (128 MiB on
 	// lavapipe, several GiB on desktop GPUs); say which batch would fit.

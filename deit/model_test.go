@@ -72,6 +72,14 @@ func TestLoad(t *testing.T) {
 			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 3`, 1))}
 		}, nil, "model.safetensors: Hugging Face DeiT (deit.*) checkpoint does not fit the config (D=64, layers=3"},
+		{"config with absurd layers", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000000`, 1))}
+		}, nil, "model.safetensors: the config asks for 1000000000000 layers but the Hugging Face DeiT (deit.*) checkpoint holds only"},
+		{"config with absurd hidden size", func(t *testing.T) loader.ModelFiles {
+			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"hidden_size": 64`, `"hidden_size": 1000000000000000`, 1))}
+		}, nil, "deit.embeddings.cls_token: want [1 1 1000000000000000], found [1 1 64]"},
 		{"config with the wrong head", func(t *testing.T) loader.ModelFiles {
 			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTForImageClassification"]`, 1))}

@@ -80,6 +80,12 @@ func weightsFromTensors(cfg Config, ts map[string]*loader.Tensor) (*Weights, err
 		return nil, fmt.Errorf("the config asks for %v (%s) but the %v checkpoint holds %v (%s)",
 			cfg.Head, headTensors(l, cfg.Head), l, head, headTensors(l, head))
 	}
+	// Every layer needs at least a dozen tensors, so a config with more
+	// layers than the checkpoint has tensors (a mistaken or hostile
+	// config.json) is refused before layoutSpecs allocates for it.
+	if cfg.Layers > len(ts) {
+		return nil, fmt.Errorf("the config asks for %d layers but the %v checkpoint holds only %d tensors", cfg.Layers, l, len(ts))
+	}
 	w := &Weights{}
 	specs := layoutSpecs(l, cfg, w)
 	var problems []string
@@ -145,11 +151,12 @@ func numel(shape []int) int {
 }
 
 // layoutSpecs lists every tensor layout l must hold for cfg, each with a
-// setter that stores it into w.
+// setter that stores it into w. The setters run only once every tensor has
+// been checked against its spec, so w.Special is allocated there, sized by a
+// hidden width the checkpoint has confirmed rather than by cfg alone.
 func layoutSpecs(l layout, cfg Config, w *Weights) []tensorSpec {
 	D, M, L, S, T := cfg.Hidden, cfg.MLP, cfg.NumLabels, cfg.Special(), cfg.Tokens()
 	C, P := cfg.Channels, cfg.PatchSize
-	w.Special = make([]float32, S*D)
 	w.Layers = make([]Layer, cfg.Layers)
 	var specs []tensorSpec
 	add := func(name string, shape []int, set func([]float32)) {
@@ -159,7 +166,12 @@ func layoutSpecs(l layout, cfg Config, w *Weights) []tensorSpec {
 		return func(d []float32) { *dst = view(d, 0, len(d)) }
 	}
 	token := func(i int) func([]float32) {
-		return func(d []float32) { copy(w.Special[i*D:(i+1)*D], d) }
+		return func(d []float32) {
+			if w.Special == nil {
+				w.Special = make([]float32, S*D)
+			}
+			copy(w.Special[i*D:(i+1)*D], d)
+		}
 	}
 	vec, mat := []int{D}, []int{D, D}
 

@@ -230,7 +230,9 @@ func (d *Device) open(opts Options) error {
 		PQueueCreateInfos:    []vk.DeviceQueueCreateInfo{qci},
 	}
 	var dev vk.Device
+	loader.instMu.Lock() // object lifetimes serialized process-wide, as instances are
 	r := vk.CreateDevice(d.phys, dci, nil, &dev)
+	loader.instMu.Unlock()
 	dci.Free()
 	if r != vk.Success {
 		return vkErr("creating device "+d.info.Name, r)
@@ -310,7 +312,12 @@ func (d *Device) Close() error {
 
 	var err error
 	if d.dev != nil {
-		if r := vk.DeviceWaitIdle(d.dev); r != vk.Success {
+		// vkDeviceWaitIdle needs the queue externally synchronized, like
+		// every submission.
+		d.queueMu.Lock()
+		r := vk.DeviceWaitIdle(d.dev)
+		d.queueMu.Unlock()
+		if r != vk.Success {
 			err = vkErr("waiting for device idle", r)
 		}
 		for _, s := range seqs {
@@ -330,7 +337,9 @@ func (d *Device) Close() error {
 		if d.onePool != nil {
 			vk.DestroyCommandPool(d.dev, d.onePool, nil)
 		}
+		loader.instMu.Lock()
 		vk.DestroyDevice(d.dev, nil)
+		loader.instMu.Unlock()
 		d.dev = nil
 	}
 	if d.fns != nil {

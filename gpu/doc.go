@@ -24,7 +24,9 @@
 // allocation is slow, so a Buffer is a range of a large block: one
 // vkAllocateMemory (64 MiB, or a dedicated one for larger requests) with one
 // VkBuffer bound over all of it. Ranges are aligned to the device's
-// minStorageBufferOffsetAlignment. Buffers live until Device.Close.
+// minStorageBufferOffsetAlignment. Buffers live until Buffer.Free or
+// Device.Close; a block goes back to the driver once all of its buffers are
+// freed.
 //
 // On Unified devices (CPU drivers and integrated GPUs) device-local memory
 // is host-visible: blocks are mapped once, Buffer.Mapped exposes the bytes,

@@ -3,6 +3,7 @@ package gpu_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,6 +73,10 @@ func TestDispatchErrors(t *testing.T) {
 	require.NoError(t, err)
 	x := rtBuffer(t, d, make([]float32, 256))
 	y := rtBuffer(t, d, make([]float32, 256))
+	freed := rtBuffer(t, d, make([]float32, 256))
+	freed.Free()
+	other := gputest.Open(t)
+	foreign := rtBuffer(t, other, make([]float32, 256))
 	push := gpu.Push(256, float32(1))
 	g := rtGroups(256)
 	tests := []struct {
@@ -85,6 +90,9 @@ func TestDispatchErrors(t *testing.T) {
 		{"short push", g, push[:4], []gpu.Arg{gpu.R(x), gpu.W(y)}, "takes 8 push-constant bytes, got 4"},
 		{"range past the end", g, push, []gpu.Arg{gpu.R(x).Range(512, 1024), gpu.W(y)}, "outside the 1024-byte buffer"},
 		{"negative offset", g, push, []gpu.Arg{gpu.R(x).Range(-16, 0), gpu.W(y)}, "outside"},
+		{"size overflowing int64", g, push, []gpu.Arg{gpu.R(x).Range(512, math.MaxInt64), gpu.W(y)}, "outside the 1024-byte buffer"},
+		{"freed buffer", g, push, []gpu.Arg{gpu.R(freed), gpu.W(y)}, "freed"},
+		{"buffer of another device", g, push, []gpu.Arg{gpu.R(foreign), gpu.W(y)}, "another device"},
 		{"too many groups", [3]uint32{1, 1, 1 << 31}, push, []gpu.Arg{gpu.R(x), gpu.W(y)}, "exceed the device limit"},
 	}
 	if a := d.StorageAlign(); a > 4 {
@@ -124,7 +132,6 @@ func TestDispatchErrors(t *testing.T) {
 	s.Close()
 	require.ErrorContains(t, s.Dispatch("closed", p, g, push, gpu.R(x), gpu.W(y)), "closed")
 
-	other := gputest.Open(t)
 	s2, err := other.NewSequence(false)
 	require.NoError(t, err)
 	defer s2.Close()

@@ -106,6 +106,8 @@ func newInstance(gipa C.PFN_vkGetInstanceProcAddr, validation bool, log io.Write
 // destroy destroys the instance and its messenger; messages reported during
 // destruction stay in vlog, which the caller frees.
 func (inst *instance) destroy(gipa C.PFN_vkGetInstanceProcAddr) {
+	loader.instMu.Lock()
+	defer loader.instMu.Unlock()
 	if inst.messenger != nil {
 		C.vkd_messenger_destroy(gipa, cInstance(inst.handle), inst.messenger)
 		inst.messenger = nil

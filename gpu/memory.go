@@ -361,14 +361,21 @@ func (d *Device) checkRange(op string, b *Buffer, offset, n int64) error {
 	if b == nil {
 		return fmt.Errorf("gpu: %s: nil buffer", op)
 	}
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
-		return fmt.Errorf("gpu: %s: device is closed", op)
+	if b.dev != d {
+		return fmt.Errorf("gpu: %s: buffer belongs to another device", op)
 	}
-	if offset < 0 || offset+n > b.size {
-		return fmt.Errorf("gpu: %s: range [%d, %d) outside the %d-byte buffer", op, offset, offset+n, b.size)
+	d.mu.Lock()
+	closed, freed := d.closed, b.freed
+	d.mu.Unlock()
+	switch {
+	case closed:
+		return fmt.Errorf("gpu: %s: device is closed", op)
+	case freed:
+		return fmt.Errorf("gpu: %s: buffer was freed", op)
+	}
+	// Written so that no sum can overflow: offset comes from the caller.
+	if offset < 0 || offset > b.size || n > b.size-offset {
+		return fmt.Errorf("gpu: %s: range at offset %d of %d bytes outside the %d-byte buffer", op, offset, n, b.size)
 	}
 	return nil
 }

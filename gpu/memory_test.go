@@ -2,6 +2,7 @@ package gpu_test
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -105,7 +106,15 @@ func TestMemoryErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, d.Write(b, 8, make([]float32, 3)), "outside the 16-byte buffer")
 	require.ErrorContains(t, d.Read(b, -4, make([]float32, 1)), "outside")
+	require.ErrorContains(t, d.Write(b, math.MaxInt64-2, make([]float32, 1)), "outside", "offset+n overflows")
 	require.NoError(t, d.Write(b, 0, nil))
+	freed, err := d.NewBuffer(16)
+	require.NoError(t, err)
+	freed.Free()
+	require.ErrorContains(t, d.Write(freed, 0, make([]float32, 1)), "freed")
+	require.ErrorContains(t, d.Read(freed, 0, make([]float32, 1)), "freed")
+	other := gputest.Open(t)
+	require.ErrorContains(t, other.Write(b, 0, make([]float32, 1)), "another device")
 }
 
 // TestBufferFree: a block goes back to the driver once all of its buffers

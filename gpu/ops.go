@@ -205,7 +205,8 @@ func checkArg(op, name string, a Arg, n int64) error {
 	if a.Buf == nil {
 		return fmt.Errorf("gpu: %s: %s: no buffer", op, name)
 	}
-	if a.Offset < 0 || a.Size < 0 || a.Offset+argBytes(a) > a.Buf.Size() {
+	// Written so that no sum can overflow: Offset and Size come from the caller.
+	if a.Offset < 0 || a.Size < 0 || a.Offset > a.Buf.Size() || argBytes(a) > a.Buf.Size()-a.Offset {
 		return fmt.Errorf("gpu: %s: %s: range [%d, +%d) outside a %d-byte buffer",
 			op, name, a.Offset, a.Size, a.Buf.Size())
 	}
@@ -218,18 +219,19 @@ func checkArg(op, name string, a Arg, n int64) error {
 // maxElems bounds every tensor a kernel indexes: shaders use 32-bit indices.
 const maxElems = math.MaxUint32 / 4
 
-// checkDims requires every dimension to be positive and their product (and
-// the products in extra) to fit 32-bit shader indices.
+// checkDims requires every dimension to be positive and their product to
+// fit 32-bit shader indices (at most maxElems).
 func checkDims(op string, dims ...int) error {
 	prod := int64(1)
 	for _, v := range dims {
 		if v <= 0 {
 			return fmt.Errorf("gpu: %s: dimensions %v must be positive", op, dims)
 		}
-		prod *= int64(v)
-		if prod > maxElems {
+		// Compare before multiplying: a huge v would wrap the product.
+		if int64(v) > maxElems/prod {
 			return fmt.Errorf("gpu: %s: dimensions %v exceed 32-bit indexing", op, dims)
 		}
+		prod *= int64(v)
 	}
 	return nil
 }

@@ -87,7 +87,8 @@ func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 // multiple of 4 (at most 256) and both args must start 16-byte aligned.
 func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float32) error {
 	const op = "attention"
-	if err := checkDims(op, B, T, 3*H, Dh); err != nil {
+	// 3 as its own factor: 3*H could wrap for a huge H.
+	if err := checkDims(op, B, T, 3, H, Dh); err != nil {
 		return err
 	}
 	if Dh%4 != 0 || Dh > 256 {

@@ -12,8 +12,8 @@ import (
 
 func TestAttention(t *testing.T) {
 	// T around the workgroup's query block (CPU: 8 lanes × 8 queries = 64;
-	// GPU: 32, or 16 for Dh = 128), the key blocks (CPU 8; GPU tiles of 32
-	// keys, 16 when Dh > 64), DeiT lengths (197/198 at 224², 577/578 at 384²),
+	// GPU: 32, or 16 for Dh = 128), the key blocks (CPU 8; GPU tiles of 16
+	// keys), DeiT lengths (197/198 at 224², 577/578 at 384²),
 	// batch > 1 and several heads. Head sizes: 4 and 12 (fewer vec4s than the
 	// GPU kernel's 16 lanes), 16/32 (tiny test models), 64 (DeiT), 68 (a
 	// partial second vec4 per lane), 128, and 256 (no GPU tile fits 32 KiB of
@@ -109,6 +109,8 @@ func TestAttentionRejectsBadArgs(t *testing.T) {
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 2, 1, 6, 1), "multiple of 4")
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 0, 1, 64, 1), "positive")
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 2, 2, 1, 64, 1), "qkv holds")
+	// 3·H wraps to 2 in int arithmetic: the size checks must still see H.
+	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 1, math.MaxUint64/3+1, 4, 1), "32-bit indexing")
 }
 
 // BenchmarkAttentionGPUTiles compares attention_gpu tiles (BQ queries per

@@ -3,7 +3,8 @@ package gpu
 // Test-only access to kernel tunings, so benchmarks can compare tile sizes
 // without widening the public API.
 
-// SetMatmulTileForTest replaces both matmul_gpu tiles (BM, BN, BK, TM, TN, WG).
+// SetMatmulTileForTest forces one matmul_gpu tile (BM, BN, BK, TM, TN, WG)
+// for every shape, replacing the per-shape choice; the zero tile restores it.
 func (o *Ops) SetMatmulTileForTest(t [6]uint32) { o.forcedTile = t }
 
 // MatmulTilesForTest lists every matmul_gpu tile VariantGPU ships.

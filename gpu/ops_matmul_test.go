@@ -180,9 +180,12 @@ func TestMatmulRejectsBadArgs(t *testing.T) {
 		want    string
 	}{
 		{"zero M", gpu.W(big), gpu.R(big), gpu.R(big), 0, 2, 2, gpu.EpilogueNone, "positive"},
+		{"M·N wrapping int64", gpu.W(big), gpu.R(big), gpu.R(big), 2, 1 << 62, 2, gpu.EpilogueNone, "32-bit indexing"},
 		{"short A", gpu.W(big), gpu.R(small), gpu.R(big), 4, 2, 2, gpu.EpilogueNone, "A holds 24 bytes, needs 32"},
 		{"short C", gpu.W(small), gpu.R(big), gpu.R(big), 4, 2, 2, gpu.EpilogueNone, "C holds"},
 		{"no W", gpu.W(big), gpu.R(big), gpu.Arg{}, 2, 2, 2, gpu.EpilogueNone, "W: no buffer"},
+		{"A range overflowing int64", gpu.W(big), gpu.R(big).Range(64, math.MaxInt64), gpu.R(big), 2, 2, 2, gpu.EpilogueNone,
+			"A: range [64, +9223372036854775807) outside a 256-byte buffer"},
 		{"residual without R", gpu.W(big), gpu.R(big), gpu.R(big), 2, 2, 2, gpu.EpilogueResidual, "R: no buffer"},
 		{"bad epilogue", gpu.W(big), gpu.R(big), gpu.R(big), 2, 2, 2, gpu.Epilogue(7), "unknown epilogue"},
 	} {

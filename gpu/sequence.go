@@ -116,11 +116,21 @@ func (s *Sequence) resolve(a Arg, what string) (span, error) {
 		b = s.d.dummy
 		a.Offset, a.Size = 0, 0
 	}
+	if b.dev != s.d {
+		return span{}, fmt.Errorf("%s: buffer belongs to another device", what)
+	}
+	s.d.mu.Lock()
+	freed := b.freed
+	s.d.mu.Unlock()
+	if freed {
+		return span{}, fmt.Errorf("%s: buffer was freed", what)
+	}
 	size := a.Size
 	if size == 0 {
 		size = b.size - a.Offset
 	}
-	if a.Offset < 0 || size <= 0 || a.Offset+size > b.size {
+	// Written so that no sum can overflow: Offset and Size come from the caller.
+	if a.Offset < 0 || a.Offset > b.size || size <= 0 || size > b.size-a.Offset {
 		return span{}, fmt.Errorf("%s: range offset %d size %d outside the %d-byte buffer", what, a.Offset, a.Size, b.size)
 	}
 	return span{blk: b.blk, lo: b.off + a.Offset, hi: b.off + a.Offset + size}, nil

@@ -22,7 +22,10 @@ const installHint = "install the Vulkan loader (Debian: apt-get install libvulka
 
 // loader is the process-wide Vulkan loader state. The vulkan-go binding keeps
 // its function pointers in C globals, so loading happens once per process;
-// instMu serializes vk.InitInstance, which rewrites those globals.
+// instMu serializes vk.InitInstance, which rewrites those globals, and every
+// instance and device creation and destruction: a crash was seen once
+// inside vkCreateInstance with the validation layer while tests opened and
+// closed devices concurrently, and the layer keeps process-wide state.
 var loader struct {
 	once   sync.Once
 	gipa   C.PFN_vkGetInstanceProcAddr

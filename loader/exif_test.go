@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"encoding/hex"
 	"hash/crc32"
@@ -112,6 +113,11 @@ func TestEXIFJPEGOrientation(t *testing.T) {
 		{"Exif beats XMP", [][]byte{xmp(`tiff:Orientation="7"`), exif(binary.BigEndian, 4)}, 4},
 		{"Exif orientation 1", [][]byte{exif(binary.BigEndian, 1)}, 1},
 		{"garbage Exif", [][]byte{[]byte("Exif\x00\x00MM\x00*\xff\xff\xff\xff")}, 1},
+		// Pillow strips only a full "Exif\0\0" prefix; anything else is not TIFF.
+		{"Exif without orientation, XMP", [][]byte{append([]byte("Exif\x00\x00"), tiffIFD(binary.LittleEndian, 0x0131, 3, 1, 5)...),
+			xmp(`tiff:Orientation="7"`)}, 7},
+		{"invalid Exif orientation, XMP", [][]byte{exif(binary.BigEndian, 9), xmp(`tiff:Orientation="7"`)}, 1},
+		{"Exif prefix without the second NUL", [][]byte{append([]byte("Exif\x00X"), tiffIFD(binary.BigEndian, 0x0112, 3, 1, 6)...)}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -146,6 +152,53 @@ func TestEXIFPNGRawProfile(t *testing.T) {
 	require.Equal(t, [2]int{4, 6}, [2]int{got.W, got.H})
 	require.Equal(t, 6, pngOrientation(withText))
 	require.Equal(t, 0, pngOrientation(data))
+}
+
+// Pillow takes the orientation from a PNG's "XML:com.adobe.xmp" text chunk
+// (tEXt, zTXt or iTXt, before or after the image data) when the EXIF payload
+// has no orientation entry (checked against Pillow 9.4).
+func TestEXIFPNGXMP(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, formulaRGBA(6, 4)))
+	data := b.Bytes()
+	iend := len(data) - 12
+	xmp := []byte(`<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>`)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, err := zw.Write(xmp)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	key := []byte("XML:com.adobe.xmp\x00")
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	exifNoOrient := append([]byte("Exif\x00\x00"), tiffIFD(binary.BigEndian, 0x0131, 3, 1, 5)...)
+	exif3 := tiffIFD(binary.LittleEndian, 0x0112, 3, 1, 3)
+	cases := []struct {
+		name   string
+		chunks [][]byte // inserted after IHDR
+		tail   [][]byte // inserted before IEND
+		want   int
+	}{
+		{"tEXt", [][]byte{pngChunk("tEXt", cat(key, xmp))}, nil, 6},
+		{"zTXt", [][]byte{pngChunk("zTXt", cat(key, []byte{0}, z.Bytes()))}, nil, 6},
+		{"iTXt", [][]byte{pngChunk("iTXt", cat(key, []byte("\x00\x00en\x00XMP\x00"), xmp))}, nil, 6},
+		{"iTXt compressed", [][]byte{pngChunk("iTXt", cat(key, []byte("\x01\x00\x00\x00"), z.Bytes()))}, nil, 6},
+		{"iTXt after the image data", nil, [][]byte{pngChunk("iTXt", cat(key, []byte("\x00\x00\x00\x00"), xmp))}, 6},
+		{"eXIf without orientation", [][]byte{pngChunk("eXIf", exifNoOrient), pngChunk("tEXt", cat(key, xmp))}, nil, 6},
+		{"eXIf orientation wins", [][]byte{pngChunk("tEXt", cat(key, xmp)), pngChunk("eXIf", exif3)}, nil, 3},
+		{"other keyword", [][]byte{pngChunk("tEXt", cat([]byte("Comment\x00"), xmp))}, nil, 0},
+		{"bad zlib", [][]byte{pngChunk("zTXt", cat(key, []byte{0}, []byte("not zlib")))}, nil, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := cat(data[:33], cat(c.chunks...), data[33:iend], cat(c.tail...), data[iend:])
+			require.Equal(t, c.want, pngOrientation(f))
+			got, err := DecodeImage(bytes.NewReader(f), DecodeOptions{})
+			require.NoError(t, err)
+			raw, err := DecodeImage(bytes.NewReader(f), DecodeOptions{NoEXIF: true})
+			require.NoError(t, err)
+			require.Equal(t, orient(raw, c.want), got)
+		})
+	}
 }
 
 // A TIFF file's own IFD0 orientation is applied once.
@@ -244,6 +297,11 @@ func FuzzEXIF(f *testing.F) {
 	}
 	f.Add(tiffIFD(binary.BigEndian, 0x0112, 3, 1, 6))
 	f.Add(withAPP1([]byte{0xFF, 0xD8, 0xFF, 0xD9}, append([]byte("Exif\x00\x00"), tiffIFD(binary.LittleEndian, 0x0112, 3, 1, 3)...)))
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte(`<x tiff:Orientation="8"/>`))
+	zw.Close()
+	f.Add(append([]byte("\x89PNG\r\n\x1a\n"), pngChunk("iTXt", append([]byte("XML:com.adobe.xmp\x00\x01\x00en\x00\x00"), z.Bytes()...))...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, format := range []string{"JPEG", "PNG", "WebP", "TIFF", "GIF"} {
 			o := exifOrientation(format, data)

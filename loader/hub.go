@@ -73,10 +73,11 @@ type Hub struct {
 // HubFromEnv returns a Hub configured the way huggingface_hub reads its
 // environment: HF_ENDPOINT; HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE, else
 // $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
-// ~/.cache/huggingface/hub; HF_TOKEN, else the token file written by
-// `huggingface-cli login` (HF_TOKEN_PATH or $HF_HOME/token); HF_HUB_OFFLINE
-// or TRANSFORMERS_OFFLINE ("1", "true", "yes" or "on"). Progress is os.Stderr only when stderr is a
-// terminal, so logs and pipes stay clean.
+// ~/.cache/huggingface/hub; HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the
+// token file written by `huggingface-cli login` (HF_TOKEN_PATH or
+// $HF_HOME/token); HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE ("1", "true", "yes"
+// or "on"). Progress is os.Stderr only when stderr is a terminal, so logs and
+// pipes stay clean.
 func HubFromEnv() *Hub {
 	h := &Hub{
 		Endpoint: strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"),

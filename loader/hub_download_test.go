@@ -142,13 +142,7 @@ func TestHubDownloadResumesAfterCut(t *testing.T) {
 	mf, err := h.Snapshot(context.Background(), testRepo)
 	require.NoError(t, err)
 	requireCachedFile(t, h, mf.Weights, sha256Hex(files["model.safetensors"]), files["model.safetensors"])
-	var ranges []string
-	for _, r := range f.requests() {
-		if r.server == "cdn" {
-			ranges = append(ranges, r.rng)
-		}
-	}
-	require.Equal(t, []string{"", "bytes=70000-"}, ranges)
+	require.Equal(t, []string{"", "bytes=70000-"}, f.cdnRanges())
 }
 
 func TestHubDownloadResumesNextRun(t *testing.T) {
@@ -170,13 +164,7 @@ func TestHubDownloadResumesNextRun(t *testing.T) {
 	mf, err := h.Snapshot(context.Background(), testRepo)
 	require.NoError(t, err)
 	requireCachedFile(t, h, mf.Weights, etag, files["model.safetensors"])
-	var ranges []string
-	for _, r := range f.requests() {
-		if r.server == "cdn" {
-			ranges = append(ranges, r.rng)
-		}
-	}
-	require.Equal(t, []string{"bytes=50000-"}, ranges)
+	require.Equal(t, []string{"bytes=50000-"}, f.cdnRanges())
 }
 
 func TestHubDownloadPartialFiles(t *testing.T) {
@@ -206,13 +194,7 @@ func TestHubDownloadPartialFiles(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(blobs, etag+".incomplete"), tc.partial, 0o644))
 
 			mf, err := h.Snapshot(context.Background(), testRepo)
-			var ranges []string
-			for _, r := range f.requests() {
-				if r.server == "cdn" {
-					ranges = append(ranges, r.rng)
-				}
-			}
-			require.Equal(t, tc.ranges, ranges)
+			require.Equal(t, tc.ranges, f.cdnRanges())
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				_, serr := os.Stat(filepath.Join(blobs, etag+".incomplete"))
@@ -236,13 +218,7 @@ func TestHubDownloadStalls(t *testing.T) {
 	mf, err := h.Snapshot(context.Background(), testRepo)
 	require.NoError(t, err)
 	requireCachedFile(t, h, mf.Weights, sha256Hex(files["model.safetensors"]), files["model.safetensors"])
-	var ranges []string
-	for _, r := range f.requests() {
-		if r.server == "cdn" {
-			ranges = append(ranges, r.rng)
-		}
-	}
-	require.Equal(t, []string{"", "bytes=12345-"}, ranges)
+	require.Equal(t, []string{"", "bytes=12345-"}, f.cdnRanges())
 }
 
 func TestHubErrors(t *testing.T) {

@@ -96,6 +96,18 @@ func (f *fakeHub) requests() []fakeReq {
 	return r
 }
 
+// cdnRanges returns the Range header ("" for none) of each CDN request seen
+// so far and forgets all requests.
+func (f *fakeHub) cdnRanges() []string {
+	var ranges []string
+	for _, r := range f.requests() {
+		if r.server == "cdn" {
+			ranges = append(ranges, r.rng)
+		}
+	}
+	return ranges
+}
+
 func (f *fakeHub) record(server string, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -47,6 +47,12 @@ var (
 // larger images are refused before their pixels are allocated.
 const maxImagePixels = 2 * 89478485
 
+// maxImageBytes bounds how much encoded data is read for one image: more than
+// the largest uncompressed file within maxImagePixels (16-bit RGBA TIFF, 8
+// bytes a pixel) plus headers, so that an endless stream (a pipe, /dev/zero)
+// is refused instead of exhausting memory.
+const maxImageBytes = 8*maxImagePixels + 64<<20
+
 // clone returns a deep copy of img.
 func (img *Image) clone() *Image {
 	return &Image{W: img.W, H: img.H, Pix: append([]uint8(nil), img.Pix...)}
@@ -55,9 +61,14 @@ func (img *Image) clone() *Image {
 // LoadImage reads and decodes the image file at path (see DecodeImage). Errors
 // name the file and the problem.
 func LoadImage(path string, opts DecodeOptions) (*Image, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
+	}
+	defer f.Close()
+	data, err := readImageData(f, maxImageBytes)
+	if err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
 	}
 	img, err := decodeBytes(data, opts, maxImagePixels)
 	if err != nil {
@@ -75,7 +86,7 @@ func LoadImage(path string, opts DecodeOptions) (*Image, error) {
 // upsampled and converted with libjpeg's arithmetic, so results differ from
 // Pillow's only by IDCT rounding.
 func DecodeImage(r io.Reader, opts DecodeOptions) (*Image, error) {
-	data, err := io.ReadAll(r)
+	data, err := readImageData(r, maxImageBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loader: read image: %w", err)
 	}
@@ -84,6 +95,18 @@ func DecodeImage(r io.Reader, opts DecodeOptions) (*Image, error) {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
 	return img, nil
+}
+
+// readImageData reads all of r, refusing more than limit bytes.
+func readImageData(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes of image data", ErrUnsupportedImage, limit)
+	}
+	return data, nil
 }
 
 // imageFormat names a container recognised by its magic bytes; "" when unknown.

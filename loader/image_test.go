@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,8 +51,10 @@ func TestImageDecodeErrors(t *testing.T) {
 			d := append([]byte(nil), pngData...)
 			binary.BigEndian.PutUint32(d[16:], 100000) // width
 			binary.BigEndian.PutUint32(d[20:], 100000) // height
+			// A valid IHDR checksum, so that the pixel limit, not the CRC, refuses it.
+			binary.BigEndian.PutUint32(d[29:], crc32.ChecksumIEEE(d[12:29]))
 			return d
-		}(), nil, ""},
+		}(), ErrUnsupportedImage, "exceeds the limit"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,6 +74,30 @@ func TestImageDecodeErrors(t *testing.T) {
 	require.ErrorContains(t, err, "truncated JPEG")
 	_, err = LoadImage(filepath.Join(t.TempDir(), "missing.png"), DecodeOptions{})
 	require.ErrorContains(t, err, "missing.png")
+	dir := t.TempDir()
+	_, err = LoadImage(dir, DecodeOptions{})
+	require.ErrorContains(t, err, dir)
+}
+
+// An endless or oversized stream is refused at the byte limit, not read to
+// the end of memory.
+func TestImageReadLimit(t *testing.T) {
+	data, err := readImageData(bytes.NewReader(pngData8x8(t)), 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, pngData8x8(t), data)
+	_, err = readImageData(io.LimitReader(zeroReader{}, 1<<40), 1000)
+	require.ErrorIs(t, err, ErrUnsupportedImage)
+	require.ErrorContains(t, err, "more than 1000 bytes")
+}
+
+func pngData8x8(t *testing.T) []byte { return encodePNG(t, image.NewGray(image.Rect(0, 0, 8, 8))) }
+
+// zeroReader yields zero bytes forever, like /dev/zero.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 func formulaRGBA(w, h int) *image.RGBA {

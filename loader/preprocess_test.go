@@ -63,6 +63,10 @@ func TestPreprocessReadConfigs(t *testing.T) {
 		{name: "bad resample", json: `{"resample": 9}`, err: "resample 9"},
 		{name: "zero std", json: `{"image_std": [0.2, 0, 0.2]}`, err: "image_std[1] is 0"},
 		{name: "mean of 2", json: `{"image_mean": [0.2, 0.3]}`, err: "image_mean"},
+		{name: "huge size", json: `{"size": {"height": 100000, "width": 100000}}`, err: "exceeds the 178956970-pixel image limit"},
+		{name: "huge side", json: `{"size": {"height": 1, "width": 4611686018427387904}}`, err: "exceeds"},
+		{name: "huge shortest edge", json: `{"size": {"shortest_edge": 1000000000}}`, err: "exceeds"},
+		{name: "huge crop", json: `{"crop_size": 20000}`, err: "crop size 20000x20000 exceeds"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
@@ -156,6 +160,11 @@ func TestPreprocessApplyErrors(t *testing.T) {
 	bad.Std[2] = 0
 	_, err = bad.Apply(formulaImage(4, 4))
 	require.ErrorContains(t, err, "image_std[2]")
+	// A shortest-edge resize of a very thin image would be enormous.
+	thin := *p
+	thin.Height, thin.Width, thin.ShortestEdge = 0, 0, 100_000
+	_, err = thin.Apply(formulaImage(1, 2000))
+	require.ErrorContains(t, err, "resizing 1x2000 to 100000x200000000 exceeds")
 }
 
 func BenchmarkPreprocessApply4000x3000(b *testing.B) {

@@ -100,9 +100,11 @@ func torchReadZip(src *weightsSource) (map[string]*Tensor, error) {
 	var pkl *zip.File
 	prefix := ""
 	for _, f := range zr.File {
-		if _, dup := files[f.Name]; !dup {
-			files[f.Name] = f
+		if _, dup := files[f.Name]; dup {
+			// Readers disagree on which copy counts: refuse rather than guess.
+			return nil, fmt.Errorf("zip holds two records named %s", f.Name)
 		}
+		files[f.Name] = f
 		dir, base, ok := strings.Cut(f.Name, "/")
 		if ok && base == "data.pkl" {
 			if pkl != nil {
@@ -143,6 +145,11 @@ func torchReadZip(src *weightsSource) (map[string]*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
 	}
+	// The storages of a real checkpoint add up to at most the file size.
+	// Records may overlap or be compressed, though, so a small hostile file
+	// could otherwise name the same megabytes, or a deflate bomb, over and
+	// over: the bytes read in total get the same bound as the output values.
+	loadLeft := 4 * torchBudget(src.size)
 	load := func(st *torchStorage) ([]byte, error) {
 		name := prefix + "data/" + st.key
 		f := files[name]
@@ -154,7 +161,16 @@ func torchReadZip(src *weightsSource) (map[string]*Tensor, error) {
 			return nil, fmt.Errorf("storage %q: record %s holds %d bytes, but %d %v elements need %d",
 				st.key, name, f.UncompressedSize64, st.numel, st.dtype, need)
 		}
-		if f.Method == zip.Store {
+		if need > loadLeft {
+			return nil, fmt.Errorf("storage %q: record %s: storages add up to more than %d bytes, too many for the %d-byte file",
+				st.key, name, 4*torchBudget(src.size), src.size)
+		}
+		loadLeft -= need
+		// A stored record is read in place, but only when the zip says that
+		// many bytes are actually stored: otherwise the read would run into
+		// the records that follow it (torchZipRecord then reports the short
+		// record).
+		if f.Method == zip.Store && f.CompressedSize64 >= uint64(need) {
 			off, err := f.DataOffset()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)

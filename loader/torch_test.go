@@ -3,6 +3,7 @@ package loader
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -111,6 +112,8 @@ func TestReadTorchHostile(t *testing.T) {
 			msgs: []string{"no tensors found (dict keys: epoch)"}},
 		{name: "truncated pickle", recs: []wtRecord{{"a/data.pkl", one(okSpec)[:40]}}, msgs: []string{"unexpected end of data"}},
 		{name: "bad byteorder", recs: []wtRecord{{"a/data.pkl", one(okSpec)}, {"a/data/0", four}, {"a/byteorder", []byte("middle")}}, msgs: []string{`unknown byte order "middle"`}},
+		{name: "duplicate record", recs: []wtRecord{{"a/data.pkl", one(okSpec)}, {"a/data/0", four}, {"a/data/0", wtF32Bytes(5, 6, 7, 8)}},
+			msgs: []string{"zip holds two records named a/data/0"}},
 		{name: "two data.pkl", recs: []wtRecord{{"a/data.pkl", one(okSpec)}, {"b/data.pkl", one(okSpec)}}, msgs: []string{"zip holds both a/data.pkl and b/data.pkl"}},
 		{name: "truncated zip", raw: []byte("PK\x03\x04 truncated"), msgs: []string{"zip:"}},
 		{name: "tar", raw: append(make([]byte, 257), "ustar\x0000"...), msgs: []string{"tar-based torch checkpoint"}},
@@ -212,4 +215,66 @@ func TestReadTorchDropsRecord(t *testing.T) {
 	require.ErrorContains(t, err, "record weights-zip/data/0 is missing")
 	_, err = os.Stat(path)
 	require.NoError(t, err)
+}
+
+// TestReadTorchStoredRecordSizeMismatch: a stored record whose central
+// directory claims more uncompressed bytes than are stored must not be read
+// in place past its end (into the next record); it is an error naming it.
+func TestReadTorchStoredRecordSizeMismatch(t *testing.T) {
+	spec := wtTensorSpec{name: "w", class: "FloatStorage", key: "0", numel: 4, shape: []int{4}, stride: []int{1}}
+	path := wtWriteZip(t, t.TempDir(), "short.pt",
+		wtRecord{"a/data.pkl", wtStateDict(spec)}, wtRecord{"a/data/0", wtF32Bytes(1, 2, 3)}, wtRecord{"a/version", []byte("3\n")})
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// Central directory entry of a/data/0: uncompressed size (offset 24) 12 → 16.
+	i := bytes.Index(b, []byte("PK\x01\x02"))
+	patched := false
+	for i >= 0 {
+		if n := int(binary.LittleEndian.Uint16(b[i+28:])); string(b[i+46:i+46+n]) == "a/data/0" {
+			require.Equal(t, uint32(12), binary.LittleEndian.Uint32(b[i+24:]))
+			binary.LittleEndian.PutUint32(b[i+24:], 16)
+			patched = true
+			break
+		}
+		j := bytes.Index(b[i+4:], []byte("PK\x01\x02"))
+		if j < 0 {
+			break
+		}
+		i += 4 + j
+	}
+	require.True(t, patched)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	_, err = ReadWeights(path)
+	require.ErrorContains(t, err, path)
+	require.ErrorContains(t, err, "a/data/0")
+}
+
+// TestReadTorchInflateBound: a compressed record that claims to inflate to
+// far more than the file could hold is refused before it is inflated.
+func TestReadTorchInflateBound(t *testing.T) {
+	const numel = 20 << 20 // 80 MiB of F32, more than 8× this file + 64 MiB
+	spec := wtTensorSpec{name: "w", class: "FloatStorage", key: "0", numel: numel, shape: []int{4}, stride: []int{1}}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create("a/data.pkl")
+	require.NoError(t, err)
+	_, err = w.Write(wtStateDict(spec))
+	require.NoError(t, err)
+	// A tiny deflate stream whose header claims numel·4 bytes.
+	var z bytes.Buffer
+	fw, err := flate.NewWriter(&z, flate.BestCompression)
+	require.NoError(t, err)
+	_, err = fw.Write(make([]byte, 1024))
+	require.NoError(t, err)
+	require.NoError(t, fw.Close())
+	w, err = zw.CreateRaw(&zip.FileHeader{Name: "a/data/0", Method: zip.Deflate,
+		CompressedSize64: uint64(z.Len()), UncompressedSize64: 4 * numel})
+	require.NoError(t, err)
+	_, err = w.Write(z.Bytes())
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	path := wtWriteFile(t, t.TempDir(), "bomb.pt", buf.Bytes())
+	_, err = ReadWeights(path)
+	require.ErrorContains(t, err, path)
+	require.ErrorContains(t, err, `storage "0": record a/data/0: storages add up to more than`)
 }

@@ -71,11 +71,9 @@ def make_model(shape, seed):
         for name, p in model.named_parameters():
             r = torch.randn(p.shape, generator=g, dtype=torch.float32)
             if "layernorm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * r)
-            elif name.endswith("bias") or "layernorm" in name:
-                p.copy_(0.05 * r)
+                p.copy_(1 + 0.1 * r)  # LayerNorm gains around 1
             else:
-                p.copy_(0.05 * r)
+                p.copy_(0.05 * r)  # every other weight, bias and LayerNorm shift
     return model
 
 

@@ -121,10 +121,9 @@ def bench(a):
                 print(res["notes"][-1], flush=True)
                 save()
                 continue
-            target = module if module is not None else None
             try:
-                if target is not None:
-                    cm = torch.compile(target, dynamic=False)
+                if module is not None:
+                    cm = torch.compile(module, dynamic=False)
                     run = (lambda x, _m=cm: _m(pixel_values=x).logits)
                 else:
                     run = torch.compile(fn, dynamic=False)

@@ -32,7 +32,7 @@ const benchExamples = `  vkdeit bench                                   random d
 
 func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench", benchSynopsis, benchExamples)
-	preset := fs.String("config", "small-distilled", "random-weight preset (tiny-distilled, small-distilled, base-distilled, tiny, small, base, base-distilled-384)")
+	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
 	model := fs.String("model", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
 	batches := fs.String("batch", "", "comma-separated batch sizes (default 1,8 on a CPU device, 1,8,32,64,128,256 on a GPU)")
 	warmup := fs.Int("warmup", 10, "untimed forward passes per batch size")
@@ -50,8 +50,17 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("bench: unexpected arguments %q", fs.Args())
 	}
-	if *device != "auto" && *device != "gpu" && *device != "cpu" {
+	switch {
+	case *device != "auto" && *device != "gpu" && *device != "cpu":
 		return usagef("bench: --device must be auto, gpu or cpu, not %q", *device)
+	case *iters < 1:
+		return usagef("bench: --iters must be ≥ 1, got %d", *iters)
+	case *warmup < 0:
+		return usagef("bench: --warmup must be ≥ 0, got %d", *warmup)
+	case *maxTime < 0:
+		return usagef("bench: --max-time must be ≥ 0, got %v", *maxTime)
+	case *profileRuns < 1:
+		return usagef("bench: --profile-runs must be ≥ 1, got %d", *profileRuns)
 	}
 	var list []int
 	if *batches != "" {
@@ -142,7 +151,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	return r.WriteText(text)
 }
 
-// parseBatches parses "1,8,32" into ascending-order-preserving sizes ≥ 1.
+// parseBatches parses "1,8,32" into batch sizes ≥ 1, in the order given
+// (bench.Run sorts and deduplicates them).
 func parseBatches(s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {

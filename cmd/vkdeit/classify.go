@@ -26,7 +26,7 @@ classified and the exit status is 1 at the end.`
 const classifyExamples = `  vkdeit classify samples/grace_hopper.jpg
   vkdeit classify --top 3 photos/ more.png
   curl -s https://example.org/cat.jpg | vkdeit classify -
-  vkdeit classify --json --device cpu samples/ | jq .top[0].label
+  vkdeit classify --json --device cpu samples/ | jq '.top[0].label'
   vkdeit classify --model ~/models/deit-tiny photo.jpg      (a directory)
   vkdeit classify --model facebook/deit-base-distilled-patch16-224@main photo.jpg
 `
@@ -234,8 +234,8 @@ func (c *classifier) run(ctx context.Context) (int, error) {
 		pending = append(pending, i)
 		if slots[i].err == nil {
 			if len(slots[i].pixels) != per {
-				slots[i].err = fmt.Errorf("%s: preprocessing gave %d values, the model takes %d (3×%d×%d); check preprocessor_config.json",
-					c.ins[i].name, len(slots[i].pixels), per, cfg.ImageSize, cfg.ImageSize)
+				slots[i].err = fmt.Errorf("%s: preprocessing gave %d values, the model takes %d (%d×%d×%d); check preprocessor_config.json",
+					c.ins[i].name, len(slots[i].pixels), per, cfg.Channels, cfg.ImageSize, cfg.ImageSize)
 			} else {
 				batchIdx = append(batchIdx, i)
 				batchBuf = append(batchBuf, slots[i].pixels...)

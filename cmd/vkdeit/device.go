@@ -28,6 +28,7 @@ type cpuForwarder struct {
 	batch int
 }
 
+// Forward implements forwarder with deit.Model.ForwardCPU.
 func (c *cpuForwarder) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
 	res, err := c.m.ForwardCPU(ctx, pixels, B)
 	if err != nil {
@@ -35,10 +36,16 @@ func (c *cpuForwarder) Forward(ctx context.Context, pixels []float32, B int) ([]
 	}
 	return res.Logits, nil
 }
+
+// MaxBatch implements forwarder: the batch asked for (the CPU has no limit).
 func (c *cpuForwarder) MaxBatch() int { return c.batch }
+
+// Name implements forwarder.
 func (c *cpuForwarder) Name() string {
 	return fmt.Sprintf("cpu (Go reference, %d threads)", runtime.GOMAXPROCS(0))
 }
+
+// Close implements forwarder; there is nothing to free.
 func (c *cpuForwarder) Close() error { return nil }
 
 // gpuForwarder is the Vulkan engine on an opened device.
@@ -47,14 +54,21 @@ type gpuForwarder struct {
 	eng *deit.Engine
 }
 
+// Forward implements forwarder with deit.Engine.Forward.
 func (g *gpuForwarder) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
 	return g.eng.Forward(ctx, pixels, B)
 }
+
+// MaxBatch implements forwarder: the batch the engine was built for.
 func (g *gpuForwarder) MaxBatch() int { return g.eng.MaxBatch() }
+
+// Name implements forwarder.
 func (g *gpuForwarder) Name() string {
 	info := g.dev.Info()
 	return fmt.Sprintf("gpu %s (%s)", info.Name, info.Type)
 }
+
+// Close implements forwarder: it closes the engine, then the device.
 func (g *gpuForwarder) Close() error {
 	err := g.eng.Close()
 	if cerr := g.dev.Close(); err == nil {

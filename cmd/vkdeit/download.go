@@ -7,7 +7,7 @@ import (
 	"github.com/vkdeit/vkdeit/loader"
 )
 
-const downloadSynopsis = `download [flags] REPO[@REVISION]
+const downloadSynopsis = `download REPO[@REVISION]
 
 Fills the Hugging Face cache with a model's config.json,
 preprocessor_config.json and weights (model.safetensors, else

@@ -160,16 +160,20 @@ and download), VKDEIT_DEVICE (device index or name substring), VKDEIT_VALIDATION
 `)
 }
 
-// newFlagSet returns a flag set whose -help prints usage (a synopsis and
-// examples) followed by the flag defaults.
+// newFlagSet returns a flag set whose -help prints usage: the synopsis, the
+// flags with their defaults (when the command has any), and the examples.
 func newFlagSet(e *env, name, synopsis, examples string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: vkdeit %s\n\n", synopsis)
-		fmt.Fprintln(w, "Flags:")
-		printFlags(w, fs)
+		fmt.Fprintf(w, "Usage: vkdeit %s\n", synopsis)
+		nflags := 0
+		fs.VisitAll(func(*flag.Flag) { nflags++ })
+		if nflags > 0 {
+			fmt.Fprintln(w, "\nFlags:")
+			printFlags(w, fs)
+		}
 		if examples != "" {
 			fmt.Fprintf(w, "\nExamples:\n%s", examples)
 		}
@@ -262,13 +266,15 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 }
 
 // version reports the module version and VCS revision baked in by go build.
+// Since Go 1.24 a build inside a git checkout already has the revision in its
+// pseudo-version (v0.0.0-DATE-REV+dirty); it is then not repeated.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "(unknown)"
 	}
 	v := bi.Main.Version
-	if rev := bench.Commit(); rev != "" {
+	if rev := bench.Commit(); rev != "" && !strings.Contains(v, strings.TrimSuffix(rev, "+dirty")) {
 		v += " " + rev
 	}
 	return v + " " + bi.GoVersion

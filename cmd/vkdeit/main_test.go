@@ -240,6 +240,8 @@ func TestClassifyErrors(t *testing.T) {
 		{"unknown flag", []string{"classify", "--frobnicate", "x.jpg"}, 2, "flag provided but not defined"},
 		{"missing file", []string{"classify", "--model", tinyDir, "--device", "cpu", missing}, 1, "nope.jpg: no such file or directory"},
 		{"bad model", []string{"classify", "--model", t.TempDir(), "--device", "cpu", "../../samples/grace_hopper.jpg"}, 1, "model "},
+		{"verify missing image", []string{"verify", "--model", tinyDir, missing}, 1, "nope.jpg: no such file or directory"},
+		{"verify without images", []string{"verify", "--model", tinyDir, t.TempDir()}, 1, "verify: no images to compare in "},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"no command", nil, 2, "Usage: vkdeit COMMAND"},
 	}
@@ -334,9 +336,20 @@ func TestBenchCommand(t *testing.T) {
 	_, err = png.Decode(f)
 	require.NoError(t, err)
 
-	code, _, errs = runCLI(t, nil, "bench", "--batch", "1,x")
-	require.Equal(t, 2, code)
-	require.Contains(t, errs, `"x" is not a batch size`)
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--batch", "1,x"}, `"x" is not a batch size`},
+		{[]string{"--iters", "0"}, "--iters must be ≥ 1, got 0"},
+		{[]string{"--warmup", "-1"}, "--warmup must be ≥ 0, got -1"},
+		{[]string{"--max-time", "-1s"}, "--max-time must be ≥ 0"},
+		{[]string{"--profile-runs", "0"}, "--profile-runs must be ≥ 1, got 0"},
+	} {
+		code, _, errs = runCLI(t, nil, append([]string{"bench"}, tc.args...)...)
+		require.Equal(t, 2, code, "bench %v: %s", tc.args, errs)
+		require.Contains(t, errs, tc.msg)
+	}
 }
 
 func TestBenchGPU(t *testing.T) {
@@ -377,4 +390,26 @@ func TestDownloadErrors(t *testing.T) {
 	code, _, errs = runCLI(t, nil, "download", "facebook/deit-tiny-patch16-224")
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, "deit-tiny-patch16-224")
+}
+
+// TestClassifyPreprocessorMismatch gives the model a preprocessor whose crop
+// does not match its input size: every image fails with a message naming the
+// file and both sizes, and the exit status is 1.
+func TestClassifyPreprocessorMismatch(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		data, err := os.ReadFile(filepath.Join(tinyDir, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), data, 0o644))
+	}
+	pre, err := os.ReadFile(filepath.Join(tinyDir, "preprocessor_config.json"))
+	require.NoError(t, err)
+	pre = bytes.Replace(pre, []byte(`"crop_size": {"height":32,"width":32}`), []byte(`"crop_size": {"height":16,"width":16}`), 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "preprocessor_config.json"), pre, 0o644))
+	_, good := mixedDir(t)
+	code, out, errs := runCLI(t, nil, "classify", "--model", dir, "--device", "cpu", good[0])
+	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Empty(t, out)
+	require.Contains(t, errs, good[0]+": preprocessing gave 768 values, the model takes 3072 (3×32×32)")
+	require.Contains(t, errs, "1 of 1 inputs could not be classified")
 }

@@ -10,7 +10,8 @@ import (
 
 // loadModel resolves a --model argument (directory, weights file or hub repo
 // id[@revision]) through the Hugging Face cache, downloading what is missing,
-// and loads it.
+// and loads it. deit's notes (such as the eps assumed for a checkpoint without
+// config.json) go to the command's stderr.
 func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
 	hub := loader.HubFromEnv()
 	if e.stderrTerminal() {
@@ -20,12 +21,15 @@ func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
-	m, err := deit.Load(files)
+	m, err := deit.LoadWith(files, e.stderr)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
 	return m, nil
 }
+
+// presetNames lists deit.Preset's names for the --random and --config help.
+const presetNames = "tiny-distilled, small-distilled, base-distilled, base-distilled-384, tiny, small, base, base-384"
 
 // randomModel builds a model of a preset configuration with deterministic
 // random weights and the default preprocessor.

@@ -9,7 +9,7 @@ import (
 )
 
 // progress draws a one-line progress bar on a terminal. Every other write to
-// the terminal goes through Printf so that the bar is cleared first and redrawn
+// the terminal goes through Fprintf so that the bar is cleared first and redrawn
 // after. A nil *progress writes straight through and draws nothing.
 type progress struct {
 	mu    sync.Mutex

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/vkdeit/vkdeit/bench"
@@ -29,7 +30,7 @@ const verifyExamples = `  vkdeit verify                                   defaul
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify", verifySynopsis, verifyExamples)
 	model := fs.String("model", loader.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
-	random := fs.String("random", "", "use random weights of this preset (tiny-distilled, small-distilled, base-distilled, tiny, small, base, base-distilled-384) instead of --model")
+	random := fs.String("random", "", "use random weights of this preset ("+presetNames+") instead of --model")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
 	batch := fs.Int("batch", 2, "images per forward pass (and random inputs when no image is given)")
 	tol := fs.Float64("tol", 1e-4, "largest relative L2 difference accepted")
@@ -37,8 +38,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	if *batch < 1 {
-		return usagef("verify: --batch must be ≥ 1, got %d", *batch)
+	if *batch < 1 || *batch > maxVerifyBatch {
+		return usagef("verify: --batch must be in 1..%d, got %d", maxVerifyBatch, *batch)
 	}
 	var m *deit.Model
 	var err error
@@ -68,8 +69,11 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		for _, w := range warnings {
 			fmt.Fprintf(e.stderr, "vkdeit: %s\n", w)
 		}
+		for _, err := range errs {
+			fmt.Fprintf(e.stderr, "vkdeit: %v\n", err)
+		}
 		if len(errs) > 0 {
-			return errs[0]
+			return errFailed
 		}
 		pre := m.Pre
 		if pre == nil {
@@ -89,6 +93,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	n := len(names)
+	if n == 0 {
+		return fmt.Errorf("verify: no images to compare in %s", strings.Join(fs.Args(), " "))
+	}
 
 	g, err := openForwarder("gpu", m, min(*batch, n), e.stderr)
 	if err != nil {
@@ -159,3 +166,7 @@ func topAgree(got, want []float32, k int, tie float64) (bool, string) {
 	}
 	return true, "agree"
 }
+
+// maxVerifyBatch bounds --batch: verify runs the CPU reference on every
+// image too, and random inputs are allocated up front.
+const maxVerifyBatch = 1024
