@@ -50,9 +50,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("bench: unexpected arguments %q", fs.Args())
 	}
+	if err := checkDeviceFlag("bench", *device); err != nil {
+		return err
+	}
 	switch {
-	case *device != "auto" && *device != "gpu" && *device != "cpu":
-		return usagef("bench: --device must be auto, gpu or cpu, not %q", *device)
 	case *iters < 1:
 		return usagef("bench: --iters must be ≥ 1, got %d", *iters)
 	case *warmup < 0:

@@ -68,6 +68,9 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
+	if err := checkDeviceFlag("classify", *device); err != nil {
+		return err
+	}
 	switch {
 	case fs.NArg() == 0:
 		return usagef("classify: no images given (run \"vkdeit classify --help\")")
@@ -77,8 +80,6 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return usagef("classify: --batch must be ≥ 1, got %d", *batch)
 	case *workers < 1:
 		return usagef("classify: --workers must be ≥ 1, got %d", *workers)
-	case *device != "auto" && *device != "gpu" && *device != "cpu":
-		return usagef("classify: --device must be auto, gpu or cpu, not %q", *device)
 	}
 
 	ins, inErrs, warnings := expandInputs(fs.Args(), e.stdin)

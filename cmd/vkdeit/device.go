@@ -87,18 +87,27 @@ func openDevice(log io.Writer) (*gpu.Device, error) {
 	return d, nil
 }
 
+// checkDeviceFlag rejects a --device value other than auto, gpu or cpu as a
+// usage error; cmd prefixes the message ("classify", "bench", ...).
+func checkDeviceFlag(cmd, mode string) error {
+	switch mode {
+	case "auto", "gpu", "cpu":
+		return nil
+	}
+	return usagef("%s: --device must be auto, gpu or cpu, not %q", cmd, mode)
+}
+
 // openForwarder picks the path for --device (auto, gpu or cpu) and builds the
 // engine for up to batch images, halving the batch while it does not fit in
 // device memory. It says on log which device runs.
 func openForwarder(mode string, m *deit.Model, batch int, log io.Writer) (forwarder, error) {
-	switch mode {
-	case "cpu":
+	if err := checkDeviceFlag("vkdeit", mode); err != nil {
+		return nil, err
+	}
+	if mode == "cpu" {
 		f := &cpuForwarder{m: m, batch: batch}
 		fmt.Fprintf(log, "vkdeit: running on %s\n", f.Name())
 		return f, nil
-	case "auto", "gpu":
-	default:
-		return nil, usagef("--device must be auto, gpu or cpu, not %q", mode)
 	}
 	d, err := openDevice(log)
 	if err != nil {
