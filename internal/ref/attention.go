@@ -1,0 +1,54 @@
+package ref
+
+import (
+	"math"
+
+	"github.com/vkdeit/vkdeit/internal/par"
+)
+
+// Attention is the twin of the attention kernels: for every image b, head h
+// and query t, softmax_u(scale·q·k_u)·V with the maximum subtracted before
+// exp. q, k and v start at head 0's first column and hold row i of image b
+// at offset (b·T+i)·stride, head h in columns [h·Dh, (h+1)·Dh): a fused
+// [B·T, 3·H·Dh] QKV buffer is q = qkv, k = qkv[H·Dh:], v = qkv[2·H·Dh:] with
+// stride 3·H·Dh; separate Q, K, V use stride H·Dh. The result is [B·T, H·Dh]
+// with the heads merged the same way.
+func Attention(q, k, v []float32, stride, B, T, H, Dh int, scale float64) []float64 {
+	D := H * Dh
+	out := make([]float64, B*T*D)
+	par.Rows(B*T, func(lo, hi int) {
+		qr := make([]float64, Dh)
+		p := make([]float64, T)
+		for row := lo; row < hi; row++ {
+			b := row / T
+			for h := range H {
+				for e := range Dh {
+					qr[e] = float64(q[row*stride+h*Dh+e])
+				}
+				mx := math.Inf(-1)
+				for u := range T {
+					kr := k[(b*T+u)*stride+h*Dh:][:Dh]
+					var s float64
+					for e, kv := range kr {
+						s += qr[e] * float64(kv)
+					}
+					p[u] = s * scale
+					mx = math.Max(mx, p[u])
+				}
+				var sum float64
+				for u := range p {
+					p[u] = math.Exp(p[u] - mx)
+					sum += p[u]
+				}
+				acc := out[row*D+h*Dh:][:Dh]
+				for u := range T {
+					pu := p[u] / sum
+					for e, vv := range v[(b*T+u)*stride+h*Dh:][:Dh] {
+						acc[e] += pu * float64(vv)
+					}
+				}
+			}
+		}
+	})
+	return out
+}
