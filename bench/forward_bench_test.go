@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"testing"
 
@@ -28,7 +27,7 @@ func smallModel(b *testing.B) *deit.Model {
 // device unless $CI is set.
 func benchDevice(b *testing.B) *gpu.Device {
 	b.Helper()
-	d, err := gpu.Open(gpu.Options{Log: io.Discard})
+	d, err := gpu.Open(gpu.OptionsFromEnv())
 	if err != nil {
 		if errors.Is(err, gpu.ErrNoDevice) && os.Getenv("CI") == "" {
 			b.Skipf("no Vulkan device: %v", err)

@@ -31,7 +31,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	dev, err := gpu.Open(gpu.Options{}) // VKDEIT_DEVICE picks among several
+	dev, err := gpu.Open(gpu.OptionsFromEnv()) // $VKDEIT_DEVICE picks among several
 	if err != nil {
 		log.Fatal(err)
 	}

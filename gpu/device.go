@@ -80,17 +80,16 @@ type DeviceInfo struct {
 // Options control which device Open picks and how.
 type Options struct {
 	// Select picks a device by index (Vulkan enumeration order) or by a
-	// case-insensitive substring of its name. "" falls back to
-	// $VKDEIT_DEVICE, then to the default preference
-	// (discrete > integrated > virtual > CPU).
+	// case-insensitive substring of its name; "" means the default
+	// preference (discrete > integrated > virtual > CPU).
 	Select string
 	// Validation enables VK_LAYER_KHRONOS_validation with synchronization
 	// validation and records every message it emits (see
-	// Device.ValidationMessages). Also on when $VKDEIT_VALIDATION=1; then
-	// Close also writes the messages to Log.
+	// Device.ValidationMessages).
 	Validation bool
-	// Log receives notes such as "using CPU Vulkan driver lavapipe"; nil
-	// means os.Stderr.
+	// Log, when non-nil, receives the package's notes (a validation layer
+	// that is not installed) and, at Close, every validation message. The
+	// package writes nothing anywhere else.
 	Log io.Writer
 
 	// ForceStaging makes the device behave like a discrete GPU even when
@@ -106,9 +105,8 @@ type Options struct {
 type Device struct {
 	info DeviceInfo
 	log  io.Writer
-	// echo writes validation messages to log at Close: validation was
-	// switched on by $VKDEIT_VALIDATION rather than by the caller, who then
-	// would not read ValidationMessages.
+	// echo writes validation messages to log at Close (validation is on
+	// and the caller gave a Log).
 	echo bool
 
 	gipa     C.PFN_vkGetInstanceProcAddr
@@ -139,7 +137,6 @@ type Device struct {
 	mu        sync.Mutex // guards everything below
 	closed    bool
 	blocks    []*block
-	allocated [2]int64 // bytes allocated per pool (device, staging)
 	pipelines map[string]*Pipeline
 	sequences map[*Sequence]struct{}
 	dummy     *Buffer // bound for zero Args
@@ -151,6 +148,16 @@ type Device struct {
 	staging  *Buffer // reusable staging buffer for Write/Read on non-unified devices
 }
 
+// OptionsFromEnv returns the Options that vkdeit's environment variables
+// ask for: $VKDEIT_DEVICE as Select and $VKDEIT_VALIDATION=1 as Validation.
+// Open itself reads no environment; programs call this to honour them.
+func OptionsFromEnv() Options {
+	return Options{
+		Select:     os.Getenv("VKDEIT_DEVICE"),
+		Validation: os.Getenv("VKDEIT_VALIDATION") == "1",
+	}
+}
+
 // Open opens a device chosen per opts and creates its compute queue.
 func Open(opts Options) (*Device, error) {
 	gipa, err := loadVulkan()
@@ -159,10 +166,9 @@ func Open(opts Options) (*Device, error) {
 	}
 	log := opts.Log
 	if log == nil {
-		log = os.Stderr
+		log = io.Discard
 	}
-	validation := opts.Validation || os.Getenv("VKDEIT_VALIDATION") == "1"
-	inst, err := newInstance(gipa, validation, log)
+	inst, err := newInstance(gipa, opts.Validation, log)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +178,7 @@ func Open(opts Options) (*Device, error) {
 		instance:  inst.handle,
 		vlog:      inst.vlog,
 		messenger: inst.messenger,
-		echo:      inst.validation && !opts.Validation,
+		echo:      inst.validation && opts.Log != nil,
 		pipelines: map[string]*Pipeline{},
 		sequences: map[*Sequence]struct{}{},
 	}
@@ -188,11 +194,7 @@ func (d *Device) open(opts Options) error {
 	if err != nil {
 		return err
 	}
-	sel := opts.Select
-	if sel == "" {
-		sel = os.Getenv("VKDEIT_DEVICE")
-	}
-	p, err := choose(phys, sel)
+	p, err := choose(phys, opts.Select)
 	if err != nil {
 		return err
 	}
@@ -214,10 +216,6 @@ func (d *Device) open(opts Options) error {
 	} else {
 		d.timestampMask = 1<<p.timestampBits - 1
 	}
-	if d.info.Type == DeviceCPU {
-		fmt.Fprintf(d.log, "gpu: using CPU Vulkan driver %s for device %q: expect CPU speed (set VKDEIT_DEVICE to pick a GPU)\n", d.info.Driver, d.info.Name)
-	}
-
 	qci := vk.DeviceQueueCreateInfo{
 		SType:            vk.StructureTypeDeviceQueueCreateInfo,
 		QueueFamilyIndex: d.family,
@@ -230,9 +228,9 @@ func (d *Device) open(opts Options) error {
 		PQueueCreateInfos:    []vk.DeviceQueueCreateInfo{qci},
 	}
 	var dev vk.Device
-	loader.instMu.Lock() // object lifetimes serialized process-wide, as instances are
+	vulkanLib.instMu.Lock() // object lifetimes serialized process-wide, as instances are
 	r := vk.CreateDevice(d.phys, dci, nil, &dev)
-	loader.instMu.Unlock()
+	vulkanLib.instMu.Unlock()
 	dci.Free()
 	if r != vk.Success {
 		return vkErr("creating device "+d.info.Name, r)
@@ -337,9 +335,9 @@ func (d *Device) Close() error {
 		if d.onePool != nil {
 			vk.DestroyCommandPool(d.dev, d.onePool, nil)
 		}
-		loader.instMu.Lock()
+		vulkanLib.instMu.Lock()
 		vk.DestroyDevice(d.dev, nil)
-		loader.instMu.Unlock()
+		vulkanLib.instMu.Unlock()
 		d.dev = nil
 	}
 	if d.fns != nil {

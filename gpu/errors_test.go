@@ -111,7 +111,7 @@ func TestDispatchErrors(t *testing.T) {
 			defer s.Close()
 			err = s.Dispatch("bad", p, tc.groups, tc.push, tc.args...)
 			require.ErrorContains(t, err, tc.want)
-			require.ErrorContains(t, err, "Dispatch bad")
+			require.ErrorContains(t, err, "dispatch bad")
 			require.Zero(t, s.Barriers())
 			// A rejected dispatch records nothing: the sequence still works.
 			require.NoError(t, s.Dispatch("good", p, g, push, gpu.R(x), gpu.W(y)))
@@ -153,4 +153,18 @@ func TestZeroArg(t *testing.T) {
 	require.ErrorContains(t, s.Copy(gpu.Arg{}, gpu.Arg{}), "nil buffer")
 	require.NoError(t, s.Finish())
 	require.NoError(t, s.Run(context.Background()))
+}
+
+func TestGlueRejectsBadArgs(t *testing.T) {
+	e := newOpsEnv(t, gpu.VariantAuto)
+	b := e.upload(t, make([]float32, 16))
+	s, err := e.d.NewSequence(false)
+	require.NoError(t, err)
+	defer s.Close()
+	require.ErrorContains(t, e.ops.GELU(s, gpu.W(b), gpu.R(b), 17), "out holds 64 bytes, needs 68")
+	require.ErrorContains(t, e.ops.LayerNorm(s, gpu.W(b), gpu.R(b), gpu.R(b), gpu.R(b), 2, 8, -1), "eps")
+	require.ErrorContains(t, e.ops.LayerNorm(s, gpu.W(b), gpu.R(b), gpu.R(b), gpu.Arg{}, 2, 8, 1e-5), "beta: no buffer")
+	require.ErrorContains(t, e.ops.Patchify(s, gpu.W(b), gpu.R(b), 1, 1, 4, 4, 5), "patch size 5")
+	require.ErrorContains(t, e.ops.Tokens(s, gpu.W(b), gpu.R(b), gpu.R(b), gpu.R(b), 1, 2, 2, 1), "special tokens")
+	require.ErrorContains(t, e.ops.GatherRows(s, gpu.W(b), gpu.R(b), 1, 2, 3, 1), "3 rows requested from 2")
 }

@@ -68,7 +68,7 @@ func newInstance(gipa C.PFN_vkGetInstanceProcAddr, validation bool, log io.Write
 		EnabledExtensionCount:   uint32(len(exts)),
 		PpEnabledExtensionNames: exts,
 	}
-	loader.instMu.Lock()
+	vulkanLib.instMu.Lock()
 	var handle vk.Instance
 	r := vk.CreateInstance(ci, nil, &handle)
 	inst.handle = handle
@@ -79,7 +79,7 @@ func newInstance(gipa C.PFN_vkGetInstanceProcAddr, validation bool, log io.Write
 			r = vk.ErrorInitializationFailed
 		}
 	}
-	loader.instMu.Unlock()
+	vulkanLib.instMu.Unlock()
 	ci.Free()
 	if pnext != nil {
 		C.free(pnext)
@@ -106,8 +106,8 @@ func newInstance(gipa C.PFN_vkGetInstanceProcAddr, validation bool, log io.Write
 // destroy destroys the instance and its messenger; messages reported during
 // destruction stay in vlog, which the caller frees.
 func (inst *instance) destroy(gipa C.PFN_vkGetInstanceProcAddr) {
-	loader.instMu.Lock()
-	defer loader.instMu.Unlock()
+	vulkanLib.instMu.Lock()
+	defer vulkanLib.instMu.Unlock()
 	if inst.messenger != nil {
 		C.vkd_messenger_destroy(gipa, cInstance(inst.handle), inst.messenger)
 		inst.messenger = nil

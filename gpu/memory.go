@@ -373,8 +373,7 @@ func (d *Device) checkRange(op string, b *Buffer, offset, n int64) error {
 	case freed:
 		return fmt.Errorf("gpu: %s: buffer was freed", op)
 	}
-	// Written so that no sum can overflow: offset comes from the caller.
-	if offset < 0 || offset > b.size || n > b.size-offset {
+	if !within(offset, n, b.size) {
 		return fmt.Errorf("gpu: %s: range at offset %d of %d bytes outside the %d-byte buffer", op, offset, n, b.size)
 	}
 	return nil
@@ -457,4 +456,10 @@ func (d *Device) submitWait(cmd vk.CommandBuffer, fence vk.Fence) error {
 		return vkErr("resetting fence", r)
 	}
 	return nil
+}
+
+// within reports whether the n bytes at offset lie inside a size-byte buffer.
+// It is written so that no sum can overflow: offset and n come from callers.
+func within(offset, n, size int64) bool {
+	return offset >= 0 && n >= 0 && offset <= size && n <= size-offset
 }

@@ -34,21 +34,22 @@ func (e Epilogue) String() string {
 	return fmt.Sprintf("Epilogue(%d)", uint32(e))
 }
 
-// Variant is the family of kernel tunings Ops uses. CPU Vulkan drivers
-// (lavapipe) and real GPUs want opposite matmul designs: registers only and
-// 8-lane workgroups on a CPU, shared-memory tiles and large workgroups on a
-// GPU.
+// Variant is the kernel design Ops records, named for how the kernels
+// work, not for where they run best. CPU Vulkan drivers (lavapipe) and real
+// GPUs want opposite designs: register blocks and 8-lane workgroups without
+// shared memory on a CPU driver, shared-memory tiles and large workgroups on
+// a GPU.
 type Variant int
 
 const (
-	// VariantAuto picks VariantCPU for DeviceCPU devices and VariantGPU
+	// VariantAuto picks VariantRegBlock for DeviceCPU devices and VariantTiled
 	// otherwise.
 	VariantAuto Variant = iota
-	// VariantCPU uses matmul_cpu (8×8 register blocks per lane, no shared
+	// VariantRegBlock uses matmul_regblock (8×8 register blocks per lane, no shared
 	// memory) and 8-lane attention and layernorm workgroups.
-	VariantCPU
-	// VariantGPU uses matmul_gpu (shared-memory tiles) and large workgroups.
-	VariantGPU
+	VariantRegBlock
+	// VariantTiled uses matmul_tiled (shared-memory tiles) and large workgroups.
+	VariantTiled
 )
 
 // String returns the variant's name.
@@ -56,10 +57,10 @@ func (v Variant) String() string {
 	switch v {
 	case VariantAuto:
 		return "auto"
-	case VariantCPU:
-		return "cpu"
-	case VariantGPU:
-		return "gpu"
+	case VariantRegBlock:
+		return "regblock"
+	case VariantTiled:
+		return "tiled"
 	}
 	return fmt.Sprintf("Variant(%d)", int(v))
 }
@@ -72,12 +73,12 @@ type Ops struct {
 	variant Variant
 	k       map[string]Kernel
 
-	// forcedTile, when non-zero, replaces the per-shape matmul_gpu tile
+	// forcedTile, when non-zero, replaces the per-shape matmul_tiled tile
 	// choice (BM, BN, BK, TM, TN, WG; tests and benchmarks only).
 	forcedTile [6]uint32
-	// attention spec constants after DH. VariantCPU (attention.comp):
+	// attention spec constants after DH. VariantRegBlock (attention_regblock.comp):
 	// queries per invocation, invocations per workgroup, key block.
-	// VariantGPU picks its attention_gpu tile per head size; a non-zero
+	// VariantTiled picks its attention_tiled tile per head size; a non-zero
 	// (BQ, KPT, 4·BQ) here forces one (tests and benchmarks only).
 	attn [3]uint32
 	// layernorm workgroup size (a power of two).
@@ -91,10 +92,10 @@ var kernelDefs = []struct {
 	bindings int
 	push     int
 }{
-	{"matmul_cpu", 5, 16},
-	{"matmul_gpu", 5, 16},
-	{"attention", 2, 12},
-	{"attention_gpu", 2, 12},
+	{"matmul_regblock", 5, 16},
+	{"matmul_tiled", 5, 16},
+	{"attention_regblock", 2, 12},
+	{"attention_tiled", 2, 12},
 	{"layernorm", 4, 12},
 	{"gelu", 2, 4},
 	{"patchify", 2, 28},
@@ -115,21 +116,21 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 		return nil, fmt.Errorf("gpu: NewOps: nil device")
 	}
 	if v == VariantAuto {
-		v = VariantGPU
+		v = VariantTiled
 		if d.Info().Type == DeviceCPU {
-			v = VariantCPU
+			v = VariantRegBlock
 		}
 	}
 	o := &Ops{d: d, variant: v, k: make(map[string]Kernel, len(kernelDefs))}
 	switch v {
-	case VariantCPU:
+	case VariantRegBlock:
 		// Measured on lavapipe (Mesa 22.3, 2 cores): 8 queries × 8 lanes
 		// with 8-key blocks runs DeiT-small attention at ~20 GFLOPS.
 		o.attn = [3]uint32{8, 8, 8}
 		o.lnWG = 8
-	case VariantGPU:
+	case VariantTiled:
 		// Matmul tiles are chosen per shape (matmulTile), attention tiles
-		// per head size (attentionGPUTile).
+		// per head size (tiledAttentionTile).
 		o.lnWG = 256
 	default:
 		return nil, fmt.Errorf("gpu: NewOps: unknown variant %v", v)
@@ -143,8 +144,8 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 			}
 		}
 		need := o.attn[1]
-		if v == VariantGPU {
-			need = 256 // every matmul_gpu tile; attention_gpu uses 4·BQ ≤ 128
+		if v == VariantTiled {
+			need = 256 // every matmul_tiled tile; attention_tiled uses 4·BQ ≤ 128
 		}
 		if need > lim {
 			return nil, fmt.Errorf("gpu: NewOps: %s allows %d invocations per workgroup, variant %v needs %d",
@@ -184,11 +185,7 @@ func (o *Ops) Variant() Variant { return o.variant }
 // pipeline returns the (device-cached) pipeline of a kernel with the given
 // specialization constants.
 func (o *Ops) pipeline(name string, spec ...uint32) (*Pipeline, error) {
-	p, err := o.d.Pipeline(o.k[name], spec...)
-	if err != nil {
-		return nil, fmt.Errorf("gpu: kernel %s: %w", name, err)
-	}
-	return p, nil
+	return o.d.Pipeline(o.k[name], spec...)
 }
 
 // argBytes is the number of bytes an Arg covers.
@@ -205,8 +202,7 @@ func checkArg(op, name string, a Arg, n int64) error {
 	if a.Buf == nil {
 		return fmt.Errorf("gpu: %s: %s: no buffer", op, name)
 	}
-	// Written so that no sum can overflow: Offset and Size come from the caller.
-	if a.Offset < 0 || a.Size < 0 || a.Offset > a.Buf.Size() || argBytes(a) > a.Buf.Size()-a.Offset {
+	if a.Size < 0 || !within(a.Offset, argBytes(a), a.Buf.Size()) {
 		return fmt.Errorf("gpu: %s: %s: range [%d, +%d) outside a %d-byte buffer",
 			op, name, a.Offset, a.Size, a.Buf.Size())
 	}
@@ -258,17 +254,6 @@ func (o *Ops) groups2D(op string, n int64) ([3]uint32, error) {
 	return [3]uint32{uint32(x), uint32(y), 1}, nil
 }
 
-// checkGroups verifies a dispatch against the device's workgroup-count limit.
-func (o *Ops) checkGroups(op string, g [3]uint32) error {
-	lim := o.d.Info().MaxWorkgroupCount
-	for i := range g {
-		if lim[i] != 0 && g[i] > lim[i] {
-			return fmt.Errorf("gpu: %s: %d workgroups along axis %d exceed the device limit %d", op, g[i], i, lim[i])
-		}
-	}
-	return nil
-}
-
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // opRead marks an Arg as read by a dispatch, whatever the caller passed.
@@ -276,3 +261,17 @@ func opRead(a Arg) Arg { a.Write = false; return a }
 
 // opWrite marks an Arg as written by a dispatch.
 func opWrite(a Arg) Arg { a.Write = true; return a }
+
+// elementwise dispatches a 256-wide, one-element-per-invocation kernel over n
+// outputs.
+func (o *Ops) elementwise(s *Sequence, name, label string, n int64, push []byte, args ...Arg) error {
+	p, err := o.pipeline(name)
+	if err != nil {
+		return err
+	}
+	groups, err := o.groups2D(name, (n+255)/256)
+	if err != nil {
+		return err
+	}
+	return s.Dispatch(label, p, groups, push, args...)
+}

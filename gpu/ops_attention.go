@@ -2,21 +2,21 @@ package gpu
 
 import "fmt"
 
-// attentionSharedCap bounds the shared memory an attention_gpu tile may use
+// attentionSharedCap bounds the shared memory an attention_tiled tile may use
 // (or the device's limit when lower): at 32 KiB several workgroups stay
 // resident per multiprocessor, which hides their barriers.
 const attentionSharedCap = 32 << 10
 
-// attentionGPUTiles lists the attention_gpu tiles (BQ queries per workgroup,
+// tiledAttentionTiles lists the attention_tiled tiles (BQ queries per workgroup,
 // KPT keys per invocation per tile) from fastest to smallest; the first whose
 // shared memory fits is used. 32 queries × 16 keys (128 invocations) is the
 // DeiT (Dh = 64) tile: measured on an H200 at T = 198, 6 heads, it ran 15.6
 // TFLOPS for 256 images and 2.7 for one, ahead of 32×32 (12.0, 2.1), 64×32
 // (14.8, 1.9), 64×16, 16×32 and 8×32 (bench/RESULTS.md).
-var attentionGPUTiles = [][2]uint32{{32, 1}, {32, 2}, {16, 1}, {8, 1}, {4, 1}}
+var tiledAttentionTiles = [][2]uint32{{32, 1}, {32, 2}, {16, 1}, {8, 1}, {4, 1}}
 
-// attentionGPUShared is the shared memory, in bytes, of an attention_gpu tile;
-// it mirrors the shared arrays of shaders/attention_gpu.comp: the Q block, K
+// attentionGPUShared is the shared memory, in bytes, of an attention_tiled tile;
+// it mirrors the shared arrays of shaders/attention_tiled.comp: the Q block, K
 // tile, V tile, probabilities and per-lane row maxima, every row but V's
 // padded by one vec4 to spread the rows over the banks.
 func attentionGPUShared(dh int, bq, kpt uint32) int {
@@ -24,25 +24,25 @@ func attentionGPUShared(dh int, bq, kpt uint32) int {
 	return 16 * (q*(d4+1) + bkv*(d4+1) + bkv*d4 + q*(bkv/4+1) + q*5)
 }
 
-// attentionGPUTile picks the attention_gpu tile for head size dh: the one
+// tiledAttentionTile picks the attention_tiled tile for head size dh: the one
 // set by SetAttentionForTest when it is a (BQ, KPT, 4·BQ) triple, else the
-// first entry of attentionGPUTiles within attentionSharedCap, else the first
+// first entry of tiledAttentionTiles within attentionSharedCap, else the first
 // within the device's shared memory. ok is false when none fits (very large
 // heads on small-memory devices).
-func (o *Ops) attentionGPUTile(dh int) (bq, kpt uint32, ok bool, err error) {
+func (o *Ops) tiledAttentionTile(dh int) (bq, kpt uint32, ok bool, err error) {
 	devMax := int(o.d.Info().MaxSharedMemory)
 	if devMax <= 0 {
 		devMax = 16 << 10 // the Vulkan minimum
 	}
 	if a := o.attn; a[0] > 0 && a[0]%4 == 0 && a[1] > 0 && a[2] == 4*a[0] {
 		if need := attentionGPUShared(dh, a[0], a[1]); need > devMax {
-			return 0, 0, false, fmt.Errorf("gpu: attention_gpu tile %v with head size %d needs %d bytes of shared memory, the device has %d",
+			return 0, 0, false, fmt.Errorf("gpu: attention_tiled tile %v with head size %d needs %d bytes of shared memory, the device has %d",
 				a, dh, need, devMax)
 		}
 		return a[0], a[1], true, nil
 	}
 	for _, limit := range []int{min(devMax, attentionSharedCap), devMax} {
-		for _, t := range attentionGPUTiles {
+		for _, t := range tiledAttentionTiles {
 			if attentionGPUShared(dh, t[0], t[1]) <= limit {
 				return t[0], t[1], true, nil
 			}
@@ -51,31 +51,31 @@ func (o *Ops) attentionGPUTile(dh int) (bq, kpt uint32, ok bool, err error) {
 	return 0, 0, false, nil
 }
 
-// attentionFallback is the attention.comp tuning (queries per invocation,
-// invocations, key block) used on a GPU when no attention_gpu tile fits.
+// attentionFallback is the attention_regblock.comp tuning (queries per invocation,
+// invocations, key block) used on a GPU when no attention_tiled tile fits.
 var attentionFallback = [3]uint32{1, 64, 8}
 
 // attentionPipeline returns the attention pipeline for head size dh and the
 // number of queries one workgroup handles.
 func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 	a := o.attn
-	if o.variant == VariantGPU {
-		bq, kpt, ok, err := o.attentionGPUTile(dh)
+	if o.variant == VariantTiled {
+		bq, kpt, ok, err := o.tiledAttentionTile(dh)
 		if err != nil {
 			return nil, 0, err
 		}
 		if ok {
-			p, err := o.pipeline("attention_gpu", uint32(dh), bq, kpt, 4*bq)
+			p, err := o.pipeline("attention_tiled", uint32(dh), bq, kpt, 4*bq)
 			return p, int(bq), err
 		}
 		a = attentionFallback
 	}
-	// attention.comp keeps QB queries' q and o rows in registers: cap
+	// attention_regblock.comp keeps QB queries' q and o rows in registers: cap
 	// QB·dh at 512 floats, or large heads fail to compile on GPUs.
 	if cap := uint32(max(1, 512/dh)); a[0] > cap {
 		a[0] = cap
 	}
-	p, err := o.pipeline("attention", uint32(dh), a[0], a[1], a[2])
+	p, err := o.pipeline("attention_regblock", uint32(dh), a[0], a[1], a[2])
 	return p, int(a[0] * a[1]), err
 }
 
@@ -108,12 +108,6 @@ func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float3
 		return err
 	}
 	groups := [3]uint32{uint32(ceilDiv(T, perGroup)), uint32(H), uint32(B)}
-	if err := o.checkGroups(op, groups); err != nil {
-		return err
-	}
 	label := fmt.Sprintf("attention B=%d T=%d H=%d Dh=%d", B, T, H, Dh)
-	if err := s.Dispatch(label, p, groups, Push(uint32(T), uint32(H), scale), opRead(qkv), opWrite(out)); err != nil {
-		return fmt.Errorf("gpu: %s: %w", label, err)
-	}
-	return nil
+	return s.Dispatch(label, p, groups, Push(uint32(T), uint32(H), scale), opRead(qkv), opWrite(out))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/internal/ref"
 )
 
 func TestAttention(t *testing.T) {
@@ -17,14 +18,14 @@ func TestAttention(t *testing.T) {
 	// batch > 1 and several heads. Head sizes: 4 and 12 (fewer vec4s than the
 	// GPU kernel's 16 lanes), 16/32 (tiny test models), 64 (DeiT), 68 (a
 	// partial second vec4 per lane), 128, and 256 (no GPU tile fits 32 KiB of
-	// shared memory: the GPU variant falls back to attention.comp there).
+	// shared memory: the GPU variant falls back to attention_regblock.comp there).
 	cases := []attnCase{
 		{1, 1, 1, 4}, {1, 3, 2, 8}, {2, 7, 3, 64}, {1, 31, 1, 64}, {1, 32, 1, 64}, {1, 63, 1, 64},
 		{1, 64, 2, 64}, {1, 65, 1, 64}, {3, 17, 2, 32}, {2, 5, 3, 16}, {2, 33, 2, 64}, {1, 20, 2, 12},
 		{1, 37, 1, 68}, {1, 15, 1, 128}, {2, 17, 1, 128}, {1, 40, 2, 128}, {1, 9, 1, 256},
 		{1, 197, 3, 64}, {2, 198, 2, 64}, {1, 578, 1, 64},
 	}
-	for _, v := range []gpu.Variant{gpu.VariantCPU, gpu.VariantGPU} {
+	for _, v := range []gpu.Variant{gpu.VariantRegBlock, gpu.VariantTiled} {
 		t.Run(v.String(), func(t *testing.T) {
 			e := newOpsEnv(t, v)
 			for i, c := range cases {
@@ -37,15 +38,15 @@ func TestAttention(t *testing.T) {
 	}
 }
 
-// TestAttentionGPUTiles runs attention_gpu with tiles other than the default
+// TestAttentionTiledTiles runs attention_tiled with tiles other than the default
 // (BQ queries per workgroup, KPT keys per invocation, 4·BQ invocations), so
 // every specialization path of the shader is checked: one or two key-tile
 // loads per invocation, 8 to 64 queries per workgroup.
-func TestAttentionGPUTiles(t *testing.T) {
+func TestAttentionTiledTiles(t *testing.T) {
 	tiles := [][3]uint32{{8, 1, 32}, {16, 2, 64}, {64, 1, 256}, {4, 3, 16}}
 	cases := []attnCase{{1, 5, 2, 16}, {2, 33, 1, 32}, {1, 70, 1, 32}, {1, 49, 1, 36}}
 	t.Run("too large", func(t *testing.T) {
-		e := newOpsEnv(t, gpu.VariantGPU)
+		e := newOpsEnv(t, gpu.VariantTiled)
 		e.ops.SetAttentionForTest([3]uint32{64, 4, 256})
 		b := e.upload(t, make([]float32, 3*256))
 		s, err := e.d.NewSequence(false)
@@ -55,7 +56,7 @@ func TestAttentionGPUTiles(t *testing.T) {
 	})
 	for _, tile := range tiles {
 		t.Run(fmt.Sprintf("tile%v", tile), func(t *testing.T) {
-			e := newOpsEnv(t, gpu.VariantGPU)
+			e := newOpsEnv(t, gpu.VariantTiled)
 			e.ops.SetAttentionForTest(tile)
 			for i, c := range cases {
 				checkAttention(t, e, c, uint64(3000+10*i), 4)
@@ -82,7 +83,7 @@ func checkAttention(t *testing.T, e *opsEnv, c attnCase, seed uint64, amp float6
 		e.run(t, func(s *gpu.Sequence) error {
 			return e.ops.Attention(s, gpu.W(out), gpu.R(in), c.B, c.T, c.H, c.Dh, float32(scale))
 		})
-		want := refAttention(qkv, c.B, c.T, c.H, c.Dh, scale)
+		want := ref.Attention(qkv, qkv[c.H*c.Dh:], qkv[2*c.H*c.Dh:], 3*c.H*c.Dh, c.B, c.T, c.H, c.Dh, scale)
 		requireOpsClose(t, name, e.download(t, out, n), want, attentionBound(c.Dh, c.T, amp))
 	})
 }
@@ -113,15 +114,15 @@ func TestAttentionRejectsBadArgs(t *testing.T) {
 	require.ErrorContains(t, e.ops.Attention(s, gpu.W(b), gpu.R(b), 1, 1, math.MaxUint64/3+1, 4, 1), "32-bit indexing")
 }
 
-// BenchmarkAttentionGPUTiles compares attention_gpu tiles (BQ queries per
+// BenchmarkAttentionTiledTiles compares attention_tiled tiles (BQ queries per
 // workgroup, KPT keys per invocation, 4·BQ invocations; zero = the default
 // choice) at DeiT-small's shape (T = 198, 6 heads of 64) for 1, 8 and 256
 // images. Metric: GFLOPS, counting 4·B·H·T²·Dh per op. Real GPUs only: on
 // CPU drivers the shared-memory kernel is far too slow to be worth timing.
-func BenchmarkAttentionGPUTiles(b *testing.B) {
+func BenchmarkAttentionTiledTiles(b *testing.B) {
 	d := openOpsBench(b)
 	if d.Info().Type == gpu.DeviceCPU {
-		b.Skip("attention_gpu tiles are for GPUs")
+		b.Skip("attention_tiled tiles are for GPUs")
 	}
 	tiles := [][3]uint32{{}, {16, 2, 64}, {32, 1, 128}, {64, 1, 256}, {64, 2, 256}, {8, 2, 32}}
 	const T, H, Dh = 198, 6, 64
@@ -130,7 +131,7 @@ func BenchmarkAttentionGPUTiles(b *testing.B) {
 		out := opsBuf(b, d, make([]float32, B*T*H*Dh))
 		flops := 4 * float64(B*H) * T * T * Dh
 		for _, tile := range tiles {
-			ops, err := gpu.NewOpsVariant(d, gpu.VariantGPU)
+			ops, err := gpu.NewOpsVariant(d, gpu.VariantTiled)
 			require.NoError(b, err)
 			name := "default"
 			if tile[0] != 0 {

@@ -112,21 +112,21 @@ func benchMatmul(b *testing.B, d *gpu.Device, ops *gpu.Ops, a, w, bias []float32
 	})
 }
 
-// BenchmarkMatmulTiles compares matmul_gpu tiles (BM, BN, BK, TM, TN, WG),
+// BenchmarkMatmulTiles compares matmul_tiled tiles (BM, BN, BK, TM, TN, WG),
 // each forced for every shape, on a real GPU: the shipped ones
 // (gpu.MatmulTilesForTest) and a few neighbours. On CPU
 // drivers the GPU variant is far too slow and the benchmark is skipped.
 func BenchmarkMatmulTiles(b *testing.B) {
 	d := openOpsBench(b)
 	if d.Info().Type == gpu.DeviceCPU {
-		b.Skip("matmul_gpu tiles are for GPUs")
+		b.Skip("matmul_tiled tiles are for GPUs")
 	}
 	tiles := append([][6]uint32{
 		{128, 128, 16, 8, 8, 256}, {64, 64, 32, 8, 8, 64}, {64, 64, 32, 4, 4, 512},
 		{16, 64, 32, 4, 4, 256}, {32, 32, 64, 4, 4, 256}, {16, 16, 64, 4, 4, 256},
 	}, gpu.MatmulTilesForTest()...)
 	for _, t := range tiles {
-		ops, err := gpu.NewOpsVariant(d, gpu.VariantGPU)
+		ops, err := gpu.NewOpsVariant(d, gpu.VariantTiled)
 		require.NoError(b, err)
 		ops.SetMatmulTileForTest(t)
 		for _, M := range benchMs(d) {
@@ -142,8 +142,8 @@ func BenchmarkMatmulTiles(b *testing.B) {
 }
 
 // BenchmarkAttention measures DeiT-small attention (T = 198, 6 heads of 64)
-// with the variant's own tuning for 1 and 8 images (BenchmarkAttentionGPUTiles
-// compares attention_gpu tiles).
+// with the variant's own tuning for 1 and 8 images (BenchmarkAttentionTiledTiles
+// compares attention_tiled tiles).
 func BenchmarkAttention(b *testing.B) {
 	d := openOpsBench(b)
 	const T, H, Dh = 198, 6, 64

@@ -2,7 +2,7 @@ package gpu
 
 import "fmt"
 
-// gpuMatmulTiles are the matmul_gpu tiles (BM, BN, BK, TM, TN, WG; spec
+// tiledMatmulTiles are the matmul_tiled tiles (BM, BN, BK, TM, TN, WG; spec
 // constants 1..6), most efficient first. The K slices S = WG/((BM/TM)·(BN/TN))
 // split every step's BK inside the workgroup.
 //
@@ -16,7 +16,7 @@ import "fmt"
 // slower on an H200 (2.3 TFLOPS at M = 50688, where 64×64 4×4 tiles reached
 // 19): their accumulator arrays left registers. They stay out until the
 // shader keeps them in registers (bench/RESULTS.md).
-var gpuMatmulTiles = [...][6]uint32{
+var tiledMatmulTiles = [...][6]uint32{
 	{64, 64, 16, 4, 4, 256},
 	{32, 32, 32, 4, 4, 256},
 	{16, 32, 64, 4, 4, 256},
@@ -27,16 +27,16 @@ var gpuMatmulTiles = [...][6]uint32{
 // short. Smaller GPUs just run more waves.
 const matmulTargetGroups = 256
 
-// matmulTile is the matmul_gpu tile for an M×N×K product: the first (most
-// efficient) of gpuMatmulTiles that makes at least matmulTargetGroups
+// matmulTile is the matmul_tiled tile for an M×N×K product: the first (most
+// efficient) of tiledMatmulTiles that makes at least matmulTargetGroups
 // workgroups, else the one that makes the most. SetMatmulTileForTest forces
 // one tile for every shape.
 func (o *Ops) matmulTile(M, N int) [6]uint32 {
 	if o.forcedTile != ([6]uint32{}) {
 		return o.forcedTile
 	}
-	best, bestGroups := gpuMatmulTiles[0], 0
-	for _, t := range gpuMatmulTiles {
+	best, bestGroups := tiledMatmulTiles[0], 0
+	for _, t := range tiledMatmulTiles {
 		g := ceilDiv(M, int(t[0])) * ceilDiv(N, int(t[1]))
 		if g >= matmulTargetGroups {
 			return t
@@ -48,7 +48,7 @@ func (o *Ops) matmulTile(M, N int) [6]uint32 {
 	return best
 }
 
-// checkMatmulTile reports a tile that matmul_gpu.comp cannot run: TM, TN
+// checkMatmulTile reports a tile that matmul_tiled.comp cannot run: TM, TN
 // multiples of 4 dividing BM, BN, WG a multiple of the slice size, BK a
 // multiple of 4 and of the slice count, and at most 32 KiB of shared memory.
 func checkMatmulTile(t [6]uint32) error {
@@ -67,7 +67,7 @@ func checkMatmulTile(t [6]uint32) error {
 		}
 	}
 	if bad {
-		return fmt.Errorf("gpu: matmul_gpu: unusable tile %v (BM, BN, BK, TM, TN, WG)", t)
+		return fmt.Errorf("gpu: matmul_tiled: unusable tile %v (BM, BN, BK, TM, TN, WG)", t)
 	}
 	return nil
 }
@@ -80,19 +80,19 @@ func (o *Ops) matmulPipeline(ep Epilogue, aligned bool, M int) (*Pipeline, error
 	return o.matmulPipelineFor(ep, aligned, o.matmulTile(M, 1024))
 }
 
-// matmulPipelineFor is matmulPipeline with the matmul_gpu tile given.
+// matmulPipelineFor is matmulPipeline with the matmul_tiled tile given.
 func (o *Ops) matmulPipelineFor(ep Epilogue, aligned bool, t [6]uint32) (*Pipeline, error) {
 	al := uint32(0)
 	if aligned {
 		al = 1
 	}
-	if o.variant == VariantGPU {
+	if o.variant == VariantTiled {
 		if err := checkMatmulTile(t); err != nil {
 			return nil, err
 		}
-		return o.pipeline("matmul_gpu", uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], al)
+		return o.pipeline("matmul_tiled", uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], al)
 	}
-	return o.pipeline("matmul_cpu", uint32(ep), al)
+	return o.pipeline("matmul_regblock", uint32(ep), al)
 }
 
 // Matmul records C[M,N] = A[M,K]·W[K,N] + bias[N], followed by the epilogue:
@@ -148,19 +148,12 @@ func (o *Ops) Matmul(s *Sequence, c, a, w, bias, r Arg, M, N, K int, ep Epilogue
 		return err
 	}
 	var groups [3]uint32
-	if o.variant == VariantGPU {
+	if o.variant == VariantTiled {
 		groups = [3]uint32{uint32(ceilDiv(N, int(t[1]))), uint32(ceilDiv(M, int(t[0]))), 1}
 	} else {
 		groups = [3]uint32{uint32(ceilDiv(N, 64)), uint32(ceilDiv(M, 8)), 1}
 	}
-	if err := o.checkGroups(op, groups); err != nil {
-		return err
-	}
 	label := fmt.Sprintf("matmul %dx%dx%d %v", M, N, K, ep)
-	err = s.Dispatch(label, p, groups, Push(uint32(M), uint32(N), uint32(K), flags),
+	return s.Dispatch(label, p, groups, Push(uint32(M), uint32(N), uint32(K), flags),
 		opRead(a), opRead(w), opRead(bias), opRead(r), opWrite(c))
-	if err != nil {
-		return fmt.Errorf("gpu: %s: %w", label, err)
-	}
-	return nil
 }

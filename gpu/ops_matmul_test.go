@@ -27,7 +27,7 @@ type matmulCase struct {
 // matmulCases covers 1, odd sizes, DeiT sizes and sizes just below and above
 // the CPU variant's tile (8 rows × 64 columns per workgroup, k by 4), aligned
 // (K, N multiples of 4: the vec4 path) and not. The GPU variant picks its
-// tile by shape (mostly the small split-K ones here); TestMatmulGPUTiles
+// tile by shape (mostly the small split-K ones here); TestMatmulTiledTiles
 // forces each of its tiles.
 func matmulCases() []matmulCase {
 	var cs []matmulCase
@@ -57,7 +57,7 @@ func matmulCases() []matmulCase {
 }
 
 func TestMatmul(t *testing.T) {
-	for _, v := range []gpu.Variant{gpu.VariantCPU, gpu.VariantGPU} {
+	for _, v := range []gpu.Variant{gpu.VariantRegBlock, gpu.VariantTiled} {
 		t.Run(v.String(), func(t *testing.T) {
 			e := newOpsEnv(t, v)
 			for i, c := range matmulCases() {
@@ -109,12 +109,12 @@ func tileCases(tile [6]uint32) []matmulCase {
 	}
 }
 
-// TestMatmulGPUTiles runs every shipped matmul_gpu tile (forced for every
+// TestMatmulTiledTiles runs every shipped matmul_tiled tile (forced for every
 // shape) on the default device, lavapipe included.
-func TestMatmulGPUTiles(t *testing.T) {
+func TestMatmulTiledTiles(t *testing.T) {
 	for ti, tile := range gpu.MatmulTilesForTest() {
 		t.Run(fmt.Sprintf("tile%v", tile), func(t *testing.T) {
-			e := newOpsEnv(t, gpu.VariantGPU)
+			e := newOpsEnv(t, gpu.VariantTiled)
 			e.ops.SetMatmulTileForTest(tile)
 			for i, c := range tileCases(tile) {
 				e.checkMatmul(t, c, uint64(2000+100*ti+i))
@@ -124,10 +124,10 @@ func TestMatmulGPUTiles(t *testing.T) {
 	}
 }
 
-// TestMatmulGPUTileRejected checks that a tile the shader cannot run is an
+// TestMatmulTiledTileRejected checks that a tile the shader cannot run is an
 // error, not a wrong answer.
-func TestMatmulGPUTileRejected(t *testing.T) {
-	e := newOpsEnv(t, gpu.VariantGPU)
+func TestMatmulTiledTileRejected(t *testing.T) {
+	e := newOpsEnv(t, gpu.VariantTiled)
 	for _, tile := range [][6]uint32{
 		{64, 64, 16, 2, 4, 256},   // TM not a multiple of 4
 		{64, 64, 16, 4, 4, 128},   // fewer invocations than one slice
@@ -147,7 +147,7 @@ func TestMatmulGPUTileRejected(t *testing.T) {
 // TestMatmulResidualInPlace checks c == r (x += A·W + b), which the model
 // uses for its residual connections.
 func TestMatmulResidualInPlace(t *testing.T) {
-	for _, v := range []gpu.Variant{gpu.VariantCPU, gpu.VariantGPU} {
+	for _, v := range []gpu.Variant{gpu.VariantRegBlock, gpu.VariantTiled} {
 		t.Run(v.String(), func(t *testing.T) {
 			newOpsEnv(t, v).checkMatmulInPlace(t, 70, 68, 40)
 		})

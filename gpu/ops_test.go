@@ -10,6 +10,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
+	"github.com/vkdeit/vkdeit/internal/ref"
 )
 
 // ulp32 is the fp32 unit roundoff u = 2⁻²⁴: every fp32 operation is exact to
@@ -122,87 +123,7 @@ func requireOpsExact(t *testing.T, what string, got []float32, want []float64) {
 	t.Logf("%s: %d elements exact", what, len(got))
 }
 
-// refGELU is the float64 exact GELU.
-func refGELU(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
-
-// refMatmul is the float64 twin of Ops.Matmul.
+// refMatmul is ref.Matmul with the gpu epilogue (the numbering is shared).
 func refMatmul(a, w, bias, r []float32, M, N, K int, ep gpu.Epilogue) []float64 {
-	c := make([]float64, M*N)
-	for m := 0; m < M; m++ {
-		for n := 0; n < N; n++ {
-			var s float64
-			for k := 0; k < K; k++ {
-				s += float64(a[m*K+k]) * float64(w[k*N+n])
-			}
-			if bias != nil {
-				s += float64(bias[n])
-			}
-			switch ep {
-			case gpu.EpilogueGELU:
-				s = refGELU(s)
-			case gpu.EpilogueResidual:
-				s += float64(r[m*N+n])
-			}
-			c[m*N+n] = s
-		}
-	}
-	return c
-}
-
-// refAttention is the float64 twin of Ops.Attention.
-func refAttention(qkv []float32, B, T, H, Dh int, scale float64) []float64 {
-	out := make([]float64, B*T*H*Dh)
-	stride := 3 * H * Dh
-	s := make([]float64, T)
-	for b := 0; b < B; b++ {
-		for h := 0; h < H; h++ {
-			for t := 0; t < T; t++ {
-				q := qkv[(b*T+t)*stride+h*Dh:]
-				mx := math.Inf(-1)
-				for j := 0; j < T; j++ {
-					k := qkv[(b*T+j)*stride+H*Dh+h*Dh:]
-					var dot float64
-					for d := 0; d < Dh; d++ {
-						dot += float64(q[d]) * float64(k[d])
-					}
-					s[j] = dot * scale
-					mx = math.Max(mx, s[j])
-				}
-				var sum float64
-				for j := range s {
-					s[j] = math.Exp(s[j] - mx)
-					sum += s[j]
-				}
-				o := out[(b*T+t)*H*Dh+h*Dh:]
-				for j := 0; j < T; j++ {
-					v := qkv[(b*T+j)*stride+2*H*Dh+h*Dh:]
-					for d := 0; d < Dh; d++ {
-						o[d] += s[j] / sum * float64(v[d])
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
-// refLayerNorm is the float64 twin of Ops.LayerNorm.
-func refLayerNorm(x, g, bt []float32, rows, D int, eps float64) []float64 {
-	out := make([]float64, rows*D)
-	for r := 0; r < rows; r++ {
-		row := x[r*D : (r+1)*D]
-		var mean, v float64
-		for _, e := range row {
-			mean += float64(e)
-		}
-		mean /= float64(D)
-		for _, e := range row {
-			v += (float64(e) - mean) * (float64(e) - mean)
-		}
-		rstd := 1 / math.Sqrt(v/float64(D)+eps)
-		for i, e := range row {
-			out[r*D+i] = (float64(e)-mean)*rstd*float64(g[i]) + float64(bt[i])
-		}
-	}
-	return out
+	return ref.Matmul(a, w, bias, r, M, N, K, ref.Epilogue(ep))
 }

@@ -129,8 +129,7 @@ func (s *Sequence) resolve(a Arg, what string) (span, error) {
 	if size == 0 {
 		size = b.size - a.Offset
 	}
-	// Written so that no sum can overflow: Offset and Size come from the caller.
-	if a.Offset < 0 || a.Offset > b.size || size <= 0 || size > b.size-a.Offset {
+	if size <= 0 || !within(a.Offset, size, b.size) {
 		return span{}, fmt.Errorf("%s: range offset %d size %d outside the %d-byte buffer", what, a.Offset, a.Size, b.size)
 	}
 	return span{blk: b.blk, lo: b.off + a.Offset, hi: b.off + a.Offset + size}, nil
@@ -140,11 +139,11 @@ func (s *Sequence) resolve(a Arg, what string) (span, error) {
 // constants push (exactly p's PushBytes) and one Arg per binding. Its
 // descriptor set is allocated and written here, once; replays reuse it.
 func (s *Sequence) Dispatch(label string, p *Pipeline, groups [3]uint32, push []byte, args ...Arg) error {
-	if err := s.recording("Dispatch " + label); err != nil {
+	if err := s.recording("dispatch " + label); err != nil {
 		return err
 	}
 	if err := s.dispatch(label, p, groups, push, args); err != nil {
-		return fmt.Errorf("gpu: Dispatch %s: %w", label, err)
+		return fmt.Errorf("gpu: dispatch %s: %w", label, err)
 	}
 	return nil
 }

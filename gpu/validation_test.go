@@ -87,12 +87,13 @@ func TestSyncValidationCatchesMissingBarrier(t *testing.T) {
 	}
 }
 
-// TestValidationFromEnvironment: with validation switched on only by
-// $VKDEIT_VALIDATION, Close also writes the messages to the log, where a
-// caller that never asked for them still sees them.
+// TestValidationFromEnvironment: with validation switched on by
+// $VKDEIT_VALIDATION through OptionsFromEnv and a Log given, Close writes
+// the messages to the log, where a program that never reads
+// ValidationMessages still shows them.
 func TestValidationFromEnvironment(t *testing.T) {
 	t.Setenv("VKDEIT_VALIDATION", "1")
-	d, log := openValidated(t, Options{})
+	d, log := openValidated(t, OptionsFromEnv())
 	_, err := d.newFence() // leaked on purpose
 	require.NoError(t, err)
 	require.NoError(t, d.Close())

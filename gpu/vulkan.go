@@ -20,13 +20,13 @@ import (
 const installHint = "install the Vulkan loader (Debian: apt-get install libvulkan1) and a driver " +
 	"(mesa-vulkan-drivers gives the CPU driver lavapipe)"
 
-// loader is the process-wide Vulkan loader state. The vulkan-go binding keeps
+// vulkanLib is the process-wide Vulkan loader state. The vulkan-go binding keeps
 // its function pointers in C globals, so loading happens once per process;
 // instMu serializes vk.InitInstance, which rewrites those globals, and every
 // instance and device creation and destruction: a crash was seen once
 // inside vkCreateInstance with the validation layer while tests opened and
 // closed devices concurrently, and the layer keeps process-wide state.
-var loader struct {
+var vulkanLib struct {
 	once   sync.Once
 	gipa   C.PFN_vkGetInstanceProcAddr
 	err    error
@@ -37,20 +37,20 @@ var loader struct {
 // vkGetInstanceProcAddr to the binding. It never panics: a missing loader is
 // an error wrapping ErrNoDevice.
 func loadVulkan() (C.PFN_vkGetInstanceProcAddr, error) {
-	loader.once.Do(func() {
+	vulkanLib.once.Do(func() {
 		var gipa C.PFN_vkGetInstanceProcAddr
 		if msg := C.vkd_load(&gipa); msg != nil {
-			loader.err = fmt.Errorf("gpu: %s: %w; %s", C.GoString(msg), ErrNoDevice, installHint)
+			vulkanLib.err = fmt.Errorf("gpu: %s: %w; %s", C.GoString(msg), ErrNoDevice, installHint)
 			return
 		}
 		vk.SetGetInstanceProcAddr(unsafe.Pointer(gipa))
 		if err := vk.Init(); err != nil {
-			loader.err = fmt.Errorf("gpu: initializing Vulkan: %v: %w; %s", err, ErrNoDevice, installHint)
+			vulkanLib.err = fmt.Errorf("gpu: initializing Vulkan: %v: %w; %s", err, ErrNoDevice, installHint)
 			return
 		}
-		loader.gipa = gipa
+		vulkanLib.gipa = gipa
 	})
-	return loader.gipa, loader.err
+	return vulkanLib.gipa, vulkanLib.err
 }
 
 // vkErr turns a failed VkResult into an error naming the call; device and

@@ -85,12 +85,12 @@ stop() {
 # pipeline fail on SIGPIPE.)
 have_loader() { ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; }
 
-# run_tiles benchmarks every matmul_gpu and attention_gpu tile (gpu package).
+# run_tiles benchmarks every matmul_tiled and attention_tiled tile (gpu package).
 run_tiles() {
 	if [ "$HAVE_GO" = 1 ]; then
-		go test ./gpu/ -run '^$' -bench 'MatmulTiles|AttentionGPUTiles' -benchtime 20x
+		go test ./gpu/ -run '^$' -bench 'MatmulTiles|AttentionTiledTiles' -benchtime 20x
 	else
-		(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulTiles|AttentionGPUTiles' -test.benchtime 20x)
+		(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulTiles|AttentionTiledTiles' -test.benchtime 20x)
 	fi
 }
 
@@ -188,7 +188,7 @@ main() {
 	[ $SMALL = 1 ] && cfg=tiny-distilled
 	step "vkdeit bench" bench 200 "$VK" bench --config $cfg --batch $batches --warmup $warm --iters $iters \
 		--max-time ${maxt}s --json "$OUT/vkdeit_bench.json" --plot "$OUT/vkdeit_bench.png"
-	# Kernel tuning data: every matmul_gpu and attention_gpu tile at the
+	# Kernel tuning data: every matmul_tiled and attention_tiled tile at the
 	# DeiT-small shapes (optional; only what the time budget allows).
 	if [ $TILES = 1 ] && [ $SMALL = 0 ] && [ $((300 - ($(date +%s) - START))) -ge 120 ]; then
 		export HAVE_GO

@@ -16,7 +16,7 @@ import (
 var spirv embed.FS
 
 // SPIRV returns the compiled SPIR-V of the kernel name (the .comp file name
-// without extension, e.g. "matmul_cpu"). The returned slice is a fresh copy.
+// without extension, e.g. "matmul_regblock"). The returned slice is a fresh copy.
 func SPIRV(name string) ([]byte, error) {
 	b, err := spirv.ReadFile(name + ".spv")
 	if err != nil {

@@ -80,7 +80,9 @@ func (g *gpuForwarder) Close() error {
 // openDevice opens the Vulkan device gpu.Open picks ($VKDEIT_DEVICE or the
 // default preference), with its notes going to log.
 func openDevice(log io.Writer) (*gpu.Device, error) {
-	d, err := gpu.Open(gpu.Options{Log: log})
+	opts := gpu.OptionsFromEnv()
+	opts.Log = log
+	d, err := gpu.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("no usable Vulkan device: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"text/tabwriter"
 
 	"github.com/vkdeit/vkdeit/gpu"
@@ -56,7 +55,7 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 	}
 	picked := -1
 	var pickErr error
-	if d, err := gpu.Open(gpu.Options{Log: io.Discard}); err == nil {
+	if d, err := gpu.Open(gpu.OptionsFromEnv()); err == nil {
 		picked = d.Info().Index
 		d.Close()
 	} else {

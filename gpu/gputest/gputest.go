@@ -11,13 +11,14 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
-// Open opens the default device (or $VKDEIT_DEVICE) with validation on. When
+// Open opens the device gpu.OptionsFromEnv selects ($VKDEIT_DEVICE, else the
+// default preference) with validation on. When
 // no device exists the test is skipped, unless $CI is set, where that is a
 // failure. A cleanup closes the device and fails the test if the validation
 // layer reported anything, including leaks found while closing.
 func Open(t testing.TB) *gpu.Device {
 	t.Helper()
-	return OpenOptions(t, gpu.Options{})
+	return OpenOptions(t, gpu.Options{Select: gpu.OptionsFromEnv().Select})
 }
 
 // testLog sends device notes to the test log.

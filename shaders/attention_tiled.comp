@@ -1,10 +1,10 @@
 #version 450
-// attention_gpu.comp: fused scaled-dot-product attention for GPUs, as a
+// attention_tiled.comp: fused scaled-dot-product attention for GPUs, as a
 // flash-attention tile: one workgroup owns a block of BQ queries of one
 // (batch, head) and streams the keys through shared memory in tiles of BKV;
 // the T×T scores never leave the chip.
 //
-// Math, layout, bindings and push constants: exactly as attention.comp
+// Math, layout, bindings and push constants: exactly as attention_regblock.comp
 //   s_j = scale · Q[b,t,h]·K[b,j,h];  out[b,t,h] = Σ_j softmax(s)_j · V[b,j,h]
 //   bindings 0 qkv float[B·T·3·H·DH] (read), 1 out float[B·T·H·DH] (write)
 //   push     uint T, H; float scale

@@ -1,9 +1,9 @@
 #version 450
-// matmul_gpu.comp: C[M,N] = A[M,K]·W[K,N] (+ bias[N]) then an epilogue, for
+// matmul_tiled.comp: C[M,N] = A[M,K]·W[K,N] (+ bias[N]) then an epilogue, for
 // real GPUs: double-buffered shared-memory tiles, register blocking with
 // vec4 shared loads, and an optional split of K inside the workgroup.
 //
-// Math, bindings and push constants: exactly as matmul_cpu.comp
+// Math, bindings and push constants: exactly as matmul_regblock.comp
 //   bindings 0 A[M*K], 1 W[K*N], 2 bias[N], 3 R[M*N], 4 C[M*N] (write)
 //   push     uint M, N, K, flags (bit 0: add bias)
 // spec constants:   0 EPI  epilogue (0 none, 1 gelu, 2 residual)

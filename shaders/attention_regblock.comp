@@ -1,5 +1,5 @@
 #version 450
-// attention.comp: fused scaled-dot-product attention, one (batch, head, block
+// attention_regblock.comp: fused scaled-dot-product attention, one (batch, head, block
 // of queries) per workgroup; the T×T scores never leave registers.
 //
 // Math:  for batch b, head h, query t:

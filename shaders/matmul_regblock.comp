@@ -1,5 +1,5 @@
 #version 450
-// matmul_cpu.comp: C[M,N] = A[M,K]·W[K,N] (+ bias[N]) then an epilogue, for
+// matmul_regblock.comp: C[M,N] = A[M,K]·W[K,N] (+ bias[N]) then an epilogue, for
 // CPU Vulkan drivers (lavapipe/llvmpipe).
 //
 // Math:     C[m,n] = epi( Σ_k A[m,k]·W[k,n] + (bias ? bias[n] : 0) )

@@ -1,0 +1,36 @@
+package gpu
+
+import "fmt"
+
+// LayerNorm records out[r,:] = (in[r,:] − mean)/sqrt(var + eps)·gamma + beta
+// for rows rows of D values (biased variance, one workgroup per row).
+func (o *Ops) LayerNorm(s *Sequence, out, in, gamma, beta Arg, rows, D int, eps float32) error {
+	const op = "layernorm"
+	if err := checkDims(op, rows, D); err != nil {
+		return err
+	}
+	if !(eps >= 0) {
+		return fmt.Errorf("gpu: %s: eps %g must be non-negative", op, eps)
+	}
+	n := int64(rows) * int64(D)
+	for _, c := range []struct {
+		name string
+		a    Arg
+		n    int64
+	}{{"out", out, n}, {"in", in, n}, {"gamma", gamma, int64(D)}, {"beta", beta, int64(D)}} {
+		if err := checkArg(op, c.name, c.a, c.n); err != nil {
+			return err
+		}
+	}
+	p, err := o.pipeline("layernorm", o.lnWG)
+	if err != nil {
+		return err
+	}
+	groups, err := o.groups2D(op, int64(rows))
+	if err != nil {
+		return err
+	}
+	label := fmt.Sprintf("layernorm %dx%d", rows, D)
+	return s.Dispatch(label, p, groups, Push(uint32(rows), uint32(D), eps),
+		opRead(in), opRead(gamma), opRead(beta), opWrite(out))
+}
