@@ -2,6 +2,7 @@ package gpu
 
 /*
 #include "shim.h"
+#include <stdlib.h>
 */
 import "C"
 
@@ -10,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"unsafe"
 
 	vk "github.com/vulkan-go/vulkan"
 )
@@ -75,6 +77,25 @@ type DeviceInfo struct {
 	DeviceLocalBytes        uint64  // size of the largest device-local heap
 	MaxStorageBufferRange   int64   // largest range one storage-buffer binding may cover (128 MiB on lavapipe)
 	Unified                 bool    // device-local memory is also host-visible (CPU/integrated): no staging copies
+
+	VendorID uint32 // PCI vendor ID (0x10de NVIDIA, 0x1002 AMD, 0x8086 Intel, 0x10005 Mesa)
+	DriverID uint32 // VkDriverId, 0 when unknown
+
+	// Features beyond Vulkan 1.0 (read through Vulkan 1.2; false on 1.1
+	// devices). FP16 reports the two the fp16 kernels need.
+	ShaderFloat16      bool // fp16 arithmetic in shaders
+	StorageBuffer16Bit bool // fp16 values in storage buffers
+	VulkanMemoryModel  bool // required by every cooperative-matrix shader
+	// CoopMatShapes is every VK_KHR_cooperative_matrix shape the driver
+	// reports (empty without the extension).
+	CoopMatShapes []CoopMatShape
+	// CoopMat reports whether vkdeit uses cooperative matrices on this
+	// device: the driver has an fp16×fp16→fp32 subgroup shape and the
+	// features above, its vendor is trusted (drivers that over-report are
+	// gated, see CoopMatNote) and Options.NoCoopMat is unset.
+	CoopMat bool
+	// CoopMatNote says why CoopMat is what it is.
+	CoopMatNote string
 }
 
 // Options control which device Open picks and how.
@@ -97,6 +118,11 @@ type Options struct {
 	// and recorded copies go through staging buffers. It exists to test
 	// the discrete-GPU path on a CPU or integrated device.
 	ForceStaging bool
+
+	// NoCoopMat keeps cooperative matrices off even where the device
+	// offers them (the fp16 kernels then use plain fp16 arithmetic).
+	// $VKDEIT_COOPMAT=0 sets it through OptionsFromEnv.
+	NoCoopMat bool
 }
 
 // Device is an open Vulkan device with one compute queue. Its methods are
@@ -149,12 +175,14 @@ type Device struct {
 }
 
 // OptionsFromEnv returns the Options that vkdeit's environment variables
-// ask for: $VKDEIT_DEVICE as Select and $VKDEIT_VALIDATION=1 as Validation.
-// Open itself reads no environment; programs call this to honour them.
+// ask for: $VKDEIT_DEVICE as Select, $VKDEIT_VALIDATION=1 as Validation and
+// $VKDEIT_COOPMAT=0 as NoCoopMat. Open itself reads no environment; programs
+// call this to honour them.
 func OptionsFromEnv() Options {
 	return Options{
 		Select:     os.Getenv("VKDEIT_DEVICE"),
 		Validation: os.Getenv("VKDEIT_VALIDATION") == "1",
+		NoCoopMat:  os.Getenv("VKDEIT_COOPMAT") == "0",
 	}
 }
 
@@ -222,10 +250,38 @@ func (d *Device) open(opts Options) error {
 		QueueCount:       1,
 		PQueuePriorities: []float32{1},
 	}
+	if opts.NoCoopMat && d.info.CoopMat {
+		d.info.CoopMat = false
+		d.info.CoopMatNote = "not used: turned off (Options.NoCoopMat, $VKDEIT_COOPMAT=0)"
+	}
+	// Enable exactly what the device offers of what the kernels use.
+	var en C.vkd_features
+	if d.info.FP16() {
+		en.shaderFloat16, en.storageBuffer16BitAccess = 1, 1
+	}
+	if d.info.VulkanMemoryModel {
+		en.vulkanMemoryModel = 1
+	}
+	var exts []string
+	if d.info.CoopMat {
+		en.cooperativeMatrix = 1
+		exts = append(exts, cstr("VK_KHR_cooperative_matrix"))
+	}
+	var pnext unsafe.Pointer
+	if en.shaderFloat16 != 0 || en.vulkanMemoryModel != 0 {
+		pnext = C.vkd_device_pnext(&en)
+		if pnext == nil {
+			return fmt.Errorf("gpu: %s: out of host memory for the feature chain", d.info.Name)
+		}
+		defer C.free(pnext)
+	}
 	dci := &vk.DeviceCreateInfo{
-		SType:                vk.StructureTypeDeviceCreateInfo,
-		QueueCreateInfoCount: 1,
-		PQueueCreateInfos:    []vk.DeviceQueueCreateInfo{qci},
+		SType:                   vk.StructureTypeDeviceCreateInfo,
+		PNext:                   pnext,
+		QueueCreateInfoCount:    1,
+		PQueueCreateInfos:       []vk.DeviceQueueCreateInfo{qci},
+		EnabledExtensionCount:   uint32(len(exts)),
+		PpEnabledExtensionNames: exts,
 	}
 	var dev vk.Device
 	vulkanLib.instMu.Lock() // object lifetimes serialized process-wide, as instances are

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"testing"
 
@@ -145,4 +146,35 @@ func TestNoDevice(t *testing.T) {
 	require.Nil(t, d)
 	require.ErrorIs(t, err, gpu.ErrNoDevice)
 	t.Logf("error: %v", err)
+}
+
+// TestDeviceFeatures checks the fp16 and cooperative-matrix report against
+// itself and that Options.NoCoopMat turns cooperative matrices off. On the
+// coopmat lane (make test-coopmat sets VKDEIT_REQUIRE_COOPMAT=1) the device
+// must offer them.
+func TestDeviceFeatures(t *testing.T) {
+	d := gputest.Open(t)
+	info := d.Info()
+	t.Logf("fp16 %v (shaderFloat16 %v, 16-bit storage %v), memory model %v, coopmat %v (%s)",
+		info.FP16(), info.ShaderFloat16, info.StorageBuffer16Bit, info.VulkanMemoryModel, info.CoopMat, info.CoopMatNote)
+	for _, s := range info.CoopMatShapes {
+		t.Logf("  %v", s)
+		require.NotZero(t, s.M*s.N*s.K, "%v", s)
+	}
+	require.NotEmpty(t, info.CoopMatNote)
+	if info.CoopMat {
+		require.True(t, info.FP16() && info.VulkanMemoryModel, "coopmat without the features its shaders need")
+		require.NotEmpty(t, info.HalfFloatShapes())
+	}
+	if os.Getenv("VKDEIT_REQUIRE_COOPMAT") == "1" {
+		require.True(t, info.CoopMat, "VKDEIT_REQUIRE_COOPMAT=1 but %s: %s", info.Name, info.CoopMatNote)
+	}
+	off := gputest.OpenOptions(t, gpu.Options{Select: strconv.Itoa(info.Index), NoCoopMat: true})
+	require.False(t, off.Info().CoopMat)
+	require.Equal(t, info.FP16(), off.Info().FP16())
+	if info.CoopMat {
+		require.Contains(t, off.Info().CoopMatNote, "turned off")
+	}
+	t.Setenv("VKDEIT_COOPMAT", "0")
+	require.True(t, gpu.OptionsFromEnv().NoCoopMat)
 }

@@ -61,6 +61,7 @@ func describe(gipa C.PFN_vkGetInstanceProcAddr, inst vk.Instance, index int, h v
 	api := vk.Version(props.ApiVersion)
 	info := DeviceInfo{
 		Index:                   index,
+		VendorID:                props.VendorID,
 		Name:                    vk.ToString(props.DeviceName[:]),
 		APIVersion:              api.String(),
 		MaxSharedMemory:         lim.MaxComputeSharedMemorySize,
@@ -98,6 +99,7 @@ func describe(gipa C.PFN_vkGetInstanceProcAddr, inst vk.Instance, index int, h v
 	info.SubgroupSize = uint32(p2.subgroupSize)
 	p.maxAlloc = int64(p2.maxAlloc)
 	if p2.haveDriver != 0 {
+		info.DriverID = uint32(p2.driverID)
 		info.Driver = C.GoString(&p2.driverName[0])
 		if s := C.GoString(&p2.driverInfo[0]); s != "" {
 			info.Driver += " (" + s + ")"
@@ -105,6 +107,8 @@ func describe(gipa C.PFN_vkGetInstanceProcAddr, inst vk.Instance, index int, h v
 	} else {
 		info.Driver = fmt.Sprintf("vendor 0x%04x driver version 0x%x", props.VendorID, props.DriverVersion)
 	}
+
+	readFeatures(gipa, inst, h, eff, &info)
 
 	// Queue family: the first compute family, preferring one with timestamps.
 	var nq uint32

@@ -182,11 +182,118 @@ void vkd_get_props2(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalD
 	out->maxAlloc = m3.maxMemoryAllocationSize;
 	if (apiVersion >= VK_API_VERSION_1_2) {
 		out->haveDriver = 1;
+		out->driverID = (uint32_t)drv.driverID;
 		memcpy(out->driverName, drv.driverName, sizeof out->driverName);
 		memcpy(out->driverInfo, drv.driverInfo, sizeof out->driverInfo);
 		out->driverName[sizeof out->driverName - 1] = 0;
 		out->driverInfo[sizeof out->driverInfo - 1] = 0;
 	}
+}
+
+// feature_chain is the pNext chain of the features vkdeit reads and enables;
+// the same structs serve both (Vulkan 1.2 core, no extension needed except
+// the cooperative matrix one).
+struct feature_chain {
+	VkPhysicalDeviceFeatures2 f2;
+	VkPhysicalDevice16BitStorageFeatures s16;
+	VkPhysicalDeviceShaderFloat16Int8Features f16;
+	VkPhysicalDeviceVulkanMemoryModelFeatures vmm;
+	VkPhysicalDeviceCooperativeMatrixFeaturesKHR cm;
+};
+
+static void chain_init(struct feature_chain *c, int coopmat) {
+	memset(c, 0, sizeof *c);
+	c->f2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+	c->s16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES;
+	c->f16.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
+	c->vmm.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES;
+	c->cm.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR;
+	c->f2.pNext = &c->s16;
+	c->s16.pNext = &c->f16;
+	c->f16.pNext = &c->vmm;
+	if (coopmat) {
+		c->vmm.pNext = &c->cm;
+	}
+}
+
+void vkd_get_features(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalDevice pd, uint32_t apiVersion, int coopmatExt, vkd_features *out) {
+	memset(out, 0, sizeof *out);
+	PFN_vkGetPhysicalDeviceFeatures2 get =
+		(PFN_vkGetPhysicalDeviceFeatures2)gipa(inst, "vkGetPhysicalDeviceFeatures2");
+	if (get == NULL || apiVersion < VK_API_VERSION_1_2) {
+		return;
+	}
+	struct feature_chain c;
+	chain_init(&c, coopmatExt);
+	get(pd, &c.f2);
+	out->shaderFloat16 = c.f16.shaderFloat16 != 0;
+	out->storageBuffer16BitAccess = c.s16.storageBuffer16BitAccess != 0;
+	out->vulkanMemoryModel = c.vmm.vulkanMemoryModel != 0;
+	out->cooperativeMatrix = coopmatExt && c.cm.cooperativeMatrix != 0;
+}
+
+// vkd_coopmat_shapes copies up to cap VkCooperativeMatrixPropertiesKHR
+// entries to out and their total number to *count; it returns 0 on success,
+// -1 when the instance has no vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR
+// and the VkResult otherwise.
+int vkd_coopmat_shapes(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalDevice pd, vkd_cm_shape *out, uint32_t cap, uint32_t *count) {
+	*count = 0;
+	PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR get =
+		(PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)gipa(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR");
+	if (get == NULL) {
+		return -1;
+	}
+	uint32_t n = 0;
+	VkResult r = get(pd, &n, NULL);
+	if (r != VK_SUCCESS) {
+		return (int)r;
+	}
+	if (n > cap) {
+		n = cap;
+	}
+	VkCooperativeMatrixPropertiesKHR *p = calloc(n ? n : 1, sizeof *p);
+	if (p == NULL) {
+		return (int)VK_ERROR_OUT_OF_HOST_MEMORY;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		p[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR;
+	}
+	r = get(pd, &n, p);
+	if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+		free(p);
+		return (int)r;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		out[i].m = p[i].MSize;
+		out[i].n = p[i].NSize;
+		out[i].k = p[i].KSize;
+		out[i].a = (uint32_t)p[i].AType;
+		out[i].b = (uint32_t)p[i].BType;
+		out[i].c = (uint32_t)p[i].CType;
+		out[i].result = (uint32_t)p[i].ResultType;
+		out[i].scope = (uint32_t)p[i].scope;
+		out[i].saturating = p[i].saturatingAccumulation != 0;
+	}
+	*count = n;
+	free(p);
+	return 0;
+}
+
+// vkd_device_pnext returns a malloc'd pNext chain for VkDeviceCreateInfo
+// (a VkPhysicalDeviceFeatures2 heading the feature structs) enabling exactly
+// the features set in enable; pEnabledFeatures must then be NULL. Free it
+// with free().
+void *vkd_device_pnext(const vkd_features *enable) {
+	struct feature_chain *c = malloc(sizeof *c);
+	if (c == NULL) {
+		return NULL;
+	}
+	chain_init(c, enable->cooperativeMatrix);
+	c->f16.shaderFloat16 = enable->shaderFloat16 ? VK_TRUE : VK_FALSE;
+	c->s16.storageBuffer16BitAccess = enable->storageBuffer16BitAccess ? VK_TRUE : VK_FALSE;
+	c->vmm.vulkanMemoryModel = enable->vulkanMemoryModel ? VK_TRUE : VK_FALSE;
+	c->cm.cooperativeMatrix = enable->cooperativeMatrix ? VK_TRUE : VK_FALSE;
+	return c;
 }
 
 vkd_fns *vkd_fns_load(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkDevice dev) {

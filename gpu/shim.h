@@ -11,6 +11,58 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Debian 12's headers (1.3.239) predate VK_KHR_cooperative_matrix (header
+// 1.3.255): declare what vkdeit uses, with the Vulkan registry's values.
+#ifndef VK_KHR_cooperative_matrix
+#define VK_KHR_cooperative_matrix 1
+#define VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME "VK_KHR_cooperative_matrix"
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR ((VkStructureType)1000506000)
+#define VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506001)
+#define VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_PROPERTIES_KHR ((VkStructureType)1000506002)
+typedef enum VkComponentTypeKHR {
+	VK_COMPONENT_TYPE_FLOAT16_KHR = 0,
+	VK_COMPONENT_TYPE_FLOAT32_KHR = 1,
+	VK_COMPONENT_TYPE_FLOAT64_KHR = 2,
+	VK_COMPONENT_TYPE_SINT8_KHR = 3,
+	VK_COMPONENT_TYPE_SINT16_KHR = 4,
+	VK_COMPONENT_TYPE_SINT32_KHR = 5,
+	VK_COMPONENT_TYPE_SINT64_KHR = 6,
+	VK_COMPONENT_TYPE_UINT8_KHR = 7,
+	VK_COMPONENT_TYPE_UINT16_KHR = 8,
+	VK_COMPONENT_TYPE_UINT32_KHR = 9,
+	VK_COMPONENT_TYPE_UINT64_KHR = 10,
+	VK_COMPONENT_TYPE_MAX_ENUM_KHR = 0x7FFFFFFF
+} VkComponentTypeKHR;
+typedef enum VkScopeKHR {
+	VK_SCOPE_DEVICE_KHR = 1,
+	VK_SCOPE_WORKGROUP_KHR = 2,
+	VK_SCOPE_SUBGROUP_KHR = 3,
+	VK_SCOPE_QUEUE_FAMILY_KHR = 5,
+	VK_SCOPE_MAX_ENUM_KHR = 0x7FFFFFFF
+} VkScopeKHR;
+typedef struct VkCooperativeMatrixPropertiesKHR {
+	VkStructureType sType;
+	void *pNext;
+	uint32_t MSize;
+	uint32_t NSize;
+	uint32_t KSize;
+	VkComponentTypeKHR AType;
+	VkComponentTypeKHR BType;
+	VkComponentTypeKHR CType;
+	VkComponentTypeKHR ResultType;
+	VkBool32 saturatingAccumulation;
+	VkScopeKHR scope;
+} VkCooperativeMatrixPropertiesKHR;
+typedef struct VkPhysicalDeviceCooperativeMatrixFeaturesKHR {
+	VkStructureType sType;
+	void *pNext;
+	VkBool32 cooperativeMatrix;
+	VkBool32 cooperativeMatrixRobustBufferAccess;
+} VkPhysicalDeviceCooperativeMatrixFeaturesKHR;
+typedef VkResult(VKAPI_PTR *PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesKHR)(
+	VkPhysicalDevice physicalDevice, uint32_t *pPropertyCount, VkCooperativeMatrixPropertiesKHR *pProperties);
+#endif
+
 const char *vkd_load(PFN_vkGetInstanceProcAddr *out);
 
 typedef struct vkd_log vkd_log;
@@ -26,10 +78,29 @@ typedef struct vkd_props2 {
 	uint32_t subgroupSize;
 	uint64_t maxAlloc;
 	int haveDriver;
+	uint32_t driverID;
 	char driverName[VK_MAX_DRIVER_NAME_SIZE];
 	char driverInfo[VK_MAX_DRIVER_INFO_SIZE];
 } vkd_props2;
 void vkd_get_props2(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalDevice pd, uint32_t apiVersion, vkd_props2 *out);
+
+// vkd_features is what vkdeit asks of a device beyond Vulkan 1.0, as
+// vkGetPhysicalDeviceFeatures2 reports it (all zero before Vulkan 1.2).
+typedef struct vkd_features {
+	int shaderFloat16;
+	int storageBuffer16BitAccess;
+	int vulkanMemoryModel;
+	int cooperativeMatrix;
+} vkd_features;
+void vkd_get_features(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalDevice pd, uint32_t apiVersion, int coopmatExt, vkd_features *out);
+
+// vkd_cm_shape is one VkCooperativeMatrixPropertiesKHR entry.
+typedef struct vkd_cm_shape {
+	uint32_t m, n, k, a, b, c, result, scope, saturating;
+} vkd_cm_shape;
+int vkd_coopmat_shapes(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkPhysicalDevice pd, vkd_cm_shape *out, uint32_t cap, uint32_t *count);
+
+void *vkd_device_pnext(const vkd_features *enable);
 
 typedef struct vkd_fns {
 	PFN_vkQueueSubmit queueSubmit;
