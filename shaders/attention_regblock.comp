@@ -17,6 +17,9 @@
 //                   3 KB    keys per softmax block (default 8)
 // dispatch:         (ceil(T / (LANES·QB)), H, B)
 // Buffers must start 16-byte aligned (vec4 access).
+// fp16 build (-DFP16, attention_regblock_f16.spv; f16.glsl): qkv and out
+// are fp16 (8-byte aligned), converted to fp32 as loaded; scores, softmax
+// and sums are fp32, out is rounded to fp16 once.
 //
 // Online (flash-style) softmax over blocks of KB keys: for each block the
 // scores of the lane's QB queries are computed in registers, the running max
@@ -27,14 +30,17 @@
 // as per-lane ones), and each load feeds QB·4 FMAs. Queries past T are clamped for loads and not stored; keys
 // past T get score −3e38 (exp → 0), so T needs no relation to any block size.
 
+#extension GL_GOOGLE_include_directive : require
+#include "f16.glsl"
+
 layout(local_size_x_id = 2) in;
 layout(constant_id = 0) const uint DH = 64;
 layout(constant_id = 1) const uint QB = 4;
 layout(constant_id = 2) const uint LANES = 8;
 layout(constant_id = 3) const uint KB = 8;
 
-layout(set = 0, binding = 0) readonly buffer QKV { vec4 qkv[]; };
-layout(set = 0, binding = 1) writeonly buffer Out { vec4 dst[]; };
+layout(set = 0, binding = 0) readonly buffer QKV { ST4 qkv[]; };
+layout(set = 0, binding = 1) writeonly buffer Out { ST4 dst[]; };
 layout(push_constant) uniform Push { uint T, H; float scale; } p;
 
 const uint D4 = DH / 4;
@@ -53,7 +59,7 @@ void main() {
     for (uint i = 0; i < QB; i++) {
         uint t = min(t0 + i, p.T - 1u);
         for (uint d = 0; d < D4; d++) {
-            q[i][d] = qkv[base + t * rowStride + d] * p.scale;
+            q[i][d] = F4(qkv[base + t * rowStride + d]) * p.scale;
             o[i][d] = vec4(0.0);
         }
         m[i] = NEG;
@@ -68,7 +74,7 @@ void main() {
             uint j = min(j0 + kb, p.T - 1u);
             uint kbase = base + j * rowStride + koff;
             for (uint d = 0; d < D4; d++) {
-                vec4 kv = qkv[kbase + d];
+                vec4 kv = F4(qkv[kbase + d]);
                 for (uint i = 0; i < QB; i++) s[i][kb] += dot(q[i][d], kv);
             }
         }
@@ -92,7 +98,7 @@ void main() {
             uint j = min(j0 + kb, p.T - 1u);
             uint vbase = base + j * rowStride + voff;
             for (uint d = 0; d < D4; d++) {
-                vec4 vv = qkv[vbase + d];
+                vec4 vv = F4(qkv[vbase + d]);
                 for (uint i = 0; i < QB; i++) o[i][d] += s[i][kb] * vv;
             }
         }
@@ -104,6 +110,6 @@ void main() {
         if (t >= p.T) break;
         float inv = 1.0 / l[i];
         uint obase = (b * p.T + t) * outStride + h * D4;
-        for (uint d = 0; d < D4; d++) dst[obase + d] = o[i][d] * inv;
+        for (uint d = 0; d < D4; d++) dst[obase + d] = S4(o[i][d] * inv);
     }
 }

@@ -15,6 +15,10 @@
 //                   3 WG  local_size_x, must equal 4·BQ (default 128)
 // dispatch:         (ceil(T / BQ), H, B)
 // Buffers must start 16-byte aligned (vec4 access).
+// fp16 build (-DFP16, attention_tiled_f16.spv; f16.glsl): qkv and out are
+// fp16 (8-byte aligned); Q, K and V are converted to fp32 as they are
+// staged, so scores, softmax and P·V are fp32 as in the fp32 build, and
+// out is rounded to fp16 once.
 // Shared memory (bytes), D4 = DH/4, BKV = 16·KPT:
 //   16·(BQ·(D4+1) + BKV·(D4+1) + BKV·D4 + BQ·(BKV/4+1) + BQ·5)
 // = 32768 for the default tile at DH = 64 (ops_attention.go mirrors this).
@@ -46,14 +50,17 @@
 // key 0) makes every running max finite: no NaN can arise from the padding.
 // All barriers are reached by the whole workgroup (uniform loop bounds).
 
+#extension GL_GOOGLE_include_directive : require
+#include "f16.glsl"
+
 layout(local_size_x_id = 3) in;
 layout(constant_id = 0) const uint DH = 64;
 layout(constant_id = 1) const uint BQ = 32;
 layout(constant_id = 2) const uint KPT = 2;
 layout(constant_id = 3) const uint WG = 128;
 
-layout(set = 0, binding = 0) readonly buffer QKV { vec4 qkv[]; };
-layout(set = 0, binding = 1) writeonly buffer Out { vec4 dst[]; };
+layout(set = 0, binding = 0) readonly buffer QKV { ST4 qkv[]; };
+layout(set = 0, binding = 1) writeonly buffer Out { ST4 dst[]; };
 layout(push_constant) uniform Push { uint T, H; float scale; } p;
 
 const uint D4 = DH / 4;
@@ -87,7 +94,7 @@ void main() {
     // Query block, pre-scaled; rows past T are zeros.
     for (uint e = tid; e < BQ * D4; e += WG) {
         uint row = e / D4, d = e % D4, t = q0 + row;
-        Qs[row * QST + d] = t < T ? qkv[base + t * rowStride + d] * p.scale : vec4(0.0);
+        Qs[row * QST + d] = t < T ? F4(qkv[base + t * rowStride + d]) * p.scale : vec4(0.0);
     }
 
     vec4 o[4][DPL];
@@ -107,8 +114,8 @@ void main() {
         vr[i] = vec4(0.0);
         if (e < BKV * D4 && j < T) {
             uint gi = base + j * rowStride + e % D4;
-            kr[i] = qkv[gi + koff];
-            vr[i] = qkv[gi + voff];
+            kr[i] = F4(qkv[gi + koff]);
+            vr[i] = F4(qkv[gi + voff]);
         }
     }
 
@@ -133,8 +140,8 @@ void main() {
                 vr[i] = vec4(0.0);
                 if (e < BKV * D4 && j < T) {
                     uint gi = base + j * rowStride + e % D4;
-                    kr[i] = qkv[gi + koff];
-                    vr[i] = qkv[gi + voff];
+                    kr[i] = F4(qkv[gi + koff]);
+                    vr[i] = F4(qkv[gi + voff]);
                 }
             }
         }
@@ -221,7 +228,7 @@ void main() {
             uint obase = (b * T + t) * (p.H * D4) + h * D4;
             for (uint i = 0; i < DPL; i++) {
                 uint d = n + LANES * i;
-                if (D4 % LANES == 0u || d < D4) dst[obase + d] = o[r][i] * inv;
+                if (D4 % LANES == 0u || d < D4) dst[obase + d] = S4(o[r][i] * inv);
             }
         }
     }

@@ -1,7 +1,11 @@
 // Package shaders holds vkdeit's GLSL compute kernels and their compiled
 // SPIR-V. The .spv files are committed and embedded, so building vkdeit needs
 // no shader compiler; build.sh (make shaders) regenerates them from the .comp
-// sources and shaders_test.go checks that the two agree.
+// sources (plus the builds listed in the variants file, such as the -DFP16
+// fp16-storage kernels named *_f16) and shaders_test.go checks that the two
+// agree. The cooperative-matrix kernels (*_coopmat) need a newer glslc than
+// Debian 12's: build.sh and the test take it from the coopmat lane
+// (scripts/vulkan-lane.sh).
 package shaders
 
 import (

@@ -13,8 +13,14 @@
 // spec constants:   0 WG  local_size_x, a power of two (CPU 8, GPU 256)
 // dispatch:         (X, Y, 1), X·Y ≥ rows; workgroup (x, y) normalizes row
 //                   y·X + x, rows past `rows` return at once.
+// fp16 build (-DFP16, layernorm_f16.spv; f16.glsl): out is fp16, rounded
+// once; in, gamma, beta and the statistics stay fp32 (in is the fp32
+// residual stream).
 // Each invocation sums a strided slice of the row; partial sums are combined
 // by a shared-memory tree (log2 WG barrier steps).
+
+#extension GL_GOOGLE_include_directive : require
+#include "f16.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 256;
@@ -22,7 +28,7 @@ layout(constant_id = 0) const uint WG = 256;
 layout(set = 0, binding = 0) readonly buffer In { float src[]; };
 layout(set = 0, binding = 1) readonly buffer Gamma { float gamma[]; };
 layout(set = 0, binding = 2) readonly buffer Beta { float beta[]; };
-layout(set = 0, binding = 3) writeonly buffer Out { float dst[]; };
+layout(set = 0, binding = 3) writeonly buffer Out { ST1 dst[]; };
 layout(push_constant) uniform Push { uint rows, D; float eps; } p;
 
 shared float red[WG];
@@ -58,6 +64,6 @@ void main() {
     float rstd = inversesqrt(reduceSum(sq) / float(p.D) + p.eps);
 
     for (uint i = t; i < p.D; i += WG) {
-        dst[base + i] = (src[base + i] - mean) * rstd * gamma[i] + beta[i];
+        dst[base + i] = S1((src[base + i] - mean) * rstd * gamma[i] + beta[i]);
     }
 }

@@ -16,6 +16,11 @@
 //                              binding starts 16-byte aligned): vec4 loads/stores;
 //                              0: scalar loads, any M, N, K.
 // dispatch:         (ceil(N/64), ceil(M/8), 1)
+// fp16 build (-DFP16, matmul_regblock_f16.spv; f16.glsl): A and W are fp16
+// (ALIGNED needs 8-byte aligned A and W), bias and R stay fp32, and
+//                   2 OUT16    1: C is fp16 (rounded once, after the
+//                              epilogue); 0: C is fp32
+// Products and sums are fp32 in both builds.
 //
 // Why this shape: llvmpipe runs a subgroup of 8 invocations as one 8-wide
 // SIMD program and turns every buffer load into a per-lane loop with bounds
@@ -27,19 +32,27 @@
 // clamped for loads and masked for stores, so no size needs to be a
 // multiple of the tile.
 #extension GL_GOOGLE_include_directive : require
+#include "f16.glsl"
 #include "gelu.glsl"
 
 layout(local_size_x = 8) in;
 layout(constant_id = 0) const uint EPI = 0;
 layout(constant_id = 1) const uint ALIGNED = 0;
 
-layout(set = 0, binding = 0) readonly buffer A1 { float a1[]; };
-layout(set = 0, binding = 0) readonly buffer A4 { vec4 a4[]; };
-layout(set = 0, binding = 1) readonly buffer W1 { float w1[]; };
-layout(set = 0, binding = 1) readonly buffer W4 { vec4 w4[]; };
+layout(set = 0, binding = 0) readonly buffer A1 { ST1 a1[]; };
+layout(set = 0, binding = 0) readonly buffer A4 { ST4 a4[]; };
+layout(set = 0, binding = 1) readonly buffer W1 { ST1 w1[]; };
+layout(set = 0, binding = 1) readonly buffer W4 { ST4 w4[]; };
 layout(set = 0, binding = 2) readonly buffer Bias { float bias[]; };
 layout(set = 0, binding = 3) readonly buffer Res { float res[]; };
 layout(set = 0, binding = 4) writeonly buffer C1 { float c1[]; };
+#ifdef FP16
+layout(constant_id = 2) const uint OUT16 = 0;
+layout(set = 0, binding = 4) writeonly buffer C16 { float16_t c16[]; };
+#define STORE_C(i, v) if (OUT16 == 1) c16[i] = float16_t(v); else c1[i] = (v)
+#else
+#define STORE_C(i, v) c1[i] = (v)
+#endif
 layout(push_constant) uniform Push { uint M, N, K, flags; } p;
 
 const uint TM = 8;  // rows of C per lane (and per workgroup)
@@ -57,7 +70,7 @@ vec4 loadA(uint r, uint k) {
     uint base = r * p.K;
     vec4 v = vec4(0.0);
     for (uint q = 0; q < 4; q++) {
-        if (k + q < p.K) v[q] = a1[base + k + q];
+        if (k + q < p.K) v[q] = F1(a1[base + k + q]);
     }
     return v;
 }
@@ -65,8 +78,8 @@ vec4 loadA(uint r, uint k) {
 // loadW returns W[k, n..n+3] with k and columns clamped into range (scalar path).
 vec4 loadW(uint k, uint n) {
     uint base = min(k, p.K - 1) * p.N;
-    return vec4(w1[base + min(n, p.N - 1)], w1[base + min(n + 1, p.N - 1)],
-                w1[base + min(n + 2, p.N - 1)], w1[base + min(n + 3, p.N - 1)]);
+    return vec4(F1(w1[base + min(n, p.N - 1)]), F1(w1[base + min(n + 1, p.N - 1)]),
+                F1(w1[base + min(n + 2, p.N - 1)]), F1(w1[base + min(n + 3, p.N - 1)]));
 }
 
 void main() {
@@ -86,11 +99,11 @@ void main() {
         for (uint j = 0; j < TN4; j++) wc[j] = min(col0 / 4u + j, N4 - 1u);
         for (uint k4 = 0; k4 < K4; k4++) {
             vec4 a[TM];
-            for (uint i = 0; i < TM; i++) a[i] = a4[arow[i] + k4];
+            for (uint i = 0; i < TM; i++) a[i] = F4(a4[arow[i] + k4]);
             for (uint kk = 0; kk < 4; kk++) {
                 uint wr = (k4 * 4u + kk) * N4;
                 for (uint j = 0; j < TN4; j++) {
-                    vec4 w = w4[wr + wc[j]];
+                    vec4 w = F4(w4[wr + wc[j]]);
                     for (uint i = 0; i < TM; i++) acc[i][j] += a[i][kk] * w;
                 }
             }
@@ -114,7 +127,9 @@ void main() {
         for (uint j = 0; j < TN4; j++) {
             for (uint q = 0; q < 4; q++) {
                 uint col = col0 + j * 4u + q;
-                if (col < p.N) c1[r * p.N + col] = epilogue(acc[i][j][q], r, col);
+                if (col < p.N) {
+                    STORE_C(r * p.N + col, epilogue(acc[i][j][q], r, col));
+                }
             }
         }
     }

@@ -17,6 +17,12 @@
 //                   7 VEC  1 when K % 4 == 0, N % 4 == 0 and A, W start
 //                          16-byte aligned: vec4 global loads; 0: scalar
 // dispatch:         (ceil(N/BN), ceil(M/BM), 1)
+// fp16 build (-DFP16, matmul_tiled_f16.spv; f16.glsl): A and W are fp16
+// (VEC needs 8-byte aligned A and W), converted to fp32 as they are fetched,
+// so shared memory, products and sums are fp32 as in the fp32 build; bias and
+// R stay fp32, and
+//                   8 OUT16 1: C is fp16 (rounded once, after the epilogue);
+//                           0: C is fp32
 //
 // Each step the whole workgroup stages A[BM×BK] (k-major: As[k][m]) and
 // W[BK×BN] in one of two shared buffers; while it computes on one buffer it
@@ -34,6 +40,7 @@
 // GELU or adds R; each element of R is read only by the invocation that
 // writes the same element of C, so C may alias R.
 #extension GL_GOOGLE_include_directive : require
+#include "f16.glsl"
 #include "gelu.glsl"
 
 layout(local_size_x_id = 6) in;
@@ -46,13 +53,20 @@ layout(constant_id = 5) const uint TN = 4;
 layout(constant_id = 6) const uint WG = 256;
 layout(constant_id = 7) const uint VEC = 0;
 
-layout(set = 0, binding = 0) readonly buffer A1 { float a1[]; };
-layout(set = 0, binding = 0) readonly buffer A4 { vec4 a4[]; };
-layout(set = 0, binding = 1) readonly buffer W1 { float w1[]; };
-layout(set = 0, binding = 1) readonly buffer W4 { vec4 w4[]; };
+layout(set = 0, binding = 0) readonly buffer A1 { ST1 a1[]; };
+layout(set = 0, binding = 0) readonly buffer A4 { ST4 a4[]; };
+layout(set = 0, binding = 1) readonly buffer W1 { ST1 w1[]; };
+layout(set = 0, binding = 1) readonly buffer W4 { ST4 w4[]; };
 layout(set = 0, binding = 2) readonly buffer Bias { float bias[]; };
 layout(set = 0, binding = 3) readonly buffer Res { float res[]; };
 layout(set = 0, binding = 4) writeonly buffer C1 { float c1[]; };
+#ifdef FP16
+layout(constant_id = 8) const uint OUT16 = 0;
+layout(set = 0, binding = 4) writeonly buffer C16 { float16_t c16[]; };
+#define STORE_C(i, v) if (OUT16 == 1) c16[i] = float16_t(v); else c1[i] = (v)
+#else
+#define STORE_C(i, v) c1[i] = (v)
+#endif
 layout(push_constant) uniform Push { uint M, N, K, flags; } p;
 
 const uint RX = BN / TN;      // invocations of a slice along n
@@ -93,10 +107,10 @@ void fetch(uint row0, uint col0, uint k0) {
         if (e < BM * BK4 && gm < p.M) {
             uint b = gm * p.K + gk;
             if (VEC == 1) {
-                if (gk < p.K) v = a4[b / 4u];
+                if (gk < p.K) v = F4(a4[b / 4u]);
             } else {
                 for (uint q = 0; q < 4; q++) {
-                    if (gk + q < p.K) v[q] = a1[b + q];
+                    if (gk + q < p.K) v[q] = F1(a1[b + q]);
                 }
             }
         }
@@ -109,10 +123,10 @@ void fetch(uint row0, uint col0, uint k0) {
         if (e < BK * BN4 && gk < p.K) {
             uint b = gk * p.N + gn;
             if (VEC == 1) {
-                if (gn < p.N) v = w4[b / 4u];
+                if (gn < p.N) v = F4(w4[b / 4u]);
             } else {
                 for (uint q = 0; q < 4; q++) {
-                    if (gn + q < p.N) v[q] = w1[b + q];
+                    if (gn + q < p.N) v[q] = F1(w1[b + q]);
                 }
             }
         }
@@ -146,7 +160,7 @@ void store4(uint r, uint col, vec4 v) {
             if ((p.flags & 1u) != 0u) x += bias[n];
             if (EPI == 1) x = gelu(x);
             if (EPI == 2) x += res[r * p.N + n];
-            c1[r * p.N + n] = x;
+            STORE_C(r * p.N + n, x);
         }
     }
 }

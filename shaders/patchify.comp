@@ -8,10 +8,15 @@
 // push constants:   uint n (= B·Gh·Gw·C·P·P), C, H, W, P, Gh, Gw
 // spec constants:   none; local size 256, one output element per invocation
 // dispatch:         (X, Y, 1), X·Y·256 ≥ n; element = (y·X + x)·256 + lane
+// fp16 build (-DFP16, patchify_f16.spv; f16.glsl): out is fp16 (each pixel
+// rounded once), pixels stay fp32: the conversion of the input happens here.
+
+#extension GL_GOOGLE_include_directive : require
+#include "f16.glsl"
 
 layout(local_size_x = 256) in;
 layout(set = 0, binding = 0) readonly buffer Pix { float pix[]; };
-layout(set = 0, binding = 1) writeonly buffer Out { float dst[]; };
+layout(set = 0, binding = 1) writeonly buffer Out { ST1 dst[]; };
 layout(push_constant) uniform Push { uint n, C, H, W, P, Gh, Gw; } p;
 
 void main() {
@@ -21,5 +26,5 @@ void main() {
     uint col = i % cols, row = i / cols;
     uint kx = col % p.P, ky = (col / p.P) % p.P, c = col / (p.P * p.P);
     uint px = row % p.Gw, py = (row / p.Gw) % p.Gh, b = row / (p.Gw * p.Gh);
-    dst[i] = pix[((b * p.C + c) * p.H + py * p.P + ky) * p.W + px * p.P + kx];
+    dst[i] = S1(pix[((b * p.C + c) * p.H + py * p.P + ky) * p.W + px * p.P + kx]);
 }
