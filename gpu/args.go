@@ -5,12 +5,51 @@ import (
 	"math"
 )
 
+// DType is the element type of a buffer range an op reads or writes.
+type DType uint8
+
+const (
+	// F32 is IEEE binary32, the default.
+	F32 DType = iota
+	// F16 is IEEE binary16 (see Half); the fp16 kernels need a device with
+	// DeviceInfo.FP16.
+	F16
+)
+
+// Size returns the element size in bytes.
+func (t DType) Size() int64 {
+	if t == F16 {
+		return 2
+	}
+	return 4
+}
+
+// String returns "f32" or "f16".
+func (t DType) String() string {
+	switch t {
+	case F32:
+		return "f32"
+	case F16:
+		return "f16"
+	}
+	return fmt.Sprintf("DType(%d)", uint8(t))
+}
+
 // Arg is a buffer range bound to one kernel binding (or used by Copy).
 type Arg struct {
 	Buf    *Buffer
 	Offset int64 // bytes from the start of Buf
 	Size   int64 // bytes; 0 means to the end of Buf
 	Write  bool  // the kernel writes the range (hazard tracking)
+	// Type is the element type the op reads or writes there (F32 unless
+	// set). Ops pick their fp16 kernels from it; raw dispatches ignore it.
+	Type DType
+}
+
+// As returns a with element type t.
+func (a Arg) As(t DType) Arg {
+	a.Type = t
+	return a
 }
 
 // R binds all of b for reading.

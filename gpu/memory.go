@@ -331,11 +331,41 @@ func (d *Device) newBlock(pool int, size int64) (*block, error) {
 // Write copies data into b starting at byte offset: a memcpy when b is
 // mapped, otherwise through a staging buffer and a one-off submission.
 func (d *Device) Write(b *Buffer, offset int64, data []float32) error {
-	n := int64(len(data)) * 4
-	if err := d.checkRange("Write", b, offset, n); err != nil || n == 0 {
+	if len(data) == 0 {
+		return d.writeBytes("Write", b, offset, nil)
+	}
+	return d.writeBytes("Write", b, offset, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
+}
+
+// Read copies len(out) floats from b starting at byte offset.
+func (d *Device) Read(b *Buffer, offset int64, out []float32) error {
+	if len(out) == 0 {
+		return d.readBytes("Read", b, offset, nil)
+	}
+	return d.readBytes("Read", b, offset, unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 4*len(out)))
+}
+
+// WriteHalf is Write for binary16 data (the bits, as Half makes them).
+func (d *Device) WriteHalf(b *Buffer, offset int64, data []uint16) error {
+	if len(data) == 0 {
+		return d.writeBytes("WriteHalf", b, offset, nil)
+	}
+	return d.writeBytes("WriteHalf", b, offset, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 2*len(data)))
+}
+
+// ReadHalf is Read for binary16 data.
+func (d *Device) ReadHalf(b *Buffer, offset int64, out []uint16) error {
+	if len(out) == 0 {
+		return d.readBytes("ReadHalf", b, offset, nil)
+	}
+	return d.readBytes("ReadHalf", b, offset, unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), 2*len(out)))
+}
+
+func (d *Device) writeBytes(op string, b *Buffer, offset int64, src []byte) error {
+	n := int64(len(src))
+	if err := d.checkRange(op, b, offset, n); err != nil || n == 0 {
 		return err
 	}
-	src := unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), n)
 	if m := b.Mapped(); m != nil {
 		copy(m[offset:], src)
 		return nil
@@ -343,13 +373,11 @@ func (d *Device) Write(b *Buffer, offset int64, data []float32) error {
 	return d.transfer(b, offset, src, true)
 }
 
-// Read copies len(out) floats from b starting at byte offset.
-func (d *Device) Read(b *Buffer, offset int64, out []float32) error {
-	n := int64(len(out)) * 4
-	if err := d.checkRange("Read", b, offset, n); err != nil || n == 0 {
+func (d *Device) readBytes(op string, b *Buffer, offset int64, dst []byte) error {
+	n := int64(len(dst))
+	if err := d.checkRange(op, b, offset, n); err != nil || n == 0 {
 		return err
 	}
-	dst := unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), n)
 	if m := b.Mapped(); m != nil {
 		copy(dst, m[offset:])
 		return nil

@@ -83,6 +83,15 @@ type Ops struct {
 	attn [3]uint32
 	// layernorm workgroup size (a power of two).
 	lnWG uint32
+
+	// coopmat is set when fp16 matmuls and attention run on cooperative
+	// matrices of shape cm (DeviceInfo.CoopMat; see ops_matmul_coopmat.go).
+	coopmat bool
+	cm      CoopMatShape
+	// cmTile and cmAttn, when non-zero, force the matmul_coopmat and
+	// attention_coopmat tilings (tests only).
+	cmTile coopMatmulTile
+	cmAttn coopAttentionTile
 }
 
 // kernelDefs lists every kernel with its binding count and push-constant
@@ -101,6 +110,15 @@ var kernelDefs = []struct {
 	{"patchify", 2, 28},
 	{"tokens", 4, 16},
 	{"gatherrows", 2, 16},
+	// fp16 storage (shaders/variants) and cooperative matrices.
+	{"matmul_regblock_f16", 5, 16},
+	{"matmul_tiled_f16", 5, 16},
+	{"matmul_coopmat", 5, 16},
+	{"attention_regblock_f16", 2, 12},
+	{"attention_tiled_f16", 2, 12},
+	{"attention_coopmat", 2, 12},
+	{"layernorm_f16", 4, 12},
+	{"patchify_f16", 2, 28},
 }
 
 // NewOps loads the kernels and builds the pipelines used by every model,
@@ -159,8 +177,12 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 		}
 		o.k[kd.name] = Kernel{Name: kd.name, SPIRV: code, Bindings: kd.bindings, PushBytes: kd.push}
 	}
+	if info.CoopMat {
+		o.cm, o.coopmat = pickCoopMat(info.HalfFloatShapes())
+	}
 	// Build the pipelines every transformer uses now, so shader problems
-	// surface here and not in the middle of recording.
+	// surface here and not in the middle of recording (the fp16 ones are
+	// built on first use: fp32 models never pay for them).
 	for _, ep := range []Epilogue{EpilogueNone, EpilogueGELU, EpilogueResidual} {
 		for _, M := range []int{1, 1024} {
 			if _, err := o.matmulPipeline(ep, true, M); err != nil {
@@ -182,6 +204,19 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 // Variant reports the kernel variant in use (never VariantAuto).
 func (o *Ops) Variant() Variant { return o.variant }
 
+// CoopMat reports the cooperative-matrix shape the fp16 matmul and
+// attention kernels run on, and whether they do (false: plain fp16
+// arithmetic, or fp32 data).
+func (o *Ops) CoopMat() (CoopMatShape, bool) { return o.cm, o.coopmat }
+
+// b2u is 1 for true, 0 for false (specialization constants).
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // pipeline returns the (device-cached) pipeline of a kernel with the given
 // specialization constants.
 func (o *Ops) pipeline(name string, spec ...uint32) (*Pipeline, error) {
@@ -196,8 +231,7 @@ func argBytes(a Arg) int64 {
 	return a.Buf.Size() - a.Offset
 }
 
-// checkArg verifies that a covers at least n float32 values (and, when
-// vec4, starts 16-byte aligned).
+// checkArg verifies that a covers at least n values of its Type.
 func checkArg(op, name string, a Arg, n int64) error {
 	if a.Buf == nil {
 		return fmt.Errorf("gpu: %s: %s: no buffer", op, name)
@@ -206,8 +240,32 @@ func checkArg(op, name string, a Arg, n int64) error {
 		return fmt.Errorf("gpu: %s: %s: range [%d, +%d) outside a %d-byte buffer",
 			op, name, a.Offset, a.Size, a.Buf.Size())
 	}
-	if got := argBytes(a); got < 4*n {
-		return fmt.Errorf("gpu: %s: %s holds %d bytes, needs %d (%d floats)", op, name, got, 4*n, n)
+	if a.Type > F16 {
+		return fmt.Errorf("gpu: %s: %s: unknown element type %v", op, name, a.Type)
+	}
+	if got, sz := argBytes(a), a.Type.Size(); got < sz*n {
+		return fmt.Errorf("gpu: %s: %s holds %d bytes, needs %d (%d %v values)", op, name, got, sz*n, n, a.Type)
+	}
+	return nil
+}
+
+// checkType requires a's element type to be one of want.
+func checkType(op, name string, a Arg, want ...DType) error {
+	for _, t := range want {
+		if a.Type == t {
+			return nil
+		}
+	}
+	if len(want) == 1 {
+		return fmt.Errorf("gpu: %s: %s is %v, must be %v", op, name, a.Type, want[0])
+	}
+	return fmt.Errorf("gpu: %s: %s is %v, must be one of %v", op, name, a.Type, want)
+}
+
+// needFP16 reports an error when the device cannot run fp16 kernels.
+func (o *Ops) needFP16(op string) error {
+	if !o.d.info.FP16() {
+		return fmt.Errorf("gpu: %s: fp16 buffers need shaderFloat16 and storageBuffer16BitAccess, which %s lacks", op, o.d.info.Name)
 	}
 	return nil
 }

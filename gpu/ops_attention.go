@@ -58,6 +58,12 @@ var attentionFallback = [3]uint32{1, 64, 8}
 // attentionPipeline returns the attention pipeline for head size dh and the
 // number of queries one workgroup handles.
 func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
+	return o.attentionPipelineFor(dh, "")
+}
+
+// attentionPipelineFor is attentionPipeline for the fp32 kernels (suffix "")
+// or their fp16-storage builds ("_f16").
+func (o *Ops) attentionPipelineFor(dh int, suffix string) (*Pipeline, int, error) {
 	a := o.attn
 	if o.variant == VariantTiled {
 		bq, kpt, ok, err := o.tiledAttentionTile(dh)
@@ -65,7 +71,7 @@ func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 			return nil, 0, err
 		}
 		if ok {
-			p, err := o.pipeline("attention_tiled", uint32(dh), bq, kpt, 4*bq)
+			p, err := o.pipeline("attention_tiled"+suffix, uint32(dh), bq, kpt, 4*bq)
 			return p, int(bq), err
 		}
 		a = attentionFallback
@@ -75,7 +81,7 @@ func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 	if cap := uint32(max(1, 512/dh)); a[0] > cap {
 		a[0] = cap
 	}
-	p, err := o.pipeline("attention_regblock", uint32(dh), a[0], a[1], a[2])
+	p, err := o.pipeline("attention_regblock"+suffix, uint32(dh), a[0], a[1], a[2])
 	return p, int(a[0] * a[1]), err
 }
 
@@ -84,7 +90,13 @@ func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
 // j*Dh within each part); out [B*T, H*Dh] receives, per batch item and head,
 // softmax(Q·Kᵀ·scale)·V with the heads merged. The T×T scores never reach
 // global memory (online softmax in registers or shared memory). Dh must be a
-// multiple of 4 (at most 256) and both args must start 16-byte aligned.
+// multiple of 4 (at most 256) and both args must start aligned to one vec4
+// of their element type (16 bytes for F32, 8 for F16).
+//
+// qkv and out are both F32 (the fp32 kernels) or both F16: fp16 storage,
+// scores, softmax and P·V accumulated in fp32, out rounded once; with
+// cooperative matrices (CoopMat) Q·Kᵀ and P·V run on them, P rounded to
+// fp16 as their input (attention_coopmat.comp).
 func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float32) error {
 	const op = "attention"
 	// 3 as its own factor: 3*H could wrap for a huge H.
@@ -94,8 +106,20 @@ func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float3
 	if Dh%4 != 0 || Dh > 256 {
 		return fmt.Errorf("gpu: %s: head size %d must be a multiple of 4 and at most 256", op, Dh)
 	}
-	if qkv.Offset%16 != 0 || out.Offset%16 != 0 {
-		return fmt.Errorf("gpu: %s: qkv and out must start 16-byte aligned (offsets %d, %d)", op, qkv.Offset, out.Offset)
+	if err := checkType(op, "qkv", qkv, F32, F16); err != nil {
+		return err
+	}
+	if out.Type != qkv.Type {
+		return fmt.Errorf("gpu: %s: out is %v but qkv is %v", op, out.Type, qkv.Type)
+	}
+	half := qkv.Type == F16
+	if half {
+		if err := o.needFP16(op); err != nil {
+			return err
+		}
+	}
+	if al := 4 * qkv.Type.Size(); qkv.Offset%al != 0 || out.Offset%al != 0 {
+		return fmt.Errorf("gpu: %s: qkv and out must start %d-byte aligned (offsets %d, %d)", op, al, qkv.Offset, out.Offset)
 	}
 	if err := checkArg(op, "qkv", qkv, int64(B)*int64(T)*int64(3*H*Dh)); err != nil {
 		return err
@@ -103,11 +127,24 @@ func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float3
 	if err := checkArg(op, "out", out, int64(B)*int64(T)*int64(H*Dh)); err != nil {
 		return err
 	}
-	p, perGroup, err := o.attentionPipeline(Dh)
+	var p *Pipeline
+	var perGroup int
+	var err error
+	kind := ""
+	switch {
+	case half && o.coopmat && o.coopAttentionFits(Dh):
+		p, perGroup, err = o.coopAttentionPipeline(Dh)
+		kind = " f16 coopmat"
+	case half:
+		p, perGroup, err = o.attentionPipelineFor(Dh, "_f16")
+		kind = " f16"
+	default:
+		p, perGroup, err = o.attentionPipeline(Dh)
+	}
 	if err != nil {
 		return err
 	}
 	groups := [3]uint32{uint32(ceilDiv(T, perGroup)), uint32(H), uint32(B)}
-	label := fmt.Sprintf("attention B=%d T=%d H=%d Dh=%d", B, T, H, Dh)
+	label := fmt.Sprintf("attention B=%d T=%d H=%d Dh=%d%s", B, T, H, Dh, kind)
 	return s.Dispatch(label, p, groups, Push(uint32(T), uint32(H), scale), opRead(qkv), opWrite(out))
 }

@@ -9,6 +9,12 @@ func (o *Ops) GatherRows(s *Sequence, out, in Arg, B, T, S, D int) error {
 	if err := checkDims(op, B, T, S, D); err != nil {
 		return err
 	}
+	if err := checkType(op, "in", in, F32); err != nil {
+		return err
+	}
+	if err := checkType(op, "out", out, F32); err != nil {
+		return err
+	}
 	if S > T {
 		return fmt.Errorf("gpu: %s: %d rows requested from %d", op, S, T)
 	}

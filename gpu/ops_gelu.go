@@ -9,6 +9,12 @@ func (o *Ops) GELU(s *Sequence, out, in Arg, n int) error {
 	if err := checkDims(op, n); err != nil {
 		return err
 	}
+	if err := checkType(op, "in", in, F32); err != nil {
+		return err
+	}
+	if err := checkType(op, "out", out, F32); err != nil {
+		return err
+	}
 	if err := checkArg(op, "out", out, int64(n)); err != nil {
 		return err
 	}

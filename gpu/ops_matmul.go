@@ -77,22 +77,23 @@ func checkMatmulTile(t [6]uint32) error {
 // early); aligned selects the vec4 paths (K and N multiples of 4, 16-byte
 // aligned A and W).
 func (o *Ops) matmulPipeline(ep Epilogue, aligned bool, M int) (*Pipeline, error) {
-	return o.matmulPipelineFor(ep, aligned, o.matmulTile(M, 1024))
+	return o.matmulPipelineFor(ep, aligned, o.matmulTile(M, 1024), false, false)
 }
 
-// matmulPipelineFor is matmulPipeline with the matmul_tiled tile given.
-func (o *Ops) matmulPipelineFor(ep Epilogue, aligned bool, t [6]uint32) (*Pipeline, error) {
-	al := uint32(0)
-	if aligned {
-		al = 1
+// matmulPipelineFor is matmulPipeline with the matmul_tiled tile given;
+// half selects the fp16-storage build (fp16 A and W) and out16 its fp16 C.
+func (o *Ops) matmulPipelineFor(ep Epilogue, aligned bool, t [6]uint32, half, out16 bool) (*Pipeline, error) {
+	suffix, extra := "", []uint32(nil)
+	if half {
+		suffix, extra = "_f16", []uint32{b2u(out16)}
 	}
 	if o.variant == VariantTiled {
 		if err := checkMatmulTile(t); err != nil {
 			return nil, err
 		}
-		return o.pipeline("matmul_tiled", uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], al)
+		return o.pipeline("matmul_tiled"+suffix, append([]uint32{uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], b2u(aligned)}, extra...)...)
 	}
-	return o.pipeline("matmul_regblock", uint32(ep), al)
+	return o.pipeline("matmul_regblock"+suffix, append([]uint32{uint32(ep), b2u(aligned)}, extra...)...)
 }
 
 // Matmul records C[M,N] = A[M,K]·W[K,N] + bias[N], followed by the epilogue:
@@ -102,6 +103,12 @@ func (o *Ops) matmulPipelineFor(ep Epilogue, aligned bool, t [6]uint32) (*Pipeli
 // Arg{} otherwise. c must not overlap a, w or bias; it may be exactly r
 // (an in-place residual update x += A·W + b: each element of R is read by
 // the invocation that then writes it, and by no other).
+//
+// Element types (Arg.Type): A and W are both F32 (C then F32: today's fp32
+// kernels) or both F16 (C F16 or F32); bias and R are always F32. fp16
+// products are accumulated in fp32 and the epilogue runs in fp32 before the
+// one rounding of C; on devices with cooperative matrices (CoopMat) the fp16
+// product runs on them.
 func (o *Ops) Matmul(s *Sequence, c, a, w, bias, r Arg, M, N, K int, ep Epilogue) error {
 	const op = "matmul"
 	if err := checkDims(op, M, K); err != nil {
@@ -115,6 +122,29 @@ func (o *Ops) Matmul(s *Sequence, c, a, w, bias, r Arg, M, N, K int, ep Epilogue
 	}
 	if ep > EpilogueResidual {
 		return fmt.Errorf("gpu: %s: unknown epilogue %v", op, ep)
+	}
+	if err := checkType(op, "A", a, F32, F16); err != nil {
+		return err
+	}
+	if w.Type != a.Type {
+		return fmt.Errorf("gpu: %s: W is %v but A is %v", op, w.Type, a.Type)
+	}
+	half := a.Type == F16
+	if half {
+		if err := o.needFP16(op); err != nil {
+			return err
+		}
+		if err := checkType(op, "C", c, F32, F16); err != nil {
+			return err
+		}
+	} else if err := checkType(op, "C", c, F32); err != nil {
+		return err
+	}
+	if err := checkType(op, "bias", bias, F32); err != nil {
+		return err
+	}
+	if err := checkType(op, "R", r, F32); err != nil {
+		return err
 	}
 	if err := checkArg(op, "C", c, int64(M)*int64(N)); err != nil {
 		return err
@@ -141,19 +171,39 @@ func (o *Ops) Matmul(s *Sequence, c, a, w, bias, r Arg, M, N, K int, ep Epilogue
 	} else {
 		r = a // bound but never read
 	}
-	aligned := K%4 == 0 && N%4 == 0 && a.Offset%16 == 0 && w.Offset%16 == 0
-	t := o.matmulTile(M, N)
-	p, err := o.matmulPipelineFor(ep, aligned, t)
+	vecAlign := 4 * a.Type.Size() // one vec4 of the element type
+	aligned := K%4 == 0 && N%4 == 0 && a.Offset%vecAlign == 0 && w.Offset%vecAlign == 0
+	out16 := c.Type == F16
+	var p *Pipeline
+	var groups [3]uint32
+	var err error
+	kind := ""
+	switch {
+	case half && o.coopmat:
+		var ct coopMatmulTile
+		ct, err = o.coopMatmulTile(M, N)
+		if err != nil {
+			return err
+		}
+		p, err = o.coopMatmulPipeline(ep, aligned, out16, ct)
+		bm, bn := ct.blockM(o.cm), ct.blockN(o.cm)
+		groups = [3]uint32{uint32(ceilDiv(N, bn)), uint32(ceilDiv(M, bm)), 1}
+		kind = " coopmat"
+	case o.variant == VariantTiled:
+		t := o.matmulTile(M, N)
+		p, err = o.matmulPipelineFor(ep, aligned, t, half, out16)
+		groups = [3]uint32{uint32(ceilDiv(N, int(t[1]))), uint32(ceilDiv(M, int(t[0]))), 1}
+	default:
+		p, err = o.matmulPipelineFor(ep, aligned, [6]uint32{}, half, out16)
+		groups = [3]uint32{uint32(ceilDiv(N, 64)), uint32(ceilDiv(M, 8)), 1}
+	}
 	if err != nil {
 		return err
 	}
-	var groups [3]uint32
-	if o.variant == VariantTiled {
-		groups = [3]uint32{uint32(ceilDiv(N, int(t[1]))), uint32(ceilDiv(M, int(t[0]))), 1}
-	} else {
-		groups = [3]uint32{uint32(ceilDiv(N, 64)), uint32(ceilDiv(M, 8)), 1}
+	if half {
+		kind += fmt.Sprintf(" f16->%v", c.Type)
 	}
-	label := fmt.Sprintf("matmul %dx%dx%d %v", M, N, K, ep)
+	label := fmt.Sprintf("matmul %dx%dx%d %v%s", M, N, K, ep, kind)
 	return s.Dispatch(label, p, groups, Push(uint32(M), uint32(N), uint32(K), flags),
 		opRead(a), opRead(w), opRead(bias), opRead(r), opWrite(c))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -126,4 +127,74 @@ func requireOpsExact(t *testing.T, what string, got []float32, want []float64) {
 // refMatmul is ref.Matmul with the gpu epilogue (the numbering is shared).
 func refMatmul(a, w, bias, r []float32, M, N, K int, ep gpu.Epilogue) []float64 {
 	return ref.Matmul(a, w, bias, r, M, N, K, ref.Epilogue(ep))
+}
+
+// ulp16 is the fp16 unit roundoff 2⁻¹¹: rounding a value to fp16 moves it by
+// at most a relative ulp16 (normal range), so storing an fp16 result adds at
+// most ulp16 to a relative L2 error.
+const ulp16 = 1.0 / (1 << 11)
+
+// halves rounds every value to fp16 and back: the exact inputs an fp16
+// kernel sees, so that the float64 twin computes from the same numbers.
+func halves(x []float32) []float32 { return gpu.FromHalf(gpu.ToHalf(x)) }
+
+// uploadTyped returns a buffer holding data as element type t (data must
+// already be representable for F16: see halves).
+func (e *opsEnv) uploadTyped(t *testing.T, data []float32, typ gpu.DType) *gpu.Buffer {
+	t.Helper()
+	if typ == gpu.F32 {
+		return e.upload(t, data)
+	}
+	b, err := e.d.NewBuffer(int64(2 * max(len(data), 2)))
+	require.NoError(t, err)
+	if len(data) > 0 {
+		require.NoError(t, e.d.WriteHalf(b, 0, gpu.ToHalf(data)))
+	}
+	return b
+}
+
+// poisonedTyped is poisoned for element type t (fp16 NaN is 0x7e00).
+func (e *opsEnv) poisonedTyped(t *testing.T, n int, typ gpu.DType) *gpu.Buffer {
+	t.Helper()
+	nan := make([]float32, n)
+	for i := range nan {
+		nan[i] = float32(math.NaN())
+	}
+	return e.uploadTyped(t, nan, typ)
+}
+
+// downloadTyped reads n values of type t from b as float32.
+func (e *opsEnv) downloadTyped(t *testing.T, b *gpu.Buffer, n int, typ gpu.DType) []float32 {
+	t.Helper()
+	if typ == gpu.F32 {
+		return e.download(t, b, n)
+	}
+	h := make([]uint16, n)
+	require.NoError(t, e.d.ReadHalf(b, 0, h))
+	return gpu.FromHalf(h)
+}
+
+// requireFP16 skips a test on a device without fp16 kernels, unless $CI is
+// set and $VKDEIT_REQUIRE_FP16 is 1 (both lanes' lavapipe have them).
+func requireFP16(t *testing.T, d *gpu.Device) {
+	t.Helper()
+	if !d.Info().FP16() {
+		if os.Getenv("VKDEIT_REQUIRE_FP16") == "1" {
+			t.Fatalf("VKDEIT_REQUIRE_FP16=1 but %s has no fp16 support", d.Info().Name)
+		}
+		t.Skipf("%s has no shaderFloat16 + 16-bit storage", d.Info().Name)
+	}
+}
+
+// requireCoopMat skips a test on a device without cooperative matrices,
+// unless $VKDEIT_REQUIRE_COOPMAT is 1 (make test-coopmat sets it on the
+// coopmat lane), where that fails it.
+func requireCoopMat(t *testing.T, d *gpu.Device) {
+	t.Helper()
+	if !d.Info().CoopMat {
+		if os.Getenv("VKDEIT_REQUIRE_COOPMAT") == "1" {
+			t.Fatalf("VKDEIT_REQUIRE_COOPMAT=1 but %s: %s", d.Info().Name, d.Info().CoopMatNote)
+		}
+		t.Skipf("no cooperative matrices on %s (%s); make test-coopmat runs these on lavapipe 26", d.Info().Name, d.Info().CoopMatNote)
+	}
 }

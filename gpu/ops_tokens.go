@@ -10,6 +10,11 @@ func (o *Ops) Tokens(s *Sequence, out, patches, special, pos Arg, B, T, S, D int
 	if err := checkDims(op, B, T, D); err != nil {
 		return err
 	}
+	for _, a := range []Arg{out, patches, special, pos} {
+		if err := checkType(op, "every argument", a, F32); err != nil {
+			return err
+		}
+	}
 	if S < 0 || S >= T {
 		return fmt.Errorf("gpu: %s: %d special tokens out of %d", op, S, T)
 	}

@@ -24,7 +24,7 @@
 //                   6 WG  local_size_x (a multiple of the subgroup size)
 // dispatch:         (ceil(T / BQ), H, B)
 // Shared memory (bytes), halves rows padded by 8, float rows by 4:
-//   2·BQ·(DH+8) + 4·BKV·(DH+8) + 4·BQ·(BKV+4) + 2·BQ·(BKV+8) + 4·BQ·(DH+4) + 12·BQ
+//   2·BQ·(DH+8) + 4·BKV·(DH+8) + 4·BQ·(BKV+4) + 2·BQ·(BKV+8) + 4·BQ·(DH+4) + 8·BQ
 // (ops_attention_coopmat.go mirrors this).
 //
 // Per key tile:
