@@ -49,3 +49,32 @@ func TestLayerNorm(t *testing.T) {
 		})
 	}
 }
+
+// TestLayerNormF16 runs layernorm_f16 (fp32 rows and statistics, fp16 out):
+// the fp32 bound of TestLayerNorm plus one fp16 rounding of the result.
+func TestLayerNormF16(t *testing.T) {
+	type tc struct{ rows, D int }
+	for _, v := range []gpu.Variant{gpu.VariantRegBlock, gpu.VariantTiled} {
+		t.Run(v.String(), func(t *testing.T) {
+			e := newOpsEnv(t, v)
+			requireFP16(t, e.d)
+			for i, c := range []tc{{1, 1}, {3, 7}, {198, 384}, {2, 1001}} {
+				name := fmt.Sprintf("rows%d_D%d", c.rows, c.D)
+				t.Run(name, func(t *testing.T) {
+					seed := uint64(12000 + 10*i)
+					x := opsRand(seed, c.rows*c.D, 3, 7)
+					g := opsRand(seed+1, c.D, 0.5, 1.5)
+					b := opsRand(seed+2, c.D, -1, 1)
+					in, gb, bb := e.upload(t, x), e.upload(t, g), e.upload(t, b)
+					n := c.rows * c.D
+					out := e.poisonedTyped(t, n, gpu.F16)
+					e.run(t, func(s *gpu.Sequence) error {
+						return e.ops.LayerNorm(s, gpu.W(out).As(gpu.F16), gpu.R(in), gpu.R(gb), gpu.R(bb), c.rows, c.D, 1e-6)
+					})
+					bound := (math.Sqrt(float64(c.D))+48)*ulp32 + ulp16
+					requireOpsClose(t, name, e.downloadTyped(t, out, n, gpu.F16), ref.LayerNorm(x, g, b, c.rows, c.D, 1e-6), bound)
+				})
+			}
+		})
+	}
+}
