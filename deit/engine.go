@@ -24,6 +24,11 @@ type Engine struct {
 	ops      *gpu.Ops
 	cfg      Config
 	maxBatch int
+	prec     gpu.Precision // resolved: fp32 or fp16
+	// act16 is the element type of the activations that fp16 stores as
+	// fp16 (patches, LayerNorm outputs, qkv, attention, MLP), F32 at fp32.
+	// The residual stream, the patch embedding and the logits stay F32.
+	act16 gpu.DType
 
 	w   engineWeights
 	act activations
@@ -36,7 +41,9 @@ type Engine struct {
 }
 
 // engineWeights are the device copies of the weights, in the layouts the
-// kernels read: every Linear weight transposed to [in, out] ([K, N]).
+// kernels read: every Linear weight transposed to [in, out] ([K, N]), stored
+// as act16 (fp16 at PrecisionFP16); biases, LayerNorm parameters and the
+// token and position embeddings stay fp32.
 type engineWeights struct {
 	patchW, patchB, special, pos *gpu.Buffer
 	layers                       []layerBuffers
@@ -83,10 +90,24 @@ type profiled struct {
 	infos []dispatchInfo
 }
 
+// EngineOptions are the optional settings of NewEngineOptions.
+type EngineOptions struct {
+	// Precision is the arithmetic the engine runs at (default fp32, the
+	// bit-faithful fp32 kernels; see gpu.Precision and docs/precision.md).
+	// fp16 on a device without fp16 support is an error wrapping
+	// gpu.ErrUnsupported; auto picks per device.
+	Precision gpu.Precision
+}
+
 // NewEngine uploads m's weights to d and allocates activations for up to
-// maxBatch images. An error wrapping gpu.ErrOutOfMemory means the device
-// cannot hold that batch: try a smaller one.
+// maxBatch images, at fp32. An error wrapping gpu.ErrOutOfMemory means the
+// device cannot hold that batch: try a smaller one.
 func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
+	return NewEngineOptions(d, m, maxBatch, EngineOptions{})
+}
+
+// NewEngineOptions is NewEngine with options: the precision.
+func NewEngineOptions(d *gpu.Device, m *Model, maxBatch int, opts EngineOptions) (*Engine, error) {
 	if maxBatch < 1 {
 		return nil, fmt.Errorf("deit: engine: batch size %d, want at least 1", maxBatch)
 	}
@@ -101,12 +122,23 @@ func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
 	if err := m.Weights.check(m.Config); err != nil {
 		return nil, fmt.Errorf("deit: engine: %w", err)
 	}
+	if d == nil {
+		return nil, errors.New("deit: engine: nil device")
+	}
+	prec, err := opts.Precision.Resolve(d.Info())
+	if err != nil {
+		return nil, fmt.Errorf("deit: engine: %w", err)
+	}
 	ops, err := gpu.NewOps(d)
 	if err != nil {
 		return nil, fmt.Errorf("deit: engine: %w", err)
 	}
+	act16 := gpu.F32
+	if prec == gpu.PrecisionFP16 {
+		act16 = gpu.F16
+	}
 	e := &Engine{
-		dev: d, ops: ops, cfg: m.Config, maxBatch: maxBatch,
+		dev: d, ops: ops, cfg: m.Config, maxBatch: maxBatch, prec: prec, act16: act16,
 		seqs: map[int]*gpu.Sequence{}, prof: map[int]*profiled{}, debug: map[int]*gpu.Sequence{},
 	}
 	if err := e.upload(m.Weights); err != nil {
@@ -128,6 +160,26 @@ func (e *Engine) Device() gpu.DeviceInfo { return e.dev.Info() }
 
 // Config is the model configuration the engine was built for.
 func (e *Engine) Config() Config { return e.cfg }
+
+// Precision is the precision the engine runs at: PrecisionFP32 or
+// PrecisionFP16 (what EngineOptions.Precision resolved to on this device).
+func (e *Engine) Precision() gpu.Precision { return e.prec }
+
+// CoopMat reports whether the engine's fp16 products run on cooperative
+// matrices (tensor cores), and of which shape.
+func (e *Engine) CoopMat() (gpu.CoopMatShape, bool) {
+	s, ok := e.ops.CoopMat()
+	return s, ok && e.prec == gpu.PrecisionFP16
+}
+
+// Kernels names the engine's arithmetic for reports: "fp32", "fp16", or
+// "fp16+coopmat 16x16x16".
+func (e *Engine) Kernels() string {
+	if s, ok := e.CoopMat(); ok {
+		return fmt.Sprintf("fp16+coopmat %dx%dx%d", s.M, s.N, s.K)
+	}
+	return e.prec.String()
+}
 
 // Close releases the engine's sequences and buffers. The device stays open.
 func (e *Engine) Close() error {
@@ -321,28 +373,35 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 	N, P := c.Patches(), c.PatchSize
 	K := c.Channels * P * P
 	rows := B * T
+	h := e.act16 // the fp16-able activations and the matmul weights
 	f32 := func(n int) int64 { return int64(n) * 4 }
 	// rd and wr bind the first n floats of a buffer: every dispatch names
 	// only the range it touches, so the hazard tracker sees exact ranges.
 	rd := func(b *gpu.Buffer, n int) gpu.Arg { return gpu.R(b).Range(0, f32(n)) }
 	wr := func(b *gpu.Buffer, n int) gpu.Arg { return gpu.W(b).Range(0, f32(n)) }
+	// rdT and wrT are rd and wr for n values of type t.
+	rdT := func(b *gpu.Buffer, n int, t gpu.DType) gpu.Arg { return gpu.R(b).Range(0, int64(n)*t.Size()).As(t) }
+	wrT := func(b *gpu.Buffer, n int, t gpu.DType) gpu.Arg { return gpu.W(b).Range(0, int64(n)*t.Size()).As(t) }
 	note := func(kernel, label string, flops float64) {
 		*infos = append(*infos, dispatchInfo{kernel, label, flops})
 	}
-	mm := func(label string, out, in *gpu.Buffer, wt, bias *gpu.Buffer, resid *gpu.Buffer, m, n, k int, ep gpu.Epilogue) error {
+	// mm records out = in·wt + bias (+ resid): in and wt of type h, out of
+	// type outT; resid is fp32.
+	mm := func(label string, out *gpu.Buffer, outT gpu.DType, in *gpu.Buffer, wt, bias *gpu.Buffer, resid *gpu.Buffer, m, n, k int, ep gpu.Epilogue) error {
 		r := gpu.Arg{}
 		if resid != nil {
 			r = rd(resid, m*n)
 		}
 		note("matmul", label, 2*float64(m)*float64(n)*float64(k))
-		if err := o.Matmul(s, wr(out, m*n), rd(in, m*k), gpu.R(wt), gpu.R(bias), r, m, n, k, ep); err != nil {
+		if err := o.Matmul(s, wrT(out, m*n, outT), rdT(in, m*k, h), gpu.R(wt).As(h), gpu.R(bias), r, m, n, k, ep); err != nil {
 			return fmt.Errorf("deit: engine: recording %s: %w", label, err)
 		}
 		return nil
 	}
+	// ln records out (type h) = LayerNorm(in) over n fp32 rows.
 	ln := func(label string, out, in, g, b *gpu.Buffer, n int) error {
 		note("layernorm", label, 0)
-		if err := o.LayerNorm(s, wr(out, n*D), rd(in, n*D), gpu.R(g), gpu.R(b), n, D, c.Eps); err != nil {
+		if err := o.LayerNorm(s, wrT(out, n*D, h), rd(in, n*D), gpu.R(g), gpu.R(b), n, D, c.Eps); err != nil {
 			return fmt.Errorf("deit: engine: recording %s: %w", label, err)
 		}
 		return nil
@@ -354,11 +413,11 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 		}
 	}
 	note("patchify", "patchify", 0)
-	if err := o.Patchify(s, wr(a.patches, B*N*K), rd(a.pixels, B*c.Channels*c.ImageSize*c.ImageSize),
+	if err := o.Patchify(s, wrT(a.patches, B*N*K, h), rd(a.pixels, B*c.Channels*c.ImageSize*c.ImageSize),
 		B, c.Channels, c.ImageSize, c.ImageSize, P); err != nil {
 		return fmt.Errorf("deit: engine: recording patchify: %w", err)
 	}
-	if err := mm("patch_embed", a.emb, a.patches, w.patchW, w.patchB, nil, B*N, D, K, gpu.EpilogueNone); err != nil {
+	if err := mm("patch_embed", a.emb, gpu.F32, a.patches, w.patchW, w.patchB, nil, B*N, D, K, gpu.EpilogueNone); err != nil {
 		return err
 	}
 	note("tokens", "tokens", 0)
@@ -371,23 +430,23 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 		if err := ln(p+"ln1", a.ln, a.x, lw.ln1G, lw.ln1B, rows); err != nil {
 			return err
 		}
-		if err := mm(p+"qkv", a.qkv, a.ln, lw.qkvW, lw.qkvB, nil, rows, 3*D, D, gpu.EpilogueNone); err != nil {
+		if err := mm(p+"qkv", a.qkv, h, a.ln, lw.qkvW, lw.qkvB, nil, rows, 3*D, D, gpu.EpilogueNone); err != nil {
 			return err
 		}
 		note("attention", p+"attention", 4*float64(B)*float64(T)*float64(T)*float64(D))
-		if err := o.Attention(s, wr(a.att, rows*D), rd(a.qkv, rows*3*D), B, T, c.Heads, c.HeadDim(), scale); err != nil {
+		if err := o.Attention(s, wrT(a.att, rows*D, h), rdT(a.qkv, rows*3*D, h), B, T, c.Heads, c.HeadDim(), scale); err != nil {
 			return fmt.Errorf("deit: engine: recording %sattention: %w", p, err)
 		}
-		if err := mm(p+"proj", a.x2, a.att, lw.projW, lw.projB, a.x, rows, D, D, gpu.EpilogueResidual); err != nil {
+		if err := mm(p+"proj", a.x2, gpu.F32, a.att, lw.projW, lw.projB, a.x, rows, D, D, gpu.EpilogueResidual); err != nil {
 			return err
 		}
 		if err := ln(p+"ln2", a.ln, a.x2, lw.ln2G, lw.ln2B, rows); err != nil {
 			return err
 		}
-		if err := mm(p+"fc1", a.mlp, a.ln, lw.fc1W, lw.fc1B, nil, rows, M, D, gpu.EpilogueGELU); err != nil {
+		if err := mm(p+"fc1", a.mlp, h, a.ln, lw.fc1W, lw.fc1B, nil, rows, M, D, gpu.EpilogueGELU); err != nil {
 			return err
 		}
-		if err := mm(p+"fc2", a.x, a.mlp, lw.fc2W, lw.fc2B, a.x2, rows, D, M, gpu.EpilogueResidual); err != nil {
+		if err := mm(p+"fc2", a.x, gpu.F32, a.mlp, lw.fc2W, lw.fc2B, a.x2, rows, D, M, gpu.EpilogueResidual); err != nil {
 			return err
 		}
 		if keepHidden {
@@ -409,7 +468,7 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 		return err
 	}
 	// One product serves both heads: [cls | dist] · [½W_cls ; ½W_dist] + ½(b_cls + b_dist).
-	if err := mm("head", a.logits, a.tokN, w.headW, w.headB, nil, B, L, H*D, gpu.EpilogueNone); err != nil {
+	if err := mm("head", a.logits, gpu.F32, a.tokN, w.headW, w.headB, nil, B, L, H*D, gpu.EpilogueNone); err != nil {
 		return err
 	}
 	if a.stageOu != nil {

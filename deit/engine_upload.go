@@ -32,6 +32,25 @@ func (e *Engine) put(name string, data []float32) (*gpu.Buffer, error) {
 	return b, nil
 }
 
+// putWeight uploads a matmul weight as the engine's weight type: fp32, or
+// rounded to fp16 (round to nearest even) at PrecisionFP16.
+func (e *Engine) putWeight(name string, data []float32) (*gpu.Buffer, error) {
+	if e.act16 != gpu.F16 {
+		return e.put(name, data)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s: empty tensor", name)
+	}
+	b, err := e.newBuffer(int64(len(data)) * 2)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := e.dev.WriteHalf(b, 0, gpu.ToHalf(data)); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, nil
+}
+
 // transpose turns an nn.Linear weight [out, in] into the [in, out] ([K, N])
 // layout the matmul kernel reads.
 func transpose(w []float32, out, in int) []float32 {
@@ -107,8 +126,17 @@ func (e *Engine) upload(w *Weights) error {
 		b, err = e.put(name, data)
 		return b
 	}
+	// mustW uploads a matmul weight (fp16 at PrecisionFP16).
+	mustW := func(name string, data []float32) *gpu.Buffer {
+		if err != nil {
+			return nil
+		}
+		var b *gpu.Buffer
+		b, err = e.putWeight(name, data)
+		return b
+	}
 	ew := &e.w
-	ew.patchW = must("patch weight", transpose(w.PatchW, D, K))
+	ew.patchW = mustW("patch weight", transpose(w.PatchW, D, K))
 	ew.patchB = must("patch bias", w.PatchB)
 	ew.special = must("special tokens", w.Special)
 	ew.pos = must("position embeddings", w.Pos)
@@ -119,17 +147,17 @@ func (e *Engine) upload(w *Weights) error {
 		qkvW, qkvB := fuseQKV(l, D)
 		ew.layers[i] = layerBuffers{
 			ln1G: must(p+"ln1 weight", l.LN1G), ln1B: must(p+"ln1 bias", l.LN1B),
-			qkvW: must(p+"qkv weight", qkvW), qkvB: must(p+"qkv bias", qkvB),
-			projW: must(p+"proj weight", transpose(l.ProjW, D, D)), projB: must(p+"proj bias", l.ProjB),
+			qkvW: mustW(p+"qkv weight", qkvW), qkvB: must(p+"qkv bias", qkvB),
+			projW: mustW(p+"proj weight", transpose(l.ProjW, D, D)), projB: must(p+"proj bias", l.ProjB),
 			ln2G: must(p+"ln2 weight", l.LN2G), ln2B: must(p+"ln2 bias", l.LN2B),
-			fc1W: must(p+"fc1 weight", transpose(l.FC1W, M, D)), fc1B: must(p+"fc1 bias", l.FC1B),
-			fc2W: must(p+"fc2 weight", transpose(l.FC2W, D, M)), fc2B: must(p+"fc2 bias", l.FC2B),
+			fc1W: mustW(p+"fc1 weight", transpose(l.FC1W, M, D)), fc1B: must(p+"fc1 bias", l.FC1B),
+			fc2W: mustW(p+"fc2 weight", transpose(l.FC2W, D, M)), fc2B: must(p+"fc2 bias", l.FC2B),
 		}
 	}
 	ew.normG = must("final norm weight", w.NormG)
 	ew.normB = must("final norm bias", w.NormB)
 	hw, hb := headWeights(c, w)
-	ew.headW = must("head weight", hw)
+	ew.headW = mustW("head weight", hw)
 	ew.headB = must("head bias", hb)
 	return err
 }
@@ -155,14 +183,17 @@ func (e *Engine) allocate() error {
 		return p
 	}
 	px := prod(B, int64(c.Channels), int64(c.ImageSize), int64(c.ImageSize))
+	// h is the byte size of the activations fp16 stores as fp16.
+	h := e.act16.Size()
 	sizes := []struct {
-		dst *(*gpu.Buffer)
-		n   int64
+		dst  *(*gpu.Buffer)
+		n    int64
+		elem int64
 	}{
-		{&e.act.pixels, px}, {&e.act.patches, prod(B, N, K)}, {&e.act.emb, prod(B, N, D)},
-		{&e.act.x, prod(B, T, D)}, {&e.act.x2, prod(B, T, D)}, {&e.act.ln, prod(B, T, D)},
-		{&e.act.qkv, prod(B, T, 3, D)}, {&e.act.att, prod(B, T, D)}, {&e.act.mlp, prod(B, T, M)},
-		{&e.act.tok, prod(B, H, D)}, {&e.act.tokN, prod(B, H, D)}, {&e.act.logits, prod(B, L)},
+		{&e.act.pixels, px, 4}, {&e.act.patches, prod(B, N, K), h}, {&e.act.emb, prod(B, N, D), 4},
+		{&e.act.x, prod(B, T, D), 4}, {&e.act.x2, prod(B, T, D), 4}, {&e.act.ln, prod(B, T, D), h},
+		{&e.act.qkv, prod(B, T, 3, D), h}, {&e.act.att, prod(B, T, D), h}, {&e.act.mlp, prod(B, T, M), h},
+		{&e.act.tok, prod(B, H, D), 4}, {&e.act.tokN, prod(B, H, D), h}, {&e.act.logits, prod(B, L), 4},
 	}
 	if tooBig {
 		return fmt.Errorf("batch %d: activation sizes overflow 64-bit byte counts: %w", B, gpu.ErrOutOfMemory)
@@ -172,7 +203,7 @@ func (e *Engine) allocate() error {
 	if limit := e.dev.Info().MaxStorageBufferRange; limit > 0 {
 		var largest int64
 		for _, s := range sizes {
-			largest = max(largest, s.n*4)
+			largest = max(largest, s.n*s.elem)
 		}
 		if largest > limit {
 			fit := limit / (largest / B)
@@ -181,7 +212,7 @@ func (e *Engine) allocate() error {
 		}
 	}
 	for _, s := range sizes {
-		b, err := e.newBuffer(s.n * 4)
+		b, err := e.newBuffer(s.n * s.elem)
 		if err != nil {
 			return err
 		}

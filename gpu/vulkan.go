@@ -110,6 +110,9 @@ var (
 	// ErrOutOfMemory reports that a device (or host) memory allocation failed
 	// or could not fit in the device's memory heap.
 	ErrOutOfMemory = errors.New("gpu: out of device memory")
+	// ErrUnsupported reports that the device lacks a feature an operation
+	// needs (fp16 storage and arithmetic for PrecisionFP16).
+	ErrUnsupported = errors.New("gpu: not supported by the device")
 )
 
 // cstr returns s NUL-terminated, as the binding expects for strings it passes to C.
