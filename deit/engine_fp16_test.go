@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -185,4 +187,70 @@ func TestEnginePrecision(t *testing.T) {
 	}
 	_, err = NewEngineOptions(dev, m, 1, EngineOptions{Precision: gpu.Precision(7)})
 	require.ErrorContains(t, err, "unknown precision")
+}
+
+// BenchmarkEnginePrecision times a deit-small-distilled forward (random
+// weights) at each precision the device runs: fp32, fp16 without
+// cooperative matrices (a device opened with NoCoopMat) and, where the
+// device has them, fp16 on cooperative matrices. Batches: 1 and 8, or the
+// comma-separated $VKDEIT_BENCH_BATCHES (scripts/gpu-check.sh: 1,8,64,256).
+// Metrics: ns/op per forward and img/s; sub-benchmarks are named
+// B<batch>/<Engine.Kernels()>.
+func BenchmarkEnginePrecision(b *testing.B) {
+	c, err := Preset("small-distilled")
+	require.NoError(b, err)
+	m := &Model{Config: c, Weights: RandomWeights(c, 1)}
+	batches := []int{1, 8}
+	if env := os.Getenv("VKDEIT_BENCH_BATCHES"); env != "" {
+		batches = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			require.NoError(b, err, "VKDEIT_BENCH_BATCHES=%q", env)
+			batches = append(batches, n)
+		}
+	}
+	type config struct {
+		p      gpu.Precision
+		noCoop bool
+	}
+	done := map[string]bool{}
+	for _, cf := range []config{{gpu.PrecisionFP32, false}, {gpu.PrecisionFP16, true}, {gpu.PrecisionFP16, false}} {
+		opts := gpu.OptionsFromEnv()
+		opts.Validation = false
+		opts.NoCoopMat = opts.NoCoopMat || cf.noCoop
+		dev, err := gpu.Open(opts)
+		if err != nil {
+			b.Skipf("no Vulkan device: %v", err)
+		}
+		for _, B := range batches {
+			e, err := NewEngineOptions(dev, m, B, EngineOptions{Precision: cf.p})
+			if errors.Is(err, gpu.ErrUnsupported) {
+				break
+			}
+			if errors.Is(err, gpu.ErrOutOfMemory) {
+				b.Logf("batch %d at %v does not fit: %v", B, cf.p, err)
+				continue
+			}
+			require.NoError(b, err)
+			name := fmt.Sprintf("B%d/%s", B, e.Kernels())
+			if !done[name] {
+				done[name] = true
+				px := randomPixels(c, B, 1)
+				b.Run(name, func(b *testing.B) {
+					ctx := context.Background()
+					_, err := e.Forward(ctx, px, B) // records the sequence
+					require.NoError(b, err)
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if _, err := e.Forward(ctx, px, B); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(B)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
+				})
+			}
+			e.Close()
+		}
+		dev.Close()
+	}
 }

@@ -7,15 +7,24 @@
 # time-boxed, a failing step reported and the rest still run:
 #   1. sets up the Vulkan loader from .gl/*.deb if libvulkan.so.1 is missing
 #      (and points the loader at NVIDIA's ICD if no device shows), prints the
-#      device vkdeit picks, and stops with a clear message when it is not a GPU;
-#   2. runs the parity suites on the GPU (gpu kernels, deit engine) and
-#      `vkdeit verify` on random deit-small weights;
+#      devices with their fp16 support and cooperative-matrix property list
+#      (M×N×K, A/B/C/result types, scope) and the device vkdeit picks, and
+#      stops with a clear message when it is not a GPU;
+#   2. runs the parity suites on the GPU (gpu kernels, fp32, fp16 and
+#      cooperative-matrix; deit engine at fp32 and fp16, against the float64
+#      reference and the PyTorch fixtures) and `vkdeit verify` on random
+#      deit-small weights;
 #   3. scripts/hf_compare.py: a random DeiTForImageClassificationWithTeacher
 #      from transformers, saved as safetensors and .bin, classified by HF and
 #      by vkdeit: max relative logit difference and top-5 agreement;
-#   4. `vkdeit bench` and scripts/torch_gpu_bench.py (eager fp32, bf16 AMP,
-#      torch.compile if it works) at batch 1/8/64/256 on the same card;
-#   5. prints the vkdeit-vs-torch table and the step list last.
+#   4. `vkdeit bench` (fp32), the precision benchmarks (deit-small forward at
+#      fp32, fp16 and fp16 on cooperative matrices at batch 1/8/64/256;
+#      matmul GFLOPS per precision) and scripts/torch_gpu_bench.py (eager
+#      fp32, bf16 AMP, torch.compile if it works) at batch 1/8/64/256 on the
+#      same card;
+#   5. prints the vkdeit-vs-torch tables (every precision, and the fp16 goals:
+#      batch 256 >= 1.5x bf16 AMP, batch 1 <= 1 ms, coopmat matmul >= 300
+#      TFLOPS) and the step list last.
 # Files under $OUT (default out/gpu-check; at most 8): gpu-check.log,
 # parity.log, hf_compare.json, vkdeit_bench.json, vkdeit_bench.png,
 # torch_gpu.json, torch_compile.json or tiles.log, summary.json.
@@ -45,6 +54,9 @@ for a in "$@"; do
 	esac
 done
 OUT=${OUT:-$ROOT/out/gpu-check}
+# DEADLINE (s) is what the whole check aims to stay inside (the lent
+# machines allow 10 minutes a command): optional steps are skipped past it.
+DEADLINE=480
 mkdir -p "$OUT" || exit 3
 TMPD=$(mktemp -d)
 trap 'rm -rf "$TMPD"' EXIT
@@ -91,6 +103,18 @@ run_tiles() {
 		go test ./gpu/ -run '^$' -bench 'MatmulTiles|AttentionTiledTiles' -benchtime 20x
 	else
 		(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulTiles|AttentionTiledTiles' -test.benchtime 20x)
+	fi
+}
+
+# run_precisions benchmarks the forward at every precision and the matmul
+# per precision (deit and gpu packages); batches from $PREC_BATCHES.
+run_precisions() {
+	if [ "$HAVE_GO" = 1 ]; then
+		VKDEIT_BENCH_BATCHES=$PREC_BATCHES go test ./deit/ -run '^$' -bench 'EnginePrecision' -benchtime "$PREC_ITERS"x -timeout 10m &&
+			go test ./gpu/ -run '^$' -bench 'MatmulPrecision' -benchtime "$PREC_ITERS"x -timeout 10m
+	else
+		(cd deit && VKDEIT_BENCH_BATCHES=$PREC_BATCHES ../.gpubin/deit.test -test.run '^$' -test.bench 'EnginePrecision' -test.benchtime "$PREC_ITERS"x) &&
+			(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulPrecision' -test.benchtime "$PREC_ITERS"x)
 	fi
 }
 
@@ -148,7 +172,8 @@ main() {
 	"$VK" devices
 	TYPE=$(picked type)
 	NAME=$(picked name)
-	note "vkdeit picks: $NAME ($TYPE)"
+	COOPMAT=$(picked coopmat)
+	note "vkdeit picks: $NAME ($TYPE); fp16 $(picked fp16), cooperative matrices $COOPMAT ($(picked coopmat_note))"
 	SMALL=0
 	if [ "$TYPE" = cpu ]; then
 		what=$NAME
@@ -158,17 +183,23 @@ main() {
 		SMALL=1
 	fi
 
-	# 2. Parity on the device, validation off (no layer there).
+	# 2. Parity on the device, validation off (no layer there). The fp16
+	# tests must not skip on a GPU, nor the coopmat ones where it has them.
 	unset VKDEIT_VALIDATION
-	export CI=true # a missing device fails the tests instead of skipping them
+	export CI=true VKDEIT_REQUIRE_FP16=1 # a missing device fails the tests instead of skipping them
+	[ "$COOPMAT" = True ] && export VKDEIT_REQUIRE_COOPMAT=1
 	: >"$OUT/parity.log"
+	kernels='Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather|DeviceFeatures|Precision|Half'
 	if [ $HAVE_GO = 1 ]; then
-		step "gpu kernel parity" parity 240 bash -c "go test ./gpu/ -count=1 -run 'Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather' -v >>'$OUT/parity.log' 2>&1"
+		step "gpu kernel parity" parity 240 bash -c "go test ./gpu/ -count=1 -run '$kernels' -v >>'$OUT/parity.log' 2>&1"
 		step "deit engine parity" parity 240 bash -c "go test ./deit/ -count=1 -run 'Engine|GPU' -v >>'$OUT/parity.log' 2>&1"
 	else
-		step "gpu kernel parity" parity 240 bash -c "cd gpu && ../.gpubin/gpu.test -test.count=1 -test.run 'Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather' -test.v >>'$OUT/parity.log' 2>&1"
+		step "gpu kernel parity" parity 240 bash -c "cd gpu && ../.gpubin/gpu.test -test.count=1 -test.run '$kernels' -test.v >>'$OUT/parity.log' 2>&1"
 		step "deit engine parity" parity 240 bash -c "cd deit && ../.gpubin/deit.test -test.count=1 -test.run 'Engine|GPU' -test.v >>'$OUT/parity.log' 2>&1"
 	fi
+	unset VKDEIT_REQUIRE_COOPMAT VKDEIT_REQUIRE_FP16
+	echo "fp16 and coopmat errors (relative L2 against the float64 twins), first 16:"
+	grep -E 'fp16 logits|_f16|f16->|amp[0-9]' "$OUT/parity.log" | grep -E 'rel(ative)? L2' | sed 's/^ *//' | head -16
 	grep -E '^(--- FAIL|FAIL|ok|PASS|panic)' "$OUT/parity.log" | head -40
 	echo "($(grep -c '^--- PASS' "$OUT/parity.log") tests passed, $(grep -c '^--- FAIL' "$OUT/parity.log") failed, $(grep -c '^--- SKIP' "$OUT/parity.log") skipped; full log parity.log)"
 	preset=small-distilled
@@ -186,11 +217,18 @@ main() {
 	[ $SMALL = 1 ] && batches=1,2 warm=1 iters=3 maxt=5
 	cfg=small-distilled
 	[ $SMALL = 1 ] && cfg=tiny-distilled
+	export HAVE_GO PREC_BATCHES=$batches PREC_ITERS=$iters
+	export -f run_precisions
 	step "vkdeit bench" bench 200 "$VK" bench --config $cfg --batch $batches --warmup $warm --iters $iters \
 		--max-time ${maxt}s --json "$OUT/vkdeit_bench.json" --plot "$OUT/vkdeit_bench.png"
+	# Every precision: the deit-small forward at fp32, fp16 and fp16 on
+	# cooperative matrices (wall clock per forward, same batches), and the
+	# matmul GFLOPS of each path at the DeiT-small shapes.
+	step "vkdeit precisions" bench 150 bash -c 'run_precisions >"$0" 2>&1' "$TMPD/gobench.txt"
+	grep -E '^Benchmark' "$TMPD/gobench.txt" | sed 's/[[:space:]][[:space:]]*/ /g'
 	# Kernel tuning data: every matmul_tiled and attention_tiled tile at the
 	# DeiT-small shapes (optional; only what the time budget allows).
-	if [ $TILES = 1 ] && [ $SMALL = 0 ] && [ $((300 - ($(date +%s) - START))) -ge 120 ]; then
+	if [ $TILES = 1 ] && [ $SMALL = 0 ] && [ $((DEADLINE - 180 - ($(date +%s) - START))) -ge 120 ]; then
 		export HAVE_GO
 		export -f run_tiles
 		step "kernel tile benchmarks" optional 90 bash -c 'run_tiles >"$0" 2>&1' "$OUT/tiles.log"
@@ -201,7 +239,7 @@ main() {
 	targs=(--batch $batches --warmup $warm --iters $iters --max-time $maxt --shape $tshape)
 	[ $SMALL = 1 ] && targs+=(--allow-cpu)
 	step "torch eager+amp" bench 150 "$PY" scripts/torch_gpu_bench.py "${targs[@]}" --modes eager,amp --json "$OUT/torch_gpu.json"
-	left=$((330 - ($(date +%s) - START)))
+	left=$((DEADLINE - ($(date +%s) - START)))
 	if [ $COMPILE = 0 ]; then
 		STEPS+=("$(printf '%-30s %-8s %4ds  %s' "torch.compile" optional 0 "skipped: --no-compile")")
 	elif [ $left -ge 40 ]; then
@@ -210,7 +248,7 @@ main() {
 		step "torch.compile" optional $((budget + 20)) "$PY" scripts/torch_gpu_bench.py "${targs[@]}" --modes compile \
 			--compile-budget $budget --json "$OUT/torch_compile.json"
 	else
-		STEPS+=("$(printf '%-30s %-8s %4ds  %s' "torch.compile" optional 0 "skipped: only ${left}s left of the 330s budget")")
+		STEPS+=("$(printf '%-30s %-8s %4ds  %s' "torch.compile" optional 0 "skipped: only ${left}s left of the ${DEADLINE}s budget")")
 	fi
 
 	# 5. Summary, last.
@@ -222,7 +260,8 @@ main() {
 	if [ -s "$OUT/vkdeit_bench.json" ]; then
 		tj=()
 		for f in "$OUT/torch_gpu.json" "$OUT/torch_compile.json"; do [ -s "$f" ] && tj+=("$f"); done
-		"$PY" scripts/torch_gpu_bench.py --summary --vkdeit-json "$OUT/vkdeit_bench.json" --json "$OUT/summary.json" "${tj[@]}"
+		"$PY" scripts/torch_gpu_bench.py --summary --vkdeit-json "$OUT/vkdeit_bench.json" --vkdeit-gobench "$TMPD/gobench.txt" \
+			--json "$OUT/summary.json" "${tj[@]}"
 	fi
 	echo
 	printf '%-30s %-8s %5s  %s\n' step kind time result

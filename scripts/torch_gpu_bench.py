@@ -13,7 +13,10 @@ Two modes:
   --json after every measurement, so a time-boxed run keeps what it finished.
 
   --summary: reads `vkdeit bench --json` output and any number of torch JSON
-  files and prints the vkdeit-vs-torch table (needs no torch).
+  files and prints the vkdeit-vs-torch table (needs no torch); with
+  --vkdeit-gobench also vkdeit at every precision (fp32, fp16,
+  fp16+coopmat, from BenchmarkEnginePrecision), the matmul GFLOPS per path
+  (BenchmarkMatmulPrecision) and the fp16/coopmat goals.
 
     python3 scripts/torch_gpu_bench.py --batch 1,8,64,256 --modes eager,amp --json out/torch.json
     python3 scripts/torch_gpu_bench.py --summary --vkdeit-json out/vkdeit.json out/torch*.json
@@ -164,6 +167,86 @@ def bench(a):
     return 0
 
 
+def parse_gobench(path):
+    """Reads `go test -bench EnginePrecision|MatmulPrecision` output: engine
+    img/s and ms per forward by (kernels, batch), and matmul GFLOPS by
+    (path, shape)."""
+    engine, matmul = {}, {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if not parts or not parts[0].startswith("Benchmark"):
+                continue
+            name = parts[0].rsplit("-", 1)[0]  # drop the -GOMAXPROCS suffix
+            fields = name.split("/")
+            metrics = {parts[i + 1]: float(parts[i]) for i in range(2, len(parts) - 1)
+                       if parts[i + 1] in ("ns/op", "img/s", "GFLOPS")}
+            if fields[0] == "BenchmarkEnginePrecision" and len(fields) == 3 and "img/s" in metrics:
+                engine[(fields[2], int(fields[1][1:]))] = {"img_per_s": metrics["img/s"],
+                                                          "ms": metrics.get("ns/op", 0) / 1e6}
+            elif fields[0] == "BenchmarkMatmulPrecision" and len(fields) == 3 and "GFLOPS" in metrics:
+                matmul[(fields[1], fields[2])] = metrics["GFLOPS"]
+    return engine, matmul
+
+
+def precision_summary(a, torch_by, modes):
+    """Prints vkdeit at every precision against every torch mode, and the
+    goals of the fp16/coopmat issue; returns rows for the JSON summary."""
+    engine, matmul = parse_gobench(a.vkdeit_gobench)
+    kernels = sorted({k for k, _ in engine}, key=lambda k: (k != "fp32", k != "fp16", k))
+    if not kernels:
+        print("precision benchmark: no results")
+        return [], {}
+    print()
+    print("vkdeit by precision (BenchmarkEnginePrecision, ms per forward wall clock) vs torch:")
+    hdr = f"{'batch':>5}"
+    for k in kernels:
+        hdr += f"  {k[:22]:>22} {'ms':>8}"
+    for m in modes:
+        hdr += f"  {'torch ' + m:>14}"
+    hdr += f"  {'best vk / amp':>13}"
+    print(hdr)
+    rows = []
+    for b in sorted({b for _, b in engine}):
+        line, row, best = f"{b:>5}", {"batch": b}, 0
+        for k in kernels:
+            r = engine.get((k, b))
+            line += f"  {r['img_per_s']:>22.1f} {r['ms']:>8.3f}" if r else f"  {'-':>22} {'-':>8}"
+            if r:
+                row[f"vkdeit_{k}_img_per_s"], row[f"vkdeit_{k}_ms"] = r["img_per_s"], r["ms"]
+                best = max(best, r["img_per_s"])
+        for m in modes:
+            t = torch_by.get((m, b))
+            line += f"  {t['img_per_s']:>14.1f}" if t else f"  {'-':>14}"
+        amp = torch_by.get(("amp", b))
+        ratio = best / amp["img_per_s"] if amp and best else None
+        line += f"  {ratio:>13.2f}" if ratio else f"  {'-':>13}"
+        row["best_vkdeit_over_torch_amp"] = ratio
+        print(line)
+        rows.append(row)
+    goals = {}
+    best_of = lambda b: max([r["img_per_s"] for (k, bb), r in engine.items() if bb == b] or [0])
+    amp256 = torch_by.get(("amp", 256))
+    if amp256 and best_of(256):
+        goals["batch256_over_amp"] = best_of(256) / amp256["img_per_s"]
+        print(f"goal batch 256 >= 1.5x torch bf16 AMP: {goals['batch256_over_amp']:.2f}x "
+              f"({'met' if goals['batch256_over_amp'] >= 1.5 else 'NOT met'})")
+    b1 = [r["ms"] for (k, b), r in engine.items() if b == 1]
+    if b1:
+        goals["batch1_ms"] = min(b1)
+        print(f"goal batch 1 <= 1.0 ms: {goals['batch1_ms']:.3f} ms ({'met' if goals['batch1_ms'] <= 1.0 else 'NOT met'})")
+    coop = {shape: g for (path, shape), g in matmul.items() if "coopmat" in path}
+    if matmul:
+        print("matmul GFLOPS by path (BenchmarkMatmulPrecision):")
+        for (path, shape), g in sorted(matmul.items(), key=lambda x: (x[0][1], x[0][0])):
+            print(f"  {shape:<20} {path:<26} {g:>10.0f}")
+    if coop:
+        goals["coopmat_matmul_tflops"] = max(coop.values()) / 1e3
+        print(f"goal coopmat matmul >= 300 TFLOPS: {goals['coopmat_matmul_tflops']:.1f} TFLOPS "
+              f"({'met' if goals['coopmat_matmul_tflops'] >= 300 else 'NOT met'})")
+    return rows, goals
+
+
 def summary(a):
     with open(a.vkdeit_json) as f:
         vk = json.load(f)
@@ -215,11 +298,15 @@ def summary(a):
         print(line)
         rows.append(row)
     print("vk/torch > 1 means vkdeit is faster (throughput at the same batch size).")
+    prec_rows, goals = [], {}
+    if a.vkdeit_gobench and os.path.exists(a.vkdeit_gobench):
+        prec_rows, goals = precision_summary(a, torch_by, modes)
     for n in notes:
         print("note:", n)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows": rows, "notes": notes, "vkdeit_device": dev, "torch_device": tdev}, f, indent=2)
+            json.dump({"rows": rows, "precision_rows": prec_rows, "goals": goals, "notes": notes,
+                       "vkdeit_device": dev, "torch_device": tdev}, f, indent=2)
     return 0
 
 
@@ -227,6 +314,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--summary", action="store_true", help="print the comparison table from JSON files")
     ap.add_argument("--vkdeit-json", help="vkdeit bench --json output (with --summary)")
+    ap.add_argument("--vkdeit-gobench", help="go test -bench 'EnginePrecision|MatmulPrecision' output (with --summary)")
     ap.add_argument("files", nargs="*", help="torch JSON files (with --summary)")
     ap.add_argument("--batch", default="1,8,64,256")
     ap.add_argument("--modes", default="eager,amp,compile")
