@@ -7,7 +7,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -194,8 +196,10 @@ func TestEnginePrecision(t *testing.T) {
 // cooperative matrices (a device opened with NoCoopMat) and, where the
 // device has them, fp16 on cooperative matrices. Batches: 1 and 8, or the
 // comma-separated $VKDEIT_BENCH_BATCHES (scripts/gpu-check.sh: 1,8,64,256).
-// Metrics: ns/op per forward and img/s; sub-benchmarks are named
-// B<batch>/<Engine.Kernels()>.
+// Metrics: ns/op per forward, img/s, and cpu-ms/op: the process's CPU time
+// per forward, which on a CPU driver (lavapipe runs the kernels on this
+// process's threads) measures the work itself, little disturbed by other
+// load on a shared machine. Sub-benchmarks are named B<batch>/<Engine.Kernels()>.
 func BenchmarkEnginePrecision(b *testing.B) {
 	c, err := Preset("small-distilled")
 	require.NoError(b, err)
@@ -240,6 +244,7 @@ func BenchmarkEnginePrecision(b *testing.B) {
 					ctx := context.Background()
 					_, err := e.Forward(ctx, px, B) // records the sequence
 					require.NoError(b, err)
+					cpu0 := cpuTime()
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						if _, err := e.Forward(ctx, px, B); err != nil {
@@ -247,10 +252,20 @@ func BenchmarkEnginePrecision(b *testing.B) {
 						}
 					}
 					b.ReportMetric(float64(B)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
+					b.ReportMetric((cpuTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
 				})
 			}
 			e.Close()
 		}
 		dev.Close()
 	}
+}
+
+// cpuTime is the user plus system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
