@@ -235,6 +235,29 @@ func TestEngineStaging(t *testing.T) {
 	require.Equal(t, answers[0], answers[1])
 }
 
+// TestEngineStagingFP16 is TestEngineStaging at fp16: fp16 weights travel
+// through WriteHalf's staging copies, and the logits must match the mapped
+// path bit for bit.
+func TestEngineStagingFP16(t *testing.T) {
+	c := tinyConfig(HeadDistilled)
+	m := randomModel(t, c, 12)
+	px := randomPixels(c, 2, 12)
+	var answers [][]float32
+	for _, opts := range []gpu.Options{{}, {ForceStaging: true}} {
+		dev := gputest.OpenOptions(t, opts)
+		if !dev.Info().FP16() {
+			t.Skipf("%s has no fp16", dev.Info().Name)
+		}
+		e, err := NewEngineOptions(dev, m, 2, EngineOptions{Precision: gpu.PrecisionFP16})
+		require.NoError(t, err)
+		got, err := e.Forward(context.Background(), px, 2)
+		require.NoError(t, err)
+		require.NoError(t, e.Close())
+		answers = append(answers, got)
+	}
+	require.Equal(t, answers[0], answers[1])
+}
+
 func TestEngineProfile(t *testing.T) {
 	dev := gputest.Open(t)
 	if !dev.Info().Timestamps {

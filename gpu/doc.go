@@ -18,6 +18,26 @@
 // reports emitted while Close destroys the device. Tests use gpu/gputest,
 // which fails a test on any such message.
 //
+// # fp16 and cooperative matrices
+//
+// Open enables, through a pNext feature chain, the optional features the
+// device offers of those vkdeit's kernels use: shaderFloat16 and
+// storageBuffer16BitAccess (DeviceInfo.FP16: the fp16-storage kernels),
+// vulkanMemoryModel, and VK_KHR_cooperative_matrix. DeviceInfo lists the
+// driver's cooperative-matrix shapes; DeviceInfo.CoopMat says whether vkdeit
+// uses them, which needs an fp16×fp16+fp32 subgroup shape and a vendor whose
+// driver does not over-report (see CoopMatNote), and can be turned off with
+// Options.NoCoopMat ($VKDEIT_COOPMAT=0).
+//
+// Ops picks kernels from the element types of the Args (Arg.As(F16)): fp32
+// arguments run the fp32 kernels; fp16 ones run the fp16-storage builds of
+// the same sources (fp32 arithmetic, one rounding per store) or, where the
+// device has cooperative matrices, matmul_coopmat and attention_coopmat,
+// whose tile shape comes from the driver's list as specialization
+// constants. Precision names the model-level choice (fp32, fp16, auto) and
+// Resolve says what it means on a device. Half, ToHalf and FromHalf convert
+// to and from binary16; Device.WriteHalf and ReadHalf move fp16 data.
+//
 // # Memory: blocks and buffers
 //
 // Drivers limit the number of memory allocations (often to 4096) and

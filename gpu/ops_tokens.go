@@ -10,8 +10,11 @@ func (o *Ops) Tokens(s *Sequence, out, patches, special, pos Arg, B, T, S, D int
 	if err := checkDims(op, B, T, D); err != nil {
 		return err
 	}
-	for _, a := range []Arg{out, patches, special, pos} {
-		if err := checkType(op, "every argument", a, F32); err != nil {
+	for _, c := range []struct {
+		name string
+		a    Arg
+	}{{"out", out}, {"patches", patches}, {"special", special}, {"pos", pos}} {
+		if err := checkType(op, c.name, c.a, F32); err != nil {
 			return err
 		}
 	}
