@@ -33,10 +33,11 @@ type Engine struct {
 	w   engineWeights
 	act activations
 
-	seqs    map[int]*gpu.Sequence // plain forward, by batch size
-	prof    map[int]*profiled     // timestamped forward, by batch size
-	debug   map[int]*gpu.Sequence // forward that also copies every layer's output
-	hidden  *gpu.Buffer           // [Layers, maxBatch*T, D], allocated on first debug call
+	seqs    map[int]*gpu.Sequence    // plain forward, by batch size
+	prof    map[int]*profiled        // timestamped forward, by batch size
+	debug   map[int]*gpu.Sequence    // forward that also copies every layer's output
+	stream  map[int][2]*gpu.Sequence // ForwardStream's two staging slots, by batch size
+	hidden  *gpu.Buffer              // [Layers, maxBatch*T, D], allocated on first debug call
 	closers []func()
 }
 
@@ -70,7 +71,13 @@ type activations struct {
 	logits  *gpu.Buffer // [B, L]
 	stageIn *gpu.Buffer // host-visible staging (nil on unified-memory devices)
 	stageOu *gpu.Buffer
+	// stage2 is ForwardStream's second staging slot, allocated on first use.
+	stage2 staging
 }
+
+// staging is a pair of host-visible buffers a recorded forward copies its
+// input from and its logits to (devices without unified memory only).
+type staging struct{ in, out *gpu.Buffer }
 
 // DispatchTime is one recorded dispatch's GPU time, read from timestamps.
 type DispatchTime struct {
@@ -140,6 +147,7 @@ func NewEngineOptions(d *gpu.Device, m *Model, maxBatch int, opts EngineOptions)
 	e := &Engine{
 		dev: d, ops: ops, cfg: m.Config, maxBatch: maxBatch, prec: prec, act16: act16,
 		seqs: map[int]*gpu.Sequence{}, prof: map[int]*profiled{}, debug: map[int]*gpu.Sequence{},
+		stream: map[int][2]*gpu.Sequence{},
 	}
 	if err := e.upload(m.Weights); err != nil {
 		e.Close()
@@ -194,7 +202,14 @@ func (e *Engine) Close() error {
 	for _, s := range e.debug {
 		s.Close()
 	}
-	e.seqs, e.prof, e.debug = nil, nil, nil
+	for _, pair := range e.stream {
+		for _, s := range pair {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}
+	e.seqs, e.prof, e.debug, e.stream = nil, nil, nil, nil
 	for i := len(e.closers) - 1; i >= 0; i-- {
 		e.closers[i]()
 	}
@@ -332,13 +347,21 @@ func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (
 	return s, nil
 }
 
+// checkInput checks that pixels hold B images.
+func (e *Engine) checkInput(pixels []float32, B int) error {
+	c := e.cfg
+	if want := B * c.Channels * c.ImageSize * c.ImageSize; len(pixels) != want {
+		return fmt.Errorf("deit: engine: %d input values, want %d (= %d images × %d×%d×%d)",
+			len(pixels), want, B, c.Channels, c.ImageSize, c.ImageSize)
+	}
+	return nil
+}
+
 // run writes the input, replays seq once and reads the logits back.
 func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B int) ([]float32, error) {
 	c := e.cfg
-	want := B * c.Channels * c.ImageSize * c.ImageSize
-	if len(pixels) != want {
-		return nil, fmt.Errorf("deit: engine: %d input values, want %d (= %d images × %d×%d×%d)",
-			len(pixels), want, B, c.Channels, c.ImageSize, c.ImageSize)
+	if err := e.checkInput(pixels, B); err != nil {
+		return nil, err
 	}
 	in, out := e.act.pixels, e.act.logits
 	if e.act.stageIn != nil {
@@ -360,14 +383,20 @@ func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B
 // record appends the whole forward for batch B to s and finishes it. It
 // returns what each dispatch is, in recording order, for Profile.
 func (e *Engine) record(s *gpu.Sequence, B int, keepHidden bool) ([]dispatchInfo, error) {
+	return e.recordStaged(s, B, keepHidden, staging{e.act.stageIn, e.act.stageOu})
+}
+
+// recordStaged is record with the staging buffers given (ForwardStream's
+// second slot).
+func (e *Engine) recordStaged(s *gpu.Sequence, B int, keepHidden bool, st staging) ([]dispatchInfo, error) {
 	var infos []dispatchInfo
-	if err := e.recordInto(s, B, keepHidden, &infos); err != nil {
+	if err := e.recordInto(s, B, keepHidden, st, &infos); err != nil {
 		return nil, err
 	}
 	return infos, nil
 }
 
-func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]dispatchInfo) error {
+func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, st staging, infos *[]dispatchInfo) error {
 	c, a, w, o := e.cfg, &e.act, &e.w, e.ops
 	D, T, S, M, L := c.Hidden, c.Tokens(), c.Special(), c.MLP, c.NumLabels
 	N, P := c.Patches(), c.PatchSize
@@ -407,8 +436,8 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 		return nil
 	}
 
-	if a.stageIn != nil {
-		if err := s.Copy(wr(a.pixels, B*c.Channels*c.ImageSize*c.ImageSize), rd(a.stageIn, B*c.Channels*c.ImageSize*c.ImageSize)); err != nil {
+	if st.in != nil {
+		if err := s.Copy(wr(a.pixels, B*c.Channels*c.ImageSize*c.ImageSize), rd(st.in, B*c.Channels*c.ImageSize*c.ImageSize)); err != nil {
 			return fmt.Errorf("deit: engine: recording input copy: %w", err)
 		}
 	}
@@ -471,8 +500,8 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 	if err := mm("head", a.logits, gpu.F32, a.tokN, w.headW, w.headB, nil, B, L, H*D, gpu.EpilogueNone); err != nil {
 		return err
 	}
-	if a.stageOu != nil {
-		if err := s.Copy(wr(a.stageOu, B*L), rd(a.logits, B*L)); err != nil {
+	if st.out != nil {
+		if err := s.Copy(wr(st.out, B*L), rd(a.logits, B*L)); err != nil {
 			return fmt.Errorf("deit: engine: recording output copy: %w", err)
 		}
 	}

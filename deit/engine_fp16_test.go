@@ -199,7 +199,9 @@ func TestEnginePrecision(t *testing.T) {
 // Metrics: ns/op per forward, img/s, and cpu-ms/op: the process's CPU time
 // per forward, which on a CPU driver (lavapipe runs the kernels on this
 // process's threads) measures the work itself, little disturbed by other
-// load on a shared machine. Sub-benchmarks are named B<batch>/<Engine.Kernels()>.
+// load on a shared machine. Sub-benchmarks are named B<batch>/<Engine.Kernels()>,
+// and B<batch>/<Engine.Kernels()>/stream for the same forward through
+// ForwardStream (upload overlapped with compute on discrete GPUs).
 func BenchmarkEnginePrecision(b *testing.B) {
 	c, err := Preset("small-distilled")
 	require.NoError(b, err)
@@ -253,6 +255,24 @@ func BenchmarkEnginePrecision(b *testing.B) {
 					}
 					b.ReportMetric(float64(B)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
 					b.ReportMetric((cpuTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
+				})
+				// The same forward over a stream of batches: on a discrete
+				// GPU the next batch's upload overlaps this one's compute.
+				b.Run(name+"/stream", func(b *testing.B) {
+					ctx := context.Background()
+					left := b.N
+					next := func() ([]float32, error) {
+						if left == 0 {
+							return nil, nil
+						}
+						left--
+						return px, nil
+					}
+					b.ResetTimer()
+					if err := e.ForwardStream(ctx, B, next, func([]float32) error { return nil }); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(B)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
 				})
 			}
 			e.Close()

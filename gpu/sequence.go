@@ -322,16 +322,31 @@ const fenceWait = 10_000_000 // ns
 // the submission in the background and the next Run, Timings or Close waits
 // for it.
 func (s *Sequence) Run(ctx context.Context) error {
-	switch {
-	case s.state == seqClosed:
-		return errors.New("gpu: Run: sequence closed")
-	case s.state != seqFinished:
-		return errors.New("gpu: Run: sequence not finished (call Finish after recording)")
+	if err := s.finished("Run"); err != nil {
+		return err
 	}
 	if err := s.settle(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.Submit(); err != nil {
+		return err
+	}
+	return s.Wait(ctx)
+}
+
+// Submit submits the recorded sequence once and returns without waiting
+// for it, so that the host can prepare the next submission meanwhile; Wait
+// (or the next Submit, Run, Timings, Close) waits for it. Work submitted
+// later on the device, by any sequence, runs after it: every sequence starts
+// with a barrier against all earlier submissions.
+func (s *Sequence) Submit() error {
+	if err := s.finished("Submit"); err != nil {
+		return err
+	}
+	if err := s.settle(); err != nil {
 		return err
 	}
 	d := s.d
@@ -343,13 +358,26 @@ func (s *Sequence) Run(ctx context.Context) error {
 	}
 	s.inFlight = true
 	s.ran = false
+	return nil
+}
+
+// Wait blocks until the last Submit has completed (at once when nothing is
+// pending). If ctx is cancelled first it returns ctx.Err(), and the
+// submission stays pending for the next Wait, Run or Close.
+func (s *Sequence) Wait(ctx context.Context) error {
+	if s.state == seqClosed {
+		return errors.New("gpu: Wait: sequence closed")
+	}
+	if !s.inFlight {
+		return nil
+	}
 	fences := []vk.Fence{s.fence}
 	timeout := ^uint64(0)
 	if ctx.Done() != nil {
 		timeout = fenceWait
 	}
 	for {
-		r := vk.WaitForFences(d.dev, 1, fences, vk.True, timeout)
+		r := vk.WaitForFences(s.d.dev, 1, fences, vk.True, timeout)
 		if r == vk.Success {
 			break
 		}
@@ -361,6 +389,17 @@ func (s *Sequence) Run(ctx context.Context) error {
 		}
 	}
 	return s.settle()
+}
+
+// finished checks that the sequence can be submitted.
+func (s *Sequence) finished(op string) error {
+	switch {
+	case s.state == seqClosed:
+		return fmt.Errorf("gpu: %s: sequence closed", op)
+	case s.state != seqFinished:
+		return fmt.Errorf("gpu: %s: sequence not finished (call Finish after recording)", op)
+	}
+	return nil
 }
 
 // settle waits for a pending submission and resets the fence.

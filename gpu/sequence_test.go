@@ -468,3 +468,43 @@ func TestRunCancelledInFlight(t *testing.T) {
 		require.Len(t, ts, k)
 	}
 }
+
+// TestSubmitWait submits two dependent sequences back to back without
+// waiting in between: the second must see the first's results (queue order
+// plus each sequence's leading barrier), and Wait must be idempotent.
+func TestSubmitWait(t *testing.T) {
+	d := gputest.Open(t)
+	const n = 256
+	x := rtRandom(t, 21, n)
+	xb, yb, zb := rtBuffer(t, d, x), rtBuffer(t, d, rtNaNs(n)), rtBuffer(t, d, rtNaNs(n))
+	p, err := d.Pipeline(rtAdd)
+	require.NoError(t, err)
+	seq := func(in, out *gpu.Buffer, add float32) *gpu.Sequence {
+		s, err := d.NewSequence(false)
+		require.NoError(t, err)
+		t.Cleanup(s.Close)
+		require.NoError(t, s.Dispatch("add", p, rtGroups(n), gpu.Push(n, add), gpu.R(in), gpu.W(out)))
+		require.NoError(t, s.Finish())
+		return s
+	}
+	a, b := seq(xb, yb, 1), seq(yb, zb, 2)
+	ctx := context.Background()
+	require.NoError(t, a.Wait(ctx), "nothing submitted yet")
+	for round := 0; round < 3; round++ {
+		require.NoError(t, a.Submit())
+		require.NoError(t, b.Submit())
+		require.NoError(t, b.Wait(ctx))
+		require.NoError(t, a.Wait(ctx))
+		require.NoError(t, a.Wait(ctx))
+		got := rtRead(t, d, zb, n)
+		for i := range got {
+			require.Equal(t, x[i]+1+2, got[i], "element %d, round %d", i, round)
+		}
+	}
+	open, err := d.NewSequence(false)
+	require.NoError(t, err)
+	defer open.Close()
+	require.ErrorContains(t, open.Submit(), "gpu: Submit: sequence not finished")
+	open.Close()
+	require.ErrorContains(t, open.Wait(ctx), "closed")
+}
