@@ -106,15 +106,16 @@ run_tiles() {
 	fi
 }
 
-# run_precisions benchmarks the forward at every precision and the matmul
-# per precision (deit and gpu packages); batches from $PREC_BATCHES.
+# run_precisions benchmarks the forward at every precision (Forward and
+# ForwardStream), the matmul per precision and the matmul_coopmat tilings
+# (deit and gpu packages); batches from $PREC_BATCHES.
 run_precisions() {
 	if [ "$HAVE_GO" = 1 ]; then
 		VKDEIT_BENCH_BATCHES=$PREC_BATCHES go test ./deit/ -run '^$' -bench 'EnginePrecision' -benchtime "$PREC_ITERS"x -timeout 10m &&
-			go test ./gpu/ -run '^$' -bench 'MatmulPrecision' -benchtime "$PREC_ITERS"x -timeout 10m
+			go test ./gpu/ -run '^$' -bench 'MatmulPrecision|MatmulCoopMatTiles' -benchtime "$PREC_ITERS"x -timeout 10m
 	else
 		(cd deit && VKDEIT_BENCH_BATCHES=$PREC_BATCHES ../.gpubin/deit.test -test.run '^$' -test.bench 'EnginePrecision' -test.benchtime "$PREC_ITERS"x) &&
-			(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulPrecision' -test.benchtime "$PREC_ITERS"x)
+			(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulPrecision|MatmulCoopMatTiles' -test.benchtime "$PREC_ITERS"x)
 	fi
 }
 
@@ -224,7 +225,7 @@ main() {
 	# Every precision: the deit-small forward at fp32, fp16 and fp16 on
 	# cooperative matrices (wall clock per forward, same batches), and the
 	# matmul GFLOPS of each path at the DeiT-small shapes.
-	step "vkdeit precisions" bench 150 bash -c 'run_precisions >"$0" 2>&1' "$TMPD/gobench.txt"
+	step "vkdeit precisions" bench 210 bash -c 'run_precisions >"$0" 2>&1' "$TMPD/gobench.txt"
 	grep -E '^Benchmark' "$TMPD/gobench.txt" | sed 's/[[:space:]][[:space:]]*/ /g'
 	# Kernel tuning data: every matmul_tiled and attention_tiled tile at the
 	# DeiT-small shapes (optional; only what the time budget allows).
