@@ -188,6 +188,8 @@ def parse_gobench(path):
                 engine[(kernels, b)] = {"img_per_s": metrics["img/s"], "ms": b / metrics["img/s"] * 1e3}
             elif fields[0] == "BenchmarkMatmulPrecision" and len(fields) == 3 and "GFLOPS" in metrics:
                 matmul[(fields[1], fields[2])] = metrics["GFLOPS"]
+            elif fields[0] == "BenchmarkMatmulCoopMatTiles" and len(fields) == 3 and "GFLOPS" in metrics:
+                matmul[("coopmat " + fields[2], fields[1])] = metrics["GFLOPS"]
     return engine, matmul
 
 
