@@ -31,7 +31,9 @@
 // Each step the workgroup stages A[BM×BK] and W[BK×BN] as fp16 in shared
 // memory (rows padded by 8 halves = 16 bytes: the alignment coopMatLoad
 // needs, and a bank shift per row); elements past M, N, K are zeros, so no
-// size has to be a multiple of a tile. Subgroup (sm, sn) then owns the C
+// size has to be a multiple of a tile. The next step's tiles are fetched
+// from global memory into registers before this step's multiply-adds, so
+// their latency hides behind the tensor-core work. Subgroup (sm, sn) then owns the C
 // block rows sm·RM·CM.., columns sn·RN·CN.. as RM×RN accumulators and runs
 // BK/CK coopMatMulAdd steps on them. At the end the accumulators go through
 // shared memory (fp32, padded by 4 floats) so that the whole workgroup
@@ -79,6 +81,8 @@ const uint WST = BN + 8; // halves per staged W row
 const uint CST = BN + 4; // floats per staged C row
 const uint BK4 = BK / 4;
 const uint BN4 = BN / 4;
+const uint NA = (BM * BK4 + WG - 1u) / WG; // A f16vec4 fetched per invocation and step
+const uint NW = (BK * BN4 + WG - 1u) / WG; // W f16vec4 fetched per invocation and step
 
 shared float16_t As[BM * AST];
 shared float16_t Ws[BK * WST];
@@ -114,6 +118,41 @@ f16vec4 loadW(uint gk, uint gn) {
     return v;
 }
 
+f16vec4 pa[NA]; // the next step's A, in flight
+f16vec4 pw[NW]; // the next step's W, in flight
+
+// fetch loads the tiles at k0 into pa, pw.
+void fetch(uint row0, uint col0, uint k0) {
+    uint t = gl_LocalInvocationID.x;
+    for (uint i = 0; i < NA; i++) {
+        uint e = t + i * WG;
+        pa[i] = e < BM * BK4 ? loadA(row0 + e / BK4, k0 + 4u * (e % BK4)) : f16vec4(0.0);
+    }
+    for (uint i = 0; i < NW; i++) {
+        uint e = t + i * WG;
+        pw[i] = e < BK * BN4 ? loadW(k0 + e / BN4, col0 + 4u * (e % BN4)) : f16vec4(0.0);
+    }
+}
+
+// stash stores pa, pw into the shared tiles.
+void stash() {
+    uint t = gl_LocalInvocationID.x;
+    for (uint i = 0; i < NA; i++) {
+        uint e = t + i * WG;
+        if (e < BM * BK4) {
+            uint m = e / BK4, kq = 4u * (e % BK4);
+            for (uint q = 0; q < 4; q++) As[m * AST + kq + q] = pa[i][q];
+        }
+    }
+    for (uint i = 0; i < NW; i++) {
+        uint e = t + i * WG;
+        if (e < BK * BN4) {
+            uint k = e / BN4, nq = 4u * (e % BN4);
+            for (uint q = 0; q < 4; q++) Ws[k * WST + nq + q] = pw[i][q];
+        }
+    }
+}
+
 void main() {
     uint t = gl_LocalInvocationID.x;
     uint sg = gl_SubgroupID;
@@ -126,18 +165,12 @@ void main() {
     for (uint i = 0; i < RM; i++)
         for (uint j = 0; j < RN; j++) acc[i][j] = coopmat<float, gl_ScopeSubgroup, CM, CN, gl_MatrixUseAccumulator>(0.0);
 
+    fetch(row0, col0, 0u);
+    stash();
+    barrier();
     for (uint k0 = 0; k0 < p.K; k0 += BK) {
-        for (uint e = t; e < BM * BK4; e += WG) {
-            uint m = e / BK4, kq = 4u * (e % BK4);
-            f16vec4 v = loadA(row0 + m, k0 + kq);
-            for (uint q = 0; q < 4; q++) As[m * AST + kq + q] = v[q];
-        }
-        for (uint e = t; e < BK * BN4; e += WG) {
-            uint k = e / BN4, nq = 4u * (e % BN4);
-            f16vec4 v = loadW(k0 + k, col0 + nq);
-            for (uint q = 0; q < 4; q++) Ws[k * WST + nq + q] = v[q];
-        }
-        barrier();
+        bool more = k0 + BK < p.K; // uniform
+        if (more) fetch(row0, col0, k0 + BK);
         if (mma) {
             for (uint kk = 0; kk < BK; kk += CK) {
                 coopmat<float16_t, gl_ScopeSubgroup, CM, CK, gl_MatrixUseA> ma[RM];
@@ -151,7 +184,11 @@ void main() {
                 }
             }
         }
-        barrier();
+        barrier(); // every subgroup is done with this step's tiles
+        if (more) {
+            stash();
+            barrier();
+        }
     }
 
     if (mma) {
