@@ -18,10 +18,12 @@ func (o *Ops) coopAttentionTileFor() coopAttentionTile {
 // coopAttentionShared is the shared memory, in bytes, of an attention_coopmat
 // tile for head size dh; it mirrors shaders/attention_coopmat.comp: Q, K, V
 // (fp16, rows padded by 8), scores (fp32, +4), probabilities (fp16, +8),
-// the output accumulator (fp32, +4) and per-row max and sum.
+// the output accumulator (fp32, +4), per-row max and sum, and the softmax
+// lanes' partial results (LPR = WG/BQ lanes per row).
 func coopAttentionShared(dh int, t coopAttentionTile) int {
 	bq, bkv := int(t.BQ), int(t.BKV)
-	return 2*bq*(dh+8) + 4*bkv*(dh+8) + 4*bq*(bkv+4) + 2*bq*(bkv+8) + 4*bq*(dh+4) + 8*bq
+	lpr := max(1, int(t.WG)/bq)
+	return 2*bq*(dh+8) + 4*bkv*(dh+8) + 4*bq*(bkv+4) + 2*bq*(bkv+8) + 4*bq*(dh+4) + 8*bq + 4*bq*lpr
 }
 
 // coopAttentionFits reports whether attention_coopmat runs head size dh on

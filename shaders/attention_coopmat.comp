@@ -25,6 +25,7 @@
 // dispatch:         (ceil(T / BQ), H, B)
 // Shared memory (bytes), halves rows padded by 8, float rows by 4:
 //   2·BQ·(DH+8) + 4·BKV·(DH+8) + 4·BQ·(BKV+4) + 2·BQ·(BKV+8) + 4·BQ·(DH+4) + 8·BQ
+//   + 4·BQ·LPR, LPR = max(1, WG/BQ)
 // (ops_attention_coopmat.go mirrors this).
 //
 // Per key tile:
@@ -32,9 +33,12 @@
 //   2. S = Q·Kᵀ: (BQ/CM)·(BKV/CN) accumulator tiles shared out round-robin
 //      over the subgroups (gl_SubgroupID, gl_NumSubgroups: any subgroup count
 //      works), DH/CK multiply-adds each, stored to shared memory;
-//   3. one invocation per query row: scale, mask keys past T to −3e38, raise
-//      the running max, P̃ = fp16(exp(s − m)), l = l·corr + Σ P̃, and the
-//      row's output accumulator O (fp32, shared) is scaled by corr;
+//   3. LPR = WG/BQ invocations per query row (each a strided share of the
+//      row's keys and dims; partial maxima and sums meet in shared memory and
+//      are combined in lane order, so every lane agrees bit for bit): scale,
+//      mask keys past T to −3e38, raise the running max m, P̃ = fp16(exp(s −
+//      m)), l = l·corr + Σ P̃, and the row's output accumulator O (fp32,
+//      shared) is scaled by corr = exp(m_old − m);
 //   4. O += P̃·V: (BQ/CM)·(DH/CN) tiles, each loaded from O, BKV/CK
 //      multiply-adds, stored back.
 // Finally out = O / l for rows below T. Queries past T are zero rows and key
@@ -66,6 +70,8 @@ const uint SST = BKV + 4; // floats per score row
 const uint PST = BKV + 8; // halves per probability row
 const uint OST = DH + 4;  // floats per output row
 const float NEG = -3.0e38;
+const uint LPR = WG >= BQ ? WG / BQ : 1u; // softmax lanes per query row
+const uint RPP = WG / LPR;                 // query rows per softmax pass
 
 shared float16_t Qs[BQ * HST];
 shared float16_t Ks[BKV * HST];
@@ -74,6 +80,7 @@ shared float Ss[BQ * SST];
 shared float16_t Ps[BQ * PST];
 shared float Os[BQ * OST];
 shared float mrow[BQ], lrow[BQ];
+shared float red[BQ * LPR]; // per-lane partial row maxima, then sums
 
 void main() {
     uint b = gl_WorkGroupID.z, h = gl_WorkGroupID.y;
@@ -133,24 +140,43 @@ void main() {
         }
         barrier();
 
-        // 3. Online softmax, one invocation per query row.
-        for (uint r = tid; r < BQ; r += WG) {
-            float mOld = mrow[r], mx = mOld;
-            for (uint j = 0; j < BKV; j++) {
-                float s = j0 + j < T ? Ss[r * SST + j] * p.scale : NEG;
-                Ss[r * SST + j] = s;
-                mx = max(mx, s);
+        // 3. Online softmax, LPR lanes per query row.
+        uint lane = tid % LPR, rr = tid / LPR;
+        for (uint r0 = 0; r0 < BQ; r0 += RPP) { // uniform: barriers inside
+            uint r = r0 + rr;
+            bool live = rr < RPP && r < BQ;
+            float mx = NEG;
+            if (live) {
+                for (uint j = lane; j < BKV; j += LPR) {
+                    float s = j0 + j < T ? Ss[r * SST + j] * p.scale : NEG;
+                    Ss[r * SST + j] = s;
+                    mx = max(mx, s);
+                }
+                red[r * LPR + lane] = mx;
             }
-            float corr = exp(mOld - mx);
-            float sum = 0.0;
-            for (uint j = 0; j < BKV; j++) {
-                float16_t pj = float16_t(exp(Ss[r * SST + j] - mx));
-                Ps[r * PST + j] = pj;
-                sum += float(pj);
+            barrier();
+            float mNew = NEG, corr = 1.0, sum = 0.0;
+            if (live) {
+                float mOld = mrow[r];
+                mNew = mOld;
+                for (uint k = 0; k < LPR; k++) mNew = max(mNew, red[r * LPR + k]);
+                corr = exp(mOld - mNew);
+                for (uint j = lane; j < BKV; j += LPR) {
+                    float16_t pj = float16_t(exp(Ss[r * SST + j] - mNew));
+                    Ps[r * PST + j] = pj;
+                    sum += float(pj);
+                }
+                for (uint d = lane; d < DH; d += LPR) Os[r * OST + d] *= corr;
             }
-            mrow[r] = mx;
-            lrow[r] = lrow[r] * corr + sum;
-            for (uint d = 0; d < DH; d++) Os[r * OST + d] *= corr;
+            barrier(); // every lane has read the maxima
+            if (live) red[r * LPR + lane] = sum;
+            barrier();
+            if (live && lane == 0) {
+                float total = 0.0;
+                for (uint k = 0; k < LPR; k++) total += red[r * LPR + k];
+                mrow[r] = mNew;
+                lrow[r] = lrow[r] * corr + total;
+            }
         }
         barrier();
 
