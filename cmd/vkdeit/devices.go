@@ -92,6 +92,14 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if gpu.OptionsFromEnv().NoCoopMat {
+		for i := range infos {
+			if infos[i].CoopMat {
+				infos[i].CoopMat = false
+				infos[i].CoopMatNote = "not used: turned off by VKDEIT_COOPMAT=0"
+			}
+		}
+	}
 	picked := -1
 	var pickErr error
 	if d, err := gpu.Open(gpu.OptionsFromEnv()); err == nil {

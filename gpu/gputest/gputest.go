@@ -12,13 +12,15 @@ import (
 )
 
 // Open opens the device gpu.OptionsFromEnv selects ($VKDEIT_DEVICE, else the
-// default preference) with validation on. When
+// default preference; $VKDEIT_COOPMAT=0 keeps cooperative matrices off) with
+// validation on. When
 // no device exists the test is skipped, unless $CI is set, where that is a
 // failure. A cleanup closes the device and fails the test if the validation
 // layer reported anything, including leaks found while closing.
 func Open(t testing.TB) *gpu.Device {
 	t.Helper()
-	return OpenOptions(t, gpu.Options{Select: gpu.OptionsFromEnv().Select})
+	env := gpu.OptionsFromEnv()
+	return OpenOptions(t, gpu.Options{Select: env.Select, NoCoopMat: env.NoCoopMat})
 }
 
 // testLog sends device notes to the test log.
