@@ -14,7 +14,7 @@ TEST_ENV := VKDEIT_VALIDATION=1 \
             VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT
 FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
-FUZZ := loader:FuzzSafetensorsHeader loader:FuzzUnpickle loader:FuzzDecodeImage loader:FuzzEXIF
+FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF
 
 .PHONY: help deps build test vet fmt-check go-test fuzz lint shaders bench demo gpu-prep gpu-check clean
 

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/vkdeit/vkdeit/loader"
 )
 
 // HeadKind says which special tokens a model has and how its logits are made
@@ -162,7 +160,7 @@ func genericLabels(n int) []string {
 // indices become "LABEL_i"); without id2label, NumLabels is taken from the
 // config and Load corrects it from the classifier's rows. Only the exact
 // erf GELU and models with Q/K/V biases are supported.
-func ConfigFromHF(c *loader.HFConfig) (Config, error) {
+func ConfigFromHF(c *HFConfig) (Config, error) {
 	if c == nil {
 		return Config{}, fmt.Errorf("deit: nil config")
 	}

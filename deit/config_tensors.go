@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // Layer-norm eps used when a checkpoint comes without a config.json.
@@ -30,7 +30,7 @@ const headDimGuess = 64
 // rows, heads = hidden/64, and eps 1e-6 for timm/facebookresearch names
 // (what they trained with) or 1e-12 for Hugging Face names (their default).
 // The returned note says what was assumed, for the user.
-func configFromTensors(l layout, head HeadKind, ts map[string]*loader.Tensor) (Config, string, error) {
+func configFromTensors(l layout, head HeadKind, ts map[string]*checkpoint.Tensor) (Config, string, error) {
 	if head == headUnknown {
 		return Config{}, "", fmt.Errorf("the %v checkpoint has no classifier tensors", l)
 	}

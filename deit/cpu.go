@@ -22,7 +22,7 @@ type CPUResult struct {
 
 // ForwardCPU runs the network on the CPU for a batch of B preprocessed
 // images, pixels being [B, Channels, ImageSize, ImageSize] float32 (CHW per
-// image, as loader.Preprocessor.Apply returns them, concatenated). It is the
+// image, as imageio.Preprocessor.Apply returns them, concatenated). It is the
 // reference implementation: it follows deit-spec.md §2 step by step with
 // plain loops, keeps activations in float32 like the PyTorch model and
 // accumulates every dot product and reduction in float64. Work is split

@@ -151,7 +151,7 @@ func (e *Engine) Close() error {
 }
 
 // Forward classifies B preprocessed images (pixels is [B, C, H, W] float32,
-// as loader.Preprocessor.Apply makes them) and returns the logits [B, L].
+// as imageio.Preprocessor.Apply makes them) and returns the logits [B, L].
 func (e *Engine) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

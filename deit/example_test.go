@@ -7,14 +7,15 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // Load a checkpoint directory, preprocess an image exactly as Hugging Face
 // does, and classify it on the GPU and with the CPU reference.
 func Example() {
 	ctx := context.Background()
-	files, err := loader.ResolveModel(ctx, "../testdata/tiny-distilled", nil) // a dir, a file or a hub repo id
+	files, err := hub.ResolveModel(ctx, "../testdata/tiny-distilled", nil) // a dir, a file or a hub repo id
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -22,7 +23,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	img, err := loader.LoadImage("../samples/grace_hopper.jpg", loader.DecodeOptions{})
+	img, err := imageio.Load("../samples/grace_hopper.jpg", imageio.DecodeOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // TestCPUMatchesPyTorch loads every committed fixture format through Load
@@ -57,13 +57,13 @@ func TestPyTorchFixturesDiscriminate(t *testing.T) {
 // DeiTForImageClassification: two special tokens but only a "classifier" on
 // token 0, which must give PyTorch's [CLS]-head logits.
 func TestCPUDeiTForImageClassification(t *testing.T) {
-	ts, err := loader.ReadWeights(testdataPath("tiny-distilled", "model.safetensors"))
+	ts, err := checkpoint.Read(testdataPath("tiny-distilled", "model.safetensors"))
 	require.NoError(t, err)
 	ts["classifier.weight"], ts["classifier.bias"] = ts["cls_classifier.weight"], ts["cls_classifier.bias"]
 	for _, n := range []string{"cls_classifier.weight", "cls_classifier.bias", "distillation_classifier.weight", "distillation_classifier.bias"} {
 		delete(ts, n)
 	}
-	hf, err := loader.ReadConfig(testdataPath("tiny-distilled", "config.json"))
+	hf, err := ReadHFConfig(testdataPath("tiny-distilled", "config.json"))
 	require.NoError(t, err)
 	hf.Architectures = []string{"DeiTForImageClassification"}
 	cfg, err := ConfigFromHF(hf)

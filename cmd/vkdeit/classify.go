@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 const classifySynopsis = `classify [flags] PATH...
@@ -58,7 +59,7 @@ type slot struct {
 
 func runClassify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "classify", classifySynopsis, classifyExamples)
-	model := fs.String("model", loader.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	model := fs.String("model", hub.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
 	top := fs.Int("top", 5, "number of labels per image (more than the model has prints all)")
 	batch := fs.Int("batch", 8, "images per GPU submission")
 	device := fs.String("device", "auto", "auto (a Vulkan device if any, else the CPU), gpu, or cpu")
@@ -102,7 +103,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	}
 	pre := m.Pre
 	if pre == nil {
-		pre = loader.DefaultPreprocessor()
+		pre = imageio.DefaultPreprocessor()
 	}
 	fwd, err := openForwarder(*device, m, min(*batch, len(ins)), e.stderr)
 	if err != nil {
@@ -112,7 +113,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 
 	c := &classifier{
 		e: e, m: m, pre: pre, fwd: fwd, ins: ins, top: *top, json: *jsonOut, model: *model,
-		opts: loader.DecodeOptions{NoEXIF: *noEXIF}, workers: *workers,
+		opts: imageio.DecodeOptions{NoEXIF: *noEXIF}, workers: *workers,
 	}
 	if len(ins) >= 8 && e.stderrTerminal() {
 		c.prog = newProgress(e.stderr, len(ins))
@@ -133,13 +134,13 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 type classifier struct {
 	e       *env
 	m       *deit.Model
-	pre     *loader.Preprocessor
+	pre     *imageio.Preprocessor
 	fwd     forwarder
 	ins     []input
 	top     int
 	json    bool
 	model   string
-	opts    loader.DecodeOptions
+	opts    imageio.DecodeOptions
 	workers int
 	prog    *progress
 }
@@ -257,12 +258,12 @@ func (c *classifier) run(ctx context.Context) (int, error) {
 
 // prepare decodes and preprocesses one input; errors name the input.
 func (c *classifier) prepare(in input) ([]float32, error) {
-	var img *loader.Image
+	var img *imageio.Image
 	var err error
 	if in.path == "" {
-		img, err = loader.DecodeImage(bytes.NewReader(in.data), c.opts)
+		img, err = imageio.Decode(bytes.NewReader(in.data), c.opts)
 	} else {
-		img, err = loader.LoadImage(in.path, c.opts)
+		img, err = imageio.Load(in.path, c.opts)
 	}
 	if err != nil {
 		return nil, nameErr(in.name, err)

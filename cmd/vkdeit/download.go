@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
 )
 
 const downloadSynopsis = `download REPO[@REVISION]
@@ -30,10 +30,10 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 		return usagef("download: want one model repo id, got %d arguments (run \"vkdeit download --help\")", fs.NArg())
 	}
 	repo := fs.Arg(0)
-	if !loader.IsRepoID(repo) {
+	if !hub.IsRepoID(repo) {
 		return usagef("download: %q is not a hub repo id (ORG/NAME[@REVISION])", repo)
 	}
-	hub := loader.HubFromEnv()
+	hub := hub.FromEnv()
 	if e.stderrTerminal() {
 		hub.Progress = e.stderr
 	}

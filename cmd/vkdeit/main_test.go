@@ -20,7 +20,8 @@ import (
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // tinyDir is the committed 2-layer deit fixture (10 CIFAR-like labels, 32 px).
@@ -95,7 +96,7 @@ func mixedDir(t *testing.T) (string, []string) {
 // expectedLogits runs the CPU reference directly on one file.
 func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
 	t.Helper()
-	img, err := loader.LoadImage(path, loader.DecodeOptions{})
+	img, err := imageio.Load(path, imageio.DecodeOptions{})
 	require.NoError(t, err)
 	px, err := m.Pre.Apply(img)
 	require.NoError(t, err)
@@ -106,12 +107,12 @@ func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
 
 func loadTiny(t *testing.T) *deit.Model {
 	t.Helper()
-	files, err := loader.ResolveModel(context.Background(), tinyDir, loader.HubFromEnv())
+	files, err := hub.ResolveModel(context.Background(), tinyDir, hub.FromEnv())
 	require.NoError(t, err)
 	m, err := deit.Load(files)
 	require.NoError(t, err)
 	if m.Pre == nil {
-		m.Pre = loader.DefaultPreprocessor()
+		m.Pre = imageio.DefaultPreprocessor()
 	}
 	return m
 }

@@ -5,7 +5,8 @@ import (
 	"fmt"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // loadModel resolves a --model argument (directory, weights file or hub repo
@@ -13,11 +14,11 @@ import (
 // and loads it. deit's notes (such as the eps assumed for a checkpoint without
 // config.json) go to the command's stderr.
 func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
-	hub := loader.HubFromEnv()
+	h := hub.FromEnv()
 	if e.stderrTerminal() {
-		hub.Progress = e.stderr
+		h.Progress = e.stderr
 	}
-	files, err := loader.ResolveModel(ctx, arg, hub)
+	files, err := hub.ResolveModel(ctx, arg, h)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
@@ -38,5 +39,5 @@ func randomModel(preset string, seed int64) (*deit.Model, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Pre: loader.DefaultPreprocessor()}, nil
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Pre: imageio.DefaultPreprocessor()}, nil
 }

@@ -9,7 +9,8 @@ import (
 
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 const verifySynopsis = `verify [flags] [IMAGE...]
@@ -29,7 +30,7 @@ const verifyExamples = `  vkdeit verify                                   defaul
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify", verifySynopsis, verifyExamples)
-	model := fs.String("model", loader.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	model := fs.String("model", hub.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
 	random := fs.String("random", "", "use random weights of this preset ("+presetNames+") instead of --model")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
 	batch := fs.Int("batch", 2, "images per forward pass (and random inputs when no image is given)")
@@ -77,9 +78,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 		pre := m.Pre
 		if pre == nil {
-			pre = loader.DefaultPreprocessor()
+			pre = imageio.DefaultPreprocessor()
 		}
-		c := &classifier{pre: pre, opts: loader.DecodeOptions{NoEXIF: *noEXIF}}
+		c := &classifier{pre: pre, opts: imageio.DecodeOptions{NoEXIF: *noEXIF}}
 		for _, in := range ins {
 			px, err := c.prepare(in)
 			if err != nil {
