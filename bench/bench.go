@@ -32,7 +32,7 @@ type Options struct {
 	// Batches are the GPU batch sizes to measure. Sizes that do not fit in
 	// device memory are skipped with a note in the report.
 	Batches []int
-	// CPU includes the CPU reference path (deit.Model.ForwardCPU) at
+	// CPU includes the CPU reference path (deit.Model.ForwardReference) at
 	// CPUBatches, on the same input.
 	CPU        bool
 	CPUBatches []int
@@ -119,7 +119,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		cpuOut = map[int][]float32{}
 		for _, b := range sortedUnique(opts.CPUBatches) {
 			fwd := func(ctx context.Context) ([]float32, error) {
-				res, err := opts.Model.ForwardCPU(ctx, pixels[:b*per], b)
+				res, err := opts.Model.ForwardReference(ctx, pixels[:b*per], b)
 				if err != nil {
 					return nil, err
 				}

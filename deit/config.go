@@ -86,8 +86,9 @@ func (c Config) HeadDim() int {
 	return c.Hidden / c.Heads
 }
 
-// numHeads returns how many linear heads the model has (2 for HeadDistilled).
-func (c Config) numHeads() int {
+// HeadTokens is how many leading tokens of each image the head reads, one
+// per linear head: [CLS] and [DIST] for HeadDistilled, else [CLS] alone.
+func (c Config) HeadTokens() int {
 	if c.Head == HeadDistilled {
 		return 2
 	}
@@ -108,8 +109,22 @@ func (c Config) FLOPs() float64 {
 		2*T*T*D + // Q·Kᵀ over all heads, then A·V
 		T*D*D + // attention output projection
 		2*T*D*M // fc1 and fc2
-	heads := float64(c.numHeads()) * D * float64(c.NumLabels)
+	heads := float64(c.HeadTokens()) * D * float64(c.NumLabels)
 	return 2 * (patch + float64(c.Layers)*layer + heads)
+}
+
+// checkPixels reports a pixel slice that is not B images of the model's
+// input shape [Channels, ImageSize, ImageSize].
+func (c Config) checkPixels(pixels []float32, B int) error {
+	if B < 1 {
+		return fmt.Errorf("batch size %d, want at least 1", B)
+	}
+	per := c.Channels * c.ImageSize * c.ImageSize
+	if len(pixels)%per != 0 || len(pixels)/per != B {
+		return fmt.Errorf("got %d pixel values, want B×C×H×W = %d×%d×%d×%d = %d",
+			len(pixels), B, c.Channels, c.ImageSize, c.ImageSize, B*per)
+	}
+	return nil
 }
 
 // Validate reports the first field that makes the config unusable.

@@ -15,7 +15,7 @@
 // facebook/deit-* checkpoints) and timm / facebookresearch (blocks.N.*, with
 // the fused qkv projection split into Q, K and V rows).
 //
-// ForwardCPU is the reference every faster path is checked against: plain
+// ForwardReference is the reference every faster path is checked against: plain
 // loops with float64 accumulation, split over goroutines by rows only.
 // Engine runs the same network on a gpu.Device as one recorded submission.
 package deit

@@ -41,7 +41,7 @@ type engineWeights struct {
 	patchW, patchB, special, pos *gpu.Buffer
 	layers                       []layerBuffers
 	normG, normB                 *gpu.Buffer
-	headW, headB                 *gpu.Buffer // [H*D, L] and [L], H = headTokens
+	headW, headB                 *gpu.Buffer // [H*D, L] and [L], H = Config.HeadTokens
 }
 
 type layerBuffers struct {
@@ -283,10 +283,8 @@ func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (
 // run writes the input, replays seq once and reads the logits back.
 func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B int) ([]float32, error) {
 	c := e.cfg
-	want := B * c.Channels * c.ImageSize * c.ImageSize
-	if len(pixels) != want {
-		return nil, fmt.Errorf("deit: engine: %d input values, want %d (= %d images × %d×%d×%d)",
-			len(pixels), want, B, c.Channels, c.ImageSize, c.ImageSize)
+	if err := c.checkPixels(pixels, B); err != nil {
+		return nil, fmt.Errorf("deit: engine: %w", err)
 	}
 	in, out := e.act.pixels, e.act.logits
 	if e.act.stageIn != nil {
@@ -401,7 +399,7 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]di
 	// Only the special tokens reach the heads, and LayerNorm is per row, so
 	// normalize just those rows.
 	note("gather", "gather", 0)
-	H := headTokens(c)
+	H := c.HeadTokens()
 	if err := o.GatherRows(s, wr(a.tok, B*H*D), rd(a.x, rows*D), B, T, H, D); err != nil {
 		return fmt.Errorf("deit: engine: recording gather: %w", err)
 	}

@@ -63,17 +63,8 @@ func fuseQKV(l *Layer, D int) (w, b []float32) {
 	return w, b
 }
 
-// headTokens is how many leading tokens per image the head reads: the
-// [CLS] and distillation tokens of a distilled model, else [CLS] alone.
-func headTokens(c Config) int {
-	if c.Head == HeadDistilled {
-		return 2
-	}
-	return 1
-}
-
 // headWeights builds the single product that gives the final logits from the
-// normalized head-token rows [B, headTokens·D]. A distilled model's logits are
+// normalized head-token rows [B, HeadTokens·D]. A distilled model's logits are
 // (cls·W_clsᵀ + b_cls + dist·W_distᵀ + b_dist) / 2; halving a float32 is
 // exact, so stacking ½W_clsᵀ over ½W_distᵀ changes only the summation order.
 func headWeights(c Config, w *Weights) (hw, hb []float32) {
@@ -138,7 +129,7 @@ func (e *Engine) upload(w *Weights) error {
 // buffers when the device memory is not host-visible.
 func (e *Engine) allocate() error {
 	c, B := e.cfg, int64(e.maxBatch)
-	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(headTokens(c)), int64(c.MLP), int64(c.NumLabels)
+	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(c.HeadTokens()), int64(c.MLP), int64(c.NumLabels)
 	N, K := int64(c.Patches()), int64(c.Channels)*int64(c.PatchSize)*int64(c.PatchSize)
 	// Every product below is checked: maxBatch and the config's sizes come
 	// from the user, and a wrapped product would allocate a small buffer.

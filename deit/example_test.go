@@ -46,7 +46,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ref, err := model.ForwardCPU(ctx, pixels, 1) // the pure-Go reference
+	ref, err := model.ForwardReference(ctx, pixels, 1) // the pure-Go reference
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func readInputs(t testing.TB) (pixels []float32, batch int) {
 // use it too: run the same pixels with batch 2 and compare with relL2.
 func loadFixture(t testing.TB, dir, weights string) (m *Model, pixels []float32, want []float64) {
 	t.Helper()
-	m, err := LoadWith(fixtureFiles(dir, weights), nil)
+	m, err := Load(fixtureFiles(dir, weights))
 	require.NoError(t, err)
 	pixels, batch := readInputs(t)
 	g := readGolden(t, dir)

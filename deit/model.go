@@ -2,8 +2,6 @@ package deit
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
 	"github.com/vkdeit/vkdeit/loader/hub"
@@ -18,8 +16,8 @@ type Model struct {
 	Pre     *imageio.Preprocessor
 	// Notes records what Load had to assume because the checkpoint did not
 	// say (for example sizes read from tensor shapes and eps 1e-6 for a
-	// timm/facebookresearch file without config.json). Load also writes
-	// each note once to its log.
+	// timm/facebookresearch file without config.json). Load prints nothing;
+	// a program shows these to its user if it wants.
 	Notes []string
 }
 
@@ -29,16 +27,10 @@ type Model struct {
 // With a Hugging Face config.json its architectures pick the head and its
 // id2label the label names; without one (files.Config == "", the usual case
 // for timm/facebookresearch checkpoints) the model shape is derived from the
-// tensor shapes with LayerNorm eps 1e-6, and Load says so once on os.Stderr
-// (use LoadWith to send such notes elsewhere). A missing
-// preprocessor_config.json means imageio.DefaultPreprocessor().
+// tensor shapes with LayerNorm eps 1e-6, and Model.Notes says so. A missing
+// preprocessor_config.json means imageio.DefaultPreprocessor(). Load prints
+// nothing.
 func Load(files hub.ModelFiles) (*Model, error) {
-	return LoadWith(files, os.Stderr)
-}
-
-// LoadWith is Load with its notes (see Model.Notes) written to log, one
-// line each, prefixed "deit: ". A nil log writes nothing.
-func LoadWith(files hub.ModelFiles, log io.Writer) (*Model, error) {
 	if files.Weights == "" {
 		where := files.Dir
 		if where == "" {
@@ -100,11 +92,6 @@ func LoadWith(files hub.ModelFiles, log io.Writer) (*Model, error) {
 		m.Pre = imageio.DefaultPreprocessor()
 	} else if m.Pre, err = imageio.ReadPreprocessor(files.Preprocessor); err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
-	}
-	if log != nil {
-		for _, n := range m.Notes {
-			fmt.Fprintf(log, "deit: %s\n", n)
-		}
 	}
 	return m, nil
 }

@@ -28,9 +28,9 @@ type cpuForwarder struct {
 	batch int
 }
 
-// Forward implements forwarder with deit.Model.ForwardCPU.
+// Forward implements forwarder with deit.Model.ForwardReference.
 func (c *cpuForwarder) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
-	res, err := c.m.ForwardCPU(ctx, pixels, B)
+	res, err := c.m.ForwardReference(ctx, pixels, B)
 	if err != nil {
 		return nil, err
 	}

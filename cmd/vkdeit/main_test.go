@@ -100,7 +100,7 @@ func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
 	require.NoError(t, err)
 	px, err := m.Pre.Apply(img)
 	require.NoError(t, err)
-	res, err := m.ForwardCPU(context.Background(), px, 1)
+	res, err := m.ForwardReference(context.Background(), px, 1)
 	require.NoError(t, err)
 	return res.Logits
 }
@@ -192,7 +192,7 @@ func TestClassifyJSONAndStdin(t *testing.T) {
 		}
 	}
 	// Standard input gives exactly what the file gives, and both match a
-	// direct ForwardCPU call.
+	// direct ForwardReference call.
 	require.Equal(t, fileRes.Top, stdinRes.Top)
 	want := expectedLogits(t, m, good[0])
 	for _, p := range fileRes.Top {

@@ -22,9 +22,12 @@ func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
-	m, err := deit.LoadWith(files, e.stderr)
+	m, err := deit.Load(files)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(e.stderr, "vkdeit: %s\n", n)
 	}
 	return m, nil
 }
