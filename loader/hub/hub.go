@@ -84,7 +84,7 @@ func FromEnv() *Client {
 		CacheDir: defaultCacheDir(),
 		Token:    envToken(),
 		Offline:  envTrue(os.Getenv("HF_HUB_OFFLINE")) || envTrue(os.Getenv("TRANSFORMERS_OFFLINE")),
-		HTTP:   newHubClient(),
+		HTTP:     newHubClient(),
 	}
 	if h.Endpoint == "" {
 		h.Endpoint = defaultHubEndpoint
