@@ -160,10 +160,10 @@ func runGPU(ctx context.Context, opts Options, r *Report, pixels []float32, per 
 	if len(batches) == 0 {
 		return p, out, nil
 	}
-	var eng *deit.Engine
+	var eng *deit.GPUEngine
 	for len(batches) > 0 {
 		top := batches[len(batches)-1]
-		e, err := deit.NewEngine(opts.Device, opts.Model, top)
+		e, err := deit.NewGPUEngine(opts.Device, opts.Model, top)
 		if err == nil {
 			eng = e
 			break

@@ -42,7 +42,7 @@ func benchDevice(b *testing.B) *gpu.Device {
 func benchGPU(b *testing.B, B int) {
 	m := smallModel(b)
 	d := benchDevice(b)
-	eng, err := deit.NewEngine(d, m, B)
+	eng, err := deit.NewGPUEngine(d, m, B)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,15 +10,15 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
-// Engine runs a Model on a Vulkan device. The weights are uploaded once, the
+// GPUEngine runs a Model on a Vulkan device. The weights are uploaded once, the
 // activation buffers are allocated once for MaxBatch images, and the whole
 // network — patch embedding, every encoder layer, the final LayerNorm and the
 // head(s) — is recorded once per batch size as one command buffer that every
 // later Forward with that batch size replays with a single submit and wait.
 //
-// An Engine is safe for concurrent use: calls are serialized internally,
+// A GPUEngine is safe for concurrent use: calls are serialized internally,
 // because all batch sizes share one set of activation buffers.
-type Engine struct {
+type GPUEngine struct {
 	mu       sync.Mutex
 	dev      *gpu.Device
 	ops      *gpu.Ops
@@ -33,6 +33,8 @@ type Engine struct {
 	debug   map[int]*gpu.Sequence // forward that also copies every layer's output
 	hidden  *gpu.Buffer           // [Layers, maxBatch*T, D], allocated on first debug call
 	closers []func()
+	// ownsDevice: Close also closes dev (the engine was built by NewEngine).
+	ownsDevice bool
 }
 
 // engineWeights are the device copies of the weights, in the layouts the
@@ -83,10 +85,10 @@ type profiled struct {
 	infos []dispatchInfo
 }
 
-// NewEngine uploads m's weights to d and allocates activations for up to
+// NewGPUEngine uploads m's weights to d and allocates activations for up to
 // maxBatch images. An error wrapping gpu.ErrOutOfMemory means the device
 // cannot hold that batch: try a smaller one.
-func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
+func NewGPUEngine(d *gpu.Device, m *Model, maxBatch int) (*GPUEngine, error) {
 	if maxBatch < 1 {
 		return nil, fmt.Errorf("deit: engine: batch size %d, want at least 1", maxBatch)
 	}
@@ -105,7 +107,7 @@ func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deit: engine: %w", err)
 	}
-	e := &Engine{
+	e := &GPUEngine{
 		dev: d, ops: ops, cfg: m.Config, maxBatch: maxBatch,
 		seqs: map[int]*gpu.Sequence{}, prof: map[int]*profiled{}, debug: map[int]*gpu.Sequence{},
 	}
@@ -121,16 +123,17 @@ func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
 }
 
 // MaxBatch is the largest batch Forward accepts.
-func (e *Engine) MaxBatch() int { return e.maxBatch }
+func (e *GPUEngine) MaxBatch() int { return e.maxBatch }
 
 // Device describes the device the engine runs on.
-func (e *Engine) Device() gpu.DeviceInfo { return e.dev.Info() }
+func (e *GPUEngine) Device() gpu.DeviceInfo { return e.dev.Info() }
 
 // Config is the model configuration the engine was built for.
-func (e *Engine) Config() Config { return e.cfg }
+func (e *GPUEngine) Config() Config { return e.cfg }
 
-// Close releases the engine's sequences and buffers. The device stays open.
-func (e *Engine) Close() error {
+// Close releases the engine's sequences and buffers. The device stays open,
+// unless the engine was built by NewEngine, which opened it.
+func (e *GPUEngine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.seqs {
@@ -147,12 +150,16 @@ func (e *Engine) Close() error {
 		e.closers[i]()
 	}
 	e.closers = nil
+	if e.ownsDevice {
+		e.ownsDevice = false
+		return e.dev.Close()
+	}
 	return nil
 }
 
 // Forward classifies B preprocessed images (pixels is [B, C, H, W] float32,
 // as imageio.Preprocessor.Apply makes them) and returns the logits [B, L].
-func (e *Engine) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
+func (e *GPUEngine) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	seq, err := e.sequence(e.seqs, B, false)
@@ -165,7 +172,7 @@ func (e *Engine) Forward(ctx context.Context, pixels []float32, B int) ([]float3
 // Profile runs one forward on a separately recorded sequence with a
 // timestamp around every dispatch, and returns the logits and the GPU time
 // of each dispatch in recording order.
-func (e *Engine) Profile(ctx context.Context, pixels []float32, B int) ([]float32, []DispatchTime, error) {
+func (e *GPUEngine) Profile(ctx context.Context, pixels []float32, B int) ([]float32, []DispatchTime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.prof == nil {
@@ -210,7 +217,7 @@ func (e *Engine) Profile(ctx context.Context, pixels []float32, B int) ([]float3
 // ForwardHidden is Forward that also returns the residual stream after every
 // encoder layer ([Layers][B*T*D]), for checking the GPU layer by layer
 // against the CPU reference. It records its own sequence; Forward stays lean.
-func (e *Engine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]float32, [][]float32, error) {
+func (e *GPUEngine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]float32, [][]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.debug == nil {
@@ -246,10 +253,10 @@ func (e *Engine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]
 	return logits, hidden, nil
 }
 
-// errClosed is returned by every Engine method called after Close.
+// errClosed is returned by every GPUEngine method called after Close.
 var errClosed = errors.New("deit: engine: used after Close")
 
-func (e *Engine) checkBatch(B int) error {
+func (e *GPUEngine) checkBatch(B int) error {
 	if B < 1 || B > e.maxBatch {
 		return fmt.Errorf("deit: engine: batch %d outside 1..%d (the engine's maximum batch)", B, e.maxBatch)
 	}
@@ -258,7 +265,7 @@ func (e *Engine) checkBatch(B int) error {
 
 // sequence returns the recorded sequence for batch B from cache, recording
 // it on first use.
-func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (*gpu.Sequence, error) {
+func (e *GPUEngine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (*gpu.Sequence, error) {
 	if cache == nil {
 		return nil, errClosed
 	}
@@ -281,7 +288,7 @@ func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (
 }
 
 // run writes the input, replays seq once and reads the logits back.
-func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B int) ([]float32, error) {
+func (e *GPUEngine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B int) ([]float32, error) {
 	c := e.cfg
 	if err := c.checkPixels(pixels, B); err != nil {
 		return nil, fmt.Errorf("deit: engine: %w", err)
@@ -305,7 +312,7 @@ func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B
 
 // record appends the whole forward for batch B to s and finishes it. It
 // returns what each dispatch is, in recording order, for Profile.
-func (e *Engine) record(s *gpu.Sequence, B int, keepHidden bool) ([]dispatchInfo, error) {
+func (e *GPUEngine) record(s *gpu.Sequence, B int, keepHidden bool) ([]dispatchInfo, error) {
 	var infos []dispatchInfo
 	if err := e.recordInto(s, B, keepHidden, &infos); err != nil {
 		return nil, err
@@ -313,7 +320,7 @@ func (e *Engine) record(s *gpu.Sequence, B int, keepHidden bool) ([]dispatchInfo
 	return infos, nil
 }
 
-func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]dispatchInfo) error {
+func (e *GPUEngine) recordInto(s *gpu.Sequence, B int, keepHidden bool, infos *[]dispatchInfo) error {
 	c, a, w, o := e.cfg, &e.act, &e.w, e.ops
 	D, T, S, M, L := c.Hidden, c.Tokens(), c.Special(), c.MLP, c.NumLabels
 	N, P := c.Patches(), c.PatchSize

@@ -85,7 +85,7 @@ func TestEngineMatchesCPU(t *testing.T) {
 			seed := int64(100 + i)
 			t.Logf("seed %d", seed)
 			m := randomModel(t, tc.cfg, seed)
-			e, err := NewEngine(dev, m, tc.B)
+			e, err := NewGPUEngine(dev, m, tc.B)
 			require.NoError(t, err)
 			defer e.Close()
 			px := randomPixels(tc.cfg, tc.B, seed)
@@ -115,7 +115,7 @@ func TestEngineMatchesTorch(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			m, px, want := loadFixture(t, f.Dir, f.Weights)
 			B := len(want) / m.Config.NumLabels
-			e, err := NewEngine(dev, m, B)
+			e, err := NewGPUEngine(dev, m, B)
 			require.NoError(t, err)
 			defer e.Close()
 			logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
@@ -145,7 +145,7 @@ func TestEngineDeiTSmall(t *testing.T) {
 	require.NoError(t, err)
 	m := randomModel(t, c, 7)
 	const B = 2
-	e, err := NewEngine(dev, m, B)
+	e, err := NewGPUEngine(dev, m, B)
 	require.NoError(t, err)
 	defer e.Close()
 	px := randomPixels(c, B, 7)
@@ -166,7 +166,7 @@ func TestEngineReplay(t *testing.T) {
 	dev := gputest.Open(t)
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 3)
-	e, err := NewEngine(dev, m, 4)
+	e, err := NewGPUEngine(dev, m, 4)
 	require.NoError(t, err)
 	defer e.Close()
 	ctx := context.Background()
@@ -222,7 +222,7 @@ func TestEngineStaging(t *testing.T) {
 	var answers [][]float32
 	for _, opts := range []gpu.Options{{}, {ForceStaging: true}} {
 		dev := gputest.OpenOptions(t, opts)
-		e, err := NewEngine(dev, m, 2)
+		e, err := NewGPUEngine(dev, m, 2)
 		require.NoError(t, err)
 		got, err := e.Forward(context.Background(), px, 2)
 		require.NoError(t, err)
@@ -241,7 +241,7 @@ func TestEngineProfile(t *testing.T) {
 		t.Skip("device has no timestamp queries")
 	}
 	c := tinyConfig(HeadDistilled)
-	e, err := NewEngine(dev, randomModel(t, c, 5), 2)
+	e, err := NewGPUEngine(dev, randomModel(t, c, 5), 2)
 	require.NoError(t, err)
 	defer e.Close()
 	px := randomPixels(c, 2, 5)
@@ -269,9 +269,9 @@ func TestEngineErrors(t *testing.T) {
 	dev := gputest.Open(t)
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 1)
-	_, err := NewEngine(dev, m, 0)
+	_, err := NewGPUEngine(dev, m, 0)
 	require.ErrorContains(t, err, "batch size 0")
-	e, err := NewEngine(dev, m, 2)
+	e, err := NewGPUEngine(dev, m, 2)
 	require.NoError(t, err)
 	defer e.Close()
 	ctx := context.Background()
@@ -279,19 +279,19 @@ func TestEngineErrors(t *testing.T) {
 	require.ErrorContains(t, err, "got 10 pixel values")
 	_, err = e.Forward(ctx, randomPixels(c, 3, 1), 3)
 	require.ErrorContains(t, err, "batch 3 outside 1..2")
-	_, err = NewEngine(dev, m, 1<<40)
+	_, err = NewGPUEngine(dev, m, 1<<40)
 	require.ErrorIs(t, err, gpu.ErrOutOfMemory)
-	_, err = NewEngine(dev, m, math.MaxInt)
+	_, err = NewGPUEngine(dev, m, math.MaxInt)
 	require.ErrorIs(t, err, gpu.ErrOutOfMemory, "byte counts overflowing int64")
-	_, err = NewEngine(dev, nil, 1)
+	_, err = NewGPUEngine(dev, nil, 1)
 	require.ErrorContains(t, err, "nil model")
 	short := *m
 	short.Weights = RandomWeights(c, 1)
 	short.Weights.Layers[0].FC1W = short.Weights.Layers[0].FC1W[:10]
-	_, err = NewEngine(dev, &short, 1)
+	_, err = NewGPUEngine(dev, &short, 1)
 	require.ErrorContains(t, err, "Layers[0].FC1W has 10 values")
 
-	closed, err := NewEngine(dev, m, 1)
+	closed, err := NewGPUEngine(dev, m, 1)
 	require.NoError(t, err)
 	require.NoError(t, closed.Close())
 	px := randomPixels(c, 1, 1)
@@ -304,7 +304,7 @@ func TestEngineErrors(t *testing.T) {
 	if limit := dev.Info().MaxStorageBufferRange; limit > 0 {
 		// The MLP activations are the largest buffer: B·T·M floats.
 		over := int(limit/int64(4*c.Tokens()*c.MLP)) + 1
-		_, err = NewEngine(dev, m, over)
+		_, err = NewGPUEngine(dev, m, over)
 		require.ErrorIs(t, err, gpu.ErrOutOfMemory)
 		require.ErrorContains(t, err, fmt.Sprintf("batches up to %d fit", over-1))
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // newBuffer allocates a device buffer that Engine.Close frees.
-func (e *Engine) newBuffer(bytes int64) (*gpu.Buffer, error) {
+func (e *GPUEngine) newBuffer(bytes int64) (*gpu.Buffer, error) {
 	b, err := e.dev.NewBuffer(bytes)
 	if err != nil {
 		return nil, err
@@ -18,7 +18,7 @@ func (e *Engine) newBuffer(bytes int64) (*gpu.Buffer, error) {
 }
 
 // put uploads data into a new device buffer.
-func (e *Engine) put(name string, data []float32) (*gpu.Buffer, error) {
+func (e *GPUEngine) put(name string, data []float32) (*gpu.Buffer, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%s: empty tensor", name)
 	}
@@ -85,7 +85,7 @@ func headWeights(c Config, w *Weights) (hw, hb []float32) {
 }
 
 // upload copies every weight to the device once, in kernel layout.
-func (e *Engine) upload(w *Weights) error {
+func (e *GPUEngine) upload(w *Weights) error {
 	c := e.cfg
 	D, M := c.Hidden, c.MLP
 	K := c.Channels * c.PatchSize * c.PatchSize
@@ -127,7 +127,7 @@ func (e *Engine) upload(w *Weights) error {
 
 // allocate creates the activation buffers for maxBatch images, and staging
 // buffers when the device memory is not host-visible.
-func (e *Engine) allocate() error {
+func (e *GPUEngine) allocate() error {
 	c, B := e.cfg, int64(e.maxBatch)
 	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(c.HeadTokens()), int64(c.MLP), int64(c.NumLabels)
 	N, K := int64(c.Patches()), int64(c.Channels)*int64(c.PatchSize)*int64(c.PatchSize)

@@ -37,7 +37,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer dev.Close()
-	engine, err := deit.NewEngine(dev, model, 8) // weights uploaded once; up to 8 images a call
+	engine, err := deit.NewGPUEngine(dev, model, 8) // weights uploaded once; up to 8 images a call
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,4 +57,47 @@ func Example() {
 		}
 	}
 	fmt.Println(model.Config.Labels[best], logits[best], ref.Logits[best])
+}
+
+// Classify image files with the float64 reference engine; NewEngine's
+// "auto" would pick a GPU if there is one, else the CPU engine. Results
+// come in input order with Hugging Face pipeline-style labels and scores.
+func ExampleClassifier() {
+	ctx := context.Background()
+	files, err := hub.ResolveModel(ctx, "../testdata/tiny-distilled", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	model, err := deit.Load(files)
+	if err != nil {
+		log.Fatal(err)
+	}
+	engine, err := deit.NewEngine(model, deit.EngineOptions{Device: "ref", MaxBatch: 8})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := deit.NewClassifier(model, engine)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	inputs := []deit.Input{{Path: "../testdata/grace_hopper_96x112.png"}, {Path: "missing.png"}}
+	results, err := c.Classify(ctx, inputs, deit.ClassifyOptions{TopK: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Println(r.Name, "failed")
+			continue
+		}
+		for _, p := range r.Top {
+			fmt.Printf("%s %-10s %.4f\n", r.Name, p.Label, p.Score)
+		}
+	}
+	// Output:
+	// ../testdata/grace_hopper_96x112.png automobile 0.2331
+	// ../testdata/grace_hopper_96x112.png frog       0.1784
+	// ../testdata/grace_hopper_96x112.png deer       0.1325
+	// missing.png failed
 }

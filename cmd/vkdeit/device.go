@@ -51,10 +51,10 @@ func (c *cpuForwarder) Close() error { return nil }
 // gpuForwarder is the Vulkan engine on an opened device.
 type gpuForwarder struct {
 	dev *gpu.Device
-	eng *deit.Engine
+	eng *deit.GPUEngine
 }
 
-// Forward implements forwarder with deit.Engine.Forward.
+// Forward implements forwarder with deit.GPUEngine.Forward.
 func (g *gpuForwarder) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
 	return g.eng.Forward(ctx, pixels, B)
 }
@@ -121,7 +121,7 @@ func openForwarder(mode string, m *deit.Model, batch int, log io.Writer) (forwar
 		return f, nil
 	}
 	for b := batch; ; b /= 2 {
-		eng, err := deit.NewEngine(d, m, b)
+		eng, err := deit.NewGPUEngine(d, m, b)
 		if err == nil {
 			if b < batch {
 				fmt.Fprintf(log, "vkdeit: batch lowered from %d to %d to fit in device memory\n", batch, b)
