@@ -3,6 +3,7 @@ module github.com/vkdeit/vkdeit
 go 1.26.0
 
 require (
+	github.com/spf13/pflag v1.1.0
 	github.com/stretchr/testify v1.12.1
 	github.com/vulkan-go/vulkan v0.0.0-20210402152248-956e3850d8f9
 	golang.org/x/image v0.48.0

@@ -265,14 +265,19 @@ var presets = map[string]Config{
 func Preset(name string) (Config, error) {
 	c, ok := presets[name]
 	if !ok {
-		names := make([]string, 0, len(presets))
-		for n := range presets {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return Config{}, fmt.Errorf("deit: unknown preset %q (have %s)", name, strings.Join(names, ", "))
+		return Config{}, fmt.Errorf("deit: unknown preset %q (have %s)", name, strings.Join(PresetNames(), ", "))
 	}
 	c.PatchSize, c.Channels, c.NumLabels, c.Eps = 16, 3, 1000, 1e-12
 	c.Labels = genericLabels(c.NumLabels)
 	return c, nil
+}
+
+// PresetNames lists the names Preset knows, sorted.
+func PresetNames() []string {
+	names := make([]string, 0, len(presets))
+	for n := range presets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -35,6 +35,13 @@ type Engine interface {
 	Close() error
 }
 
+// Profiler is an Engine that can time its kernels: Profile runs one forward
+// pass and also returns every kernel launch's time, in order (GPU
+// timestamps on a GPU, wall time per kernel on the CPU).
+type Profiler interface {
+	Profile(ctx context.Context, pixels []float32, B int) ([]float32, []DispatchTime, error)
+}
+
 // EngineOptions choose and size the engine NewEngine builds.
 type EngineOptions struct {
 	// Device names what runs the model:
@@ -55,13 +62,22 @@ type EngineOptions struct {
 	Threads int
 }
 
-// deviceKind classifies an EngineOptions.Device value.
-func deviceKind(dev string) (kind, sel string) {
-	switch d := strings.TrimSpace(dev); strings.ToLower(d) {
+// ResolveDevice says which engine NewEngine builds for an
+// EngineOptions.Device value: "gpu" (with sel, a Vulkan device index or
+// name substring, or "" for the default), "cpu" or "ref". "auto" resolves
+// to "gpu" when gpuSelect names a device or the machine has a Vulkan GPU
+// (discrete, integrated or virtual), else to "cpu": a CPU Vulkan driver
+// such as lavapipe is slower than the CPU engine, so it runs only when
+// named or asked for with "gpu".
+func ResolveDevice(device, gpuSelect string) (kind, sel string) {
+	switch d := strings.TrimSpace(device); strings.ToLower(d) {
 	case "", "auto":
-		return "auto", ""
+		if gpuSelect != "" || HasGPU() {
+			return "gpu", gpuSelect
+		}
+		return "cpu", ""
 	case "gpu", "vulkan":
-		return "gpu", ""
+		return "gpu", gpuSelect
 	case "cpu":
 		return "cpu", ""
 	case "ref", "reference":
@@ -71,10 +87,22 @@ func deviceKind(dev string) (kind, sel string) {
 	}
 }
 
-// NewEngine builds the engine opts.Device asks for (see EngineOptions).
-// "auto" uses a Vulkan GPU (discrete, integrated or virtual) when one
-// exists: a CPU Vulkan driver is slower than the CPU engine, so it is used
-// only when asked for by name or with "gpu".
+// HasGPU reports whether Vulkan sees a device that is not a CPU driver.
+func HasGPU() bool {
+	devs, err := gpu.Devices()
+	if err != nil {
+		return false
+	}
+	for _, d := range devs {
+		if d.Type != gpu.DeviceCPU {
+			return true
+		}
+	}
+	return false
+}
+
+// NewEngine builds the engine opts.Device asks for (see EngineOptions and
+// ResolveDevice).
 func NewEngine(m *Model, opts EngineOptions) (Engine, error) {
 	if m == nil {
 		return nil, errors.New("deit: engine: nil model")
@@ -86,18 +114,7 @@ func NewEngine(m *Model, opts EngineOptions) (Engine, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("deit: engine: batch size %d, want at least 1", batch)
 	}
-	kind, sel := deviceKind(opts.Device)
-	if kind == "auto" {
-		kind = "cpu"
-		if devs, err := gpu.Devices(); err == nil {
-			for _, d := range devs {
-				if d.Type != gpu.DeviceCPU {
-					kind = "gpu"
-					break
-				}
-			}
-		}
-	}
+	kind, sel := ResolveDevice(opts.Device, opts.GPU.Select)
 	switch kind {
 	case "ref":
 		return NewReferenceEngine(m, batch, opts.Threads)
@@ -105,9 +122,7 @@ func NewEngine(m *Model, opts EngineOptions) (Engine, error) {
 		return newCPUEngineFor(m, batch, opts.Threads)
 	}
 	gopts := opts.GPU
-	if sel != "" {
-		gopts.Select = sel
-	}
+	gopts.Select = sel
 	d, err := gpu.Open(gopts)
 	if err != nil {
 		return nil, fmt.Errorf("deit: engine: %w", err)

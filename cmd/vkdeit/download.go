@@ -33,11 +33,12 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 	if !hub.IsRepoID(repo) {
 		return usagef("download: %q is not a hub repo id (ORG/NAME[@REVISION])", repo)
 	}
-	hub := hub.FromEnv()
-	if e.stderrTerminal() {
-		hub.Progress = e.stderr
+	h := hub.FromEnv()
+	h.Progress = nil
+	if e.terminal {
+		h.Progress = e.stderr
 	}
-	files, err := hub.Snapshot(ctx, repo)
+	files, err := h.Snapshot(ctx, repo)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", repo, err)
 	}

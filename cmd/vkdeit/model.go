@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/loader/hub"
@@ -11,11 +12,12 @@ import (
 
 // loadModel resolves a --model argument (directory, weights file or hub repo
 // id[@revision]) through the Hugging Face cache, downloading what is missing,
-// and loads it. deit's notes (such as the eps assumed for a checkpoint without
-// config.json) go to the command's stderr.
-func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
+// and loads it. The model's notes (such as the eps assumed for a checkpoint
+// without config.json) go to stderr unless quiet.
+func loadModel(ctx context.Context, e *env, arg string, quiet bool) (*deit.Model, error) {
 	h := hub.FromEnv()
-	if e.stderrTerminal() {
+	h.Progress = nil
+	if e.terminal && !quiet {
 		h.Progress = e.stderr
 	}
 	files, err := hub.ResolveModel(ctx, arg, h)
@@ -27,13 +29,13 @@ func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
 	for _, n := range m.Notes {
-		fmt.Fprintf(e.stderr, "vkdeit: %s\n", n)
+		e.notef(quiet, "%s", n)
 	}
 	return m, nil
 }
 
 // presetNames lists deit.Preset's names for the --random and --config help.
-const presetNames = "tiny-distilled, small-distilled, base-distilled, base-distilled-384, tiny, small, base, base-384"
+var presetNames = strings.Join(deit.PresetNames(), ", ")
 
 // randomModel builds a model of a preset configuration with deterministic
 // random weights and the default preprocessor.
