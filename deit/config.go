@@ -244,7 +244,7 @@ func headFromArchitectures(archs []string, modelType string) (HeadKind, error) {
 	return HeadDistilled, nil
 }
 
-// presets are the facebook/deit-* checkpoints of deit-spec.md §1.3.
+// presets are the facebook/deit-* checkpoints (docs/model.md#configuration).
 var presets = map[string]Config{
 	"tiny-distilled":     {Hidden: 192, Layers: 12, Heads: 3, MLP: 768, ImageSize: 224, Head: HeadDistilled},
 	"small-distilled":    {Hidden: 384, Layers: 12, Heads: 6, MLP: 1536, ImageSize: 224, Head: HeadDistilled},

@@ -19,7 +19,7 @@ func paramCount(w *Weights) int {
 	return n
 }
 
-// TestPresets checks every preset against deit-spec.md §1.3, including the
+// TestPresets checks every preset against docs/model.md, including the
 // parameter counts listed there (which pin down the token counts).
 func TestPresets(t *testing.T) {
 	for _, tc := range []struct {

@@ -135,7 +135,7 @@ func TestEngineMatchesTorch(t *testing.T) {
 // TestEngineDeiTSmall checks the full deit-small-distilled shape (random
 // weights, 22M parameters) against the CPU reference. K reaches 1536 and the
 // residual stream passes 12 layers, so float32 rounding grows to ~1e-5;
-// 1e-4 is the bound for this shape.
+// 1e-4 is the bound README promises for this shape.
 func TestEngineDeiTSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full deit-small in -short mode")

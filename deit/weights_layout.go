@@ -8,7 +8,7 @@ import (
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
-// layout is a checkpoint naming scheme (deit-spec.md §3).
+// layout is a checkpoint naming scheme (docs/checkpoints.md).
 type layout int
 
 const (

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Compiles every shaders/*.comp into the committed shaders/*.spv (used by
-# `make shaders`). gpu/ embeds the .spv files, so `go build` needs no glslc.
+# `make shaders`). shaders/embed.go embeds the .spv files, so `go build` needs no glslc.
 # shaders_test.go checks that this command reproduces the committed bytes.
 set -eu
 cd "$(dirname "$0")"

@@ -123,7 +123,7 @@ func TestPreprocessCropWindow(t *testing.T) {
 	}
 }
 
-// §5.2: the value ranges of the ImageNet lookup table (tested with numpy).
+// The value ranges of the ImageNet lookup table (docs/preprocessing.md; checked with numpy).
 func TestPreprocessLookupTableRanges(t *testing.T) {
 	lut := DefaultPreprocessor().lookupTable()
 	for c, want := range [][2]float64{{-2.117904, 2.248908}, {-2.035714, 2.428571}, {-1.804444, 2.640000}} {

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The coefficient vectors of deit-spec.md §5.4, from a reimplementation that
+// The coefficient vectors of docs/preprocessing.md, from a reimplementation that
 // matched Pillow 9.4.0 byte for byte.
 func TestResizeBicubicCoefficients(t *testing.T) {
 	cases := []struct {

@@ -7,7 +7,7 @@ Run from the repository root with Debian's Python (Pillow 9.4.0, numpy):
 
 It writes small input images and what Pillow + Hugging Face's slow (PIL)
 DeiTImageProcessor make of them, re-implemented here without transformers
-(deit-spec.md §5.2): load_image (exif_transpose, convert("RGB")), PIL resize,
+(docs/preprocessing.md): load_image (exif_transpose, convert("RGB")), PIL resize,
 HF center_crop (floor offsets, zero padding with ceil offsets), rescale in
 float64 cast to float32, normalize in float32, CHW. manifest.json lists every
 case; uint8 RGB arrays are stored as PNG (golden_*.png, case*_decoded.png,
