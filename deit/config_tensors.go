@@ -116,6 +116,11 @@ func configFromTensors(l layout, head HeadKind, ts map[string]*checkpoint.Tensor
 	}
 	cfg.ImageSize = g * cfg.PatchSize
 	cfg.Labels = genericLabels(cfg.NumLabels)
+	labels := "LABEL_i names"
+	if cfg.NumLabels == 1000 {
+		// Every facebook/deit-* checkpoint is an ImageNet-1k classifier.
+		cfg.Labels, labels = ImageNetLabels(), "ImageNet-1k names"
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, "", err
 	}
@@ -123,7 +128,7 @@ func configFromTensors(l layout, head HeadKind, ts map[string]*checkpoint.Tensor
 	if l == layoutTimm {
 		why = "what timm/facebookresearch trained with"
 	}
-	note := fmt.Sprintf("no config.json: model shape read from the %v tensor shapes (hidden %d, %d layers, heads %d = hidden/%d assumed, MLP %d, image %d, patch %d, %d labels, %v); LayerNorm eps %g, %s",
-		l, cfg.Hidden, cfg.Layers, cfg.Heads, headDimGuess, cfg.MLP, cfg.ImageSize, cfg.PatchSize, cfg.NumLabels, cfg.Head, cfg.Eps, why)
+	note := fmt.Sprintf("no config.json: model shape read from the %v tensor shapes (hidden %d, %d layers, heads %d = hidden/%d assumed, MLP %d, image %d, patch %d, %d labels with %s, %v); LayerNorm eps %g, %s",
+		l, cfg.Hidden, cfg.Layers, cfg.Heads, headDimGuess, cfg.MLP, cfg.ImageSize, cfg.PatchSize, cfg.NumLabels, labels, cfg.Head, cfg.Eps, why)
 	return cfg, note, nil
 }

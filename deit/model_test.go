@@ -1,6 +1,7 @@
 package deit
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
@@ -103,4 +105,33 @@ func TestLoad(t *testing.T) {
 			tc.check(t, m, strings.Join(m.Notes, "\n"))
 		})
 	}
+}
+
+func TestImageNetLabels(t *testing.T) {
+	l := ImageNetLabels()
+	require.Len(t, l, 1000)
+	require.Equal(t, "tench, Tinca tinca", l[0])
+	require.Equal(t, "tabby, tabby cat", l[281])
+	require.Equal(t, "crane", l[134]) // the bird; 517 is the machine, spelled the same
+	require.Equal(t, "crane", l[517])
+	require.Equal(t, "maillot, tank suit", l[639])
+	require.Equal(t, "toilet tissue, toilet paper, bathroom tissue", l[999])
+	for i, s := range l {
+		require.NotEmpty(t, s, "label %d", i)
+		require.Equal(t, strings.TrimSpace(s), s, "label %d", i)
+	}
+}
+
+// TestTimmWithoutConfigGetsImageNetNames: a 1000-class timm checkpoint
+// without config.json prints ImageNet names, not LABEL_i.
+func TestTimmWithoutConfigGetsImageNetNames(t *testing.T) {
+	ts := maps.Clone(fixtureTensors(t, "tiny-distilled-timm", "model.pth"))
+	for _, h := range []string{"head", "head_dist"} {
+		ts[h+".weight"] = &checkpoint.Tensor{Name: h + ".weight", Shape: []int{1000, 64}, Data: make([]float32, 1000*64)}
+		ts[h+".bias"] = &checkpoint.Tensor{Name: h + ".bias", Shape: []int{1000}, Data: make([]float32, 1000)}
+	}
+	got, note, err := configFromTensors(layoutTimm, HeadDistilled, ts)
+	require.NoError(t, err)
+	require.Equal(t, "tabby, tabby cat", got.Labels[281])
+	require.Contains(t, note, "1000 labels with ImageNet-1k names")
 }

@@ -176,7 +176,7 @@ func TestConfigFromTensors(t *testing.T) {
 	}{
 		{"timm", "tiny-distilled-timm", "model.pth", nil,
 			Config{Hidden: 64, Layers: 2, Heads: 1, MLP: 256, ImageSize: 32, PatchSize: 8, Channels: 3, NumLabels: 10, Eps: 1e-6, Head: HeadDistilled},
-			"no config.json: model shape read from the timm/facebookresearch (blocks.N.*) tensor shapes (hidden 64, 2 layers, heads 1 = hidden/64 assumed, MLP 256, image 32, patch 8, 10 labels, DeiTForImageClassificationWithTeacher); LayerNorm eps 1e-06, what timm/facebookresearch trained with", ""},
+			"no config.json: model shape read from the timm/facebookresearch (blocks.N.*) tensor shapes (hidden 64, 2 layers, heads 1 = hidden/64 assumed, MLP 256, image 32, patch 8, 10 labels with LABEL_i names, DeiTForImageClassificationWithTeacher); LayerNorm eps 1e-06, what timm/facebookresearch trained with", ""},
 		{"hf", "tiny-distilled", "model.safetensors", nil,
 			Config{Hidden: 64, Layers: 2, Heads: 1, MLP: 256, ImageSize: 32, PatchSize: 8, Channels: 3, NumLabels: 10, Eps: 1e-12, Head: HeadDistilled},
 			"LayerNorm eps 1e-12, the Hugging Face default", ""},
