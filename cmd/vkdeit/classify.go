@@ -90,38 +90,17 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	}
 	defer out.Discard()
 
-	ins, inErrs, warnings := expandInputs(fs.Args(), e.stdin)
-	for _, w := range warnings {
-		e.notef(*quiet, "%s", w)
-	}
-	for _, err := range inErrs {
-		fmt.Fprintf(e.stderr, "vkdeit: %v\n", err)
-	}
-	if len(ins) == 0 {
-		if len(inErrs) > 0 {
-			return errFailed
-		}
-		return fmt.Errorf("no images to classify")
-	}
-
-	m, err := loadModel(ctx, e, *model, *quiet)
+	job, err := startImages(ctx, e, fs.Args(), *model, ef, *quiet, "classify")
 	if err != nil {
 		return err
 	}
-	eng, err := openEngine(e, m, ef.device, min(ef.batch, len(ins)), *quiet)
-	if err != nil {
-		return err
-	}
-	c, err := deit.NewClassifier(m, eng)
-	if err != nil {
-		eng.Close()
-		return err
-	}
-	defer c.Close()
+	defer job.c.Close()
+	c, ins, m := job.c, job.inputs, job.c.Model()
+	eng := c.Engine()
 
 	w := newResultWriter(out, *format, *model, eng.Name(), min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
-	failed := len(inErrs)
+	failed := job.argErrs
 	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: imageio.DecodeOptions{NoEXIF: *noEXIF}},
 		func(r deit.Result) error {
 			r.Name = displayName(inputName(ins[r.Index]))
@@ -144,7 +123,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if failed > 0 {
-		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, len(ins)+len(inErrs))
+		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, len(ins)+job.argErrs)
 		return errFailed
 	}
 	return nil

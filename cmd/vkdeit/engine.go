@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/spf13/pflag"
 
 	"github.com/vkdeit/vkdeit/deit"
@@ -44,4 +47,45 @@ func openEngine(e *env, m *deit.Model, device string, maxBatch int, quiet bool) 
 	}
 	e.notef(quiet, "running on %s", eng.Name())
 	return eng, nil
+}
+
+// imageJob is what classify and embed start from: the images named on the
+// command line and a classifier for them.
+type imageJob struct {
+	inputs  []deit.Input
+	argErrs int // arguments that named no readable input (already reported)
+	c       *deit.Classifier
+}
+
+// startImages expands args into images (reporting bad arguments on
+// stderr), loads the model and opens the engine for them; verb names the
+// command's work in messages ("classify").
+func startImages(ctx context.Context, e *env, args []string, model string, ef *engineFlags, quiet bool, verb string) (*imageJob, error) {
+	ins, inErrs, warnings := expandInputs(args, e.stdin)
+	for _, w := range warnings {
+		e.notef(quiet, "%s", w)
+	}
+	for _, err := range inErrs {
+		fmt.Fprintf(e.stderr, "vkdeit: %v\n", err)
+	}
+	if len(ins) == 0 {
+		if len(inErrs) > 0 {
+			return nil, errFailed
+		}
+		return nil, fmt.Errorf("no images to %s", verb)
+	}
+	m, err := loadModel(ctx, e, model, quiet)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := openEngine(e, m, ef.device, min(ef.batch, len(ins)), quiet)
+	if err != nil {
+		return nil, err
+	}
+	c, err := deit.NewClassifier(m, eng)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return &imageJob{inputs: ins, argErrs: len(inErrs), c: c}, nil
 }
