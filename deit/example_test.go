@@ -101,3 +101,36 @@ func ExampleClassifier() {
 	// ../testdata/grace_hopper_96x112.png deer       0.1325
 	// missing.png failed
 }
+
+// Embeddings: the final-LayerNorm [CLS] and [DIST] rows, what Hugging
+// Face's DeiTModel returns as last_hidden_state[:, 0] and [:, 1].
+func ExampleClassifier_embeddings() {
+	ctx := context.Background()
+	files, err := hub.ResolveModel(ctx, "../testdata/tiny-distilled", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	model, err := deit.Load(files)
+	if err != nil {
+		log.Fatal(err)
+	}
+	engine, err := deit.NewEngine(model, deit.EngineOptions{Device: "ref"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := deit.NewClassifier(model, engine)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Classify(ctx, []deit.Input{{Path: "../testdata/grace_hopper_96x112.png"}},
+		deit.ClassifyOptions{Embeddings: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := res[0]
+	fmt.Printf("%d-dim embedding, first values %.4f %.4f; distillation embedding %d-dim\n",
+		len(r.Embedding), r.Embedding[0], r.Embedding[1], len(r.DistillationEmbedding))
+	// Output:
+	// 64-dim embedding, first values -0.2462 0.5284; distillation embedding 64-dim
+}
