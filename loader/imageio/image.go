@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"os"
@@ -82,9 +81,9 @@ func Load(path string, opts DecodeOptions) (*Image, error) {
 // image and converts it to RGB the way PIL's convert("RGB") does: alpha is
 // dropped (not composited), palettes are looked up, gray is copied to R, G and
 // B, 16-bit colour keeps the high byte and 16-bit gray is clipped to 255 (PIL's
-// mode "I"). The EXIF orientation is applied unless opts.NoEXIF. JPEG chroma is
-// upsampled and converted with libjpeg's arithmetic, so results differ from
-// Pillow's only by IDCT rounding.
+// mode "I"). The EXIF orientation is applied unless opts.NoEXIF. JPEG is
+// decoded by libjpeg-turbo exactly as Pillow decodes it (image_jpeg.go), so
+// the pixels are Pillow's bit for bit.
 func Decode(r io.Reader, opts DecodeOptions) (*Image, error) {
 	data, err := readImageData(r, maxImageBytes)
 	if err != nil {
@@ -179,6 +178,8 @@ func decodeBytes(data []byte, opts DecodeOptions, maxPixels int) (*Image, error)
 	}
 	var img *Image
 	switch format {
+	case "JPEG":
+		img, err = decodeJPEG(data)
 	case "GIF":
 		img, err = decodeGIF(data)
 	default:
@@ -199,13 +200,12 @@ func decodeBytes(data []byte, opts DecodeOptions, maxPixels int) (*Image, error)
 	return img, nil
 }
 
-// codecs are the standard decoders by format name (GIF has its own
-// first-frame path, decodeGIF, for the image itself).
+// codecs are the standard decoders by format name (JPEG is decoded by
+// libjpeg, decodeJPEG, and GIF has its own first-frame path, decodeGIF).
 var codecs = map[string]struct {
 	config func(io.Reader) (image.Config, error)
 	decode func(io.Reader) (image.Image, error)
 }{
-	"JPEG": {jpeg.DecodeConfig, jpeg.Decode},
 	"PNG":  {png.DecodeConfig, png.Decode},
 	"GIF":  {gif.DecodeConfig, gif.Decode},
 	"BMP":  {bmp.DecodeConfig, bmp.Decode},
@@ -214,6 +214,10 @@ var codecs = map[string]struct {
 }
 
 func decodeConfig(format string, data []byte) (image.Config, error) {
+	if format == "JPEG" {
+		h, err := readJPEGHeader(data)
+		return image.Config{Width: h.w, Height: h.h}, err
+	}
 	return codecs[format].config(bytes.NewReader(data))
 }
 
@@ -223,7 +227,6 @@ func decodeStd(format string, data []byte) (image.Image, error) {
 
 // decodeError classifies a decoder error as truncated, unsupported or corrupt.
 func decodeError(format string, err error) error {
-	var jerr jpeg.UnsupportedError
 	var perr png.UnsupportedError
 	var terr tiff.UnsupportedError
 	switch {
@@ -233,7 +236,7 @@ func decodeError(format string, err error) error {
 		// image/png reports truncation as FormatError("unexpected EOF").
 		strings.HasSuffix(err.Error(), "unexpected EOF"):
 		return fmt.Errorf("%w: truncated %s data", ErrCorruptImage, format)
-	case errors.As(err, &jerr), errors.As(err, &perr), errors.As(err, &terr):
+	case errors.As(err, &perr), errors.As(err, &terr):
 		return fmt.Errorf("%w: %s variant: %v", ErrUnsupportedImage, format, err)
 	case errors.Is(err, bmp.ErrUnsupported):
 		return fmt.Errorf("%w: %s variant: %v", ErrUnsupportedImage, format, err)
@@ -249,11 +252,7 @@ func toRGB(format string, m image.Image, data []byte) (*Image, error) {
 	o := out.Pix
 	switch m := m.(type) {
 	case *image.YCbCr:
-		if format == "WebP" {
-			webpToRGB(m, out)
-		} else {
-			jpegYCbCrToRGB(m, out)
-		}
+		webpToRGB(m, out)
 	case *image.NYCbCrA:
 		webpToRGB(&m.YCbCr, out)
 	case *image.Gray:
