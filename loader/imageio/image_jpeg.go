@@ -24,6 +24,7 @@ package imageio
 //     source would instead warn and pretend the file ended there.)
 //   - libjpeg's fatal errors come back as Go errors: the error manager longjmps
 //     out of libjpeg instead of calling exit(3).
+//   - Unlike Pillow, files of more than jpegMaxScans scans are refused.
 //
 // Each decode has its own libjpeg object, so decodes may run on any number of
 // goroutines. The environment variables libjpeg reads are overridden where
@@ -44,6 +45,8 @@ package imageio
 typedef struct {
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_error_mgr err;
+	struct jpeg_progress_mgr progress;
+	int max_scans;
 	jmp_buf jump;
 	int finishing;  // set while jpeg_finish_decompress reads the trailing markers
 	int code;       // libjpeg's message code of the failure
@@ -75,7 +78,21 @@ static void vk_emit(j_common_ptr cinfo, int level) {
 
 static void vk_silent(j_common_ptr cinfo) {}
 
-static vk_jpeg *vk_jpeg_new(void) {
+// VK_TOO_MANY_SCANS is vk_jpeg.code when vk_progress stops a decode.
+#define VK_TOO_MANY_SCANS (-1)
+
+// vk_progress runs between the rows libjpeg reads; it stops files with more
+// scans than max_scans, each of which may cost a pass over the whole image.
+static void vk_progress(j_common_ptr cinfo) {
+	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+	if (d->cinfo.input_scan_number > d->max_scans) {
+		d->code = VK_TOO_MANY_SCANS;
+		snprintf(d->msg, sizeof d->msg, "more than %d scans", d->max_scans);
+		longjmp(d->jump, 1);
+	}
+}
+
+static vk_jpeg *vk_jpeg_new(int max_scans) {
 	vk_jpeg *d = calloc(1, sizeof(vk_jpeg));
 	if (d == NULL) {
 		return NULL;
@@ -84,6 +101,8 @@ static vk_jpeg *vk_jpeg_new(void) {
 	d->err.error_exit = vk_fail;
 	d->err.emit_message = vk_emit;
 	d->err.output_message = vk_silent;
+	d->progress.progress_monitor = vk_progress;
+	d->max_scans = max_scans;
 	d->cinfo.client_data = d;
 	return d;
 }
@@ -95,6 +114,7 @@ static int vk_jpeg_header(vk_jpeg *d, const unsigned char *data, unsigned long n
 		return -1;
 	}
 	jpeg_create_decompress(&d->cinfo);
+	d->cinfo.progress = &d->progress;
 	jpeg_mem_src(&d->cinfo, data, n);
 	jpeg_read_header(&d->cinfo, TRUE);
 	d->coef_bytes = 0;
@@ -175,10 +195,16 @@ type jpegDecoder struct {
 	pin runtime.Pinner
 }
 
+// jpegMaxScans bounds the scans of a JPEG. Encoders write one (baseline) to
+// about a dozen (progressive); a hostile file can repeat scans that cost
+// little data but a pass over every block of the image each, a CPU-time
+// bomb Pillow does not guard against.
+const jpegMaxScans = 500
+
 // newJPEGDecoder reads the header of data (not empty). The caller must close
 // the decoder.
 func newJPEGDecoder(data []byte) (*jpegDecoder, error) {
-	c := C.vk_jpeg_new()
+	c := C.vk_jpeg_new(jpegMaxScans)
 	if c == nil {
 		return nil, errors.New("libjpeg: out of memory")
 	}
@@ -201,6 +227,8 @@ func (d *jpegDecoder) close() {
 func (d *jpegDecoder) err() error {
 	msg := C.GoString(&d.c.msg[0])
 	switch d.c.code {
+	case C.VK_TOO_MANY_SCANS:
+		return fmt.Errorf("%w: JPEG with %s", ErrTooLarge, msg)
 	case C.JWRN_JPEG_EOF:
 		return fmt.Errorf("%w: truncated JPEG data", ErrCorruptImage)
 	case C.JERR_BAD_PRECISION, C.JERR_CONVERSION_NOTIMPL, C.JERR_NOT_COMPILED, C.JERR_ARITH_NOTIMPL,
