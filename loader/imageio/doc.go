@@ -6,8 +6,10 @@
 // Decode and Load return the RGB pixels that transformers' load_image
 // (Image.open, ImageOps.exif_transpose, convert("RGB")) produces. JPEG is
 // decoded by libjpeg-turbo, the library Pillow uses, through cgo and with
-// Pillow's settings (image_jpeg.go), so the package needs cgo and
-// libjpeg-turbo's headers (Debian: libjpeg62-turbo-dev). PNG, GIF, BMP,
+// Pillow's settings (image_jpeg.go). The package needs cgo and links
+// libjpeg-turbo statically (libjpeg.a and headers: Debian's
+// libjpeg62-turbo-dev), so programs need no libjpeg at run time and decode
+// with the version they were built with. PNG, GIF, BMP,
 // TIFF and WebP are decoded by Go decoders and converted with Pillow's
 // rules. The golden files under testdata, written by testdata/gen_golden.py
 // with Pillow 9.4, are matched with no differing byte after decoding and
