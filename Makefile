@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin/vkdeit
 # Debian/Ubuntu packages: the Vulkan loader, lavapipe (Vulkan on the CPU), the
 # shader compiler and validator, the validation layer, and gcc for cgo.
-DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools \
+DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools libjpeg62-turbo-dev \
             vulkan-validationlayers gcc make ca-certificates
 # Tests run with the Khronos validation layer and synchronization validation;
 # any message it prints fails the test that caused it.

@@ -8,10 +8,7 @@ import (
 	"hash/crc32"
 	"image/jpeg"
 	"image/png"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -273,24 +270,6 @@ func TestEXIFOrientTransforms(t *testing.T) {
 	}
 }
 
-// fuzzSeeds returns the small committed test images, as seeds for the fuzzers.
-func fuzzSeeds(t testing.TB) [][]byte {
-	var seeds [][]byte
-	entries, err := os.ReadDir(goldenDir)
-	require.NoError(t, err)
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".json") || strings.HasSuffix(e.Name(), ".gz") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(goldenDir, e.Name()))
-		require.NoError(t, err)
-		if len(data) <= 4096 {
-			seeds = append(seeds, data)
-		}
-	}
-	return seeds
-}
-
 func FuzzEXIF(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
@@ -311,31 +290,6 @@ func FuzzEXIF(f *testing.F) {
 		}
 		if o := exifPayloadOrientation(data); o < 0 || o > 8 {
 			t.Fatalf("payload orientation %d", o)
-		}
-	})
-}
-
-func FuzzDecodeImage(f *testing.F) {
-	for _, s := range fuzzSeeds(f) {
-		f.Add(s)
-	}
-	p := &Preprocessor{DoResize: true, Height: 9, Width: 7, Resample: ResampleBicubic,
-		DoCenterCrop: true, CropH: 8, CropW: 8, DoRescale: true, RescaleFactor: 1.0 / 255,
-		DoNormalize: true, Mean: imagenetMean, Std: imagenetStd}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		img, err := decodeBytes(data, DecodeOptions{}, 1<<20)
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error")
-			}
-			return
-		}
-		if img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
-			t.Fatalf("bad image %dx%d with %d bytes", img.W, img.H, len(img.Pix))
-		}
-		out, err := p.Apply(img)
-		if err != nil || len(out) != 3*8*8 {
-			t.Fatalf("apply: %v (%d values)", err, len(out))
 		}
 	})
 }

@@ -3,8 +3,11 @@ package imageio
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"io"
 	"math"
@@ -35,6 +38,18 @@ type goldenManifest struct {
 		H       int    `json:"h"`
 		Decoded string `json:"decoded"`
 	} `json:"decode"`
+	JPEGPrefixes []struct {
+		Input    string `json:"input"`
+		Size     int    `json:"size"`
+		Accepted []int  `json:"accepted"`
+	} `json:"jpeg_prefixes"`
+	JPEGEndings []struct {
+		Input     string `json:"input"`
+		Keep      int    `json:"keep"`
+		Append    string `json:"append"`
+		PillowOK  bool   `json:"pillow_ok"`
+		RGBSHA256 string `json:"rgb_sha256"`
+	} `json:"jpeg_endings"`
 	Orientation []struct {
 		Input       string  `json:"input"`
 		Orientation int     `json:"orientation"`
@@ -185,28 +200,73 @@ func TestImageGoldenPreprocess(t *testing.T) {
 
 func TestImageGoldenDecode(t *testing.T) {
 	m := readManifest(t)
-	// Largest per-byte difference from Pillow allowed per input: 0 where the
-	// format is lossless or fully specified; JPEG only differs by Go's IDCT
-	// rounding (libjpeg-turbo's islow IDCT is not reproduced).
-	bound := map[string]int{
-		"q90_420.jpg": 3, "q90_422.jpg": 3, "q90_444.jpg": 3, "q75_420_progressive.jpg": 3,
-		"gray.jpg": 3, "cmyk.jpg": 3, "orient6.jpg": 3,
-	}
+	require.NotEmpty(t, m.Decode)
 	for _, c := range m.Decode {
 		t.Run(c.Input, func(t *testing.T) {
 			got, err := Load(filepath.Join(goldenDir, c.Input), DecodeOptions{})
 			require.NoError(t, err)
 			want := goldenRGB(t, c.Decoded)
 			require.Equal(t, [2]int{c.W, c.H}, [2]int{got.W, got.H})
-			n, maxd, _ := byteDiff(got, want)
-			var sq float64
-			for i := range got.Pix {
-				d := float64(got.Pix[i]) - float64(want.Pix[i])
-				sq += d * d
+			requireSameImage(t, want, got, "decode")
+		})
+	}
+}
+
+// Every proper prefix of every JPEG golden is refused, as Pillow refuses it
+// ("image file is truncated"), except those Pillow accepts because the
+// scanlines were complete before the data ended; those decode like the whole
+// file.
+func TestImageGoldenJPEGPrefixes(t *testing.T) {
+	m := readManifest(t)
+	require.NotEmpty(t, m.JPEGPrefixes)
+	for _, c := range m.JPEGPrefixes {
+		t.Run(c.Input, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(filepath.Join(goldenDir, c.Input))
+			require.NoError(t, err)
+			require.Len(t, data, c.Size)
+			full, err := Decode(bytes.NewReader(data), DecodeOptions{})
+			require.NoError(t, err)
+			accepted := map[int]bool{}
+			for _, n := range c.Accepted {
+				accepted[n] = true
 			}
-			t.Logf("%s vs Pillow %s: %d of %d bytes differ, max |diff| %d, RMS %.3f",
-				c.Input, m.Pillow, n, len(got.Pix), maxd, math.Sqrt(sq/float64(len(got.Pix))))
-			require.LessOrEqual(t, maxd, bound[c.Input])
+			for n := range len(data) {
+				img, err := Decode(bytes.NewReader(data[:n]), DecodeOptions{})
+				if !accepted[n] {
+					require.Error(t, err, "prefix of %d bytes", n)
+					if n >= 3 { // the JPEG signature is FF D8 FF
+						require.ErrorIs(t, err, ErrCorruptImage, "prefix of %d bytes", n)
+					}
+					continue
+				}
+				require.NoError(t, err, "prefix of %d bytes", n)
+				require.Equal(t, full, img, "prefix of %d bytes", n)
+			}
+		})
+	}
+}
+
+// Endings after the last scan (a missing or damaged EOI marker, trailing
+// data) are accepted or refused as Pillow does, with Pillow's pixels.
+func TestImageGoldenJPEGEndings(t *testing.T) {
+	m := readManifest(t)
+	require.NotEmpty(t, m.JPEGEndings)
+	for _, c := range m.JPEGEndings {
+		t.Run(fmt.Sprintf("%s/%d+%s", c.Input, c.Keep, c.Append), func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(goldenDir, c.Input))
+			require.NoError(t, err)
+			tail, err := hex.DecodeString(c.Append)
+			require.NoError(t, err)
+			img, err := Decode(bytes.NewReader(append(data[:c.Keep:c.Keep], tail...)), DecodeOptions{})
+			if !c.PillowOK {
+				require.ErrorIs(t, err, ErrCorruptImage)
+				require.ErrorContains(t, err, "truncated JPEG")
+				return
+			}
+			require.NoError(t, err)
+			sum := sha256.Sum256(img.Pix)
+			require.Equal(t, c.RGBSHA256, hex.EncodeToString(sum[:]))
 		})
 	}
 }
@@ -233,4 +293,40 @@ func TestImageDecodeReaderMatchesFile(t *testing.T) {
 	b, err := Load(filepath.Join(goldenDir, "palette_83x61.png"), DecodeOptions{})
 	require.NoError(t, err)
 	require.Equal(t, a, b)
+}
+
+// JPEG decodes on several goroutines at once give the sequential results:
+// every decode has its own libjpeg state.
+func TestImageJPEGConcurrent(t *testing.T) {
+	m := readManifest(t)
+	var inputs [][]byte
+	var want []*Image
+	for _, c := range m.JPEGPrefixes {
+		data, err := os.ReadFile(filepath.Join(goldenDir, c.Input))
+		require.NoError(t, err)
+		img, err := Decode(bytes.NewReader(data), DecodeOptions{})
+		require.NoError(t, err)
+		inputs, want = append(inputs, data), append(want, img)
+	}
+	const workers = 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for round := range 20 {
+				i := (w + round) % len(inputs)
+				img, err := Decode(bytes.NewReader(inputs[i]), DecodeOptions{})
+				if err == nil && !bytes.Equal(img.Pix, want[i].Pix) {
+					err = fmt.Errorf("worker %d: input %d decoded differently", w, i)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
 }

@@ -64,15 +64,12 @@ func webpUpsampleRow(near, far []uint8, top bool, dst []uint8) {
 	}
 }
 
-// webpToRGB converts a decoded lossy WebP (4:2:0 YUV) to RGB as libwebp does
-// for Pillow: fancy upsampling, then VP8YuvToRgb. VP8 decoding itself is
-// bit-exact by specification.
+// webpToRGB converts a decoded lossy WebP to RGB as libwebp does for Pillow:
+// fancy upsampling, then VP8YuvToRgb. VP8 decoding itself is bit-exact by
+// specification, and its chroma is always 4:2:0 (x/image/webp returns no
+// other ratio).
 func webpToRGB(m *image.YCbCr, out *Image) {
 	w, h := out.W, out.H
-	if m.SubsampleRatio != image.YCbCrSubsampleRatio420 {
-		jpegYCbCrToRGB(m, out)
-		return
-	}
 	ch := (h + 1) / 2
 	cw := (w + 1) / 2
 	row := func(plane []uint8, y int) []uint8 {

@@ -236,15 +236,15 @@ func (p *Preprocessor) validate() error {
 		if p.Resample < ResampleNearest || p.Resample > ResampleHamming {
 			return fmt.Errorf("resample %d is not a PIL filter (0..5)", p.Resample)
 		}
-		if p.ShortestEdge > maxImagePixels || (p.ShortestEdge == 0 && tooManyPixels(p.Width, p.Height)) {
-			return fmt.Errorf("resize size %dx%d (shortest edge %d) exceeds the %d-pixel image limit", p.Height, p.Width, p.ShortestEdge, maxImagePixels)
+		if p.ShortestEdge > maxResizePixels || (p.ShortestEdge == 0 && tooManyPixels(p.Width, p.Height)) {
+			return fmt.Errorf("resize size %dx%d (shortest edge %d) exceeds the %d-pixel image limit", p.Height, p.Width, p.ShortestEdge, maxResizePixels)
 		}
 	}
 	if p.DoCenterCrop && (p.CropH <= 0 || p.CropW <= 0) {
 		return fmt.Errorf("crop size %dx%d is not positive", p.CropH, p.CropW)
 	}
 	if p.DoCenterCrop && tooManyPixels(p.CropW, p.CropH) {
-		return fmt.Errorf("crop size %dx%d exceeds the %d-pixel image limit", p.CropH, p.CropW, maxImagePixels)
+		return fmt.Errorf("crop size %dx%d exceeds the %d-pixel image limit", p.CropH, p.CropW, maxResizePixels)
 	}
 	if p.DoNormalize {
 		for c, s := range p.Std {
@@ -256,11 +256,15 @@ func (p *Preprocessor) validate() error {
 	return nil
 }
 
+// maxResizePixels bounds what a hostile preprocessor_config.json can make
+// Apply allocate: Pillow's DecompressionBombError threshold, twice
+// DefaultMaxPixels.
+const maxResizePixels = 2 * DefaultMaxPixels
+
 // tooManyPixels reports whether a w×h image (w, h > 0) would exceed
-// maxImagePixels, PIL's decompression-bomb limit, which bounds what a hostile
-// preprocessor_config.json can make Apply allocate.
+// maxResizePixels.
 func tooManyPixels(w, h int) bool {
-	return w > maxImagePixels || h > maxImagePixels || int64(w)*int64(h) > maxImagePixels
+	return w > maxResizePixels || h > maxResizePixels || int64(w)*int64(h) > maxResizePixels
 }
 
 // OutputSize returns the height and width of the tensor Apply produces for an
@@ -305,7 +309,7 @@ func (p *Preprocessor) Apply(img *Image) ([]float32, error) {
 	if p.DoResize {
 		w, h := p.resizeSize(img.W, img.H)
 		if tooManyPixels(w, h) {
-			return nil, fmt.Errorf("imageio: preprocess: resizing %dx%d to %dx%d exceeds the %d-pixel image limit", img.W, img.H, w, h, maxImagePixels)
+			return nil, fmt.Errorf("imageio: preprocess: resizing %dx%d to %dx%d exceeds the %d-pixel image limit", img.W, img.H, w, h, maxResizePixels)
 		}
 		if w != img.W || h != img.H {
 			img = Resize(img, w, h, p.Resample)

@@ -15,11 +15,14 @@ case*_resized.png), float32 arrays as raw little-endian bytes, gzip-compressed
 (*.bin.gz).
 """
 import gzip
+import hashlib
 import io
 import json
 import math
 import os
 import struct
+import subprocess
+import tempfile
 import zlib
 
 import numpy as np
@@ -137,6 +140,66 @@ def save_bin(name, arr):
     return name
 
 
+def pil_bytes(im, **kw):
+    """im saved as JPEG by Pillow."""
+    b = io.BytesIO()
+    im.save(b, "JPEG", **kw)
+    return b.getvalue()
+
+
+def jpeg_segments(data):
+    """(marker, start, end) of each marker segment before the first scan."""
+    p = 2
+    while p + 4 <= len(data) and data[p] == 0xFF:
+        marker, n = data[p + 1], struct.unpack(">H", data[p + 2:p + 4])[0]
+        yield marker, p, p + 2 + n
+        if marker == 0xDA:
+            return
+        p += 2 + n
+
+
+def drop_segment(data, marker):
+    """data without its marker segments of the given type (0xEE: Adobe APP14)."""
+    for m, start, end in jpeg_segments(data):
+        if m == marker:
+            return drop_segment(data[:start] + data[end:], marker)
+    return data
+
+
+def corrupt_scan(data):
+    """Flip a few bytes in the middle of the entropy-coded data without making
+    or breaking a marker: libjpeg warns and decodes on, and so does Pillow."""
+    sos = [end for m, _, end in jpeg_segments(data) if m == 0xDA][0]
+    b = bytearray(data)
+    for p in range(sos + (len(data) - sos) // 3, len(data) - 2, 97):
+        if 0xFF not in (b[p - 1], b[p], b[p] ^ 0x5A):
+            b[p] ^= 0x5A
+    return bytes(b)
+
+
+def build_mkjpeg():
+    """Compile mkjpeg.c next to this script into a temporary directory."""
+    exe = os.path.join(tempfile.mkdtemp(), "mkjpeg")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mkjpeg.c")
+    subprocess.run(["gcc", "-O2", "-o", exe, src, "-ljpeg"], check=True)
+    return exe
+
+
+def run_mkjpeg(exe, variant, arr):
+    h, w = arr.shape[:2]
+    return subprocess.run([exe, variant, str(w), str(h)], input=arr.tobytes(), stdout=subprocess.PIPE,
+                          check=True).stdout
+
+
+def pillow_rgb(data):
+    """load_image on encoded bytes, as a uint8 array, or None where Pillow raises."""
+    try:
+        im = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+        return np.array(im.convert("RGB"))
+    except Exception:
+        return None
+
+
 def deit_cfg(**kw):
     cfg = {"do_resize": True, "size": {"height": 256, "width": 256}, "resample": 3,
            "do_center_crop": True, "crop_size": {"height": 224, "width": 224},
@@ -193,14 +256,9 @@ def main():
         ("gray4_37x29.png", deit_cfg(size={"height": 29, "width": 100}, do_center_crop=False,
                                      do_rescale=False, image_mean=[10, 20, 30], image_std=[3, 4, 5]), True),
     ]
-    for i, (name, cfg, keep_float) in enumerate(cases):
-        if name.startswith("formula:"):
-            w, h = map(int, name[len("formula:"):].split("x"))
-            rgb = Image.fromarray(formula(w, h))
-        else:
-            rgb = load_image(os.path.join(OUT, name))
+    def add_case(name, rgb, cfg, keep_float):
         resized, out = preprocess(rgb, cfg)
-        stem = f"case{i:02d}"
+        stem = f"case{len(manifest['preprocess']):02d}"
         small_input = rgb.width * rgb.height <= 20000
         manifest["preprocess"].append({
             "input": name, "config": cfg,
@@ -209,15 +267,17 @@ def main():
             "output": save_bin(stem + "_output.bin.gz", out) if keep_float else "", "output_shape": list(out.shape),
         })
 
+    for name, cfg, keep_float in cases:
+        if name.startswith("formula:"):
+            w, h = map(int, name[len("formula:"):].split("x"))
+            rgb = Image.fromarray(formula(w, h))
+        else:
+            rgb = load_image(os.path.join(OUT, name))
+        add_case(name, rgb, cfg, keep_float)
+
     # --- decoders: other formats, compared with Pillow's decode --------------
     base = Image.fromarray(smooth(97, 61, 3, 11))
     enc = [
-        ("q90_420.jpg", lambda f: base.save(f, "JPEG", quality=90, subsampling=2), 0),
-        ("q90_422.jpg", lambda f: base.save(f, "JPEG", quality=90, subsampling=1), 0),
-        ("q90_444.jpg", lambda f: base.save(f, "JPEG", quality=90, subsampling=0), 0),
-        ("q75_420_progressive.jpg", lambda f: base.save(f, "JPEG", quality=75, progressive=True), 0),
-        ("gray.jpg", lambda f: base.convert("L").save(f, "JPEG", quality=90), 0),
-        ("cmyk.jpg", lambda f: base.convert("CMYK").save(f, "JPEG", quality=95), 0),
         ("lossless.webp", lambda f: base.save(f, "WEBP", lossless=True), 0),
         ("lossy.webp", lambda f: base.save(f, "WEBP", quality=80), 0),
         ("rgb.bmp", lambda f: base.save(f, "BMP"), 0),
@@ -254,13 +314,65 @@ def main():
         rgb = load_image(os.path.join(OUT, name))
         manifest["decode"].append({"input": name, "w": rgb.width, "h": rgb.height,
                                    "decoded": save_png("golden_" + name.replace(".", "_") + ".png", np.array(rgb))})
-    jpeg_name = "orient6.jpg"
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(smooth(40, 24, 3, 13)).save(os.path.join(OUT, jpeg_name), "JPEG", quality=95, exif=exif.tobytes())
-    rgb = load_image(os.path.join(OUT, jpeg_name))
-    manifest["decode"].append({"input": jpeg_name, "w": rgb.width, "h": rgb.height,
-                               "decoded": save_png("golden_orient6_jpg.png", np.array(rgb))})
+
+    # --- JPEG: Pillow's decode and the whole DeiT preprocessing ---------------
+    # Both sides decode with libjpeg-turbo, so every byte must match. Pillow
+    # cannot write YCCK, RGB-coded, 4:1:1 / 4:4:0, arithmetic-coded or restart
+    # variants: mkjpeg.c (built here with gcc -ljpeg) writes those.
+    mkjpeg = build_mkjpeg()
+    cmyk_pixels = smooth(97, 61, 4, 15)
+    exif6 = Image.Exif()
+    exif6[0x0112] = 6
+    jpegs = [
+        ("q90_420.jpg", lambda: pil_bytes(base, quality=90, subsampling=2)),
+        ("q90_422.jpg", lambda: pil_bytes(base, quality=90, subsampling=1)),
+        ("q90_444.jpg", lambda: pil_bytes(base, quality=90, subsampling=0)),
+        ("q50_420.jpg", lambda: pil_bytes(base, quality=50)),
+        ("q75_420_progressive.jpg", lambda: pil_bytes(base, quality=75, progressive=True)),
+        ("gray.jpg", lambda: pil_bytes(base.convert("L"), quality=90)),
+        ("cmyk.jpg", lambda: pil_bytes(base.convert("CMYK"), quality=95)),  # Adobe marker, transform 0
+        ("cmyk_no_adobe.jpg", lambda: drop_segment(pil_bytes(base.convert("CMYK"), quality=95), 0xEE)),
+        ("cmyk_progressive.jpg", lambda: pil_bytes(Image.fromarray(cmyk_pixels, "CMYK"), quality=90, progressive=True)),
+        ("ycck.jpg", lambda: run_mkjpeg(mkjpeg, "ycck", cmyk_pixels)),
+        ("rgb_coded.jpg", lambda: run_mkjpeg(mkjpeg, "rgb", np.array(base))),
+        ("s411.jpg", lambda: run_mkjpeg(mkjpeg, "s411", np.array(base))),
+        ("s440.jpg", lambda: run_mkjpeg(mkjpeg, "s440", np.array(base))),
+        ("arith.jpg", lambda: run_mkjpeg(mkjpeg, "arith", np.array(base))),
+        ("restart.jpg", lambda: run_mkjpeg(mkjpeg, "restart", np.array(base))),
+        ("corrupt.jpg", lambda: corrupt_scan(pil_bytes(base, quality=90, subsampling=2))),
+        ("orient6.jpg", lambda: pil_bytes(Image.fromarray(smooth(40, 24, 3, 13)), quality=95, exif=exif6.tobytes())),
+    ]
+    jpeg_cfg = deit_cfg(size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32})
+    manifest["jpeg_prefixes"] = []
+    for name, make in jpegs:
+        data = make()
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(data)
+        add_case(name, load_image(os.path.join(OUT, name)), jpeg_cfg, True)
+        # Pillow raises "image file is truncated" for every prefix that ends
+        # before the last scanline is decoded; the prefixes it accepts (a
+        # corrupt scan can end early) decode like the whole file.
+        accepted = []
+        for n in range(len(data)):
+            rgb = pillow_rgb(data[:n])
+            if rgb is not None:
+                assert np.array_equal(rgb, pillow_rgb(data)), (name, n)
+                accepted.append(n)
+        manifest["jpeg_prefixes"].append({"input": name, "size": len(data), "accepted": accepted})
+
+    # Endings after the last scan: Pillow accepts a missing EOI only when the
+    # scanlines were complete before the data ran out.
+    manifest["jpeg_endings"] = []
+    for name in ["q90_420.jpg", "q75_420_progressive.jpg"]:
+        with open(os.path.join(OUT, name), "rb") as f:
+            data = f.read()
+        for keep, tail in [(len(data), b"trailing garbage"), (len(data) - 2, b""), (len(data) - 1, b""),
+                           (len(data) - 2, b"\xff"), (len(data) - 2, b"\xff\xd0"),
+                           (len(data) - 2, b"\xff\xfe\x00\x05abc"), (len(data) - 2, b"\xff\xfe\x00\x09abc")]:
+            rgb = pillow_rgb(data[:keep] + tail)
+            manifest["jpeg_endings"].append({
+                "input": name, "keep": keep, "append": tail.hex(), "pillow_ok": rgb is not None,
+                "rgb_sha256": hashlib.sha256(rgb.tobytes()).hexdigest() if rgb is not None else ""})
 
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
