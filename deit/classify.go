@@ -93,9 +93,9 @@ func (in Input) name() string {
 }
 
 // Prepare turns one input into the model's input pixels: decoding (with
-// opts) and the model's preprocessing, or a length check for Pixels. Errors
-// name the input.
-func (m *Model) Prepare(in Input, opts imageio.DecodeOptions) ([]float32, error) {
+// opts, waiting for opts.Budget under ctx) and the model's preprocessing, or
+// a length check for Pixels. Errors name the input.
+func (m *Model) Prepare(ctx context.Context, in Input, opts imageio.DecodeOptions) ([]float32, error) {
 	set := 0
 	for _, ok := range []bool{in.Path != "", in.Data != nil, in.Image != nil, in.Pixels != nil} {
 		if ok {
@@ -116,9 +116,9 @@ func (m *Model) Prepare(in Input, opts imageio.DecodeOptions) ([]float32, error)
 	var err error
 	switch {
 	case in.Path != "":
-		img, err = imageio.Load(in.Path, opts)
+		img, err = imageio.LoadContext(ctx, in.Path, opts)
 	case in.Data != nil:
-		img, err = imageio.Decode(bytes.NewReader(in.Data), opts)
+		img, err = imageio.DecodeContext(ctx, bytes.NewReader(in.Data), opts)
 	default:
 		img, err = imageio.FromImage(in.Image)
 	}
@@ -182,7 +182,9 @@ type ClassifyOptions struct {
 	// Workers decode and preprocess this many inputs in parallel, ahead of
 	// the engine (default GOMAXPROCS).
 	Workers int
-	// Decode controls image decoding (EXIF orientation).
+	// Decode controls image decoding: EXIF orientation, the size limits,
+	// and a Budget bounding the decoders' memory together (worth setting
+	// when Workers is large or images are big).
 	Decode imageio.DecodeOptions
 }
 
@@ -296,7 +298,7 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts ClassifyOp
 			defer wg.Done()
 			for i := range jobs {
 				t0 := time.Now()
-				slots[i].pixels, slots[i].err = c.m.Prepare(inputs[i], opts.Decode)
+				slots[i].pixels, slots[i].err = c.m.Prepare(ctx, inputs[i], opts.Decode)
 				slots[i].prep = time.Since(t0)
 				close(slots[i].done)
 			}

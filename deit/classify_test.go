@@ -69,7 +69,7 @@ func TestClassifierStream(t *testing.T) {
 	decoded, err := png.Decode(f)
 	f.Close()
 	require.NoError(t, err)
-	pixels, err := m.Prepare(Input{Path: pngPath}, imageio.DecodeOptions{})
+	pixels, err := m.Prepare(context.Background(), Input{Path: pngPath}, imageio.DecodeOptions{})
 	require.NoError(t, err)
 	bad := filepath.Join(t.TempDir(), "bad.png")
 	require.NoError(t, os.WriteFile(bad, []byte("not an image"), 0o644))

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 const classifySynopsis = `classify [flags] PATH...
@@ -62,7 +61,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	format := fs.StringP("format", "f", "table", "output format: table, json (one object per line) or csv")
 	jsonOut := fs.Bool("json", false, "short for --format json")
 	output := fs.StringP("output", "o", "", "write the results to `FILE` (atomically: complete or not at all) instead of stdout")
-	noEXIF := fs.Bool("no-exif", false, "ignore the EXIF orientation tag")
+	df := addDecodeFlags(fs)
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
@@ -84,6 +83,10 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	if err := ef.check("classify"); err != nil {
 		return err
 	}
+	decode, err := df.options("classify")
+	if err != nil {
+		return err
+	}
 	out, err := openOutput(e, *output)
 	if err != nil {
 		return err
@@ -101,7 +104,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	w := newResultWriter(out, *format, *model, eng.Name(), min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: imageio.DecodeOptions{NoEXIF: *noEXIF}},
+	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: decode},
 		func(r deit.Result) error {
 			r.Name = displayName(inputName(ins[r.Index]))
 			if r.Err != nil {

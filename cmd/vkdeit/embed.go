@@ -9,7 +9,6 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/internal/npy"
-	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 const embedSynopsis = `embed [flags] PATH...
@@ -43,7 +42,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	ef := addEngineFlags(fs, 8)
 	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output)")
 	output := fs.StringP("output", "o", "", "write to `FILE` (atomically) instead of stdout")
-	noEXIF := fs.Bool("no-exif", false, "ignore the EXIF orientation tag")
+	df := addDecodeFlags(fs)
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
@@ -60,6 +59,10 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		return usagef("embed: --workers must be ≥ 1, got %d", *workers)
 	}
 	if err := ef.check("embed"); err != nil {
+		return err
+	}
+	decode, err := df.options("embed")
+	if err != nil {
 		return err
 	}
 	out, err := openOutput(e, *output)
@@ -90,7 +93,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: *workers, Decode: imageio.DecodeOptions{NoEXIF: *noEXIF}},
+	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: *workers, Decode: decode},
 		func(r deit.Result) error {
 			name := displayName(inputName(ins[r.Index]))
 			if r.Err != nil {

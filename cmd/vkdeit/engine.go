@@ -8,6 +8,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // engineFlags are the flags of every command that runs a model.
@@ -88,4 +89,32 @@ func startImages(ctx context.Context, e *env, args []string, model string, ef *e
 		return nil, err
 	}
 	return &imageJob{inputs: ins, argErrs: len(inErrs), c: c}, nil
+}
+
+// decodeFlags are the image-decoding flags of every command that reads images.
+type decodeFlags struct {
+	noEXIF    bool
+	maxPixels int64
+	memoryMiB int64
+}
+
+// addDecodeFlags adds --no-exif, --max-pixels and --decode-memory.
+func addDecodeFlags(fs *pflag.FlagSet) *decodeFlags {
+	f := &decodeFlags{}
+	fs.BoolVar(&f.noEXIF, "no-exif", false, "ignore the EXIF orientation tag")
+	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultMaxPixels, "refuse images with more pixels (Pillow's decompression-bomb limit)")
+	fs.Int64Var(&f.memoryMiB, "decode-memory", 1024, "MiB that the parallel image decoders may use together; larger images wait their turn")
+	return f
+}
+
+// options are the decode options the flags ask for, with one memory budget
+// shared by every decoder of the command.
+func (f *decodeFlags) options(cmd string) (imageio.DecodeOptions, error) {
+	if f.maxPixels < 1 {
+		return imageio.DecodeOptions{}, usagef("%s: --max-pixels must be ≥ 1, got %d", cmd, f.maxPixels)
+	}
+	if f.memoryMiB < 1 || f.memoryMiB > 1<<30 {
+		return imageio.DecodeOptions{}, usagef("%s: --decode-memory must be between 1 and 2³⁰ MiB, got %d", cmd, f.memoryMiB)
+	}
+	return imageio.DecodeOptions{NoEXIF: f.noEXIF, MaxPixels: f.maxPixels, Budget: imageio.NewBudget(f.memoryMiB << 20)}, nil
 }

@@ -19,7 +19,7 @@ const stdinName = "-"
 
 // expandInputs turns command-line arguments into images: files as given,
 // directories walked recursively for image extensions (in lexical order), and
-// "-" for standard input (read here, at most imageio.MaxEncodedBytes).
+// "-" for standard input (read here, at most imageio.DefaultMaxBytes).
 // Problems (a missing path, an unreadable directory) come back as errors
 // naming the path; the other arguments still expand. warnings are harmless
 // notes such as a directory without images.
@@ -32,12 +32,12 @@ func expandInputs(args []string, stdin io.Reader) (ins []deit.Input, errs []erro
 				continue
 			}
 			stdinUsed = true
-			data, err := io.ReadAll(io.LimitReader(stdin, imageio.MaxEncodedBytes+1))
+			data, err := io.ReadAll(io.LimitReader(stdin, imageio.DefaultMaxBytes+1))
 			switch {
 			case err != nil:
 				errs = append(errs, fmt.Errorf("-: reading standard input: %w", err))
-			case int64(len(data)) > imageio.MaxEncodedBytes:
-				errs = append(errs, fmt.Errorf("-: standard input holds more than %d bytes, the most one image may have", int64(imageio.MaxEncodedBytes)))
+			case int64(len(data)) > imageio.DefaultMaxBytes:
+				errs = append(errs, fmt.Errorf("-: standard input holds more than %d bytes, the most one image may have", int64(imageio.DefaultMaxBytes)))
 			default:
 				ins = append(ins, deit.Input{Name: stdinName, Data: data})
 			}

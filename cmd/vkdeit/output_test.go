@@ -141,7 +141,7 @@ func TestInterruptExitStatus(t *testing.T) {
 func TestEmbed(t *testing.T) {
 	_, good := mixedDir(t)
 	m := loadTiny(t)
-	px, err := m.Prepare(deit.Input{Path: good[0]}, imageioOpts())
+	px, err := m.Prepare(context.Background(), deit.Input{Path: good[0]}, imageioOpts())
 	require.NoError(t, err)
 	want, err := m.ForwardReference(context.Background(), px, 1)
 	require.NoError(t, err)
@@ -203,3 +203,14 @@ func TestOutputFileErrors(t *testing.T) {
 }
 
 func imageioOpts() imageio.DecodeOptions { return imageio.DecodeOptions{} }
+
+func TestDecodeLimits(t *testing.T) {
+	_, good := mixedDir(t)
+	code, _, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--max-pixels", "1000", good[0])
+	require.Equal(t, 1, code, errs)
+	require.Contains(t, errs, "a_good.png")
+	require.Contains(t, errs, "1000")
+	code, _, errs = runCLI(t, nil, "classify", "--decode-memory", "0", good[0])
+	require.Equal(t, 2, code, errs)
+	require.Contains(t, errs, "--decode-memory must be between 1 and")
+}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 const verifySynopsis = `verify [flags] [IMAGE...]
@@ -35,12 +34,16 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
 	ef := addEngineFlags(fs, 2)
 	tol := fs.Float64("tol", 1e-4, "largest relative L2 difference accepted (> 0)")
-	noEXIF := fs.Bool("no-exif", false, "ignore the EXIF orientation tag")
+	df := addDecodeFlags(fs)
 	quiet := fs.BoolP("quiet", "q", false, "no notes on stderr")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if err := ef.check("verify"); err != nil {
+		return err
+	}
+	decode, err := df.options("verify")
+	if err != nil {
 		return err
 	}
 	if ef.batch > maxVerifyBatch {
@@ -50,7 +53,6 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return usagef("verify: --tol must be a positive number, got %v", *tol)
 	}
 	var m *deit.Model
-	var err error
 	name := *model
 	if *random != "" {
 		m, err = randomModel(*random, *seed)
@@ -84,7 +86,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			return errFailed
 		}
 		for _, in := range ins {
-			px, err := m.Prepare(in, imageio.DecodeOptions{NoEXIF: *noEXIF})
+			px, err := m.Prepare(ctx, in, decode)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,3 @@ func HasImageExt(path string) bool {
 	return slices.Contains(extensions, strings.ToLower(filepath.Ext(path)))
 }
 
-// MaxEncodedBytes is the most encoded data Decode and Load read for one
-// image; a longer stream is refused. Programs that read an image into
-// memory themselves (standard input, an upload) should stop at this size.
-const MaxEncodedBytes = maxImageBytes

@@ -11,7 +11,7 @@ import (
 // replicated, alpha is dropped (straight, not composited; premultiplied
 // image.RGBA values are un-premultiplied first), CMYK uses PIL's formula.
 // No EXIF orientation is applied: the pixels are taken as they are. Images
-// with more than the decoder's pixel limit are refused.
+// with more than DefaultMaxPixels pixels are refused.
 func FromImage(m image.Image) (*Image, error) {
 	if m == nil {
 		return nil, fmt.Errorf("imageio: nil image")
@@ -20,8 +20,8 @@ func FromImage(m image.Image) (*Image, error) {
 	if b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, fmt.Errorf("imageio: empty image (%d×%d)", b.Dx(), b.Dy())
 	}
-	if int64(b.Dx())*int64(b.Dy()) > maxImagePixels {
-		return nil, fmt.Errorf("imageio: %d×%d image exceeds the %d-pixel limit", b.Dx(), b.Dy(), maxImagePixels)
+	if int64(b.Dx())*int64(b.Dy()) > DefaultMaxPixels {
+		return nil, fmt.Errorf("imageio: %d×%d image exceeds the %d-pixel limit: %w", b.Dx(), b.Dy(), DefaultMaxPixels, ErrTooLarge)
 	}
 	switch rgba := m.(type) {
 	case *image.RGBA:
@@ -33,7 +33,7 @@ func FromImage(m image.Image) (*Image, error) {
 			m = genericImage{m}
 		}
 	}
-	return toRGB("", m, nil)
+	return toRGB("", m, nil), nil
 }
 
 // genericImage hides an image's concrete type so that toRGB converts it
