@@ -18,4 +18,3 @@ func Extensions() []string { return slices.Clone(extensions) }
 func HasImageExt(path string) bool {
 	return slices.Contains(extensions, strings.ToLower(filepath.Ext(path)))
 }
-
