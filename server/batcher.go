@@ -268,6 +268,16 @@ func (b *batcher) dispatch() {
 	)
 	defer timer.Stop()
 	for {
+		// Take in everything that has arrived before deciding, so that a
+		// batch holds all it can.
+		for more := true; more; {
+			select {
+			case j := <-b.in:
+				queue = append(queue, j)
+			default:
+				more = false
+			}
+		}
 		queue = dropAbandoned(queue)
 		var wake <-chan time.Time
 		if buf != nil && len(queue) > 0 {
