@@ -31,12 +31,16 @@ RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/vkdeit ./cmd/vkdei
 
 FROM debian:bookworm-slim
 # The Vulkan loader, Mesa's drivers (lavapipe runs Vulkan on the CPU where
-# there is no GPU) and libjpeg-turbo; the GPU driver comes from the host.
+# there is no GPU) and libjpeg-turbo. The GPU driver comes from the host; its
+# Vulkan ICD, which the NVIDIA container toolkit mounts, links against
+# libglvnd's dispatch library (libglvnd0, libegl1).
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libvulkan1 mesa-vulkan-drivers libjpeg62-turbo ca-certificates \
+ && apt-get install -y --no-install-recommends libvulkan1 mesa-vulkan-drivers libjpeg62-turbo \
+      libglvnd0 libegl1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --create-home --home-dir /home/vkdeit vkdeit
+ && groupadd --system --gid 10001 vkdeit \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/vkdeit vkdeit
 COPY --from=build /out/vkdeit /usr/local/bin/vkdeit
 # A Hub repo id as --model downloads into this cache (writable by the user).
 ENV HF_HOME=/home/vkdeit/.cache/huggingface \
