@@ -36,6 +36,8 @@ type batcher struct {
 	log      *slog.Logger
 
 	queued atomic.Int64 // admitted images not yet handed to a batch
+	// images and batches count engine work, for Bench's mean batch size.
+	images, batches atomic.Int64
 
 	mu       sync.RWMutex // orders admit against close
 	closing  bool
@@ -403,6 +405,8 @@ func (b *batcher) execute() {
 		t0 := time.Now()
 		logits, emb, err := b.forward(bt)
 		d := time.Since(t0)
+		b.batches.Add(1)
+		b.images.Add(int64(bt.n))
 		b.met.batches.Inc()
 		b.met.images.Add(float64(bt.n))
 		b.met.batchSize.Observe(float64(bt.n))

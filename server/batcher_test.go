@@ -81,7 +81,7 @@ func restPost(ctx context.Context, ts *testServer, h http.Header, body []byte) a
 
 func grpcClient(ctx context.Context, ts *testServer, px []float32, n int) answer {
 	resp, err := ts.grpc.ModelInfer(ctx, &inference.ModelInferRequest{ModelName: "tiny",
-		Inputs: []*inference.ModelInferRequest_InferInputTensor{{Name: "pixel_values", Datatype: "FP32", Shape: []int64{int64(n), 3, 32, 32}}},
+		Inputs:           []*inference.ModelInferRequest_InferInputTensor{{Name: "pixel_values", Datatype: "FP32", Shape: []int64{int64(n), 3, 32, 32}}},
 		RawInputContents: [][]byte{f32bytes(px)}})
 	if err != nil {
 		st, ok := status.FromError(err)
@@ -363,7 +363,9 @@ func TestDeadlinesAndCancellation(t *testing.T) {
 	require.Equal(t, 200, a.status, "the server works on")
 	// The client whose deadline passed counts as canceled or as deadline
 	// exceeded, whichever the server noticed first.
-	rest := func() float64 { return counterValue(t, ts, `vkdeit_inference_requests_total{code="499",protocol="rest"}`) }
+	rest := func() float64 {
+		return counterValue(t, ts, `vkdeit_inference_requests_total{code="499",protocol="rest"}`)
+	}
 	grpc := func() float64 {
 		return max(counterValue(t, ts, `vkdeit_inference_requests_total{code="Canceled",protocol="grpc"}`), 0) +
 			max(counterValue(t, ts, `vkdeit_inference_requests_total{code="DeadlineExceeded",protocol="grpc"}`), 0)
@@ -499,4 +501,27 @@ func TestNoGoroutineLeak(t *testing.T) {
 func goroutineDump() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+func TestRequestsInProgressBounded(t *testing.T) {
+	m := tinyModel(t)
+	eng := gated(t, m, 1)
+	ts := startServer(t, m, eng, Options{Name: "tiny", MaxBatch: 1, MaxQueue: 2})
+	px := randomPixels(m, 1, 131)
+	held := make(chan answer, 2)
+	go func() { held <- grpcClient(t.Context(), ts, px, 1) }()
+	<-eng.entered // in the engine: no queue place, but still in progress
+	go func() { held <- restJSONClient(t.Context(), ts, px, 1) }()
+	waitQueued(t, ts, 1) // queued: one place of two taken
+	for _, c := range clients {
+		a := c.do(t.Context(), ts, px, 1)
+		require.NoError(t, a.err, c.name)
+		require.Equal(t, 429, a.status, "%s: two requests in progress is the limit", c.name)
+	}
+	status, _, body := postJSON(t, ts.url+"/v2/models/tiny/infer", map[string]any{"inputs": []any{}})
+	require.Equal(t, 429, status, "refused before its body is even read")
+	require.Contains(t, errorBody(t, body), "2 requests are in progress")
+	close(eng.gate)
+	require.Equal(t, 200, (<-held).status)
+	require.Equal(t, 200, (<-held).status)
 }

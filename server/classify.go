@@ -20,9 +20,11 @@ const classifyDefaultTopK = 5
 // the Hugging Face Inference API's image classification:
 // [{"label": ..., "score": ...}, ...], most probable first.
 func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
-	if s.draining.Load() {
-		return errShuttingDown
+	leave, err := s.enter()
+	if err != nil {
+		return err
 	}
+	defer leave()
 	k := classifyDefaultTopK
 	if v := r.URL.Query().Get("top_k"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -108,6 +108,11 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *inference.ModelInferReq
 	if err := s.checkModel(r.GetModelName(), r.GetModelVersion()); err != nil {
 		return nil, err
 	}
+	leave, err := s.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	req, raw, err := s.parseGRPC(r)
 	if err != nil {
 		return nil, err

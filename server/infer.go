@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -38,7 +39,7 @@ func (s *Server) infer(ctx context.Context, req *request) (logits, emb []float32
 
 // ctxErr turns a context error caused by abort into errShuttingDown.
 func (s *Server) ctxErr(err error) error {
-	if err != nil && s.b.abortCtx.Err() != nil && (err == context.Canceled || err == context.DeadlineExceeded) {
+	if err != nil && s.b.abortCtx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return errShuttingDown
 	}
 	return err

@@ -46,9 +46,11 @@ type restOutput struct {
 
 // restInfer serves POST /v2/models/NAME[/versions/V]/infer.
 func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
-	if s.draining.Load() {
-		return errShuttingDown
+	leave, err := s.enter()
+	if err != nil {
+		return err
 	}
+	defer leave()
 	body, err := s.readBody(w, r)
 	if err != nil {
 		return err

@@ -36,6 +36,10 @@ type Server struct {
 	met  *metrics
 	b    *batcher
 	prep *prepPool
+	// slots bounds inference requests in progress, those still being read
+	// and decoded included (each admitted one holds a queue place too), so
+	// that memory stays bounded whatever the clients do.
+	slots chan struct{}
 
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
@@ -69,7 +73,8 @@ func New(m *deit.Model, e deit.Engine, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{m: m, eng: e, cfg: cfg, opts: opts, log: opts.Logger, listening: make(chan struct{})}
+	s := &Server{m: m, eng: e, cfg: cfg, opts: opts, log: opts.Logger, listening: make(chan struct{}),
+		slots: make(chan struct{}, opts.MaxQueue)}
 	s.met = newMetrics(opts.MaxBatch)
 	s.b = newBatcher(e, cfg, opts.MaxBatch, opts.MaxDelay, opts.MaxQueue, s.met, s.log)
 	s.prep = newPrepPool(m, opts.Decode, opts.Workers, s.log)
@@ -84,7 +89,7 @@ func New(m *deit.Model, e deit.Engine, opts Options) (*Server, error) {
 	}
 	s.grpcSrv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
-		grpc.MaxSendMsgSize(1<<31-1),
+		grpc.MaxConcurrentStreams(maxStreams),
 		grpc.ConnectionTimeout(opts.ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: opts.IdleTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -96,6 +101,23 @@ func New(m *deit.Model, e deit.Engine, opts Options) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 	reflection.Register(s.grpcSrv)
 	return s, nil
+}
+
+// maxStreams bounds concurrent gRPC calls per connection.
+const maxStreams = 256
+
+// enter takes a slot for one inference request, or refuses it at once
+// when Options.MaxQueue requests are in progress; leave gives it back.
+func (s *Server) enter() (leave func(), err error) {
+	if s.draining.Load() {
+		return nil, errShuttingDown
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, nil
+	default:
+		return nil, errorf(kindQueueFull, "%d requests are in progress, the server's limit; retry later", cap(s.slots))
+	}
 }
 
 // Name is the model name the server answers to.
