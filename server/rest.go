@@ -182,6 +182,8 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, want string) bool
 // countREST runs an inference handler, answering its error, and records
 // the request in the metrics and the debug log.
 func (s *Server) countREST(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request) error) {
+	s.activeREST.Add(1)
+	defer s.activeREST.Add(-1)
 	t0 := time.Now()
 	if err := h(w, r); err != nil {
 		s.writeError(w, r, err)

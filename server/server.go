@@ -48,6 +48,9 @@ type Server struct {
 	started  atomic.Bool
 	ready    atomic.Bool // listening and not draining
 	draining atomic.Bool
+	// activeREST counts REST inference handlers until their answer is
+	// written, so that a forced shutdown lets them finish writing.
+	activeREST atomic.Int64
 
 	addrMu    sync.Mutex
 	httpAddr  net.Addr
@@ -254,7 +257,15 @@ func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 		n := s.b.queued.Load()
 		s.b.abort()
 		grace, cancel := context.WithTimeout(context.Background(), time.Second)
-		s.b.close(grace)
+		if s.b.close(grace) == nil {
+			for s.activeREST.Load() > 0 && grace.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			select {
+			case <-grpcDone:
+			case <-grace.Done():
+			}
+		}
 		cancel()
 		s.httpSrv.Close()
 		s.grpcSrv.Stop()
