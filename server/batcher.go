@@ -43,15 +43,15 @@ type batcher struct {
 	closing  bool
 	inflight sync.WaitGroup // admitted tickets not yet closed
 
-	in       chan *job       // new jobs, to the dispatcher
-	exec     chan *batch     // formed batches, to the executor
-	freed    chan []float32  // the executor's batch buffer, back to the dispatcher
-	drain    chan struct{}   // closed by close: dispatch without waiting for max delay
-	quit     chan struct{}   // closed by stop: the dispatcher returns
-	stopped  sync.WaitGroup  // the dispatcher and the executor
-	abortCtx context.Context // canceled by abort; engine calls run under it
-	abortFn  context.CancelFunc
-	drainMu  sync.Once
+	in        chan *job       // new jobs, to the dispatcher
+	exec      chan *batch     // formed batches, to the executor
+	freed     chan []float32  // the executor's batch buffer, back to the dispatcher
+	drain     chan struct{}   // closed by close: dispatch without waiting for max delay
+	quit      chan struct{}   // closed by stop: the dispatcher returns
+	stopped   sync.WaitGroup  // the dispatcher and the executor
+	abortCtx  context.Context // canceled by abort; engine calls run under it
+	abortFn   context.CancelFunc
+	drainOnce sync.Once
 }
 
 // newBatcher returns a stopped batcher; start launches its goroutines.
@@ -156,7 +156,7 @@ func (b *batcher) close(ctx context.Context) error {
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
-	b.drainMu.Do(func() { close(b.drain) })
+	b.drainOnce.Do(func() { close(b.drain) })
 	idle := make(chan struct{})
 	go func() { b.inflight.Wait(); close(idle) }()
 	select {
