@@ -14,15 +14,16 @@ TEST_ENV := VKDEIT_VALIDATION=1 \
             VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT
 FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
-FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF
+FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF server:FuzzParseREST
 
-.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders bench demo gpu-prep gpu-check clean
+.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean
 
 help:
 	@echo "make demo       install deps, build, classify samples/grace_hopper.jpg"
 	@echo "make test       install deps, vet, run every test on lavapipe with validation, short fuzz"
 	@echo "make build      build $(BIN)"
 	@echo "make shaders    recompile shaders/*.comp into committed shaders/*.spv"
+	@echo "make proto      regenerate server/inference (gRPC code) from its .proto"
 	@echo "make bench      go benchmarks + vkdeit bench on random deit-small weights"
 	@echo "make lint       staticcheck"
 	@echo "make gpu-prep   build .gpubin/ to carry to a GPU machine without Go"
@@ -72,6 +73,23 @@ lint:
 
 shaders:
 	bash shaders/build.sh
+
+# proto regenerates the committed gRPC code of server/inference with Debian's
+# protoc (package protobuf-compiler) and pinned plugins installed into a
+# temporary GOBIN. The .proto has no go_package option (like the official
+# one), so the Go import path is given with M.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+PROTO_MAP          := Mopen_inference_grpc.proto=github.com/vkdeit/vkdeit/server/inference
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
+	@set -e; gobin=$$(mktemp -d); trap 'rm -rf "$$gobin"' EXIT; \
+	GOBIN=$$gobin $(GO) install $(PROTOC_GEN_GO); \
+	GOBIN=$$gobin $(GO) install $(PROTOC_GEN_GO_GRPC); \
+	cd server/inference && PATH=$$gobin:$$PATH protoc -I . \
+	  --go_out=. --go_opt=paths=source_relative,$(PROTO_MAP) \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative,$(PROTO_MAP) \
+	  open_inference_grpc.proto
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/ ./bench/

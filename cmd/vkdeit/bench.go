@@ -10,6 +10,7 @@ import (
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/server"
 )
 
 const benchSynopsis = `bench [flags]
@@ -26,6 +27,7 @@ default, so nothing is downloaded. Batch sizes that do not fit in device or
 host memory are skipped with a note; --max-time bounds the whole run.`
 
 const benchExamples = `  vkdeit bench                                   random deit-small-distilled weights
+  vkdeit bench serve --clients 1,8,64            the inference server against its engine (see "vkdeit bench serve --help")
   vkdeit bench --device gpu,cpu --ref --plot bench.png
   vkdeit bench --batch 1,8,64,256 --json out.json
   vkdeit bench --model facebook/deit-base-distilled-patch16-224 --iters 100
@@ -33,6 +35,9 @@ const benchExamples = `  vkdeit bench                                   random d
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return runBenchServe(ctx, e, args[1:])
+	}
 	fs := newFlagSet(e, "bench", benchSynopsis, benchExamples)
 	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
 	model := fs.StringP("model", "m", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
@@ -187,4 +192,68 @@ func parseBatches(s string) ([]int, error) {
 		return nil, fmt.Errorf("no batch sizes in %q", s)
 	}
 	return out, nil
+}
+
+const benchServeSynopsis = `bench serve [flags]
+
+Starts the inference server in-process on loopback and measures, per
+protocol (REST JSON, REST binary, gRPC) and number of concurrent
+closed-loop clients, the images answered per second and the p50/p99
+latency, beside the engine's own throughput at --max-batch measured in the
+same run. Each client sends one image per request, so batches form only
+from concurrency.`
+
+const benchServeExamples = `  vkdeit bench serve
+  vkdeit bench serve --device cpu --clients 1,8,64 --max-batch 8 --duration 10s
+  vkdeit bench serve --model testdata/tiny-distilled --device ref --duration 2s
+`
+
+func runBenchServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench serve", benchServeSynopsis, benchServeExamples)
+	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
+	model := fs.StringP("model", "m", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	device := fs.StringP("device", "d", "auto", deviceHelp)
+	clients := fs.String("clients", "1,8,64", "comma-separated numbers of concurrent clients")
+	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(server.BenchProtocols(), ",")+")")
+	duration := fs.Duration("duration", 5*time.Second, "how long each (protocol, clients) level runs")
+	maxBatch := fs.Int("max-batch", 8, "the server's --max-batch (and the engine's batch)")
+	maxDelay := fs.Duration("max-delay", 0, "the server's --max-delay")
+	seed := fs.Int64("seed", 1, "seed of the random weights")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("bench serve: unexpected arguments %q", fs.Args())
+	}
+	cs, err := parseBatches(*clients)
+	if err != nil {
+		return usagef("bench serve: --clients: %v", err)
+	}
+	if *maxBatch < 1 || *duration <= 0 {
+		return usagef("bench serve: --max-batch must be ≥ 1 and --duration > 0")
+	}
+	var ps []string
+	if *protocols != "" {
+		ps = strings.Split(*protocols, ",")
+	}
+	var m *deit.Model
+	if *model != "" {
+		m, err = loadModel(ctx, e, *model, false)
+	} else {
+		m, err = randomModel(*preset, *seed)
+	}
+	if err != nil {
+		return err
+	}
+	eng, err := openEngine(e, m, *device, *maxBatch, false)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	rep, err := server.Bench(ctx, m, eng, server.BenchOptions{Clients: cs, Protocols: ps, Duration: *duration,
+		Server: server.Options{MaxBatch: eng.MaxBatch(), MaxDelay: *maxDelay}})
+	if err != nil {
+		return err
+	}
+	return rep.Format(e.stdout)
 }

@@ -46,7 +46,7 @@ func main() {
 		// process anyway, after removing partial output files.
 		select {
 		case <-sigs:
-		case <-time.After(3 * time.Second):
+		case <-time.After(e.graceAfterSignal()):
 		}
 		e.cleanup()
 		fmt.Fprintf(os.Stderr, "vkdeit: %v\n", interrupted{s})
@@ -79,12 +79,32 @@ type env struct {
 	mu       sync.Mutex
 	cleanups map[int]func()
 	nextID   int
+	grace    time.Duration // how long a signalled command may take to stop
 }
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 	f, ok := stderr.(*os.File)
 	return &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr,
 		terminal: ok && term.IsTerminal(int(f.Fd())), cleanups: map[int]func(){}}
+}
+
+// graceAfterSignal is how long the command may take to stop after SIGINT
+// or SIGTERM before the process is ended: 3 s, or what setGrace set (a
+// server draining its requests).
+func (e *env) graceAfterSignal() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.grace > 0 {
+		return e.grace
+	}
+	return 3 * time.Second
+}
+
+// setGrace sets graceAfterSignal.
+func (e *env) setGrace(d time.Duration) {
+	e.mu.Lock()
+	e.grace = d
+	e.mu.Unlock()
 }
 
 // atExit registers f to run if the process is ended by a signal; the
@@ -130,6 +150,7 @@ func commands() []command {
 	return []command{
 		{"classify", "classify images: top-k labels and scores per image", runClassify},
 		{"embed", "image embeddings: the final [CLS] (and [DIST]) hidden state", runEmbed},
+		{"serve", "serve the model over the Open Inference Protocol (REST and gRPC)", runServe},
 		{"download", "download a model from the Hugging Face hub into the cache", runDownload},
 		{"devices", "list Vulkan devices and the one vkdeit picks", runDevices},
 		{"verify", "compare an engine against the float64 reference", runVerify},
@@ -146,6 +167,10 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
+
+// errShutDown is a server's clean stop after SIGTERM or SIGINT: every
+// accepted request was answered, so the exit status is 0.
+var errShutDown = errors.New("shut down")
 
 // errFailed means the command already reported its failures on stderr and
 // only the exit status remains to be set.
@@ -197,6 +222,8 @@ func (e *env) finish(ctx context.Context, err error) int {
 		}
 	}
 	switch {
+	case errors.Is(err, errShutDown):
+		return 0
 	case errors.As(context.Cause(ctx), &sig):
 		e.cleanup()
 		fmt.Fprintf(e.stderr, "vkdeit: %v\n", sig)
