@@ -1,0 +1,36 @@
+package cpu
+
+import "math"
+
+// geluGeneric is the Go twin of the assembly GELU: the formula of
+// vecmath_amd64.h (and shaders/gelu.glsl) in float32, with math.Exp.
+func geluGeneric(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = gelu32(x)
+	}
+}
+
+func gelu32(x float32) float32 {
+	z := x * 0.70710678118654752
+	t := float32(math.Abs(float64(z)))
+	h := 0.5 * x
+	if t < 1 {
+		s := z * z
+		p := erfSmall[0]
+		for _, c := range erfSmall[1:] {
+			p = p*s + c
+		}
+		return h * (1 + z*p)
+	}
+	u := 1 / (1 + 0.5*min(t, 4.5))
+	q := erfcLarge[0]
+	for _, c := range erfcLarge[1:] {
+		q = q*u + c
+	}
+	e := h * (float32(math.Exp(float64(-t*t))) * q)
+	if x >= 0 {
+		return x - e
+	}
+	return e
+}

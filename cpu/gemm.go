@@ -1,0 +1,351 @@
+package cpu
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Epilogue says what Gemm does to each element after the product and the
+// bias. The values match internal/ref.Epilogue and gpu.Epilogue.
+type Epilogue int
+
+const (
+	EpilogueNone     Epilogue = 0 // C = A·B + bias
+	EpilogueGELU     Epilogue = 1 // C = GELU(A·B + bias), the exact (erf) GELU
+	EpilogueResidual Epilogue = 2 // C = R + (A·B + bias); C may be R itself
+)
+
+// Blocking parameters. nr is the panel width every ISA shares (two zmm or
+// four ymm), so one PackedB serves all ISAs.
+const (
+	nr    = 32        // columns per packed panel
+	mrMax = 8         // the largest micro-kernel row count
+	kcMax = 512       // K block: an 8-row A block of kcMax floats is 16 KiB of L1
+	ncMax = 16        // panels per N chunk, at most
+	l2B   = 768 << 10 // bytes of B a chunk may hold (of a 2 MiB L2)
+	l2A   = 256 << 10 // bytes of A a chunk may hold
+)
+
+// PackedB is a K×N right-hand matrix stored as the micro-kernels read it:
+// ceil(N/32) panels of 32 columns, each panel K rows of 32 consecutive
+// floats, zero-padded past column N. Pack it once (a layer's weights) and
+// use it for any number of products on any ISA.
+type PackedB struct {
+	k, n int
+	data []float32
+}
+
+// K is the inner dimension (rows of B).
+func (b *PackedB) K() int { return b.k }
+
+// N is the number of output columns.
+func (b *PackedB) N() int { return b.n }
+
+// PackB packs w, stored row-major [K, N].
+func PackB(w []float32, K, N int) (*PackedB, error) {
+	if err := packCheck(len(w), K, N); err != nil {
+		return nil, fmt.Errorf("cpu: PackB: %w", err)
+	}
+	b := &PackedB{k: K, n: N, data: make([]float32, packedLen(K, N))}
+	packInto(b.data, w, N, K, N, false)
+	return b, nil
+}
+
+// PackLinear packs the transpose of w, stored row-major [N, K]: the weight
+// of a torch nn.Linear(K, N), whose rows are the output features, so that
+// Gemm computes x·wᵀ.
+func PackLinear(w []float32, N, K int) (*PackedB, error) {
+	if err := packCheck(len(w), K, N); err != nil {
+		return nil, fmt.Errorf("cpu: PackLinear: %w", err)
+	}
+	b := &PackedB{k: K, n: N, data: make([]float32, packedLen(K, N))}
+	packInto(b.data, w, K, K, N, true)
+	return b, nil
+}
+
+func packCheck(n, K, N int) error {
+	if K < 1 || N < 1 {
+		return fmt.Errorf("K=%d, N=%d: both must be at least 1", K, N)
+	}
+	if K > maxDim/N || n != K*N {
+		return fmt.Errorf("%d values for K×N = %d×%d", n, K, N)
+	}
+	return nil
+}
+
+// maxDim bounds products of sizes so that they cannot overflow an int.
+const maxDim = 1 << 40
+
+func packedLen(K, N int) int { return ceilDiv(N, nr) * nr * K }
+
+// packInto writes the panels of a K×N matrix into dst (packedLen floats).
+// Element (k, n) is src[k·ld + n], or src[n·ld + k] when trans.
+func packInto(dst, src []float32, ld, K, N int, trans bool) {
+	for p := range ceilDiv(N, nr) {
+		panel := dst[p*K*nr : (p+1)*K*nr]
+		n0 := p * nr
+		cols := min(nr, N-n0)
+		for kk := range K {
+			row := panel[kk*nr : kk*nr+nr]
+			if trans {
+				for j := range cols {
+					row[j] = src[(n0+j)*ld+kk]
+				}
+			} else {
+				copy(row[:cols], src[kk*ld+n0:kk*ld+n0+cols])
+			}
+			clear(row[cols:])
+		}
+	}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// Gemm computes C[M, N] = epilogue(A[M, K]·B + bias) with A and C
+// row-major and contiguous (strides K and N). bias ([N]) may be nil; r
+// ([M, N]) is read only for EpilogueResidual and may be c itself (in place)
+// but must not partly overlap it; c must not overlap a. Each element is a
+// float32 sum of the K products in k order, so the result does not depend
+// on M, the tiling, the thread count or the ISA's register block (AVX2 and
+// AVX-512 agree bit for bit except after GELU).
+func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep Epilogue) error {
+	if b == nil {
+		return fmt.Errorf("cpu: gemm: nil PackedB")
+	}
+	K, N := b.k, b.n
+	switch {
+	case M < 0 || M > maxDim/max(K, N):
+		return fmt.Errorf("cpu: gemm: M=%d out of range", M)
+	case ep < EpilogueNone || ep > EpilogueResidual:
+		return fmt.Errorf("cpu: gemm: unknown epilogue %d", ep)
+	case len(a) < M*K:
+		return fmt.Errorf("cpu: gemm: A has %d values, want M×K = %d×%d", len(a), M, K)
+	case len(c) < M*N:
+		return fmt.Errorf("cpu: gemm: C has %d values, want M×N = %d×%d", len(c), M, N)
+	case bias != nil && len(bias) < N:
+		return fmt.Errorf("cpu: gemm: bias has %d values, want N = %d", len(bias), N)
+	case ep == EpilogueResidual && len(r) < M*N:
+		return fmt.Errorf("cpu: gemm: residual has %d values, want M×N = %d×%d", len(r), M, N)
+	}
+	if M == 0 {
+		return nil
+	}
+	a, c = a[:M*K], c[:M*N]
+	if overlaps(c, a) {
+		return fmt.Errorf("cpu: gemm: C overlaps A")
+	}
+	if ep == EpilogueResidual {
+		r = r[:M*N]
+		if overlaps(c, r) && &c[0] != &r[0] {
+			return fmt.Errorf("cpu: gemm: C partly overlaps R (in place needs C and R to start at the same element)")
+		}
+	} else {
+		r = nil
+	}
+	if bias != nil {
+		bias = bias[:N]
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return errClosed
+	}
+	g := &k.gemm
+	g.k = k
+	g.args = gemmArgs{a: a, lda: K, b: b.data, K: K, N: N, c: c, ldc: N, bias: bias, r: r, ldr: N, M: M, ep: ep}
+	g.plan = makePlan(M, N, K, k.mr, k.pool.workers)
+	k.pool.do(g.plan.mChunks*g.plan.nChunks, g)
+	g.args = gemmArgs{} // drop the references to the caller's slices
+	return nil
+}
+
+// overlaps reports whether x and y share memory.
+func overlaps(x, y []float32) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	x0, y0 := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
+	return x0 < y0+4*uintptr(len(y)) && y0 < x0+4*uintptr(len(x))
+}
+
+// gemmArgs is one product with explicit strides: A row i at a[i·lda:],
+// C row i at c[i·ldc:], R row i at r[i·ldr:]; b holds packed panels.
+type gemmArgs struct {
+	a       []float32
+	lda     int
+	b       []float32
+	K, N    int
+	c       []float32
+	ldc     int
+	bias, r []float32
+	ldr     int
+	M       int
+	ep      Epilogue
+}
+
+// gemmPlan splits a product into mChunks×nChunks items of mcBlocks row
+// blocks by ncPanels panels, and K into nk blocks of kc.
+type gemmPlan struct {
+	rowBlocks, panels  int
+	mcBlocks, ncPanels int
+	mChunks, nChunks   int
+	nk, kc             int
+}
+
+// makePlan sizes the chunks so that a chunk's B (K×ncPanels·32) and A
+// (mcBlocks·mr×K) stay in L2 while each A row block (mr×kc) is reused from
+// L1 across the chunk's panels, then splits the larger side until there are
+// at least four items per worker for the pool to balance.
+func makePlan(M, N, K, mr, workers int) gemmPlan {
+	p := gemmPlan{rowBlocks: ceilDiv(M, mr), panels: ceilDiv(N, nr)}
+	p.nk = ceilDiv(K, kcMax)
+	p.kc = ceilDiv(K, p.nk)
+	p.ncPanels = min(max(l2B/(4*K*nr), 1), ncMax, p.panels)
+	p.mcBlocks = min(max(l2A/(4*K*mr), 1), p.rowBlocks)
+	for workers > 1 && ceilDiv(p.rowBlocks, p.mcBlocks)*ceilDiv(p.panels, p.ncPanels) < 4*workers {
+		switch {
+		case p.mcBlocks > 1 && (p.mcBlocks*mr >= p.ncPanels*nr || p.ncPanels == 1):
+			p.mcBlocks = ceilDiv(p.mcBlocks, 2)
+		case p.ncPanels > 1:
+			p.ncPanels = ceilDiv(p.ncPanels, 2)
+		default:
+			workers = 1 // nothing left to split
+		}
+	}
+	p.mChunks = ceilDiv(p.rowBlocks, p.mcBlocks)
+	p.nChunks = ceilDiv(p.panels, p.ncPanels)
+	p.mcBlocks = ceilDiv(p.rowBlocks, p.mChunks) // even the chunks out
+	p.ncPanels = ceilDiv(p.panels, p.nChunks)
+	p.mChunks = ceilDiv(p.rowBlocks, p.mcBlocks)
+	p.nChunks = ceilDiv(p.panels, p.ncPanels)
+	return p
+}
+
+// gemmJob is the pool task of one Gemm call.
+type gemmJob struct {
+	k    *Kernels
+	args gemmArgs
+	plan gemmPlan
+}
+
+func (g *gemmJob) run(worker, item int) {
+	p := &g.plan
+	im, in := item%p.mChunks, item/p.mChunks
+	rb0, pn0 := im*p.mcBlocks, in*p.ncPanels
+	g.k.gemmRange(&g.k.scratch[worker], &g.args, p, rb0, min(rb0+p.mcBlocks, p.rowBlocks), pn0, min(pn0+p.ncPanels, p.panels))
+}
+
+// gemmRange computes row blocks [rb0, rb1) × panels [pn0, pn1) of a product
+// on one worker. For each row block, K goes in blocks of kc: every block
+// but the last leaves its partial sums in the worker's acc scratch (so R is
+// untouched until the last block reads it, and in-place residuals work); the
+// last block adds bias and R and stores C. Tiles that stick out of M or N run
+// on scratch copies (A rows, bias, R) into a scratch tile, of which only the
+// valid part is copied to C. GELU is applied to the row block's finished
+// columns while they are still in cache.
+func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0, pn1 int) {
+	mr := k.mr
+	c0, c1 := pn0*nr, min(pn1*nr, g.N)
+	for rb := rb0; rb < rb1; rb++ {
+		row0 := rb * mr
+		rows := min(mr, g.M-row0)
+		for kb := range p.nk {
+			k0 := kb * p.kc
+			kl := min(p.kc, g.K-k0)
+			first, last := kb == 0, kb == p.nk-1
+			ap, lda := &g.a[row0*g.lda+k0], g.lda
+			if rows < mr {
+				for i := range mr {
+					dst := s.a[i*kl : (i+1)*kl]
+					if i < rows {
+						copy(dst, g.a[(row0+i)*g.lda+k0:])
+					} else {
+						clear(dst)
+					}
+				}
+				ap, lda = &s.a[0], kl
+			}
+			for pn := pn0; pn < pn1; pn++ {
+				col0 := pn * nr
+				cols := min(nr, g.N-col0)
+				bp := &g.b[(pn*g.K+k0)*nr]
+				tile := s.acc[(pn-pn0)*mr*nr:]
+				var acc *float32
+				if !first {
+					acc = &tile[0]
+				}
+				if !last {
+					k.kernel(kl, ap, lda, bp, acc, nr, &tile[0], nr, nil, nil, 0, cols)
+					continue
+				}
+				full := rows == mr && cols == nr
+				var bias, r *float32
+				ldr := 0
+				if g.bias != nil {
+					if cols == nr {
+						bias = &g.bias[col0]
+					} else {
+						copy(s.bias[:], g.bias[col0:col0+cols])
+						clear(s.bias[cols:])
+						bias = &s.bias[0]
+					}
+				}
+				if g.r != nil {
+					if full {
+						r, ldr = &g.r[row0*g.ldr+col0], g.ldr
+					} else {
+						for i := range mr {
+							dst := s.r[i*nr : (i+1)*nr]
+							if i < rows {
+								copy(dst[:cols], g.r[(row0+i)*g.ldr+col0:])
+								clear(dst[cols:])
+							} else {
+								clear(dst)
+							}
+						}
+						r, ldr = &s.r[0], nr
+					}
+				}
+				if full {
+					k.kernel(kl, ap, lda, bp, acc, nr, &g.c[row0*g.ldc+col0], g.ldc, bias, r, ldr, cols)
+					continue
+				}
+				k.kernel(kl, ap, lda, bp, acc, nr, &s.c[0], nr, bias, r, ldr, cols)
+				for i := range rows {
+					copy(g.c[(row0+i)*g.ldc+col0:(row0+i)*g.ldc+col0+cols], s.c[i*nr:])
+				}
+			}
+		}
+		if g.ep == EpilogueGELU {
+			for i := range rows {
+				row := g.c[(row0+i)*g.ldc:]
+				k.geluRow(row[c0:c1], row[c0:c1])
+			}
+		}
+	}
+}
+
+// kernel runs the ISA's micro-kernel on one mr×32 tile (see gemm_amd64.s
+// for the arguments). AVX2 covers the panel in two 16-column halves and
+// skips the right one when cols ≤ 16, whose results nobody reads.
+func (k *Kernels) kernel(kl int, a *float32, lda int, b, acc *float32, ldacc int, c *float32, ldc int, bias, r *float32, ldr, cols int) {
+	switch k.isa {
+	case AVX512:
+		gemmKernelAVX512(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr)
+	case AVX2:
+		gemmKernelAVX2(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr)
+		if cols > nr/2 {
+			gemmKernelAVX2(kl, a, lda, add16(b), add16(acc), ldacc, add16(c), ldc, add16(bias), add16(r), ldr)
+		}
+	default:
+		gemmKernelGeneric(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr)
+	}
+}
+
+// add16 is p + 16 floats, or nil for nil.
+func add16(p *float32) *float32 {
+	if p == nil {
+		return nil
+	}
+	return (*float32)(unsafe.Add(unsafe.Pointer(p), 64))
+}
