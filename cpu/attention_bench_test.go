@@ -24,12 +24,13 @@ func BenchmarkAttention(b *testing.B) {
 					defer k.Close()
 					qkv := randSlice(1, B*T*3*H*Dh, -1, 1)
 					out := make([]float32, B*T*H*Dh)
+					c0 := cpuSeconds()
 					for b.Loop() {
 						if err := k.Attention(out, qkv, B, T, H, Dh, float32(1/math.Sqrt(Dh))); err != nil {
 							b.Fatal(err)
 						}
 					}
-					b.ReportMetric(4*float64(B*T*T*H*Dh)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+					reportFlops(b, 4*float64(B*T*T*H*Dh)*float64(b.N), c0)
 				})
 			}
 		}

@@ -2,6 +2,10 @@ package cpu
 
 import "math"
 
+// expMin is the argument below which the vectorized exp returns 0 (see
+// vecmath.go).
+const expMin = -60
+
 // geluGeneric is the Go twin of the assembly GELU: the formula of
 // vecmath_amd64.h (and shaders/gelu.glsl) in float32, with math.Exp.
 func geluGeneric(dst, src []float32) {
@@ -28,7 +32,10 @@ func gelu32(x float32) float32 {
 	for _, c := range erfcLarge[1:] {
 		q = q*u + c
 	}
-	e := h * (float32(math.Exp(float64(-t*t))) * q)
+	var e float32
+	if y := -t * t; y >= expMin { // the vector exp's flush to 0 below −60
+		e = h * (float32(math.Exp(float64(y))) * q)
+	}
 	if x >= 0 {
 		return x - e
 	}

@@ -42,15 +42,49 @@ func BenchmarkGemm(b *testing.B) {
 					c := make([]float32, sh.M*sh.N)
 					r := randSlice(4, sh.M*sh.N, -1, 1)
 					b.ResetTimer()
+					c0 := cpuSeconds()
 					for b.Loop() {
 						if err := k.Gemm(c, a, pb, bias, r, sh.M, sh.ep); err != nil {
 							b.Fatal(err)
 						}
 					}
-					b.ReportMetric(2*float64(sh.M*sh.N*sh.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+					flops := 2 * float64(sh.M*sh.N*sh.K) * float64(b.N)
+					reportFlops(b, flops, c0)
 				})
 			}
 			k.Close()
 		}
+	}
+}
+
+// reportFlops reports GFLOPS over the wall time and "core-GFLOPS" over the
+// CPU time the process used since c0 (per busy core: on a shared machine
+// the wall figure also counts the time the workers waited for a core).
+func reportFlops(b *testing.B, flops, c0 float64) {
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOPS")
+	if cs := cpuSeconds() - c0; cs > 0 {
+		b.ReportMetric(flops/cs/1e9, "core-GFLOPS")
+	}
+}
+
+// BenchmarkPeak measures one core's FMA throughput (no memory traffic): the
+// ceiling the GEMM GFLOPS should be read against.
+func BenchmarkPeak(b *testing.B) {
+	for _, c := range []struct {
+		isa   ISA
+		f     func(int)
+		flops float64
+	}{{AVX2, fmaPeakAVX2, 192}, {AVX512, fmaPeakAVX512, 512}} {
+		if !c.isa.Supported() {
+			continue
+		}
+		b.Run(c.isa.String(), func(b *testing.B) {
+			const iters = 1 << 16
+			c0 := cpuSeconds()
+			for b.Loop() {
+				c.f(iters)
+			}
+			reportFlops(b, c.flops*iters*float64(b.N), c0)
+		})
 	}
 }

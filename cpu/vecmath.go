@@ -9,7 +9,11 @@ import "math"
 // exp(y) = 2ⁿ·P(r) with n = round(y·log₂e) and r = y − n·ln2 (ln2 split in
 // two for an exact n·ln2hi), |r| ≤ ln2/2, and P the Taylor polynomial of
 // degree 7, whose truncation error (ln2/2)⁸/8! ≈ 5e-9 is below fp32
-// rounding. The erf/erfc pieces of GELU are shaders/gelu.glsl's, with the
+// rounding. Below y = −60 the result is 0: e⁻⁶⁰ ≈ 9e-27 is nothing next to
+// the sums it enters (softmax weights sum to ≥ 1, GELU's erfc term is added
+// to x), and flushing it keeps every result and every product made from it
+// normal, because subnormal operands and results cost the CPU a
+// microcode assist of a hundred cycles or more each. The erf/erfc pieces of GELU are shaders/gelu.glsl's, with the
 // same coefficients, the same 4.5 clamp and the same branch at |x/√2| = 1.
 const (
 	kHalf = iota
@@ -37,9 +41,8 @@ const (
 	kLog2e
 	kLn2Hi
 	kLn2Lo
-	kExpMin  // −104: exp is 0 in float32 below (AVX-512 path)
-	kExpMin2 // −87.33: the smallest y with a normal 2ⁿ (AVX2 path, 0 below)
-	kExp7    // 1/7!, Taylor coefficients from the highest down
+	kExpMin // −60: exp gives 0 below, so that no result is subnormal
+	kExp7   // 1/7!, Taylor coefficients from the highest down
 	kExp6
 	kExp5
 	kExp4
@@ -47,7 +50,6 @@ const (
 	kExp2
 	kExp1
 	kExp0
-	kT2Max // 104: the clamp of t² in GELU (exp(−104) is 0 in float32)
 	kBias127
 	kCount
 )
@@ -79,8 +81,7 @@ var vecTab = func() *vecConsts {
 	set(kLog2e, math.Log2E)
 	set(kLn2Hi, 0.693359375)
 	set(kLn2Lo, -2.12194440e-4)
-	set(kExpMin, -104)
-	set(kExpMin2, -87.33)
+	set(kExpMin, -60)
 	fact := 1.0
 	for d := 0; d <= 7; d++ { // kExp0 − d holds 1/d!
 		if d > 0 {
@@ -88,7 +89,6 @@ var vecTab = func() *vecConsts {
 		}
 		set(kExp0-d, float32(1/fact))
 	}
-	set(kT2Max, 104)
 	bits(kBias127, 127)
 	return &t
 }()

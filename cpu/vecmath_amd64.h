@@ -30,23 +30,21 @@
 #define C_LN2HI (23*64)(R11)
 #define C_LN2LO (24*64)(R11)
 #define C_EXPMIN (25*64)(R11)
-#define C_EXPMIN2 (26*64)(R11)
-#define C_EXP7 (27*64)(R11)
-#define C_EXP6 (28*64)(R11)
-#define C_EXP5 (29*64)(R11)
-#define C_EXP4 (30*64)(R11)
-#define C_EXP3 (31*64)(R11)
-#define C_EXP2 (32*64)(R11)
-#define C_EXP1 (33*64)(R11)
-#define C_EXP0 (34*64)(R11)
-#define C_T2MAX (35*64)(R11)
-#define C_BIAS127 (36*64)(R11)
+#define C_EXP7 (26*64)(R11)
+#define C_EXP6 (27*64)(R11)
+#define C_EXP5 (28*64)(R11)
+#define C_EXP4 (29*64)(R11)
+#define C_EXP3 (30*64)(R11)
+#define C_EXP2 (31*64)(R11)
+#define C_EXP1 (32*64)(R11)
+#define C_EXP0 (33*64)(R11)
+#define C_BIAS127 (34*64)(R11)
 
-// EXP512(y, e, n, r): e = exp(y) on 16 lanes; y is clamped to ≥ −104 in
-// place (exp is 0 in float32 below), n and r are clobbered.
-//   n = round(y·log₂e); r = y − n·ln2hi − n·ln2lo; e = P₇(r)·2ⁿ (VSCALEFPS,
-//   which also produces the subnormal and zero results correctly).
+// EXP512(y, e, n, r): e = exp(y) on 16 lanes for y ≤ 0, and 0 for
+// y < −60 (and NaN); y is clamped in place, n and r and K4 are clobbered.
+//   n = round(y·log₂e); r = y − n·ln2hi − n·ln2lo; e = P₇(r)·2ⁿ (VSCALEFPS).
 #define EXP512(y, e, n, r) \
+	VCMPPS $0x1d, C_EXPMIN, y, K4; \
 	VMAXPS C_EXPMIN, y, y; \
 	VMULPS C_LOG2E, y, n; \
 	VRNDSCALEPS $0, n, n; \
@@ -61,14 +59,15 @@
 	VFMADD213PS C_EXP2, r, e; \
 	VFMADD213PS C_EXP1, r, e; \
 	VFMADD213PS C_EXP0, r, e; \
-	VSCALEFPS n, e, e
+	VSCALEFPS n, e, e; \
+	VMOVAPS.Z e, K4, e
 
-// EXP256(y, e, n, r, m): e = exp(y) on 8 lanes for y ≤ 0; lanes with
-// y < −87.33 (below the smallest normal 2ⁿ) give 0. y is clamped in place;
-// n, r and m are clobbered. 2ⁿ is built in the exponent field.
+// EXP256(y, e, n, r, m): e = exp(y) on 8 lanes for y ≤ 0, and 0 for
+// y < −60. y is clamped in place; n, r and m are clobbered. 2ⁿ is built in
+// the exponent field.
 #define EXP256(y, e, n, r, m) \
-	VCMPPS $0x11, C_EXPMIN2, y, m; \
-	VMAXPS C_EXPMIN2, y, y; \
+	VCMPPS $0x11, C_EXPMIN, y, m; \
+	VMAXPS C_EXPMIN, y, y; \
 	VMULPS C_LOG2E, y, n; \
 	VROUNDPS $0, n, n; \
 	VMOVAPS y, r; \
@@ -94,7 +93,7 @@
 //   t ≥ 1:  e = h·exp(−t²)·Q(u), u = 1/(1 + min(t, 4.5)/2);  x − e (x ≥ 0), e (x < 0).
 // Both branches are computed and merged with K1 (t < 1) and K2 (x ≥ 0).
 // 1/(…) is VRCP14PS refined by one Newton step (relative error ~2⁻²⁸).
-// Clobbers Z1–Z11, K1, K2.
+// Clobbers Z1–Z11, K1, K2, K4.
 #define GELU512 \
 	VMULPS C_RSQRT2, Z0, Z1; \
 	VPANDD C_ABS, Z1, Z2; \
@@ -129,7 +128,6 @@
 	VFMADD213PS C_ERFC1, Z7, Z8; \
 	VFMADD213PS C_ERFC0, Z7, Z8; \
 	VMULPS Z2, Z2, Z9; \
-	VMINPS C_T2MAX, Z9, Z9; \
 	VPXORD C_SIGN, Z9, Z9; \
 	EXP512(Z9, Z10, Z11, Z6); \
 	VMULPS Z8, Z10, Z10; \
