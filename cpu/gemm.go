@@ -18,12 +18,11 @@ const (
 // Blocking parameters. nr is the panel width every ISA shares (two zmm or
 // four ymm), so one PackedB serves all ISAs.
 const (
-	nr    = 32        // columns per packed panel
-	mrMax = 8         // the largest micro-kernel row count
-	kcMax = 512       // K block: an 8-row A block of kcMax floats is 16 KiB of L1
-	ncMax = 16        // panels per N chunk, at most
-	l2B   = 768 << 10 // bytes of B a chunk may hold (of a 2 MiB L2)
-	l2A   = 256 << 10 // bytes of A a chunk may hold
+	nr        = 32  // columns per packed panel
+	mrMax     = 8   // the largest micro-kernel row count
+	kcMax     = 256 // K block: a panel's kc×32 block (≤ 32 KiB) stays in L1
+	mcRowsMax = 256 // rows per M chunk: its kc-wide slice of A (≤ 256 KiB) stays in L2
+	ncMax     = 16  // panels per N chunk, at most
 )
 
 // PackedB is a K×N right-hand matrix stored as the micro-kernels read it:
@@ -192,24 +191,29 @@ type gemmPlan struct {
 	nk, kc             int
 }
 
-// makePlan sizes the chunks so that a chunk's B (K×ncPanels·32) and A
-// (mcBlocks·mr×K) stay in L2 while each A row block (mr×kc) is reused from
-// L1 across the chunk's panels, then splits the larger side until there are
-// at least four items per worker for the pool to balance.
+// makePlan sizes the items: as many rows as fit mcRowsMax (so a K block of
+// an item's A stays in L2 while each panel's K block is reused from L1 by
+// every row block) and up to ncMax panels, then splits until there are at
+// least three items per worker for the pool to balance: N first down to
+// four panels (which keeps A's traffic from L3 at ≤ 1 byte per 64 flops),
+// then M, then N again.
 func makePlan(M, N, K, mr, workers int) gemmPlan {
 	p := gemmPlan{rowBlocks: ceilDiv(M, mr), panels: ceilDiv(N, nr)}
 	p.nk = ceilDiv(K, kcMax)
 	p.kc = ceilDiv(K, p.nk)
-	p.ncPanels = min(max(l2B/(4*K*nr), 1), ncMax, p.panels)
-	p.mcBlocks = min(max(l2A/(4*K*mr), 1), p.rowBlocks)
-	for workers > 1 && ceilDiv(p.rowBlocks, p.mcBlocks)*ceilDiv(p.panels, p.ncPanels) < 4*workers {
+	p.mcBlocks = min(max(mcRowsMax/mr, 1), p.rowBlocks)
+	p.ncPanels = min(ncMax, p.panels)
+split:
+	for workers > 1 && ceilDiv(p.rowBlocks, p.mcBlocks)*ceilDiv(p.panels, p.ncPanels) < 3*workers {
 		switch {
-		case p.mcBlocks > 1 && (p.mcBlocks*mr >= p.ncPanels*nr || p.ncPanels == 1):
+		case p.ncPanels > 4:
+			p.ncPanels = ceilDiv(p.ncPanels, 2)
+		case p.mcBlocks > 1:
 			p.mcBlocks = ceilDiv(p.mcBlocks, 2)
 		case p.ncPanels > 1:
 			p.ncPanels = ceilDiv(p.ncPanels, 2)
 		default:
-			workers = 1 // nothing left to split
+			break split
 		}
 	}
 	p.mChunks = ceilDiv(p.rowBlocks, p.mcBlocks)
@@ -236,60 +240,88 @@ func (g *gemmJob) run(worker, item int) {
 }
 
 // gemmRange computes row blocks [rb0, rb1) × panels [pn0, pn1) of a product
-// on one worker. For each row block, K goes in blocks of kc: every block
-// but the last leaves its partial sums in the worker's acc scratch (so R is
-// untouched until the last block reads it, and in-place residuals work); the
-// last block adds bias and R and stores C. Tiles that stick out of M or N run
-// on scratch copies (A rows, bias, R) into a scratch tile, of which only the
-// valid part is copied to C. GELU is applied to the row block's finished
-// columns while they are still in cache.
+// on one worker, BLIS-style: for each K block, for each panel, every row
+// block runs the micro-kernel on that panel's kc×32 block, which stays in
+// L1, while the item's kc-wide slice of A stays in L2. Each call also
+// prefetches a share of the next panel block into L2, so that the weights,
+// which come from memory, stream in behind the arithmetic instead of
+// stalling it.
+//
+// Every K block but the last leaves its partial sums in the worker's acc
+// scratch (so R is untouched until the last block reads it, and in-place
+// residuals work); the last adds bias and R, stores C and applies GELU.
+// Tiles that stick out of M or N run on scratch copies (A rows, bias, R)
+// into a scratch tile, of which only the valid part is copied to C.
 func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0, pn1 int) {
 	mr := k.mr
-	c0, c1 := pn0*nr, min(pn1*nr, g.N)
-	for rb := rb0; rb < rb1; rb++ {
-		row0 := rb * mr
-		rows := min(mr, g.M-row0)
-		for kb := range p.nk {
-			k0 := kb * p.kc
-			kl := min(p.kc, g.K-k0)
-			first, last := kb == 0, kb == p.nk-1
-			ap, lda := &g.a[row0*g.lda+k0], g.lda
-			if rows < mr {
-				for i := range mr {
-					dst := s.a[i*kl : (i+1)*kl]
-					if i < rows {
-						copy(dst, g.a[(row0+i)*g.lda+k0:])
-					} else {
-						clear(dst)
-					}
+	nrb, npn := rb1-rb0, pn1-pn0
+	var gelu *vecConsts
+	if g.ep == EpilogueGELU {
+		gelu = vecTab
+	}
+	for kb := range p.nk {
+		k0 := kb * p.kc
+		kl := min(p.kc, g.K-k0)
+		first, last := kb == 0, kb == p.nk-1
+		// A tail row block's slice, zero-padded to mr rows.
+		tailRows := g.M - (rb1-1)*mr
+		if tailRows < mr {
+			for i := range mr {
+				dst := s.a[i*kl : (i+1)*kl]
+				if i < tailRows {
+					copy(dst, g.a[((rb1-1)*mr+i)*g.lda+k0:])
+				} else {
+					clear(dst)
 				}
-				ap, lda = &s.a[0], kl
 			}
-			for pn := pn0; pn < pn1; pn++ {
-				col0 := pn * nr
-				cols := min(nr, g.N-col0)
-				bp := &g.b[(pn*g.K+k0)*nr]
-				tile := s.acc[(pn-pn0)*mr*nr:]
+		}
+		for pn := pn0; pn < pn1; pn++ {
+			col0 := pn * nr
+			cols := min(nr, g.N-col0)
+			bp := &g.b[(pn*g.K+k0)*nr]
+			// The next panel block in this order: (pn+1, kb), else (pn0, kb+1).
+			nextOff, nextLines := 0, 0
+			if pn+1 < pn1 {
+				nextOff, nextLines = ((pn+1)*g.K+k0)*nr, kl*nr/16
+			} else if !last {
+				nextOff, nextLines = (pn0*g.K+k0+kl)*nr, min(p.kc, g.K-k0-kl)*nr/16
+			}
+			share := ceilDiv(nextLines, nrb)
+			var bias *float32
+			if last && g.bias != nil {
+				if cols == nr {
+					bias = &g.bias[col0]
+				} else {
+					copy(s.bias[:], g.bias[col0:col0+cols])
+					clear(s.bias[cols:])
+					bias = &s.bias[0]
+				}
+			}
+			for rb := rb0; rb < rb1; rb++ {
+				j := rb - rb0
+				var pf *float32
+				pfn := 0
+				if lo := j * share; lo < nextLines {
+					pf, pfn = &g.b[nextOff+lo*16], min(share, nextLines-lo)
+				}
+				row0 := rb * mr
+				rows := min(mr, g.M-row0)
+				ap, lda := &g.a[row0*g.lda+k0], g.lda
+				if rows < mr {
+					ap, lda = &s.a[0], kl
+				}
+				tile := s.acc[(j*npn+pn-pn0)*mr*nr:]
 				var acc *float32
 				if !first {
 					acc = &tile[0]
 				}
 				if !last {
-					k.kernel(kl, ap, lda, bp, acc, nr, &tile[0], nr, nil, nil, 0, cols)
+					k.kernel(kl, ap, lda, bp, acc, nr, &tile[0], nr, nil, nil, 0, nil, pf, pfn, cols)
 					continue
 				}
 				full := rows == mr && cols == nr
-				var bias, r *float32
+				var r *float32
 				ldr := 0
-				if g.bias != nil {
-					if cols == nr {
-						bias = &g.bias[col0]
-					} else {
-						copy(s.bias[:], g.bias[col0:col0+cols])
-						clear(s.bias[cols:])
-						bias = &s.bias[0]
-					}
-				}
 				if g.r != nil {
 					if full {
 						r, ldr = &g.r[row0*g.ldr+col0], g.ldr
@@ -307,19 +339,13 @@ func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0,
 					}
 				}
 				if full {
-					k.kernel(kl, ap, lda, bp, acc, nr, &g.c[row0*g.ldc+col0], g.ldc, bias, r, ldr, cols)
+					k.kernel(kl, ap, lda, bp, acc, nr, &g.c[row0*g.ldc+col0], g.ldc, bias, r, ldr, gelu, pf, pfn, cols)
 					continue
 				}
-				k.kernel(kl, ap, lda, bp, acc, nr, &s.c[0], nr, bias, r, ldr, cols)
+				k.kernel(kl, ap, lda, bp, acc, nr, &s.c[0], nr, bias, r, ldr, gelu, pf, pfn, cols)
 				for i := range rows {
 					copy(g.c[(row0+i)*g.ldc+col0:(row0+i)*g.ldc+col0+cols], s.c[i*nr:])
 				}
-			}
-		}
-		if g.ep == EpilogueGELU {
-			for i := range rows {
-				row := g.c[(row0+i)*g.ldc:]
-				k.geluRow(row[c0:c1], row[c0:c1])
 			}
 		}
 	}
@@ -328,17 +354,17 @@ func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0,
 // kernel runs the ISA's micro-kernel on one mr×32 tile (see gemm_amd64.s
 // for the arguments). AVX2 covers the panel in two 16-column halves and
 // skips the right one when cols ≤ 16, whose results nobody reads.
-func (k *Kernels) kernel(kl int, a *float32, lda int, b, acc *float32, ldacc int, c *float32, ldc int, bias, r *float32, ldr, cols int) {
+func (k *Kernels) kernel(kl int, a *float32, lda int, b, acc *float32, ldacc int, c *float32, ldc int, bias, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn, cols int) {
 	switch k.isa {
 	case AVX512:
-		gemmKernelAVX512(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr)
+		gemmKernelAVX512(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr, gelu, pf, pfn)
 	case AVX2:
-		gemmKernelAVX2(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr)
+		gemmKernelAVX2(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr, gelu, pf, pfn)
 		if cols > nr/2 {
-			gemmKernelAVX2(kl, a, lda, add16(b), add16(acc), ldacc, add16(c), ldc, add16(bias), add16(r), ldr)
+			gemmKernelAVX2(kl, a, lda, add16(b), add16(acc), ldacc, add16(c), ldc, add16(bias), add16(r), ldr, gelu, nil, 0)
 		}
 	default:
-		gemmKernelGeneric(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr)
+		gemmKernelGeneric(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr, gelu)
 	}
 }
 

@@ -6,10 +6,10 @@ package cpu
 // for the register blocks and layouts.
 
 //go:noescape
-func gemmKernelAVX512(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int)
+func gemmKernelAVX512(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn int)
 
 //go:noescape
-func gemmKernelAVX2(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int)
+func gemmKernelAVX2(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn int)
 
 // fmaPeakAVX512 and fmaPeakAVX2 only run FMAs, for BenchmarkPeak.
 //

@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "vecmath_amd64.h"
 
 // The SGEMM micro-kernels. Both compute one register tile
 //
@@ -18,18 +19,34 @@
 //   C    the tile stored row-major with stride ldc;
 //   bias optional (nil = none), the tile's columns;
 //   R    optional (nil = none), residual rows with stride ldr; every R row is
-//        read before any C row is written, so R may equal C.
+//        read before any C row is written, so R may equal C;
+//   gelu optional (nil = none): the constant table of vecmath.go; the stored
+//        tile, still in L1, is then reloaded and replaced by its GELU
+//        (GELU512 / GELU256 of vecmath_amd64.h);
+//   pf   pfn cache lines from pf are prefetched into L2 first (PREFETCHT1):
+//        the driver hands each call a share of the next B block, so that
+//        block streams in from memory while this one is computed.
 // K ≥ 1. The tile is always full: the Go driver routes partial tiles
 // through scratch copies, so no load or store here needs a mask.
 
-// func gemmKernelAVX512(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int)
+// func gemmKernelAVX512(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn int)
 //
 // Register block 8×32: rows i = 0..7 in Z(2i) (columns 0..15) and Z(2i+1)
 // (columns 16..31); Z16, Z17 hold the panel row B[k, 0:32]; Z18..Z25 the
 // broadcasts A[i, k]. Per k: 2 panel loads, 8 broadcasts, 16 FMAs (512 flops).
 // Row pointers: SI = row 0, R10 = row 4, R8 = lda bytes, R9 = 3·lda bytes.
 // The k loop is unrolled four times, with a one-step loop for K mod 4.
-TEXT ·gemmKernelAVX512(SB), NOSPLIT, $0-88
+TEXT ·gemmKernelAVX512(SB), NOSPLIT, $0-112
+	MOVQ pf+96(FP), AX
+	MOVQ pfn+104(FP), CX
+	TESTQ CX, CX
+	JZ   nopf512
+pfloop512:
+	PREFETCHT1 (AX)
+	ADDQ $64, AX
+	DECQ CX
+	JNZ  pfloop512
+nopf512:
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -223,10 +240,28 @@ store512:
 	ADDQ BX, DI
 	VMOVUPS Z14, (DI)
 	VMOVUPS Z15, 64(DI)
+
+	MOVQ gelu+88(FP), R11
+	TESTQ R11, R11
+	JZ   done512
+	MOVQ c+48(FP), DI
+	MOVQ $8, CX
+gelu512:
+	VMOVUPS (DI), Z0
+	GELU512
+	VMOVUPS Z10, (DI)
+	VMOVUPS 64(DI), Z0
+	GELU512
+	VMOVUPS Z10, 64(DI)
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  gelu512
+
+done512:
 	VZEROUPPER
 	RET
 
-// func gemmKernelAVX2(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int)
+// func gemmKernelAVX2(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn int)
 //
 // Register block 6×16 (one half of a 32-wide panel: the caller offsets b,
 // acc, c, bias and r by 16 floats for the right half): rows i = 0..5 in
@@ -234,7 +269,17 @@ store512:
 // B[k, 0:16]; Y14, Y15 broadcasts. Per k: 2 loads, 6 broadcasts, 12 FMAs
 // (192 flops). The panel row stride stays 128 bytes. Row pointers: SI = row
 // 0, R10 = row 3, R8 = lda bytes. Unrolled four times like the AVX-512 one.
-TEXT ·gemmKernelAVX2(SB), NOSPLIT, $0-88
+TEXT ·gemmKernelAVX2(SB), NOSPLIT, $0-112
+	MOVQ pf+96(FP), AX
+	MOVQ pfn+104(FP), CX
+	TESTQ CX, CX
+	JZ   nopf2
+pfloop2:
+	PREFETCHT1 (AX)
+	ADDQ $64, AX
+	DECQ CX
+	JNZ  pfloop2
+nopf2:
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R8
@@ -395,6 +440,24 @@ store2:
 	ADDQ BX, DI
 	VMOVUPS Y10, (DI)
 	VMOVUPS Y11, 32(DI)
+
+	MOVQ gelu+88(FP), R11
+	TESTQ R11, R11
+	JZ   done2
+	MOVQ c+48(FP), DI
+	MOVQ $6, CX
+gelu2:
+	VMOVUPS (DI), Y0
+	GELU256
+	VMOVUPS Y10, (DI)
+	VMOVUPS 32(DI), Y0
+	GELU256
+	VMOVUPS Y10, 32(DI)
+	ADDQ BX, DI
+	DECQ CX
+	JNZ  gelu2
+
+done2:
 	VZEROUPPER
 	RET
 

@@ -7,8 +7,9 @@ const mrGeneric = 4
 
 // gemmKernelGeneric is the Go twin of the assembly micro-kernels: the same
 // arguments and layouts (see gemm_amd64.s), for an mrGeneric×32 tile. Each
-// element is one float32 sum over k in order, then + bias, then + R.
-func gemmKernelGeneric(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int) {
+// element is one float32 sum over k in order, then + bias, then + R, then
+// GELU when gelu is not nil. (Prefetching has no Go equivalent.)
+func gemmKernelGeneric(k int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, bias *float32, r *float32, ldr int, gelu *vecConsts) {
 	bp := unsafe.Slice(b, (k-1)*nr+nr)
 	var bs []float32
 	if bias != nil {
@@ -42,6 +43,9 @@ func gemmKernelGeneric(k int, a *float32, lda int, b *float32, acc *float32, lda
 		}
 	}
 	for i := range mrGeneric {
+		if gelu != nil {
+			geluGeneric(s[i][:], s[i][:])
+		}
 		copy(unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(c), 4*i*ldc)), nr), s[i][:])
 	}
 }

@@ -25,7 +25,7 @@ type Kernels struct {
 
 // scratch is one worker's private memory.
 type scratch struct {
-	acc  []float32 // partial sums of a row block: ncMax panels × mrMax × nr
+	acc  []float32 // partial sums of an item: mcRowsMax+mrMax rows × ncMax panels × nr
 	a    []float32 // a tail row block of A: mrMax × kcMax
 	c, r []float32 // a partial output tile and its residual: mrMax × nr
 	bias [nr]float32
@@ -44,7 +44,7 @@ func New(isa ISA, threads int) (*Kernels, error) {
 	k.scratch = make([]scratch, k.pool.workers)
 	for i := range k.scratch {
 		s := &k.scratch[i]
-		s.acc = make([]float32, ncMax*mrMax*nr)
+		s.acc = make([]float32, (mcRowsMax+mrMax)*ncMax*nr)
 		s.a = make([]float32, mrMax*kcMax)
 		s.c = make([]float32, mrMax*nr)
 		s.r = make([]float32, mrMax*nr)
