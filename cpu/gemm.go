@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 )
 
@@ -64,7 +65,7 @@ func PackLinear(w []float32, N, K int) (*PackedB, error) {
 
 func packCheck(n, K, N int) error {
 	if K < 1 || N < 1 {
-		return fmt.Errorf("K=%d, N=%d: both must be at least 1", K, N)
+		return fmt.Errorf("sizes K=%d, N=%d: both must be at least 1", K, N)
 	}
 	if K > maxDim/N || n != K*N {
 		return fmt.Errorf("%d values for K×N = %d×%d", n, K, N)
@@ -72,8 +73,9 @@ func packCheck(n, K, N int) error {
 	return nil
 }
 
-// maxDim bounds products of sizes so that they cannot overflow an int.
-const maxDim = 1 << 40
+// maxDim bounds products of sizes so that they, and their byte counts,
+// cannot overflow an int.
+const maxDim = math.MaxInt / 4
 
 func packedLen(K, N int) int { return ceilDiv(N, nr) * nr * K }
 
