@@ -46,7 +46,7 @@ func (k *Kernels) Attention(out, qkv []float32, B, T, H, Dh int, scale float32) 
 	k.reserveAttention(T, Dh)
 	j := &k.attn
 	bq := 4 * k.mr
-	qc := min(max(1, ceilDiv(4*k.pool.workers, B*H)), ceilDiv(T, bq))
+	qc := min(max(1, ceilDiv(2*k.pool.workers, B*H)), ceilDiv(T, bq))
 	*j = attentionJob{k: k, out: out, qkv: qkv, T: T, H: H, Dh: Dh, scale: scale,
 		bq: bq, chunks: qc, chunkRows: ceilDiv(T, qc)}
 	k.pool.do(B*H*qc, j)

@@ -80,21 +80,30 @@ const maxDim = math.MaxInt / 4
 func packedLen(K, N int) int { return ceilDiv(N, nr) * nr * K }
 
 // packInto writes the panels of a K×N matrix into dst (packedLen floats).
-// Element (k, n) is src[k·ld + n], or src[n·ld + k] when trans.
+// Element (k, n) is src[k·ld + n], or src[n·ld + k] when trans. Both
+// directions read src sequentially.
 func packInto(dst, src []float32, ld, K, N int, trans bool) {
 	for p := range ceilDiv(N, nr) {
 		panel := dst[p*K*nr : (p+1)*K*nr]
 		n0 := p * nr
 		cols := min(nr, N-n0)
+		if trans {
+			for j := range cols {
+				col := panel[j:]
+				for kk, v := range src[(n0+j)*ld : (n0+j)*ld+K] {
+					col[kk*nr] = v
+				}
+			}
+			if cols < nr {
+				for kk := range K {
+					clear(panel[kk*nr+cols : (kk+1)*nr])
+				}
+			}
+			continue
+		}
 		for kk := range K {
 			row := panel[kk*nr : kk*nr+nr]
-			if trans {
-				for j := range cols {
-					row[j] = src[(n0+j)*ld+kk]
-				}
-			} else {
-				copy(row[:cols], src[kk*ld+n0:kk*ld+n0+cols])
-			}
+			copy(row[:cols], src[kk*ld+n0:kk*ld+n0+cols])
 			clear(row[cols:])
 		}
 	}
