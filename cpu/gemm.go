@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"unsafe"
 )
 
@@ -46,7 +47,7 @@ func PackB(w []float32, K, N int) (*PackedB, error) {
 	if err := packCheck(len(w), K, N); err != nil {
 		return nil, fmt.Errorf("cpu: PackB: %w", err)
 	}
-	b := &PackedB{k: K, n: N, data: make([]float32, packedLen(K, N))}
+	b := newPackedB(K, N)
 	packInto(b.data, w, N, K, N, false)
 	return b, nil
 }
@@ -58,7 +59,7 @@ func PackLinear(w []float32, N, K int) (*PackedB, error) {
 	if err := packCheck(len(w), K, N); err != nil {
 		return nil, fmt.Errorf("cpu: PackLinear: %w", err)
 	}
-	b := &PackedB{k: K, n: N, data: make([]float32, packedLen(K, N))}
+	b := newPackedB(K, N)
 	packInto(b.data, w, K, K, N, true)
 	return b, nil
 }
@@ -166,6 +167,7 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 	g.plan = makePlan(M, N, K, k.mr, k.pool.workers)
 	k.pool.do(g.plan.mChunks*g.plan.nChunks, g)
 	g.args = gemmArgs{} // drop the references to the caller's slices
+	runtime.KeepAlive(b) // its memory may be a mapping that b's cleanup unmaps
 	return nil
 }
 
