@@ -166,7 +166,7 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 	g.args = gemmArgs{a: a, lda: K, b: b.data, K: K, N: N, c: c, ldc: N, bias: bias, r: r, ldr: N, M: M, ep: ep}
 	g.plan = makePlan(M, N, K, k.mr, k.pool.workers)
 	k.pool.do(g.plan.mChunks*g.plan.nChunks, g)
-	g.args = gemmArgs{} // drop the references to the caller's slices
+	g.args = gemmArgs{}  // drop the references to the caller's slices
 	runtime.KeepAlive(b) // its memory may be a mapping that b's cleanup unmaps
 	return nil
 }
