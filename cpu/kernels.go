@@ -80,7 +80,7 @@ var errClosed = fmt.Errorf("cpu: kernels used after Close")
 func microRows(isa ISA) int {
 	switch isa {
 	case AVX512:
-		return 8
+		return 12
 	case AVX2:
 		return 6
 	}
