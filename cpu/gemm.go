@@ -115,7 +115,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // Gemm computes C[M, N] = epilogue(A[M, K]·B + bias) with A and C
 // row-major and contiguous (strides K and N). bias ([N]) may be nil; r
 // ([M, N]) is read only for EpilogueResidual and may be c itself (in place)
-// but must not partly overlap it; c must not overlap a. Each element is a
+// but must not partly overlap it; c must not overlap a or bias. Each element is a
 // float32 sum of the K products in k order, so the result does not depend
 // on M, the tiling, the thread count or the ISA's register block (AVX2 and
 // AVX-512 agree bit for bit except after GELU).
@@ -155,6 +155,9 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 	}
 	if bias != nil {
 		bias = bias[:N]
+		if overlaps(c, bias) {
+			return fmt.Errorf("cpu: gemm: C overlaps the bias")
+		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

@@ -183,6 +183,7 @@ func TestGemmErrors(t *testing.T) {
 	big := make([]float32, 20)
 	require.ErrorContains(t, k.Gemm(big[:12], make([]float32, 8), pb, nil, big[1:13], 4, EpilogueResidual), "partly overlaps")
 	require.ErrorContains(t, k.Gemm(c, nil, nil, nil, nil, 4, EpilogueNone), "nil PackedB")
+	require.ErrorContains(t, k.Gemm(big[:12], make([]float32, 8), pb, big[10:13], nil, 4, EpilogueNone), "overlaps the bias")
 	require.NoError(t, k.Gemm(nil, nil, pb, nil, nil, 0, EpilogueNone))
 	k.Close()
 	require.ErrorIs(t, k.Gemm(c, make([]float32, 8), pb, nil, nil, 4, EpilogueNone), errClosed)

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 )
 
@@ -41,6 +42,9 @@ func New(isa ISA, threads int) (*Kernels, error) {
 		return nil, fmt.Errorf("cpu: ISA %v is not supported on this CPU or build (best: %v)", isa, Best())
 	}
 	k := &Kernels{isa: isa, mr: microRows(isa), pool: newPool(threads)}
+	// Kernels dropped without Close still stop their goroutines (the pool
+	// holds no reference back to k between calls).
+	runtime.AddCleanup(k, func(p *pool) { p.close() }, k.pool)
 	k.scratch = make([]scratch, k.pool.workers)
 	for i := range k.scratch {
 		s := &k.scratch[i]

@@ -27,7 +27,7 @@ type pool struct {
 	job     task
 	n       int64
 	next    atomic.Int64
-	closed  bool
+	closed  atomic.Bool // close may run twice: Kernels.Close, then the cleanup
 }
 
 // newPool starts threads-1 goroutines (threads ≤ 0 means GOMAXPROCS).
@@ -88,10 +88,9 @@ func (p *pool) do(n int, t task) {
 
 // close stops the goroutines; the pool must not be used afterwards.
 func (p *pool) close() {
-	if p.closed {
+	if p.closed.Swap(true) {
 		return
 	}
-	p.closed = true
 	for _, c := range p.wake {
 		close(c)
 	}
