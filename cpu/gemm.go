@@ -210,9 +210,9 @@ type gemmPlan struct {
 // makePlan sizes the items: as many rows as fit mcRowsMax (so a K block of
 // an item's A stays in L2 while each panel's K block is reused from L1 by
 // every row block) and up to ncMax panels, then splits until there are at
-// least three items per worker for the pool to balance: N first down to
-// four panels (which keeps A's traffic from L3 at ≤ 1 byte per 64 flops),
-// then M, then N again.
+// least three items per worker for the pool to balance: N first, down to
+// one panel (each panel's weights are then read from memory by one worker
+// only, while the chunk's A, re-read by every item, stays in L2), then M.
 func makePlan(M, N, K, mr, workers int) gemmPlan {
 	p := gemmPlan{rowBlocks: ceilDiv(M, mr), panels: ceilDiv(N, nr)}
 	p.nk = ceilDiv(K, kcMax)
@@ -222,12 +222,10 @@ func makePlan(M, N, K, mr, workers int) gemmPlan {
 split:
 	for workers > 1 && ceilDiv(p.rowBlocks, p.mcBlocks)*ceilDiv(p.panels, p.ncPanels) < 3*workers {
 		switch {
-		case p.ncPanels > 4:
+		case p.ncPanels > 1:
 			p.ncPanels = ceilDiv(p.ncPanels, 2)
 		case p.mcBlocks > 1:
 			p.mcBlocks = ceilDiv(p.mcBlocks, 2)
-		case p.ncPanels > 1:
-			p.ncPanels = ceilDiv(p.ncPanels, 2)
 		default:
 			break split
 		}
