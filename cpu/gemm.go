@@ -31,10 +31,20 @@ const (
 // ceil(N/32) panels of 32 columns, each panel K rows of 32 consecutive
 // floats, zero-padded past column N. Pack it once (a layer's weights) and
 // use it for any number of products on any ISA.
+//
+// A PackedB must not be copied (its memory may belong to the original's
+// cleanup; see newPackedB): pass the pointer.
 type PackedB struct {
+	_    noCopy
 	k, n int
 	data []float32
 }
+
+// noCopy makes go vet's copylocks check flag copies of a PackedB.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
 
 // K is the inner dimension (rows of B).
 func (b *PackedB) K() int { return b.k }
