@@ -39,5 +39,9 @@ func (e *GPUEngine) ForwardEmbeddings(ctx context.Context, pixels []float32, B i
 
 // newCPUEngineFor builds the engine for EngineOptions.Device "cpu".
 func newCPUEngineFor(m *Model, maxBatch, threads int) (Engine, error) {
-	return NewReferenceEngine(m, maxBatch, threads)
+	e, err := NewCPUEngine(m, maxBatch, CPUOptions{Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }

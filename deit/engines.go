@@ -117,7 +117,11 @@ func NewEngine(m *Model, opts EngineOptions) (Engine, error) {
 	kind, sel := ResolveDevice(opts.Device, opts.GPU.Select)
 	switch kind {
 	case "ref":
-		return NewReferenceEngine(m, batch, opts.Threads)
+		e, err := NewReferenceEngine(m, batch, opts.Threads)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	case "cpu":
 		return newCPUEngineFor(m, batch, opts.Threads)
 	}
