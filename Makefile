@@ -6,7 +6,7 @@ GO      ?= go
 BIN     := bin/vkdeit
 # Debian/Ubuntu packages: the Vulkan loader, lavapipe (Vulkan on the CPU), the
 # shader compiler and validator, the validation layer, and gcc for cgo.
-DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools \
+DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools libjpeg62-turbo-dev \
             vulkan-validationlayers gcc make ca-certificates
 # Tests run with the Khronos validation layer and synchronization validation;
 # any message it prints fails the test that caused it.
@@ -14,9 +14,9 @@ TEST_ENV := VKDEIT_VALIDATION=1 \
             VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT
 FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
-FUZZ := loader:FuzzSafetensorsHeader loader:FuzzUnpickle loader:FuzzDecodeImage loader:FuzzEXIF
+FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF server:FuzzParseREST
 
-.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders bench demo gpu-prep gpu-check clean test-coopmat
+.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean test-coopmat
 
 help:
 	@echo "make demo       install deps, build, classify samples/grace_hopper.jpg"
@@ -24,6 +24,7 @@ help:
 	@echo "make build      build $(BIN)"
 	@echo "make shaders    recompile shaders/*.comp into committed shaders/*.spv"
 	@echo "make test-coopmat  cooperative-matrix and fp16 tests on the coopmat lane (Mesa 26 lavapipe)"
+	@echo "make proto      regenerate server/inference (gRPC code) from its .proto"
 	@echo "make bench      go benchmarks + vkdeit bench on random deit-small weights"
 	@echo "make lint       staticcheck"
 	@echo "make gpu-prep   build .gpubin/ to carry to a GPU machine without Go"
@@ -84,7 +85,29 @@ shaders:
 # Mesa 26 takes ~30 s to build each attention_regblock_f16 pipeline.
 COOPMAT_TESTS := DeviceFeatures|CoopMat|FP16|Precision
 test-coopmat:
-	@lane=$$(bash scripts/vulkan-lane.sh) || { 	  if [ -n "$$CI" ]; then echo "test-coopmat: FAILED: the coopmat lane cannot be set up (reason above)"; exit 1; fi; 	  echo "test-coopmat: SKIPPED: the coopmat lane cannot be set up here (reason above); CI=true makes this a failure"; exit 0; }; 	echo "test-coopmat on $$(head -1 $$lane/versions.txt)"; 	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 	  $(GO) test -timeout 20m -count=1 -exec "$$lane/bin/run" -run '$(COOPMAT_TESTS)' ./gpu/ ./deit/
+	@lane=$$(bash scripts/vulkan-lane.sh) || { \
+	  if [ -n "$$CI" ]; then echo "test-coopmat: FAILED: the coopmat lane cannot be set up (reason above)"; exit 1; fi; \
+	  echo "test-coopmat: SKIPPED: the coopmat lane cannot be set up here (reason above); CI=true makes this a failure"; exit 0; }; \
+	echo "test-coopmat on $$(head -1 $$lane/versions.txt)"; \
+	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 \
+	  $(GO) test -timeout 20m -count=1 -exec "$$lane/bin/run" -run '$(COOPMAT_TESTS)' ./gpu/ ./deit/
+
+# proto regenerates the committed gRPC code of server/inference with Debian's
+# protoc (package protobuf-compiler) and pinned plugins installed into a
+# temporary GOBIN. The .proto has no go_package option (like the official
+# one), so the Go import path is given with M.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+PROTO_MAP          := Mopen_inference_grpc.proto=github.com/vkdeit/vkdeit/server/inference
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
+	@set -e; gobin=$$(mktemp -d); trap 'rm -rf "$$gobin"' EXIT; \
+	GOBIN=$$gobin $(GO) install $(PROTOC_GEN_GO); \
+	GOBIN=$$gobin $(GO) install $(PROTOC_GEN_GO_GRPC); \
+	cd server/inference && PATH=$$gobin:$$PATH protoc -I . \
+	  --go_out=. --go_opt=paths=source_relative,$(PROTO_MAP) \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative,$(PROTO_MAP) \
+	  open_inference_grpc.proto
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/ ./bench/

@@ -1,7 +1,7 @@
 // Package bench measures vkdeit's forward pass: wall-clock latency and
-// throughput per batch size, GPU device time and a per-kernel breakdown from
-// timestamps, and the pure-Go CPU reference path on the same input in the same
-// run, so every number comes with a baseline measured alongside it.
+// throughput per batch size and engine, kernel breakdowns where the engine
+// can time its kernels, and every engine on the same input in the same run,
+// so each number comes with its baselines measured alongside it.
 package bench
 
 import (
@@ -11,14 +11,27 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/internal/humanize"
+	"github.com/vkdeit/vkdeit/internal/version"
 )
+
+// Target is one engine to measure.
+type Target struct {
+	// Path names it in the report's tables and ratios: "gpu", "cpu", "ref".
+	Path string
+	// Open builds the engine for batches up to maxBatch. When it fails
+	// with an error wrapping gpu.ErrOutOfMemory, Run drops the largest
+	// batch and tries again.
+	Open func(maxBatch int) (deit.Engine, error)
+	// Batches are the batch sizes to time.
+	Batches []int
+}
 
 // Options configures Run.
 type Options struct {
@@ -27,39 +40,39 @@ type Options struct {
 	// ModelName describes the model in the report, e.g.
 	// "random small-distilled (seed 1)" or a repo id.
 	ModelName string
-	// Device runs the GPU engine when non-nil. Run does not close it.
-	Device *gpu.Device
-	// Batches are the GPU batch sizes to measure. Sizes that do not fit in
-	// device memory are skipped with a note in the report.
-	Batches []int
-	// CPU includes the CPU reference path (deit.Model.ForwardCPU) at
-	// CPUBatches, on the same input.
-	CPU        bool
-	CPUBatches []int
+	// Targets are the engines to measure, in the order reported. Ratios
+	// compare the first with each other; parity compares every engine
+	// with the "ref" target when there is one, else with the first.
+	Targets []Target
 	// Warmup and Iters are the untimed and timed forward passes per batch size.
 	Warmup, Iters int
-	// MaxTime caps the time spent in timed iterations per (path, batch size)
-	// (warm-up gets a quarter of it); at least min(3, Iters) timed passes run
-	// regardless. Zero means no cap: exactly Iters passes.
+	// MaxTime bounds the whole run, engine construction included: each
+	// (target, batch) gets an equal share of what is left, at least one
+	// timed pass runs per batch, and batches reached after the deadline
+	// are skipped with a note. Zero means no bound: exactly Iters passes.
 	MaxTime time.Duration
-	// ProfileRuns is the number of timestamped forward passes per GPU batch
-	// size used for device time and the kernel breakdown (default 3).
+	// ProfileRuns is the number of kernel-timed passes per batch size of a
+	// deit.Profiler engine, for the kernel breakdown (default 3).
 	ProfileRuns int
 	// Seed makes the random input deterministic.
 	Seed int64
+	// HostBytes bounds the memory Run may use for input pixels; batches
+	// that need more are skipped with a note before anything is
+	// allocated. Zero means a quarter of the machine's available memory.
+	HostBytes int64
 	// Log receives one progress line per measurement; nil discards them.
 	Log io.Writer
 }
 
-// Run measures the configured paths and returns the report. Problems that
-// affect only one batch size (out of device memory, a failed profile) become
-// notes in the report; anything else is an error.
+// Run measures the targets and returns the report. Problems that affect
+// only one batch size (out of memory, a failed profile, the time bound)
+// become notes in the report; anything else is an error.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Model == nil {
 		return nil, errors.New("bench: no model")
 	}
-	if opts.Device == nil && !opts.CPU {
-		return nil, errors.New("bench: nothing to run: no GPU device and the CPU path not requested")
+	if len(opts.Targets) == 0 {
+		return nil, errors.New("bench: nothing to run: no targets")
 	}
 	if opts.Iters < 1 {
 		return nil, fmt.Errorf("bench: iterations must be ≥ 1, got %d", opts.Iters)
@@ -67,8 +80,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Warmup < 0 {
 		return nil, fmt.Errorf("bench: warm-up must be ≥ 0, got %d", opts.Warmup)
 	}
-	for _, list := range [][]int{opts.Batches, opts.CPUBatches} {
-		for _, b := range list {
+	for _, t := range opts.Targets {
+		if t.Open == nil {
+			return nil, fmt.Errorf("bench: target %q has no Open", t.Path)
+		}
+		for _, b := range t.Batches {
 			if b < 1 {
 				return nil, fmt.Errorf("bench: batch size must be ≥ 1, got %d", b)
 			}
@@ -77,14 +93,16 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.ProfileRuns <= 0 {
 		opts.ProfileRuns = 3
 	}
-	log := opts.Log
-	if log == nil {
-		log = io.Discard
+	if opts.HostBytes <= 0 {
+		opts.HostBytes = availableMemory() / 4
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
 	}
 	cfg := opts.Model.Config
 	r := &Report{
 		Date:          time.Now().UTC().Format(time.RFC3339),
-		Commit:        Commit(),
+		Commit:        version.Commit(),
 		GoVersion:     runtime.Version(),
 		Host:          fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
 		Model:         opts.ModelName,
@@ -94,145 +112,200 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Iters:         opts.Iters,
 		MaxTimeSec:    opts.MaxTime.Seconds(),
 	}
+	run := &runner{opts: opts, r: r, per: cfg.Channels * cfg.ImageSize * cfg.ImageSize, start: time.Now()}
+	for _, t := range opts.Targets {
+		run.left += len(sortedUnique(t.Batches))
+	}
 
-	maxB := 1
-	for _, b := range append(slices.Clone(opts.Batches), opts.CPUBatches...) {
-		maxB = max(maxB, b)
+	// One input for every target: the largest batch that fits in HostBytes.
+	maxB := 0
+	for i := range opts.Targets {
+		t := &opts.Targets[i]
+		var keep []int
+		for _, b := range sortedUnique(t.Batches) {
+			if need := int64(b) * int64(run.per) * 4; need > opts.HostBytes {
+				run.note("%s batch %d skipped: its input needs %s, more than the %s of host memory set aside for inputs",
+					t.Path, b, humanize.Bytes(need), humanize.Bytes(opts.HostBytes))
+				run.left--
+				continue
+			}
+			keep = append(keep, b)
+			maxB = max(maxB, b)
+		}
+		t.Batches = keep
 	}
 	pixels := RandomPixels(cfg, maxB, opts.Seed)
-	per := cfg.Channels * cfg.ImageSize * cfg.ImageSize
 
-	var gpuOut, cpuOut map[int][]float32
-	if opts.Device != nil {
-		info := opts.Device.Info()
-		r.Device = &DeviceSummary{Name: info.Name, Type: info.Type.String(), Driver: info.Driver,
-			APIVersion: info.APIVersion, MemoryBytes: info.DeviceLocalBytes}
-		p, out, err := runGPU(ctx, opts, r, pixels, per, log)
+	outs := make([]map[int][]float32, len(opts.Targets))
+	for i, t := range opts.Targets {
+		p, out, err := run.target(ctx, t, pixels)
 		if err != nil {
 			return nil, err
 		}
-		r.Paths = append(r.Paths, p)
-		gpuOut = out
-	}
-	if opts.CPU {
-		p := PathReport{Path: "cpu", Label: fmt.Sprintf("CPU reference (Go, %d threads)", runtime.GOMAXPROCS(0))}
-		cpuOut = map[int][]float32{}
-		for _, b := range sortedUnique(opts.CPUBatches) {
-			fwd := func(ctx context.Context) ([]float32, error) {
-				res, err := opts.Model.ForwardCPU(ctx, pixels[:b*per], b)
-				if err != nil {
-					return nil, err
-				}
-				return res.Logits, nil
-			}
-			lat, logits, err := measure(ctx, opts, fwd)
-			if err != nil {
-				return nil, fmt.Errorf("bench: cpu batch %d: %w", b, err)
-			}
-			br := newBatchResult(b, lat, cfg.FLOPs())
-			p.Batches = append(p.Batches, br)
-			cpuOut[b] = logits
-			fmt.Fprintf(log, "bench: cpu batch %d: %d iterations, p50 %.2f ms, %.1f img/s\n", b, br.Latency.N, br.Latency.P50, br.ImgPerSec)
-		}
-		r.Paths = append(r.Paths, p)
-	}
-	// Parity of the two paths on the same input: the smallest common batch.
-	for _, b := range sortedUnique(opts.CPUBatches) {
-		g, okG := gpuOut[b]
-		c, okC := cpuOut[b]
-		if okG && okC {
-			d := Compare(g, c)
-			r.Parity = &Parity{Batch: b, Diff: d}
-			break
+		if p != nil {
+			r.Paths = append(r.Paths, *p)
+			outs[i] = out
 		}
 	}
+	r.Parity = parity(opts.Targets, outs)
 	return r, nil
 }
 
-// runGPU creates the engine (lowering the largest batch while it does not fit)
-// and measures every batch size it can hold.
-func runGPU(ctx context.Context, opts Options, r *Report, pixels []float32, per int, log io.Writer) (PathReport, map[int][]float32, error) {
-	cfg := opts.Model.Config
-	info := opts.Device.Info()
-	p := PathReport{Path: "gpu", Label: fmt.Sprintf("%s (%s)", info.Name, info.Type)}
-	out := map[int][]float32{}
-	batches := sortedUnique(opts.Batches)
-	if len(batches) == 0 {
-		return p, out, nil
+// runner is one Run's state.
+type runner struct {
+	opts  Options
+	r     *Report
+	per   int
+	start time.Time
+	left  int // (target, batch) pairs not yet measured or skipped
+}
+
+func (run *runner) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	run.r.Notes = append(run.r.Notes, n)
+	fmt.Fprintln(run.opts.Log, "bench: "+n)
+}
+
+// budget is the time one (target, batch) measurement may take: an equal
+// share of what is left of MaxTime; 0 means unbounded, < 0 out of time.
+func (run *runner) budget() time.Duration {
+	if run.opts.MaxTime <= 0 {
+		return 0
 	}
-	var eng *deit.Engine
-	for len(batches) > 0 {
+	rest := run.opts.MaxTime - time.Since(run.start)
+	if rest <= 0 {
+		return -1
+	}
+	return rest / time.Duration(max(run.left, 1))
+}
+
+// target builds t's engine (lowering the largest batch while it does not
+// fit) and measures every batch size it can hold. It returns nil when
+// nothing of t could be measured.
+func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*PathReport, map[int][]float32, error) {
+	cfg := run.opts.Model.Config
+	batches := t.Batches
+	var eng deit.Engine
+	for len(batches) > 0 && eng == nil {
 		top := batches[len(batches)-1]
-		e, err := deit.NewEngine(opts.Device, opts.Model, top)
-		if err == nil {
+		e, err := t.Open(top)
+		switch {
+		case err == nil:
 			eng = e
-			break
+		case errors.Is(err, gpu.ErrOutOfMemory):
+			run.note("%s batch %d skipped: does not fit in device memory: %v", t.Path, top, err)
+			batches = batches[:len(batches)-1]
+			run.left--
+		default:
+			return nil, nil, fmt.Errorf("bench: %s engine for batch %d: %w", t.Path, top, err)
 		}
-		if !errors.Is(err, gpu.ErrOutOfMemory) {
-			return p, nil, fmt.Errorf("bench: gpu engine for batch %d: %w", top, err)
-		}
-		r.Notes = append(r.Notes, fmt.Sprintf("gpu batch %d skipped: does not fit in device memory (%s): %v",
-			top, formatBytes(info.DeviceLocalBytes), err))
-		fmt.Fprintln(log, "bench: "+r.Notes[len(r.Notes)-1])
-		batches = batches[:len(batches)-1]
 	}
 	if eng == nil {
-		return p, out, nil
+		return nil, nil, nil
 	}
 	defer eng.Close()
+	p := &PathReport{Path: t.Path, Label: eng.Name()}
+	if d, ok := eng.(interface{ Device() gpu.DeviceInfo }); ok && run.r.Device == nil {
+		info := d.Device()
+		run.r.Device = &DeviceSummary{Name: info.Name, Type: info.Type.String(), Driver: info.Driver,
+			APIVersion: info.APIVersion, MemoryBytes: info.DeviceLocalBytes}
+	}
+	out := map[int][]float32{}
 	profileNoted := false
 	for _, b := range batches {
-		fwd := func(ctx context.Context) ([]float32, error) { return eng.Forward(ctx, pixels[:b*per], b) }
-		lat, logits, err := measure(ctx, opts, fwd)
+		budget := run.budget()
+		if budget < 0 {
+			run.note("%s batch %d skipped: the --max-time bound of %v was reached", t.Path, b, run.opts.MaxTime)
+			run.left--
+			continue
+		}
+		px := pixels[:b*run.per]
+		fwd := func(ctx context.Context) ([]float32, error) { return eng.Forward(ctx, px, b) }
+		lat, logits, err := measure(ctx, run.opts, budget, fwd)
+		run.left--
 		if errors.Is(err, gpu.ErrOutOfMemory) {
-			r.Notes = append(r.Notes, fmt.Sprintf("gpu batch %d skipped: out of device memory: %v", b, err))
-			fmt.Fprintln(log, "bench: "+r.Notes[len(r.Notes)-1])
+			run.note("%s batch %d skipped: out of device memory: %v", t.Path, b, err)
 			continue
 		}
 		if err != nil {
-			return p, nil, fmt.Errorf("bench: gpu batch %d: %w", b, err)
+			return nil, nil, fmt.Errorf("bench: %s batch %d: %w", t.Path, b, err)
 		}
 		br := newBatchResult(b, lat, cfg.FLOPs())
-		var runs [][]deit.DispatchTime
-		var dev []float64
-		for i := 0; i < opts.ProfileRuns; i++ {
-			_, ds, err := eng.Profile(ctx, pixels[:b*per], b)
-			if err != nil {
-				if ctx.Err() != nil {
-					return p, nil, ctx.Err()
+		if prof, ok := eng.(deit.Profiler); ok {
+			var runs [][]deit.DispatchTime
+			var dev []float64
+			for range run.opts.ProfileRuns {
+				_, ds, err := prof.Profile(ctx, px, b)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil, nil, ctx.Err()
+					}
+					if !profileNoted {
+						run.note("%s: no kernel timings (device time and kernel breakdown missing): %v", t.Path, err)
+						profileNoted = true
+					}
+					break
 				}
-				if !profileNoted {
-					r.Notes = append(r.Notes, fmt.Sprintf("no GPU timestamps (device time and kernel breakdown missing): %v", err))
-					profileNoted = true
+				runs = append(runs, ds)
+				dev = append(dev, DeviceMillis(ds))
+			}
+			if len(runs) > 0 {
+				sort.Float64s(dev)
+				br.DeviceMs = Percentile(dev, 50)
+				if br.DeviceMs > 0 {
+					br.DeviceTFLOPS = cfg.FLOPs() * float64(b) / (br.DeviceMs / 1e3) / 1e12
 				}
-				break
+				br.Kernels = GroupKernels(runs...)
 			}
-			runs = append(runs, ds)
-			dev = append(dev, DeviceMillis(ds))
-		}
-		if len(runs) > 0 {
-			sort.Float64s(dev)
-			br.DeviceMs = Percentile(dev, 50)
-			if br.DeviceMs > 0 {
-				br.DeviceTFLOPS = cfg.FLOPs() * float64(b) / (br.DeviceMs / 1e3) / 1e12
-			}
-			br.Kernels = GroupKernels(runs...)
 		}
 		p.Batches = append(p.Batches, br)
 		out[b] = logits
-		fmt.Fprintf(log, "bench: gpu batch %d: %d iterations, p50 %.2f ms, %.1f img/s, device %.2f ms\n",
-			b, br.Latency.N, br.Latency.P50, br.ImgPerSec, br.DeviceMs)
+		fmt.Fprintf(run.opts.Log, "bench: %s batch %d: %d iterations, p50 %.2f ms, %.1f img/s\n",
+			t.Path, b, br.Latency.N, br.Latency.P50, br.ImgPerSec)
 	}
 	return p, out, nil
 }
 
-// measure runs the warm-up and timed passes of one forward function and
-// returns the timed latencies and the last logits.
-func measure(ctx context.Context, opts Options, fwd func(context.Context) ([]float32, error)) ([]time.Duration, []float32, error) {
+// parity compares every target's logits with the baseline's ("ref" if
+// measured, else the first target) at the smallest batch both measured.
+func parity(targets []Target, outs []map[int][]float32) []Parity {
+	base := 0
+	for i, t := range targets {
+		if t.Path == "ref" && outs[i] != nil {
+			base = i
+		}
+	}
+	if outs[base] == nil {
+		return nil
+	}
+	var ps []Parity
+	for i, t := range targets {
+		if i == base || outs[i] == nil {
+			continue
+		}
+		var bs []int
+		for b := range outs[i] {
+			if _, ok := outs[base][b]; ok {
+				bs = append(bs, b)
+			}
+		}
+		if len(bs) == 0 {
+			continue
+		}
+		b := slices.Min(bs)
+		ps = append(ps, Parity{Batch: b, Path: t.Path, Base: targets[base].Path, Diff: Compare(outs[i][b], outs[base][b])})
+	}
+	return ps
+}
+
+// measure runs the warm-up and timed passes of one forward function within
+// budget (0: unbounded; warm-up gets a quarter) and returns the timed
+// latencies and the last logits. At least one timed pass always runs.
+func measure(ctx context.Context, opts Options, budget time.Duration, fwd func(context.Context) ([]float32, error)) ([]time.Duration, []float32, error) {
 	var logits []float32
 	start := time.Now()
-	for i := 0; i < opts.Warmup; i++ {
-		if i > 0 && opts.MaxTime > 0 && time.Since(start) > opts.MaxTime/4 {
+	for i := range opts.Warmup {
+		if i > 0 && budget > 0 && time.Since(start) > budget/4 {
 			break
 		}
 		if err := ctx.Err(); err != nil {
@@ -244,11 +317,9 @@ func measure(ctx context.Context, opts Options, fwd func(context.Context) ([]flo
 		}
 		logits = out
 	}
-	minIters := min(3, opts.Iters)
 	var lat []time.Duration
-	start = time.Now()
-	for i := 0; i < opts.Iters; i++ {
-		if i >= minIters && opts.MaxTime > 0 && time.Since(start) > opts.MaxTime {
+	for i := range opts.Iters {
+		if i >= 1 && budget > 0 && time.Since(start) > budget {
 			break
 		}
 		if err := ctx.Err(); err != nil {
@@ -303,43 +374,4 @@ func sortedUnique(xs []int) []int {
 func describeConfig(c deit.Config) string {
 	return fmt.Sprintf("D=%d layers=%d heads=%d mlp=%d image=%d patch=%d labels=%d head=%s",
 		c.Hidden, c.Layers, c.Heads, c.MLP, c.ImageSize, c.PatchSize, c.NumLabels, c.Head)
-}
-
-// Commit is the VCS revision go build stamped into the binary (12 hex
-// digits, "+dirty" when the tree had changes), or "" when there is none.
-func Commit() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev == "" {
-		return ""
-	}
-	return rev + dirty
-}
-
-// formatBytes renders a memory size in GiB, MiB or bytes.
-func formatBytes(n uint64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%d B", n)
-	}
 }

@@ -42,7 +42,7 @@ func benchDevice(b *testing.B) *gpu.Device {
 func benchGPU(b *testing.B, B int) {
 	m := smallModel(b)
 	d := benchDevice(b)
-	eng, err := deit.NewEngine(d, m, B)
+	eng, err := deit.NewGPUEngine(d, m, B)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,14 +68,14 @@ func BenchmarkForwardGPUBatch1(b *testing.B) { benchGPU(b, 1) }
 // BenchmarkForwardGPUBatch8 is the GPU engine's throughput at batch 8.
 func BenchmarkForwardGPUBatch8(b *testing.B) { benchGPU(b, 8) }
 
-// BenchmarkForwardCPUBatch1 is the pure-Go reference path at batch 1.
-func BenchmarkForwardCPUBatch1(b *testing.B) {
+// BenchmarkForwardReferenceBatch1 is the pure-Go reference path at batch 1.
+func BenchmarkForwardReferenceBatch1(b *testing.B) {
 	m := smallModel(b)
 	px := RandomPixels(m.Config, 1, 1)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.ForwardCPU(ctx, px, 1); err != nil {
+		if _, err := m.ForwardReference(ctx, px, 1); err != nil {
 			b.Fatal(err)
 		}
 	}

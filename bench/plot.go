@@ -33,14 +33,16 @@ func (r *Report) WritePlotFile(path string) error {
 }
 
 // WritePlot draws two panels side by side as a PNG: p50 latency (ms) and
-// throughput (img/s) against batch size, both on log axes, one line per path.
+// throughput (img/s) against batch size, both on log axes, one line per
+// engine (its name says device and precision), under a title naming the
+// model, the device and the commit.
 func (r *Report) WritePlot(w io.Writer) error {
 	lat := plot.New()
-	lat.Title.Text = "latency (p50, submit → logits)"
+	lat.Title.Text = r.plotTitle() + "\nlatency (p50, submit → logits)"
 	lat.X.Label.Text = "batch size"
 	lat.Y.Label.Text = "ms"
 	thr := plot.New()
-	thr.Title.Text = "throughput"
+	thr.Title.Text = " \nthroughput"
 	thr.X.Label.Text = "batch size"
 	thr.Y.Label.Text = "images / s"
 
@@ -125,7 +127,8 @@ func (r *Report) WritePlot(w io.Writer) error {
 }
 
 // logTicks labels 1, 2, 5 × powers of ten, which log-scale axes over one or
-// two decades need (plot.LogTicks labels powers of ten only).
+// two decades need (plot.LogTicks labels powers of ten only), all in one
+// plain decimal format (0.5, 20, 5000; never 5e+03).
 type logTicks struct{}
 
 // Ticks implements plot.Ticker.
@@ -141,8 +144,22 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 			if v < lo || v > hi {
 				continue
 			}
-			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
+			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
 		}
 	}
 	return ts
+}
+
+// plotTitle is the plot's first line: model, device and commit.
+func (r *Report) plotTitle() string {
+	t := r.Model
+	if r.Device != nil {
+		t += " on " + r.Device.Name
+	} else if len(r.Paths) > 0 {
+		t += " on " + r.Paths[0].Label
+	}
+	if r.Commit != "" {
+		t += ", commit " + r.Commit
+	}
+	return t
 }

@@ -7,10 +7,12 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/vkdeit/vkdeit/internal/humanize"
 )
 
-// Report is the outcome of Run: one PathReport per measured path (the GPU
-// engine, the CPU reference), plus what was run where.
+// Report is the outcome of Run: one PathReport per measured engine, plus
+// what was run where.
 type Report struct {
 	Date          string         `json:"date"` // RFC 3339, UTC
 	Commit        string         `json:"commit,omitempty"`
@@ -24,13 +26,14 @@ type Report struct {
 	MaxTimeSec    float64        `json:"max_time_s,omitempty"`
 	Device        *DeviceSummary `json:"device,omitempty"`
 	Paths         []PathReport   `json:"paths"`
-	// Parity compares the GPU and CPU logits on the same input, when both ran.
-	Parity *Parity  `json:"parity,omitempty"`
+	// Parity compares each engine's logits with the baseline's on the same
+	// input (see Options.Targets).
+	Parity []Parity `json:"parity,omitempty"`
 	Notes  []string `json:"notes,omitempty"`
 	Ratios []Ratio  `json:"ratios,omitempty"` // filled by ComputeRatios
 }
 
-// DeviceSummary names the Vulkan device the GPU path ran on.
+// DeviceSummary names the Vulkan device a GPU engine ran on.
 type DeviceSummary struct {
 	Name        string `json:"name"`
 	Type        string `json:"type"`
@@ -39,7 +42,7 @@ type DeviceSummary struct {
 	MemoryBytes uint64 `json:"memory_bytes"`
 }
 
-// PathReport holds the measurements of one path ("gpu" or "cpu").
+// PathReport holds the measurements of one engine ("gpu", "cpu", "ref").
 type PathReport struct {
 	Path    string        `json:"path"`
 	Label   string        `json:"label"`
@@ -54,16 +57,20 @@ type BatchResult struct {
 	ImgPerSec float64 `json:"img_per_s"`
 	// TFLOPS is the effective rate at the model's FLOP count and ImgPerSec.
 	TFLOPS float64 `json:"tflops"`
-	// DeviceMs is the summed GPU dispatch time of one forward pass from
-	// timestamps (median of the profiled runs); 0 when not measured.
+	// DeviceMs is the summed kernel time of one forward pass (GPU
+	// timestamps, or the CPU engine's per-kernel clock; median of the
+	// profiled runs); 0 when not measured.
 	DeviceMs     float64      `json:"device_ms,omitempty"`
 	DeviceTFLOPS float64      `json:"device_tflops,omitempty"`
 	Kernels      []KernelStat `json:"kernels,omitempty"`
 }
 
-// Parity is the difference between the GPU and CPU logits at one batch size.
+// Parity is the difference between one engine's logits (Path) and the
+// baseline's (Base) at one batch size.
 type Parity struct {
-	Batch int `json:"batch"`
+	Batch int    `json:"batch"`
+	Path  string `json:"path"`
+	Base  string `json:"base"`
 	Diff
 }
 
@@ -90,20 +97,21 @@ func (r *Report) Find(path string, b int) *BatchResult {
 	return nil
 }
 
-// ComputeRatios fills r.Ratios with the GPU/CPU throughput ratio at every
-// batch size both paths measured.
+// ComputeRatios fills r.Ratios with the throughput of the first engine over
+// each other engine's, at every batch size both measured.
 func (r *Report) ComputeRatios() {
 	r.Ratios = nil
-	for _, p := range r.Paths {
-		if p.Path != "gpu" {
-			continue
-		}
-		for _, g := range p.Batches {
-			c := r.Find("cpu", g.Batch)
+	if len(r.Paths) == 0 {
+		return
+	}
+	first := r.Paths[0]
+	for _, p := range r.Paths[1:] {
+		for _, g := range first.Batches {
+			c := r.Find(p.Path, g.Batch)
 			if c == nil || c.ImgPerSec == 0 {
 				continue
 			}
-			r.Ratios = append(r.Ratios, Ratio{Batch: g.Batch, Num: "gpu", Den: "cpu", Value: g.ImgPerSec / c.ImgPerSec})
+			r.Ratios = append(r.Ratios, Ratio{Batch: g.Batch, Num: first.Path, Den: p.Path, Value: g.ImgPerSec / c.ImgPerSec})
 		}
 	}
 }
@@ -139,15 +147,15 @@ func sanitize(r *Report) *Report {
 		}
 		c.Paths[i] = p
 	}
-	if r.Parity != nil {
-		pp := *r.Parity
+	c.Parity = append([]Parity(nil), r.Parity...)
+	for i := range c.Parity {
+		pp := &c.Parity[i]
 		if math.IsInf(pp.MaxAbs, 0) || math.IsNaN(pp.MaxAbs) {
 			pp.MaxAbs = -1
 		}
 		if math.IsInf(pp.RelL2, 0) || math.IsNaN(pp.RelL2) {
 			pp.RelL2 = -1
 		}
-		c.Parity = &pp
 	}
 	return &c
 }
@@ -166,7 +174,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "host    %s, %s\n", r.Host, r.GoVersion)
 	if r.Device != nil {
 		fmt.Fprintf(&b, "device  %s (%s), driver %s, Vulkan %s, %s\n", r.Device.Name, r.Device.Type,
-			r.Device.Driver, r.Device.APIVersion, formatBytes(r.Device.MemoryBytes))
+			r.Device.Driver, r.Device.APIVersion, humanize.Bytes(int64(r.Device.MemoryBytes)))
 	}
 	fmt.Fprintf(&b, "runs    %d warm-up + %d timed per batch", r.Warmup, r.Iters)
 	if r.MaxTimeSec > 0 {
@@ -175,7 +183,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	b.WriteString("\n\n")
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tbatch\titers\tmean ms\tp50 ms\tp95 ms\tp99 ms\timg/s\tTFLOPS\tdevice ms\t")
+	fmt.Fprintln(tw, "path\tbatch\titers\tmean ms\tp50 ms\tp95 ms\tp99 ms\timg/s\tTFLOPS\tkernel ms\t")
 	for _, p := range r.Paths {
 		for _, br := range p.Batches {
 			dev := "-"
@@ -200,12 +208,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, ra := range r.Ratios {
 		fmt.Fprintf(&b, "%s/%s throughput at batch %d: %.2f×\n", strings.ToUpper(ra.Num), strings.ToUpper(ra.Den), ra.Batch, ra.Value)
 	}
-	if r.Parity != nil {
-		fmt.Fprintf(&b, "GPU vs CPU logits at batch %d: max abs %.3g, rel L2 %.3g\n", r.Parity.Batch, r.Parity.MaxAbs, r.Parity.RelL2)
+	for _, pp := range r.Parity {
+		fmt.Fprintf(&b, "%s vs %s logits at batch %d: max abs %.3g, rel L2 %.3g\n",
+			strings.ToUpper(pp.Path), strings.ToUpper(pp.Base), pp.Batch, pp.MaxAbs, pp.RelL2)
 	}
 
 	for _, p := range r.Paths {
-		if p.Path != "gpu" || len(p.Batches) == 0 {
+		if len(p.Batches) == 0 {
 			continue
 		}
 		show := []BatchResult{p.Batches[0]}
@@ -216,7 +225,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			if len(br.Kernels) == 0 {
 				continue
 			}
-			fmt.Fprintf(&b, "\nper-kernel GPU time, batch %d (%.3f ms per forward):\n", br.Batch, br.DeviceMs)
+			fmt.Fprintf(&b, "\nper-kernel time, %s, batch %d (%.3f ms per forward):\n", p.Path, br.Batch, br.DeviceMs)
 			tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "kernel\tcount\ttotal µs\tshare\tGFLOPS\t")
 			for _, k := range br.Kernels {

@@ -34,12 +34,12 @@ func sampleReport() *Report {
 					Kernels: []KernelStat{{Kernel: "matmul", Count: 50, TotalMicros: 8000, Share: 0.9, GFLOPS: 1100}}},
 				{Batch: 8, Latency: lat(40, 41, 42), ImgPerSec: 200, TFLOPS: 1.85, DeviceMs: 38},
 			}},
-			{Path: "cpu", Label: "CPU reference", Batches: []BatchResult{
+			{Path: "cpu", Label: "cpu avx512 (2 threads)", Batches: []BatchResult{
 				{Batch: 1, Latency: lat(500, 510, 520), ImgPerSec: 2},
 				{Batch: 8, Latency: lat(4000, 4000, 4000), ImgPerSec: 2.5},
 			}},
 		},
-		Parity: &Parity{Batch: 1, Diff: Diff{MaxAbs: 1e-5, RelL2: 2e-6, Worst: 3}},
+		Parity: []Parity{{Batch: 1, Path: "gpu", Base: "cpu", Diff: Diff{MaxAbs: 1e-5, RelL2: 2e-6, Worst: 3}}},
 		Notes:  []string{"gpu batch 256 skipped: does not fit in device memory"},
 	}
 }
@@ -58,7 +58,7 @@ func TestReportJSON(t *testing.T) {
 	require.Equal(t, "matmul", back.Paths[0].Batches[0].Kernels[0].Kernel)
 	require.Zero(t, back.Paths[1].Batches[2].Latency.P50, "NaN must become 0")
 	require.Equal(t, []Ratio{{Batch: 1, Num: "gpu", Den: "cpu", Value: 50}, {Batch: 8, Num: "gpu", Den: "cpu", Value: 80}}, back.Ratios)
-	require.InDelta(t, 2e-6, back.Parity.RelL2, 1e-18)
+	require.InDelta(t, 2e-6, back.Parity[0].RelL2, 1e-18)
 	require.True(t, math.IsNaN(r.Paths[1].Batches[2].Latency.P50), "WriteJSON must not modify the report")
 }
 
@@ -73,7 +73,7 @@ func TestReportText(t *testing.T) {
 		"GPU/CPU throughput at batch 1: 50.00×",
 		"GPU/CPU throughput at batch 8: 80.00×",
 		"GPU vs CPU logits at batch 1: max abs 1e-05, rel L2 2e-06",
-		"per-kernel GPU time, batch 1 (9.000 ms per forward):",
+		"per-kernel time, gpu, batch 1 (9.000 ms per forward):",
 		"gpu batch 256 skipped",
 	} {
 		require.Contains(t, out, want)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // tinyModel is a 2-layer, 32-pixel model: the real network structure at a
-// size that runs in milliseconds on either path.
+// size that runs in milliseconds on any engine.
 func tinyModel(t *testing.T) *deit.Model {
 	t.Helper()
 	cfg := deit.Config{Hidden: 32, Layers: 2, Heads: 2, MLP: 64, ImageSize: 32, PatchSize: 8,
@@ -21,15 +22,23 @@ func tinyModel(t *testing.T) *deit.Model {
 	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, 7)}
 }
 
-func TestRunCPU(t *testing.T) {
+// refTarget is the reference engine as a bench target.
+func refTarget(m *deit.Model, batches ...int) Target {
+	return Target{Path: "ref", Batches: batches, Open: func(b int) (deit.Engine, error) {
+		return deit.NewReferenceEngine(m, b, 0)
+	}}
+}
+
+func TestRunReference(t *testing.T) {
 	m := tinyModel(t)
 	var log bytes.Buffer
-	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", CPU: true, CPUBatches: []int{2, 1, 2},
+	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", Targets: []Target{refTarget(m, 2, 1, 2)},
 		Warmup: 1, Iters: 4, Seed: 3, Log: &log})
 	require.NoError(t, err)
 	require.Len(t, r.Paths, 1)
 	p := r.Paths[0]
-	require.Equal(t, "cpu", p.Path)
+	require.Equal(t, "ref", p.Path)
+	require.Contains(t, p.Label, "reference")
 	require.Len(t, p.Batches, 2, "batches are sorted and deduplicated")
 	for i, b := range []int{1, 2} {
 		br := p.Batches[i]
@@ -45,24 +54,49 @@ func TestRunCPU(t *testing.T) {
 	}
 	require.InDelta(t, m.Config.FLOPs()/1e9, r.GFLOPPerImage, 1e-12)
 	require.Nil(t, r.Parity)
-	require.Contains(t, log.String(), "bench: cpu batch 2: 4 iterations")
+	require.Contains(t, log.String(), "bench: ref batch 2: 4 iterations")
 
 	_, err = Run(context.Background(), Options{Model: m, Iters: 1})
 	require.ErrorContains(t, err, "nothing to run")
-	_, err = Run(context.Background(), Options{Model: m, CPU: true, CPUBatches: []int{0}, Iters: 1})
+	_, err = Run(context.Background(), Options{Model: m, Targets: []Target{refTarget(m, 0)}, Iters: 1})
 	require.ErrorContains(t, err, "batch size must be ≥ 1")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = Run(ctx, Options{Model: m, CPU: true, CPUBatches: []int{1}, Iters: 2})
+	_, err = Run(ctx, Options{Model: m, Targets: []Target{refTarget(m, 1)}, Iters: 2})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestRunBounds: batches whose input would not fit the host budget are
+// skipped before anything is allocated, and MaxTime bounds the whole run.
+func TestRunBounds(t *testing.T) {
+	m := tinyModel(t)
+	per := int64(3 * 32 * 32 * 4)
+	r, err := Run(context.Background(), Options{Model: m, Targets: []Target{refTarget(m, 1, 100000000)},
+		Iters: 1, HostBytes: 10 * per})
+	require.NoError(t, err)
+	require.Len(t, r.Paths[0].Batches, 1)
+	require.Contains(t, r.Notes[0], "ref batch 100000000 skipped: its input needs 1.1 TiB")
+
+	start := time.Now()
+	r, err = Run(context.Background(), Options{Model: m, Targets: []Target{refTarget(m, 1, 2, 4)},
+		Warmup: 1000, Iters: 1000000, MaxTime: 300 * time.Millisecond})
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 3*time.Second, "MaxTime bounds the run")
+	for _, br := range r.Paths[0].Batches {
+		require.GreaterOrEqual(t, br.Latency.N, 1)
+		require.Less(t, br.Latency.N, 1000000)
+	}
 }
 
 func TestRunGPU(t *testing.T) {
 	m := tinyModel(t)
 	d := gputest.Open(t)
-	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", Device: d, Batches: []int{1, 3},
-		CPU: true, CPUBatches: []int{1}, Warmup: 1, Iters: 3, ProfileRuns: 2, Seed: 5})
+	gpuTarget := Target{Path: "gpu", Batches: []int{1, 3}, Open: func(b int) (deit.Engine, error) {
+		return deit.NewGPUEngine(d, m, b)
+	}}
+	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", Targets: []Target{gpuTarget, refTarget(m, 1)},
+		Warmup: 1, Iters: 3, ProfileRuns: 2, Seed: 5})
 	require.NoError(t, err)
 	require.Len(t, r.Paths, 2)
 	require.Equal(t, d.Info().Name, r.Device.Name)
@@ -77,20 +111,20 @@ func TestRunGPU(t *testing.T) {
 		}
 		require.Greater(t, br.DeviceMs, 0.0)
 		require.NotEmpty(t, br.Kernels)
-		var share, us float64
+		var share float64
 		kinds := map[string]bool{}
 		for _, k := range br.Kernels {
 			share += k.Share
-			us += k.TotalMicros
 			kinds[k.Kernel] = true
 		}
 		require.InDelta(t, 1, share, 1e-9)
 		require.True(t, kinds["matmul"] && kinds["attention"], "kernels: %v", kinds)
 	}
-	// The two paths ran on the same input: their logits agree.
-	require.NotNil(t, r.Parity)
-	require.Equal(t, 1, r.Parity.Batch)
-	require.Less(t, r.Parity.RelL2, 1e-4, "GPU vs CPU logits, worst element %d (abs %g)", r.Parity.Worst, r.Parity.MaxAbs)
+	// The two engines ran on the same input: their logits agree.
+	require.Len(t, r.Parity, 1)
+	pp := r.Parity[0]
+	require.Equal(t, [3]any{1, "gpu", "ref"}, [3]any{pp.Batch, pp.Path, pp.Base})
+	require.Less(t, pp.RelL2, 1e-4, "GPU vs reference logits, worst element %d (abs %g)", pp.Worst, pp.MaxAbs)
 	r.ComputeRatios()
-	require.Len(t, r.Ratios, 1)
+	require.Equal(t, []Ratio{{Batch: 1, Num: "gpu", Den: "ref", Value: r.Ratios[0].Value}}, r.Ratios)
 }

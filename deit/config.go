@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/vkdeit/vkdeit/loader"
 )
 
 // HeadKind says which special tokens a model has and how its logits are made
@@ -88,8 +86,9 @@ func (c Config) HeadDim() int {
 	return c.Hidden / c.Heads
 }
 
-// numHeads returns how many linear heads the model has (2 for HeadDistilled).
-func (c Config) numHeads() int {
+// HeadTokens is how many leading tokens of each image the head reads, one
+// per linear head: [CLS] and [DIST] for HeadDistilled, else [CLS] alone.
+func (c Config) HeadTokens() int {
 	if c.Head == HeadDistilled {
 		return 2
 	}
@@ -110,8 +109,22 @@ func (c Config) FLOPs() float64 {
 		2*T*T*D + // Q·Kᵀ over all heads, then A·V
 		T*D*D + // attention output projection
 		2*T*D*M // fc1 and fc2
-	heads := float64(c.numHeads()) * D * float64(c.NumLabels)
+	heads := float64(c.HeadTokens()) * D * float64(c.NumLabels)
 	return 2 * (patch + float64(c.Layers)*layer + heads)
+}
+
+// checkPixels reports a pixel slice that is not B images of the model's
+// input shape [Channels, ImageSize, ImageSize].
+func (c Config) checkPixels(pixels []float32, B int) error {
+	if B < 1 {
+		return fmt.Errorf("batch size %d, want at least 1", B)
+	}
+	per := c.Channels * c.ImageSize * c.ImageSize
+	if len(pixels)%per != 0 || len(pixels)/per != B {
+		return fmt.Errorf("got %d pixel values, want B×C×H×W = %d×%d×%d×%d = %d",
+			len(pixels), B, c.Channels, c.ImageSize, c.ImageSize, B*per)
+	}
+	return nil
 }
 
 // Validate reports the first field that makes the config unusable.
@@ -162,7 +175,7 @@ func genericLabels(n int) []string {
 // indices become "LABEL_i"); without id2label, NumLabels is taken from the
 // config and Load corrects it from the classifier's rows. Only the exact
 // erf GELU and models with Q/K/V biases are supported.
-func ConfigFromHF(c *loader.HFConfig) (Config, error) {
+func ConfigFromHF(c *HFConfig) (Config, error) {
 	if c == nil {
 		return Config{}, fmt.Errorf("deit: nil config")
 	}
@@ -231,7 +244,7 @@ func headFromArchitectures(archs []string, modelType string) (HeadKind, error) {
 	return HeadDistilled, nil
 }
 
-// presets are the facebook/deit-* checkpoints of deit-spec.md §1.3.
+// presets are the facebook/deit-* checkpoints (docs/model.md#configuration).
 var presets = map[string]Config{
 	"tiny-distilled":     {Hidden: 192, Layers: 12, Heads: 3, MLP: 768, ImageSize: 224, Head: HeadDistilled},
 	"small-distilled":    {Hidden: 384, Layers: 12, Heads: 6, MLP: 1536, ImageSize: 224, Head: HeadDistilled},
@@ -252,14 +265,19 @@ var presets = map[string]Config{
 func Preset(name string) (Config, error) {
 	c, ok := presets[name]
 	if !ok {
-		names := make([]string, 0, len(presets))
-		for n := range presets {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return Config{}, fmt.Errorf("deit: unknown preset %q (have %s)", name, strings.Join(names, ", "))
+		return Config{}, fmt.Errorf("deit: unknown preset %q (have %s)", name, strings.Join(PresetNames(), ", "))
 	}
 	c.PatchSize, c.Channels, c.NumLabels, c.Eps = 16, 3, 1000, 1e-12
 	c.Labels = genericLabels(c.NumLabels)
 	return c, nil
+}
+
+// PresetNames lists the names Preset knows, sorted.
+func PresetNames() []string {
+	names := make([]string, 0, len(presets))
+	for n := range presets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // Layer-norm eps used when a checkpoint comes without a config.json.
@@ -30,7 +30,7 @@ const headDimGuess = 64
 // rows, heads = hidden/64, and eps 1e-6 for timm/facebookresearch names
 // (what they trained with) or 1e-12 for Hugging Face names (their default).
 // The returned note says what was assumed, for the user.
-func configFromTensors(l layout, head HeadKind, ts map[string]*loader.Tensor) (Config, string, error) {
+func configFromTensors(l layout, head HeadKind, ts map[string]*checkpoint.Tensor) (Config, string, error) {
 	if head == headUnknown {
 		return Config{}, "", fmt.Errorf("the %v checkpoint has no classifier tensors", l)
 	}
@@ -116,6 +116,11 @@ func configFromTensors(l layout, head HeadKind, ts map[string]*loader.Tensor) (C
 	}
 	cfg.ImageSize = g * cfg.PatchSize
 	cfg.Labels = genericLabels(cfg.NumLabels)
+	labels := "LABEL_i names"
+	if cfg.NumLabels == 1000 {
+		// Every facebook/deit-* checkpoint is an ImageNet-1k classifier.
+		cfg.Labels, labels = ImageNetLabels(), "ImageNet-1k names"
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, "", err
 	}
@@ -123,7 +128,7 @@ func configFromTensors(l layout, head HeadKind, ts map[string]*loader.Tensor) (C
 	if l == layoutTimm {
 		why = "what timm/facebookresearch trained with"
 	}
-	note := fmt.Sprintf("no config.json: model shape read from the %v tensor shapes (hidden %d, %d layers, heads %d = hidden/%d assumed, MLP %d, image %d, patch %d, %d labels, %v); LayerNorm eps %g, %s",
-		l, cfg.Hidden, cfg.Layers, cfg.Heads, headDimGuess, cfg.MLP, cfg.ImageSize, cfg.PatchSize, cfg.NumLabels, cfg.Head, cfg.Eps, why)
+	note := fmt.Sprintf("no config.json: model shape read from the %v tensor shapes (hidden %d, %d layers, heads %d = hidden/%d assumed, MLP %d, image %d, patch %d, %d labels with %s, %v); LayerNorm eps %g, %s",
+		l, cfg.Hidden, cfg.Layers, cfg.Heads, headDimGuess, cfg.MLP, cfg.ImageSize, cfg.PatchSize, cfg.NumLabels, labels, cfg.Head, cfg.Eps, why)
 	return cfg, note, nil
 }

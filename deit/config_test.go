@@ -4,8 +4,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/vkdeit/vkdeit/loader"
 )
 
 // paramCount is the number of values in w.
@@ -21,7 +19,7 @@ func paramCount(w *Weights) int {
 	return n
 }
 
-// TestPresets checks every preset against deit-spec.md §1.3, including the
+// TestPresets checks every preset against docs/model.md, including the
 // parameter counts listed there (which pin down the token counts).
 func TestPresets(t *testing.T) {
 	for _, tc := range []struct {
@@ -95,8 +93,8 @@ func TestFLOPs(t *testing.T) {
 }
 
 func TestConfigFromHF(t *testing.T) {
-	base := func() *loader.HFConfig {
-		c := loader.DefaultConfig()
+	base := func() *HFConfig {
+		c := DefaultHFConfig()
 		c.Found = true
 		c.ModelType = "deit"
 		c.Architectures = []string{"DeiTForImageClassificationWithTeacher"}
@@ -108,44 +106,44 @@ func TestConfigFromHF(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		edit    func(c *loader.HFConfig)
+		edit    func(c *HFConfig)
 		check   func(t *testing.T, c Config)
 		wantErr string
 	}{
-		{"with teacher", func(c *loader.HFConfig) {}, func(t *testing.T, c Config) {
+		{"with teacher", func(c *HFConfig) {}, func(t *testing.T, c Config) {
 			require.Equal(t, Config{Hidden: 64, Layers: 2, Heads: 2, MLP: 256, ImageSize: 32, PatchSize: 8, Channels: 3,
 				NumLabels: 4, Eps: 1e-12, Head: HeadDistilled, Labels: []string{"zero", "one", "LABEL_2", "three"}}, c)
 			require.Equal(t, 18, c.Tokens())
 		}, ""},
-		{"deit classifier", func(c *loader.HFConfig) { c.Architectures = []string{"DeiTForImageClassification"} },
+		{"deit classifier", func(c *HFConfig) { c.Architectures = []string{"DeiTForImageClassification"} },
 			func(t *testing.T, c Config) {
 				require.Equal(t, HeadDistilledClassifier, c.Head)
 				require.Equal(t, 18, c.Tokens())
 			}, ""},
-		{"vit", func(c *loader.HFConfig) { c.ModelType = "vit"; c.Architectures = []string{"ViTForImageClassification"} },
+		{"vit", func(c *HFConfig) { c.ModelType = "vit"; c.Architectures = []string{"ViTForImageClassification"} },
 			func(t *testing.T, c Config) {
 				require.Equal(t, HeadClassifier, c.Head)
 				require.Equal(t, 17, c.Tokens())
 			}, ""},
-		{"no architectures vit", func(c *loader.HFConfig) { c.ModelType = "vit"; c.Architectures = nil },
+		{"no architectures vit", func(c *HFConfig) { c.ModelType = "vit"; c.Architectures = nil },
 			func(t *testing.T, c Config) { require.Equal(t, HeadClassifier, c.Head) }, ""},
-		{"no architectures deit", func(c *loader.HFConfig) { c.Architectures = nil },
+		{"no architectures deit", func(c *HFConfig) { c.Architectures = nil },
 			func(t *testing.T, c Config) { require.Equal(t, HeadDistilled, c.Head) }, ""},
-		{"no id2label", func(c *loader.HFConfig) { c.ID2Label = nil; c.NumLabels = 2 },
+		{"no id2label", func(c *HFConfig) { c.ID2Label = nil; c.NumLabels = 2 },
 			func(t *testing.T, c Config) { require.Equal(t, []string{"LABEL_0", "LABEL_1"}, c.Labels) }, ""},
-		{"eps", func(c *loader.HFConfig) { c.LayerNormEps = 1e-6 },
+		{"eps", func(c *HFConfig) { c.LayerNormEps = 1e-6 },
 			func(t *testing.T, c Config) { require.Equal(t, float32(1e-6), c.Eps) }, ""},
-		{"masked image modeling", func(c *loader.HFConfig) { c.Architectures = []string{"DeiTForMaskedImageModeling"} },
+		{"masked image modeling", func(c *HFConfig) { c.Architectures = []string{"DeiTForMaskedImageModeling"} },
 			nil, `architectures ["DeiTForMaskedImageModeling"]: none is an image classifier`},
-		{"gelu_new", func(c *loader.HFConfig) { c.HiddenAct = "gelu_new" }, nil, `hidden_act "gelu_new" is not supported`},
-		{"no qkv bias", func(c *loader.HFConfig) { c.QKVBias = false }, nil, "qkv_bias false"},
-		{"heads", func(c *loader.HFConfig) { c.NumAttentionHeads = 3 }, nil, "hidden size 64 is not a multiple of 3 heads"},
-		{"patch", func(c *loader.HFConfig) { c.PatchSize = 64 }, nil, "image size 32 and patch size 64"},
-		{"labels", func(c *loader.HFConfig) { c.ID2Label = nil; c.NumLabels = 0 }, nil, "num labels 0"},
-		{"absurd num_labels", func(c *loader.HFConfig) { c.ID2Label = nil; c.NumLabels = 1e12 }, nil, "num_labels 1000000000000 is more than 1048576"},
-		{"absurd id2label index", func(c *loader.HFConfig) { c.ID2Label = map[int]string{999_999_999_999: "x"}; c.NumLabels = 1e12 },
+		{"gelu_new", func(c *HFConfig) { c.HiddenAct = "gelu_new" }, nil, `hidden_act "gelu_new" is not supported`},
+		{"no qkv bias", func(c *HFConfig) { c.QKVBias = false }, nil, "qkv_bias false"},
+		{"heads", func(c *HFConfig) { c.NumAttentionHeads = 3 }, nil, "hidden size 64 is not a multiple of 3 heads"},
+		{"patch", func(c *HFConfig) { c.PatchSize = 64 }, nil, "image size 32 and patch size 64"},
+		{"labels", func(c *HFConfig) { c.ID2Label = nil; c.NumLabels = 0 }, nil, "num labels 0"},
+		{"absurd num_labels", func(c *HFConfig) { c.ID2Label = nil; c.NumLabels = 1e12 }, nil, "num_labels 1000000000000 is more than 1048576"},
+		{"absurd id2label index", func(c *HFConfig) { c.ID2Label = map[int]string{999_999_999_999: "x"}; c.NumLabels = 1e12 },
 			nil, "id2label index 999999999999 is out of range [0, 1048576)"},
-		{"negative id2label index", func(c *loader.HFConfig) { c.ID2Label = map[int]string{-1: "x"} }, nil, "id2label index -1 is out of range"},
+		{"negative id2label index", func(c *HFConfig) { c.ID2Label = map[int]string{-1: "x"} }, nil, "id2label index -1 is out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hf := base()

@@ -10,15 +10,15 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
-// Engine runs a Model on a Vulkan device. The weights are uploaded once, the
+// GPUEngine runs a Model on a Vulkan device. The weights are uploaded once, the
 // activation buffers are allocated once for MaxBatch images, and the whole
 // network — patch embedding, every encoder layer, the final LayerNorm and the
 // head(s) — is recorded once per batch size as one command buffer that every
 // later Forward with that batch size replays with a single submit and wait.
 //
-// An Engine is safe for concurrent use: calls are serialized internally,
+// A GPUEngine is safe for concurrent use: calls are serialized internally,
 // because all batch sizes share one set of activation buffers.
-type Engine struct {
+type GPUEngine struct {
 	mu       sync.Mutex
 	dev      *gpu.Device
 	ops      *gpu.Ops
@@ -39,6 +39,8 @@ type Engine struct {
 	stream  map[int][2]*gpu.Sequence // ForwardStream's two staging slots, by batch size
 	hidden  *gpu.Buffer              // [Layers, maxBatch*T, D], allocated on first debug call
 	closers []func()
+	// ownsDevice: Close also closes dev (the engine was built by NewEngine).
+	ownsDevice bool
 }
 
 // engineWeights are the device copies of the weights, in the layouts the
@@ -49,7 +51,7 @@ type engineWeights struct {
 	patchW, patchB, special, pos *gpu.Buffer
 	layers                       []layerBuffers
 	normG, normB                 *gpu.Buffer
-	headW, headB                 *gpu.Buffer // [H*D, L] and [L], H = headTokens
+	headW, headB                 *gpu.Buffer // [H*D, L] and [L], H = Config.HeadTokens
 }
 
 type layerBuffers struct {
@@ -97,8 +99,8 @@ type profiled struct {
 	infos []dispatchInfo
 }
 
-// EngineOptions are the optional settings of NewEngineOptions.
-type EngineOptions struct {
+// GPUEngineOptions are the optional settings of NewGPUEngineWith.
+type GPUEngineOptions struct {
 	// Precision is the arithmetic the engine runs at (default fp32, the
 	// bit-faithful fp32 kernels; see gpu.Precision and docs/precision.md).
 	// fp16 on a device without fp16 support is an error wrapping
@@ -106,15 +108,15 @@ type EngineOptions struct {
 	Precision gpu.Precision
 }
 
-// NewEngine uploads m's weights to d and allocates activations for up to
+// NewGPUEngine uploads m's weights to d and allocates activations for up to
 // maxBatch images, at fp32. An error wrapping gpu.ErrOutOfMemory means the
 // device cannot hold that batch: try a smaller one.
-func NewEngine(d *gpu.Device, m *Model, maxBatch int) (*Engine, error) {
-	return NewEngineOptions(d, m, maxBatch, EngineOptions{})
+func NewGPUEngine(d *gpu.Device, m *Model, maxBatch int) (*GPUEngine, error) {
+	return NewGPUEngineWith(d, m, maxBatch, GPUEngineOptions{})
 }
 
-// NewEngineOptions is NewEngine with options: the precision.
-func NewEngineOptions(d *gpu.Device, m *Model, maxBatch int, opts EngineOptions) (*Engine, error) {
+// NewGPUEngineWith is NewGPUEngine with options: the precision.
+func NewGPUEngineWith(d *gpu.Device, m *Model, maxBatch int, opts GPUEngineOptions) (*GPUEngine, error) {
 	if maxBatch < 1 {
 		return nil, fmt.Errorf("deit: engine: batch size %d, want at least 1", maxBatch)
 	}
@@ -144,7 +146,7 @@ func NewEngineOptions(d *gpu.Device, m *Model, maxBatch int, opts EngineOptions)
 	if prec == gpu.PrecisionFP16 {
 		act16 = gpu.F16
 	}
-	e := &Engine{
+	e := &GPUEngine{
 		dev: d, ops: ops, cfg: m.Config, maxBatch: maxBatch, prec: prec, act16: act16,
 		seqs: map[int]*gpu.Sequence{}, prof: map[int]*profiled{}, debug: map[int]*gpu.Sequence{},
 		stream: map[int][2]*gpu.Sequence{},
@@ -161,36 +163,37 @@ func NewEngineOptions(d *gpu.Device, m *Model, maxBatch int, opts EngineOptions)
 }
 
 // MaxBatch is the largest batch Forward accepts.
-func (e *Engine) MaxBatch() int { return e.maxBatch }
+func (e *GPUEngine) MaxBatch() int { return e.maxBatch }
 
 // Device describes the device the engine runs on.
-func (e *Engine) Device() gpu.DeviceInfo { return e.dev.Info() }
+func (e *GPUEngine) Device() gpu.DeviceInfo { return e.dev.Info() }
 
 // Config is the model configuration the engine was built for.
-func (e *Engine) Config() Config { return e.cfg }
+func (e *GPUEngine) Config() Config { return e.cfg }
 
 // Precision is the precision the engine runs at: PrecisionFP32 or
-// PrecisionFP16 (what EngineOptions.Precision resolved to on this device).
-func (e *Engine) Precision() gpu.Precision { return e.prec }
+// PrecisionFP16 (what GPUEngineOptions.Precision resolved to on this device).
+func (e *GPUEngine) Precision() gpu.Precision { return e.prec }
 
 // CoopMat reports whether the engine's fp16 products run on cooperative
 // matrices (tensor cores), and of which shape.
-func (e *Engine) CoopMat() (gpu.CoopMatShape, bool) {
+func (e *GPUEngine) CoopMat() (gpu.CoopMatShape, bool) {
 	s, ok := e.ops.CoopMat()
 	return s, ok && e.prec == gpu.PrecisionFP16
 }
 
 // Kernels names the engine's arithmetic for reports: "fp32", "fp16", or
 // "fp16+coopmat 16x16x16".
-func (e *Engine) Kernels() string {
+func (e *GPUEngine) Kernels() string {
 	if s, ok := e.CoopMat(); ok {
 		return fmt.Sprintf("fp16+coopmat %dx%dx%d", s.M, s.N, s.K)
 	}
 	return e.prec.String()
 }
 
-// Close releases the engine's sequences and buffers. The device stays open.
-func (e *Engine) Close() error {
+// Close releases the engine's sequences and buffers. The device stays open,
+// unless the engine was built by NewEngine, which opened it.
+func (e *GPUEngine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range e.seqs {
@@ -214,12 +217,16 @@ func (e *Engine) Close() error {
 		e.closers[i]()
 	}
 	e.closers = nil
+	if e.ownsDevice {
+		e.ownsDevice = false
+		return e.dev.Close()
+	}
 	return nil
 }
 
 // Forward classifies B preprocessed images (pixels is [B, C, H, W] float32,
-// as loader.Preprocessor.Apply makes them) and returns the logits [B, L].
-func (e *Engine) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
+// as imageio.Preprocessor.Apply makes them) and returns the logits [B, L].
+func (e *GPUEngine) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	seq, err := e.sequence(e.seqs, B, false)
@@ -232,7 +239,7 @@ func (e *Engine) Forward(ctx context.Context, pixels []float32, B int) ([]float3
 // Profile runs one forward on a separately recorded sequence with a
 // timestamp around every dispatch, and returns the logits and the GPU time
 // of each dispatch in recording order.
-func (e *Engine) Profile(ctx context.Context, pixels []float32, B int) ([]float32, []DispatchTime, error) {
+func (e *GPUEngine) Profile(ctx context.Context, pixels []float32, B int) ([]float32, []DispatchTime, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.prof == nil {
@@ -277,7 +284,7 @@ func (e *Engine) Profile(ctx context.Context, pixels []float32, B int) ([]float3
 // ForwardHidden is Forward that also returns the residual stream after every
 // encoder layer ([Layers][B*T*D]), for checking the GPU layer by layer
 // against the CPU reference. It records its own sequence; Forward stays lean.
-func (e *Engine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]float32, [][]float32, error) {
+func (e *GPUEngine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]float32, [][]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.debug == nil {
@@ -313,10 +320,10 @@ func (e *Engine) ForwardHidden(ctx context.Context, pixels []float32, B int) ([]
 	return logits, hidden, nil
 }
 
-// errClosed is returned by every Engine method called after Close.
+// errClosed is returned by every GPUEngine method called after Close.
 var errClosed = errors.New("deit: engine: used after Close")
 
-func (e *Engine) checkBatch(B int) error {
+func (e *GPUEngine) checkBatch(B int) error {
 	if B < 1 || B > e.maxBatch {
 		return fmt.Errorf("deit: engine: batch %d outside 1..%d (the engine's maximum batch)", B, e.maxBatch)
 	}
@@ -325,7 +332,7 @@ func (e *Engine) checkBatch(B int) error {
 
 // sequence returns the recorded sequence for batch B from cache, recording
 // it on first use.
-func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (*gpu.Sequence, error) {
+func (e *GPUEngine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (*gpu.Sequence, error) {
 	if cache == nil {
 		return nil, errClosed
 	}
@@ -347,21 +354,11 @@ func (e *Engine) sequence(cache map[int]*gpu.Sequence, B int, keepHidden bool) (
 	return s, nil
 }
 
-// checkInput checks that pixels hold B images.
-func (e *Engine) checkInput(pixels []float32, B int) error {
-	c := e.cfg
-	if want := B * c.Channels * c.ImageSize * c.ImageSize; len(pixels) != want {
-		return fmt.Errorf("deit: engine: %d input values, want %d (= %d images × %d×%d×%d)",
-			len(pixels), want, B, c.Channels, c.ImageSize, c.ImageSize)
-	}
-	return nil
-}
-
 // run writes the input, replays seq once and reads the logits back.
-func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B int) ([]float32, error) {
+func (e *GPUEngine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B int) ([]float32, error) {
 	c := e.cfg
-	if err := e.checkInput(pixels, B); err != nil {
-		return nil, err
+	if err := c.checkPixels(pixels, B); err != nil {
+		return nil, fmt.Errorf("deit: engine: %w", err)
 	}
 	in, out := e.act.pixels, e.act.logits
 	if e.act.stageIn != nil {
@@ -382,13 +379,13 @@ func (e *Engine) run(ctx context.Context, seq *gpu.Sequence, pixels []float32, B
 
 // record appends the whole forward for batch B to s and finishes it. It
 // returns what each dispatch is, in recording order, for Profile.
-func (e *Engine) record(s *gpu.Sequence, B int, keepHidden bool) ([]dispatchInfo, error) {
+func (e *GPUEngine) record(s *gpu.Sequence, B int, keepHidden bool) ([]dispatchInfo, error) {
 	return e.recordStaged(s, B, keepHidden, staging{e.act.stageIn, e.act.stageOu})
 }
 
 // recordStaged is record with the staging buffers given (ForwardStream's
 // second slot).
-func (e *Engine) recordStaged(s *gpu.Sequence, B int, keepHidden bool, st staging) ([]dispatchInfo, error) {
+func (e *GPUEngine) recordStaged(s *gpu.Sequence, B int, keepHidden bool, st staging) ([]dispatchInfo, error) {
 	var infos []dispatchInfo
 	if err := e.recordInto(s, B, keepHidden, st, &infos); err != nil {
 		return nil, err
@@ -396,7 +393,7 @@ func (e *Engine) recordStaged(s *gpu.Sequence, B int, keepHidden bool, st stagin
 	return infos, nil
 }
 
-func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, st staging, infos *[]dispatchInfo) error {
+func (e *GPUEngine) recordInto(s *gpu.Sequence, B int, keepHidden bool, st staging, infos *[]dispatchInfo) error {
 	c, a, w, o := e.cfg, &e.act, &e.w, e.ops
 	D, T, S, M, L := c.Hidden, c.Tokens(), c.Special(), c.MLP, c.NumLabels
 	N, P := c.Patches(), c.PatchSize
@@ -414,27 +411,32 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, st staging,
 	note := func(kernel, label string, flops float64) {
 		*infos = append(*infos, dispatchInfo{kernel, label, flops})
 	}
-	// mm records out = in·wt + bias (+ resid): in and wt of type h, out of
-	// type outT; resid is fp32.
-	mm := func(label string, out *gpu.Buffer, outT gpu.DType, in *gpu.Buffer, wt, bias *gpu.Buffer, resid *gpu.Buffer, m, n, k int, ep gpu.Epilogue) error {
+	// mmT records out = in·wt + bias (+ resid): in and wt of type inT, out
+	// of type outT; resid is fp32. mm is mmT with the engine's type h.
+	mmT := func(label string, out *gpu.Buffer, outT gpu.DType, in *gpu.Buffer, inT gpu.DType, wt, bias, resid *gpu.Buffer, m, n, k int, ep gpu.Epilogue) error {
 		r := gpu.Arg{}
 		if resid != nil {
 			r = rd(resid, m*n)
 		}
 		note("matmul", label, 2*float64(m)*float64(n)*float64(k))
-		if err := o.Matmul(s, wrT(out, m*n, outT), rdT(in, m*k, h), gpu.R(wt).As(h), gpu.R(bias), r, m, n, k, ep); err != nil {
+		if err := o.Matmul(s, wrT(out, m*n, outT), rdT(in, m*k, inT), gpu.R(wt).As(inT), gpu.R(bias), r, m, n, k, ep); err != nil {
 			return fmt.Errorf("deit: engine: recording %s: %w", label, err)
 		}
 		return nil
 	}
-	// ln records out (type h) = LayerNorm(in) over n fp32 rows.
-	ln := func(label string, out, in, g, b *gpu.Buffer, n int) error {
+	mm := func(label string, out *gpu.Buffer, outT gpu.DType, in *gpu.Buffer, wt, bias, resid *gpu.Buffer, m, n, k int, ep gpu.Epilogue) error {
+		return mmT(label, out, outT, in, h, wt, bias, resid, m, n, k, ep)
+	}
+	// lnT records out (type outT) = LayerNorm(in) over n fp32 rows; ln is
+	// lnT with the engine's type h.
+	lnT := func(label string, out *gpu.Buffer, outT gpu.DType, in, g, b *gpu.Buffer, n int) error {
 		note("layernorm", label, 0)
-		if err := o.LayerNorm(s, wrT(out, n*D, h), rd(in, n*D), gpu.R(g), gpu.R(b), n, D, c.Eps); err != nil {
+		if err := o.LayerNorm(s, wrT(out, n*D, outT), rd(in, n*D), gpu.R(g), gpu.R(b), n, D, c.Eps); err != nil {
 			return fmt.Errorf("deit: engine: recording %s: %w", label, err)
 		}
 		return nil
 	}
+	ln := func(label string, out, in, g, b *gpu.Buffer, n int) error { return lnT(label, out, h, in, g, b, n) }
 
 	if st.in != nil {
 		if err := s.Copy(wr(a.pixels, B*c.Channels*c.ImageSize*c.ImageSize), rd(st.in, B*c.Channels*c.ImageSize*c.ImageSize)); err != nil {
@@ -489,15 +491,17 @@ func (e *Engine) recordInto(s *gpu.Sequence, B int, keepHidden bool, st staging,
 	// Only the special tokens reach the heads, and LayerNorm is per row, so
 	// normalize just those rows.
 	note("gather", "gather", 0)
-	H := headTokens(c)
+	H := c.HeadTokens()
 	if err := o.GatherRows(s, wr(a.tok, B*H*D), rd(a.x, rows*D), B, T, H, D); err != nil {
 		return fmt.Errorf("deit: engine: recording gather: %w", err)
 	}
-	if err := ln("final_norm", a.tokN, a.tok, w.normG, w.normB, B*H); err != nil {
+	// The head stays fp32 at every precision: its embeddings are an output
+	// (ForwardEmbeddings) and its product is a sliver of the work.
+	if err := lnT("final_norm", a.tokN, gpu.F32, a.tok, w.normG, w.normB, B*H); err != nil {
 		return err
 	}
 	// One product serves both heads: [cls | dist] · [½W_cls ; ½W_dist] + ½(b_cls + b_dist).
-	if err := mm("head", a.logits, gpu.F32, a.tokN, w.headW, w.headB, nil, B, L, H*D, gpu.EpilogueNone); err != nil {
+	if err := mmT("head", a.logits, gpu.F32, a.tokN, gpu.F32, w.headW, w.headB, nil, B, L, H*D, gpu.EpilogueNone); err != nil {
 		return err
 	}
 	if st.out != nil {

@@ -7,9 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,9 +18,9 @@ import (
 // fp16Engine builds an fp16 engine, skipping on devices without fp16 (unless
 // $VKDEIT_REQUIRE_FP16=1) and failing on the coopmat lane when cooperative
 // matrices are not in use ($VKDEIT_REQUIRE_COOPMAT=1).
-func fp16Engine(t *testing.T, dev *gpu.Device, m *Model, B int) *Engine {
+func fp16Engine(t *testing.T, dev *gpu.Device, m *Model, B int) *GPUEngine {
 	t.Helper()
-	e, err := NewEngineOptions(dev, m, B, EngineOptions{Precision: gpu.PrecisionFP16})
+	e, err := NewGPUEngineWith(dev, m, B, GPUEngineOptions{Precision: gpu.PrecisionFP16})
 	if errors.Is(err, gpu.ErrUnsupported) && os.Getenv("VKDEIT_REQUIRE_FP16") != "1" {
 		t.Skipf("no fp16 on this device: %v", err)
 	}
@@ -34,6 +32,7 @@ func fp16Engine(t *testing.T, dev *gpu.Device, m *Model, B int) *Engine {
 		require.True(t, coop, "VKDEIT_REQUIRE_COOPMAT=1 but the engine runs %s: %s", e.Kernels(), dev.Info().CoopMatNote)
 	}
 	t.Logf("engine kernels: %s", e.Kernels())
+	require.Contains(t, e.Name(), e.Kernels(), "the engine's name says its precision")
 	return e
 }
 
@@ -89,7 +88,7 @@ func TestEngineFP16MatchesReference(t *testing.T) {
 			m := randomModel(t, tc.cfg, seed)
 			e := fp16Engine(t, dev, m, tc.B)
 			px := randomPixels(tc.cfg, tc.B, seed)
-			ref, err := m.ForwardCPU(context.Background(), px, tc.B)
+			ref, err := m.ForwardReference(context.Background(), px, tc.B)
 			require.NoError(t, err)
 			logits, hidden, err := e.ForwardHidden(context.Background(), px, tc.B)
 			require.NoError(t, err)
@@ -102,6 +101,10 @@ func TestEngineFP16MatchesReference(t *testing.T) {
 			plain, err := e.Forward(context.Background(), px, tc.B)
 			require.NoError(t, err)
 			require.Equal(t, logits, plain, "Forward and ForwardHidden must compute the same logits")
+			withEmb, emb, err := e.ForwardEmbeddings(context.Background(), px, tc.B)
+			require.NoError(t, err)
+			require.Equal(t, logits, withEmb)
+			requireRelL2(t, "fp16 embeddings", emb, widen(ref.Embeddings), fp16LogitsBound)
 		})
 	}
 }
@@ -119,7 +122,7 @@ func TestEngineFP16DeiTSmall(t *testing.T) {
 	const B = 2
 	e := fp16Engine(t, dev, m, B)
 	px := randomPixels(c, B, 7)
-	ref, err := m.ForwardCPU(context.Background(), px, B)
+	ref, err := m.ForwardReference(context.Background(), px, B)
 	require.NoError(t, err)
 	logits, err := e.Forward(context.Background(), px, B)
 	require.NoError(t, err)
@@ -161,7 +164,7 @@ func TestEnginePrecision(t *testing.T) {
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 9)
 	px := randomPixels(c, 1, 9)
-	def, err := NewEngine(dev, m, 1)
+	def, err := NewGPUEngine(dev, m, 1)
 	require.NoError(t, err)
 	defer def.Close()
 	require.Equal(t, gpu.PrecisionFP32, def.Precision())
@@ -172,7 +175,7 @@ func TestEnginePrecision(t *testing.T) {
 	require.NoError(t, err)
 	for _, p := range []gpu.Precision{gpu.PrecisionFP32, gpu.PrecisionAuto} {
 		t.Run(p.String(), func(t *testing.T) {
-			e, err := NewEngineOptions(dev, m, 1, EngineOptions{Precision: p})
+			e, err := NewGPUEngineWith(dev, m, 1, GPUEngineOptions{Precision: p})
 			require.NoError(t, err)
 			defer e.Close()
 			resolved, err := p.Resolve(dev.Info())
@@ -187,7 +190,7 @@ func TestEnginePrecision(t *testing.T) {
 			}
 		})
 	}
-	_, err = NewEngineOptions(dev, m, 1, EngineOptions{Precision: gpu.Precision(7)})
+	_, err = NewGPUEngineWith(dev, m, 1, GPUEngineOptions{Precision: gpu.Precision(7)})
 	require.ErrorContains(t, err, "unknown precision")
 }
 
@@ -229,7 +232,7 @@ func BenchmarkEnginePrecision(b *testing.B) {
 			b.Skipf("no Vulkan device: %v", err)
 		}
 		for _, B := range batches {
-			e, err := NewEngineOptions(dev, m, B, EngineOptions{Precision: cf.p})
+			e, err := NewGPUEngineWith(dev, m, B, GPUEngineOptions{Precision: cf.p})
 			if errors.Is(err, gpu.ErrUnsupported) {
 				break
 			}
@@ -246,7 +249,7 @@ func BenchmarkEnginePrecision(b *testing.B) {
 					ctx := context.Background()
 					_, err := e.Forward(ctx, px, B) // records the sequence
 					require.NoError(b, err)
-					cpu0 := cpuTime()
+					cpu0 := cpuSeconds()
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						if _, err := e.Forward(ctx, px, B); err != nil {
@@ -254,7 +257,7 @@ func BenchmarkEnginePrecision(b *testing.B) {
 						}
 					}
 					b.ReportMetric(float64(B)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
-					b.ReportMetric((cpuTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
+					b.ReportMetric((cpuSeconds()-cpu0)*1e3/float64(b.N), "cpu-ms/op")
 				})
 				// The same forward over a stream of batches: on a discrete
 				// GPU the next batch's upload overlaps this one's compute.
@@ -279,13 +282,4 @@ func BenchmarkEnginePrecision(b *testing.B) {
 		}
 		dev.Close()
 	}
-}
-
-// cpuTime is the user plus system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -20,7 +20,7 @@ import (
 // batch 256). On unified-memory devices, where the kernels read the host's
 // writes directly, the batches run one after the other, exactly as Forward.
 // Either way each batch's logits are bit for bit those of Forward.
-func (e *Engine) ForwardStream(ctx context.Context, B int, next func() ([]float32, error), emit func(logits []float32) error) error {
+func (e *GPUEngine) ForwardStream(ctx context.Context, B int, next func() ([]float32, error), emit func(logits []float32) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.stream == nil {
@@ -77,8 +77,8 @@ func (e *Engine) ForwardStream(ctx context.Context, B int, next func() ([]float3
 	px, err := next()
 	slot := 0
 	for ; err == nil && px != nil; slot = 1 - slot {
-		if err := e.checkInput(px, B); err != nil {
-			return err
+		if err := e.cfg.checkPixels(px, B); err != nil {
+			return fmt.Errorf("deit: engine: %w", err)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -110,7 +110,7 @@ func (e *Engine) ForwardStream(ctx context.Context, B int, next func() ([]float3
 // streamSequences returns ForwardStream's two recorded sequences for batch
 // B, one per staging slot, allocating the second slot's buffers on first
 // use.
-func (e *Engine) streamSequences(B int) ([2]*gpu.Sequence, error) {
+func (e *GPUEngine) streamSequences(B int) ([2]*gpu.Sequence, error) {
 	if pair, ok := e.stream[B]; ok {
 		return pair, nil
 	}

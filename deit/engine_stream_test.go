@@ -29,7 +29,7 @@ func TestEngineForwardStream(t *testing.T) {
 	}{{"mapped", gpu.Options{}}, {"staging", gpu.Options{ForceStaging: true}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dev := gputest.OpenOptions(t, tc.opts)
-			e, err := NewEngine(dev, m, B)
+			e, err := NewGPUEngine(dev, m, B)
 			require.NoError(t, err)
 			defer e.Close()
 			ctx := context.Background()
@@ -72,7 +72,7 @@ func TestEngineForwardStream(t *testing.T) {
 			require.Equal(t, want[4], again, "Forward after an interrupted stream")
 
 			err = e.ForwardStream(ctx, B, func() ([]float32, error) { return make([]float32, 3), nil }, collect)
-			require.ErrorContains(t, err, "3 input values")
+			require.ErrorContains(t, err, "got 3 pixel values")
 			require.ErrorContains(t, e.ForwardStream(ctx, B+1, feed(n, nil), collect), "outside 1..2")
 			require.NoError(t, e.Close())
 			require.ErrorContains(t, e.ForwardStream(ctx, B, feed(n, nil), collect), "after Close")

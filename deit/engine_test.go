@@ -85,11 +85,11 @@ func TestEngineMatchesCPU(t *testing.T) {
 			seed := int64(100 + i)
 			t.Logf("seed %d", seed)
 			m := randomModel(t, tc.cfg, seed)
-			e, err := NewEngine(dev, m, tc.B)
+			e, err := NewGPUEngine(dev, m, tc.B)
 			require.NoError(t, err)
 			defer e.Close()
 			px := randomPixels(tc.cfg, tc.B, seed)
-			ref, err := m.ForwardCPU(context.Background(), px, tc.B)
+			ref, err := m.ForwardReference(context.Background(), px, tc.B)
 			require.NoError(t, err)
 			logits, hidden, err := e.ForwardHidden(context.Background(), px, tc.B)
 			require.NoError(t, err)
@@ -115,7 +115,7 @@ func TestEngineMatchesTorch(t *testing.T) {
 		t.Run(f.Name, func(t *testing.T) {
 			m, px, want := loadFixture(t, f.Dir, f.Weights)
 			B := len(want) / m.Config.NumLabels
-			e, err := NewEngine(dev, m, B)
+			e, err := NewGPUEngine(dev, m, B)
 			require.NoError(t, err)
 			defer e.Close()
 			logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
@@ -135,7 +135,7 @@ func TestEngineMatchesTorch(t *testing.T) {
 // TestEngineDeiTSmall checks the full deit-small-distilled shape (random
 // weights, 22M parameters) against the CPU reference. K reaches 1536 and the
 // residual stream passes 12 layers, so float32 rounding grows to ~1e-5;
-// 1e-4 is the bound for this shape.
+// 1e-4 is the bound README promises for this shape.
 func TestEngineDeiTSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full deit-small in -short mode")
@@ -145,11 +145,11 @@ func TestEngineDeiTSmall(t *testing.T) {
 	require.NoError(t, err)
 	m := randomModel(t, c, 7)
 	const B = 2
-	e, err := NewEngine(dev, m, B)
+	e, err := NewGPUEngine(dev, m, B)
 	require.NoError(t, err)
 	defer e.Close()
 	px := randomPixels(c, B, 7)
-	ref, err := m.ForwardCPU(context.Background(), px, B)
+	ref, err := m.ForwardReference(context.Background(), px, B)
 	require.NoError(t, err)
 	logits, err := e.Forward(context.Background(), px, B)
 	require.NoError(t, err)
@@ -166,7 +166,7 @@ func TestEngineReplay(t *testing.T) {
 	dev := gputest.Open(t)
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 3)
-	e, err := NewEngine(dev, m, 4)
+	e, err := NewGPUEngine(dev, m, 4)
 	require.NoError(t, err)
 	defer e.Close()
 	ctx := context.Background()
@@ -222,7 +222,7 @@ func TestEngineStaging(t *testing.T) {
 	var answers [][]float32
 	for _, opts := range []gpu.Options{{}, {ForceStaging: true}} {
 		dev := gputest.OpenOptions(t, opts)
-		e, err := NewEngine(dev, m, 2)
+		e, err := NewGPUEngine(dev, m, 2)
 		require.NoError(t, err)
 		got, err := e.Forward(context.Background(), px, 2)
 		require.NoError(t, err)
@@ -248,7 +248,7 @@ func TestEngineStagingFP16(t *testing.T) {
 		if !dev.Info().FP16() {
 			t.Skipf("%s has no fp16", dev.Info().Name)
 		}
-		e, err := NewEngineOptions(dev, m, 2, EngineOptions{Precision: gpu.PrecisionFP16})
+		e, err := NewGPUEngineWith(dev, m, 2, GPUEngineOptions{Precision: gpu.PrecisionFP16})
 		require.NoError(t, err)
 		got, err := e.Forward(context.Background(), px, 2)
 		require.NoError(t, err)
@@ -264,7 +264,7 @@ func TestEngineProfile(t *testing.T) {
 		t.Skip("device has no timestamp queries")
 	}
 	c := tinyConfig(HeadDistilled)
-	e, err := NewEngine(dev, randomModel(t, c, 5), 2)
+	e, err := NewGPUEngine(dev, randomModel(t, c, 5), 2)
 	require.NoError(t, err)
 	defer e.Close()
 	px := randomPixels(c, 2, 5)
@@ -292,29 +292,29 @@ func TestEngineErrors(t *testing.T) {
 	dev := gputest.Open(t)
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 1)
-	_, err := NewEngine(dev, m, 0)
+	_, err := NewGPUEngine(dev, m, 0)
 	require.ErrorContains(t, err, "batch size 0")
-	e, err := NewEngine(dev, m, 2)
+	e, err := NewGPUEngine(dev, m, 2)
 	require.NoError(t, err)
 	defer e.Close()
 	ctx := context.Background()
 	_, err = e.Forward(ctx, make([]float32, 10), 1)
-	require.ErrorContains(t, err, "10 input values")
+	require.ErrorContains(t, err, "got 10 pixel values")
 	_, err = e.Forward(ctx, randomPixels(c, 3, 1), 3)
 	require.ErrorContains(t, err, "batch 3 outside 1..2")
-	_, err = NewEngine(dev, m, 1<<40)
+	_, err = NewGPUEngine(dev, m, 1<<40)
 	require.ErrorIs(t, err, gpu.ErrOutOfMemory)
-	_, err = NewEngine(dev, m, math.MaxInt)
+	_, err = NewGPUEngine(dev, m, math.MaxInt)
 	require.ErrorIs(t, err, gpu.ErrOutOfMemory, "byte counts overflowing int64")
-	_, err = NewEngine(dev, nil, 1)
+	_, err = NewGPUEngine(dev, nil, 1)
 	require.ErrorContains(t, err, "nil model")
 	short := *m
 	short.Weights = RandomWeights(c, 1)
 	short.Weights.Layers[0].FC1W = short.Weights.Layers[0].FC1W[:10]
-	_, err = NewEngine(dev, &short, 1)
+	_, err = NewGPUEngine(dev, &short, 1)
 	require.ErrorContains(t, err, "Layers[0].FC1W has 10 values")
 
-	closed, err := NewEngine(dev, m, 1)
+	closed, err := NewGPUEngine(dev, m, 1)
 	require.NoError(t, err)
 	require.NoError(t, closed.Close())
 	px := randomPixels(c, 1, 1)
@@ -327,7 +327,7 @@ func TestEngineErrors(t *testing.T) {
 	if limit := dev.Info().MaxStorageBufferRange; limit > 0 {
 		// The MLP activations are the largest buffer: B·T·M floats.
 		over := int(limit/int64(4*c.Tokens()*c.MLP)) + 1
-		_, err = NewEngine(dev, m, over)
+		_, err = NewGPUEngine(dev, m, over)
 		require.ErrorIs(t, err, gpu.ErrOutOfMemory)
 		require.ErrorContains(t, err, fmt.Sprintf("batches up to %d fit", over-1))
 	}

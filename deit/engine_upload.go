@@ -8,7 +8,7 @@ import (
 )
 
 // newBuffer allocates a device buffer that Engine.Close frees.
-func (e *Engine) newBuffer(bytes int64) (*gpu.Buffer, error) {
+func (e *GPUEngine) newBuffer(bytes int64) (*gpu.Buffer, error) {
 	b, err := e.dev.NewBuffer(bytes)
 	if err != nil {
 		return nil, err
@@ -18,7 +18,7 @@ func (e *Engine) newBuffer(bytes int64) (*gpu.Buffer, error) {
 }
 
 // put uploads data into a new device buffer.
-func (e *Engine) put(name string, data []float32) (*gpu.Buffer, error) {
+func (e *GPUEngine) put(name string, data []float32) (*gpu.Buffer, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%s: empty tensor", name)
 	}
@@ -34,7 +34,7 @@ func (e *Engine) put(name string, data []float32) (*gpu.Buffer, error) {
 
 // putWeight uploads a matmul weight as the engine's weight type: fp32, or
 // rounded to fp16 (round to nearest even) at PrecisionFP16.
-func (e *Engine) putWeight(name string, data []float32) (*gpu.Buffer, error) {
+func (e *GPUEngine) putWeight(name string, data []float32) (*gpu.Buffer, error) {
 	if e.act16 != gpu.F16 {
 		return e.put(name, data)
 	}
@@ -82,17 +82,8 @@ func fuseQKV(l *Layer, D int) (w, b []float32) {
 	return w, b
 }
 
-// headTokens is how many leading tokens per image the head reads: the
-// [CLS] and distillation tokens of a distilled model, else [CLS] alone.
-func headTokens(c Config) int {
-	if c.Head == HeadDistilled {
-		return 2
-	}
-	return 1
-}
-
 // headWeights builds the single product that gives the final logits from the
-// normalized head-token rows [B, headTokens·D]. A distilled model's logits are
+// normalized head-token rows [B, HeadTokens·D]. A distilled model's logits are
 // (cls·W_clsᵀ + b_cls + dist·W_distᵀ + b_dist) / 2; halving a float32 is
 // exact, so stacking ½W_clsᵀ over ½W_distᵀ changes only the summation order.
 func headWeights(c Config, w *Weights) (hw, hb []float32) {
@@ -113,7 +104,7 @@ func headWeights(c Config, w *Weights) (hw, hb []float32) {
 }
 
 // upload copies every weight to the device once, in kernel layout.
-func (e *Engine) upload(w *Weights) error {
+func (e *GPUEngine) upload(w *Weights) error {
 	c := e.cfg
 	D, M := c.Hidden, c.MLP
 	K := c.Channels * c.PatchSize * c.PatchSize
@@ -157,16 +148,16 @@ func (e *Engine) upload(w *Weights) error {
 	ew.normG = must("final norm weight", w.NormG)
 	ew.normB = must("final norm bias", w.NormB)
 	hw, hb := headWeights(c, w)
-	ew.headW = mustW("head weight", hw)
+	ew.headW = must("head weight", hw) // fp32 at every precision (see recordInto)
 	ew.headB = must("head bias", hb)
 	return err
 }
 
 // allocate creates the activation buffers for maxBatch images, and staging
 // buffers when the device memory is not host-visible.
-func (e *Engine) allocate() error {
+func (e *GPUEngine) allocate() error {
 	c, B := e.cfg, int64(e.maxBatch)
-	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(headTokens(c)), int64(c.MLP), int64(c.NumLabels)
+	D, T, H, M, L := int64(c.Hidden), int64(c.Tokens()), int64(c.HeadTokens()), int64(c.MLP), int64(c.NumLabels)
 	N, K := int64(c.Patches()), int64(c.Channels)*int64(c.PatchSize)*int64(c.PatchSize)
 	// Every product below is checked: maxBatch and the config's sizes come
 	// from the user, and a wrapped product would allocate a small buffer.
@@ -193,7 +184,7 @@ func (e *Engine) allocate() error {
 		{&e.act.pixels, px, 4}, {&e.act.patches, prod(B, N, K), h}, {&e.act.emb, prod(B, N, D), 4},
 		{&e.act.x, prod(B, T, D), 4}, {&e.act.x2, prod(B, T, D), 4}, {&e.act.ln, prod(B, T, D), h},
 		{&e.act.qkv, prod(B, T, 3, D), h}, {&e.act.att, prod(B, T, D), h}, {&e.act.mlp, prod(B, T, M), h},
-		{&e.act.tok, prod(B, H, D), 4}, {&e.act.tokN, prod(B, H, D), h}, {&e.act.logits, prod(B, L), 4},
+		{&e.act.tok, prod(B, H, D), 4}, {&e.act.tokN, prod(B, H, D), 4}, {&e.act.logits, prod(B, L), 4},
 	}
 	if tooBig {
 		return fmt.Errorf("batch %d: activation sizes overflow 64-bit byte counts: %w", B, gpu.ErrOutOfMemory)

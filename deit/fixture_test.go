@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
 )
 
 // torchFixture is one committed PyTorch reference model under testdata/,
@@ -54,12 +54,12 @@ func testdataPath(elem ...string) string {
 	return filepath.Join(append([]string{"..", "testdata"}, elem...)...)
 }
 
-// fixtureFiles are the loader.ModelFiles for one checkpoint file of a
+// fixtureFiles are the hub.ModelFiles for one checkpoint file of a
 // fixture directory, with config.json and preprocessor_config.json when the
 // directory has them.
-func fixtureFiles(dir, weights string) loader.ModelFiles {
+func fixtureFiles(dir, weights string) hub.ModelFiles {
 	d := testdataPath(dir)
-	f := loader.ModelFiles{Dir: d, Weights: filepath.Join(d, weights)}
+	f := hub.ModelFiles{Dir: d, Weights: filepath.Join(d, weights)}
 	if _, err := os.Stat(filepath.Join(d, "config.json")); err == nil {
 		f.Config = filepath.Join(d, "config.json")
 	}
@@ -106,7 +106,7 @@ func readInputs(t testing.TB) (pixels []float32, batch int) {
 // use it too: run the same pixels with batch 2 and compare with relL2.
 func loadFixture(t testing.TB, dir, weights string) (m *Model, pixels []float32, want []float64) {
 	t.Helper()
-	m, err := LoadWith(fixtureFiles(dir, weights), nil)
+	m, err := Load(fixtureFiles(dir, weights))
 	require.NoError(t, err)
 	pixels, batch := readInputs(t)
 	g := readGolden(t, dir)

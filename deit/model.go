@@ -2,10 +2,10 @@ package deit
 
 import (
 	"fmt"
-	"io"
-	"os"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // Model is a ready-to-run classifier: its shape, its weights, and the
@@ -13,30 +13,24 @@ import (
 type Model struct {
 	Config  Config
 	Weights *Weights
-	Pre     *loader.Preprocessor
+	Pre     *imageio.Preprocessor
 	// Notes records what Load had to assume because the checkpoint did not
 	// say (for example sizes read from tensor shapes and eps 1e-6 for a
-	// timm/facebookresearch file without config.json). Load also writes
-	// each note once to its log.
+	// timm/facebookresearch file without config.json). Load prints nothing;
+	// a program shows these to its user if it wants.
 	Notes []string
 }
 
 // Load builds a Model from resolved checkpoint files (see
-// loader.ResolveModel): the weights (safetensors, pytorch_model.bin or a
+// hub.ResolveModel): the weights (safetensors, pytorch_model.bin or a
 // timm/facebookresearch .pth), config.json and preprocessor_config.json.
 // With a Hugging Face config.json its architectures pick the head and its
 // id2label the label names; without one (files.Config == "", the usual case
 // for timm/facebookresearch checkpoints) the model shape is derived from the
-// tensor shapes with LayerNorm eps 1e-6, and Load says so once on os.Stderr
-// (use LoadWith to send such notes elsewhere). A missing
-// preprocessor_config.json means loader.DefaultPreprocessor().
-func Load(files loader.ModelFiles) (*Model, error) {
-	return LoadWith(files, os.Stderr)
-}
-
-// LoadWith is Load with its notes (see Model.Notes) written to log, one
-// line each, prefixed "deit: ". A nil log writes nothing.
-func LoadWith(files loader.ModelFiles, log io.Writer) (*Model, error) {
+// tensor shapes with LayerNorm eps 1e-6, and Model.Notes says so. A missing
+// preprocessor_config.json means imageio.DefaultPreprocessor(). Load prints
+// nothing.
+func Load(files hub.ModelFiles) (*Model, error) {
 	if files.Weights == "" {
 		where := files.Dir
 		if where == "" {
@@ -44,7 +38,7 @@ func LoadWith(files loader.ModelFiles, log io.Writer) (*Model, error) {
 		}
 		return nil, fmt.Errorf("deit: %s: no weights file (model.safetensors, pytorch_model.bin or a .pth)", where)
 	}
-	ts, err := loader.ReadWeights(files.Weights)
+	ts, err := checkpoint.Read(files.Weights)
 	if err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
 	}
@@ -54,9 +48,9 @@ func LoadWith(files loader.ModelFiles, log io.Writer) (*Model, error) {
 	}
 
 	m := &Model{}
-	var hf *loader.HFConfig
+	var hf *HFConfig
 	if files.Config != "" {
-		if hf, err = loader.ReadConfig(files.Config); err != nil {
+		if hf, err = ReadHFConfig(files.Config); err != nil {
 			return nil, fmt.Errorf("deit: %w", err)
 		}
 		if l == layoutTimm && hf.ModelType == "" && len(hf.Architectures) == 0 {
@@ -95,21 +89,16 @@ func LoadWith(files loader.ModelFiles, log io.Writer) (*Model, error) {
 		return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
 	}
 	if files.Preprocessor == "" {
-		m.Pre = loader.DefaultPreprocessor()
-	} else if m.Pre, err = loader.ReadPreprocessor(files.Preprocessor); err != nil {
+		m.Pre = imageio.DefaultPreprocessor()
+	} else if m.Pre, err = imageio.ReadPreprocessor(files.Preprocessor); err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
-	}
-	if log != nil {
-		for _, n := range m.Notes {
-			fmt.Fprintf(log, "deit: %s\n", n)
-		}
 	}
 	return m, nil
 }
 
 // headRows is the row count of the checkpoint's (first) classifier weight,
 // or 0 when there is none.
-func headRows(l layout, head HeadKind, ts map[string]*loader.Tensor) int {
+func headRows(l layout, head HeadKind, ts map[string]*checkpoint.Tensor) int {
 	name := "classifier.weight"
 	switch {
 	case l == layoutTimm:

@@ -1,7 +1,7 @@
 package deit
 
 import (
-	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // writeConfig writes a config.json into a fresh temp dir and returns its path.
@@ -28,11 +30,11 @@ func TestLoad(t *testing.T) {
 	timmWeights := testdataPath("tiny-distilled-timm", "model.pth")
 	for _, tc := range []struct {
 		name    string
-		files   func(t *testing.T) loader.ModelFiles
+		files   func(t *testing.T) hub.ModelFiles
 		check   func(t *testing.T, m *Model, log string)
 		wantErr string
 	}{
-		{"hf dir", func(*testing.T) loader.ModelFiles { return fixtureFiles("tiny-distilled", "model.safetensors") },
+		{"hf dir", func(*testing.T) hub.ModelFiles { return fixtureFiles("tiny-distilled", "model.safetensors") },
 			func(t *testing.T, m *Model, log string) {
 				require.Equal(t, HeadDistilled, m.Config.Head)
 				require.Equal(t, float32(1e-12), m.Config.Eps)
@@ -41,61 +43,58 @@ func TestLoad(t *testing.T) {
 				require.Empty(t, m.Notes)
 				require.Empty(t, log)
 			}, ""},
-		{"timm without config", func(*testing.T) loader.ModelFiles { return loader.ModelFiles{Weights: timmWeights} },
+		{"timm without config", func(*testing.T) hub.ModelFiles { return hub.ModelFiles{Weights: timmWeights} },
 			func(t *testing.T, m *Model, log string) {
 				require.Equal(t, float32(1e-6), m.Config.Eps)
 				require.Equal(t, 1, m.Config.Heads)
 				require.Equal(t, "LABEL_9", m.Config.Labels[9])
-				require.Equal(t, loader.DefaultPreprocessor(), m.Pre)
+				require.Equal(t, imageio.DefaultPreprocessor(), m.Pre)
 				require.Len(t, m.Notes, 1)
 				require.Contains(t, m.Notes[0], "model.pth: no config.json: model shape read from the timm/facebookresearch")
-				require.Equal(t, 1, strings.Count(log, "\n"), "said once")
-				require.True(t, strings.HasPrefix(log, "deit: "))
 				require.Contains(t, log, "LayerNorm eps 1e-06")
 			}, ""},
-		{"timm with a timm config.json", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: timmWeights, Config: writeConfig(t, `{"architecture": "deit_tiny_distilled", "num_classes": 10}`)}
+		{"timm with a timm config.json", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: timmWeights, Config: writeConfig(t, `{"architecture": "deit_tiny_distilled", "num_classes": 10}`)}
 		}, func(t *testing.T, m *Model, log string) {
 			require.Equal(t, float32(1e-6), m.Config.Eps)
 			require.Len(t, m.Notes, 2)
 			require.Contains(t, m.Notes[0], "is not a Hugging Face model config (no model_type or architectures); ignored")
 		}, ""},
-		{"config without id2label or architectures", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t, strings.Replace(tinyConfigJSON, "%s", "", 1))}
+		{"config without id2label or architectures", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t, strings.Replace(tinyConfigJSON, "%s", "", 1))}
 		}, func(t *testing.T, m *Model, log string) {
 			require.Equal(t, HeadDistilled, m.Config.Head, "from the tensor names")
 			require.Equal(t, 10, m.Config.NumLabels, "from the classifier rows")
 			require.Equal(t, "LABEL_0", m.Config.Labels[0])
 			require.Equal(t, float32(1e-12), m.Config.Eps)
 		}, ""},
-		{"config layers beyond the checkpoint", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config layers beyond the checkpoint", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 3`, 1))}
 		}, nil, "model.safetensors: Hugging Face DeiT (deit.*) checkpoint does not fit the config (D=64, layers=3"},
-		{"config with absurd layers", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config with absurd layers", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000000`, 1))}
 		}, nil, "model.safetensors: the config asks for 1000000000000 layers but the Hugging Face DeiT (deit.*) checkpoint holds only"},
-		{"config with absurd hidden size", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config with absurd hidden size", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"hidden_size": 64`, `"hidden_size": 1000000000000000`, 1))}
 		}, nil, "deit.embeddings.cls_token: want [1 1 1000000000000000], found [1 1 64]"},
-		{"config with the wrong head", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config with the wrong head", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTForImageClassification"]`, 1))}
 		}, nil, "the config asks for DeiTForImageClassification (classifier) but the Hugging Face DeiT (deit.*) checkpoint holds DeiTForImageClassificationWithTeacher"},
-		{"unsupported architecture", func(t *testing.T) loader.ModelFiles {
-			return loader.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"unsupported architecture", func(t *testing.T) hub.ModelFiles {
+			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTModel"]`, 1))}
 		}, nil, `architectures ["DeiTModel"]`},
-		{"no weights", func(*testing.T) loader.ModelFiles { return loader.ModelFiles{Dir: "some/dir"} }, nil,
+		{"no weights", func(*testing.T) hub.ModelFiles { return hub.ModelFiles{Dir: "some/dir"} }, nil,
 			"deit: some/dir: no weights file"},
-		{"weights not found", func(*testing.T) loader.ModelFiles { return loader.ModelFiles{Weights: "nope/model.safetensors"} }, nil,
+		{"weights not found", func(*testing.T) hub.ModelFiles { return hub.ModelFiles{Weights: "nope/model.safetensors"} }, nil,
 			"nope/model.safetensors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var log bytes.Buffer
-			m, err := LoadWith(tc.files(t), &log)
+			m, err := Load(tc.files(t))
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				require.True(t, strings.HasPrefix(err.Error(), "deit: "), err.Error())
@@ -103,7 +102,36 @@ func TestLoad(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.NoError(t, m.Weights.check(m.Config))
-			tc.check(t, m, log.String())
+			tc.check(t, m, strings.Join(m.Notes, "\n"))
 		})
 	}
+}
+
+func TestImageNetLabels(t *testing.T) {
+	l := ImageNetLabels()
+	require.Len(t, l, 1000)
+	require.Equal(t, "tench, Tinca tinca", l[0])
+	require.Equal(t, "tabby, tabby cat", l[281])
+	require.Equal(t, "crane", l[134]) // the bird; 517 is the machine, spelled the same
+	require.Equal(t, "crane", l[517])
+	require.Equal(t, "maillot, tank suit", l[639])
+	require.Equal(t, "toilet tissue, toilet paper, bathroom tissue", l[999])
+	for i, s := range l {
+		require.NotEmpty(t, s, "label %d", i)
+		require.Equal(t, strings.TrimSpace(s), s, "label %d", i)
+	}
+}
+
+// TestTimmWithoutConfigGetsImageNetNames: a 1000-class timm checkpoint
+// without config.json prints ImageNet names, not LABEL_i.
+func TestTimmWithoutConfigGetsImageNetNames(t *testing.T) {
+	ts := maps.Clone(fixtureTensors(t, "tiny-distilled-timm", "model.pth"))
+	for _, h := range []string{"head", "head_dist"} {
+		ts[h+".weight"] = &checkpoint.Tensor{Name: h + ".weight", Shape: []int{1000, 64}, Data: make([]float32, 1000*64)}
+		ts[h+".bias"] = &checkpoint.Tensor{Name: h + ".bias", Shape: []int{1000}, Data: make([]float32, 1000)}
+	}
+	got, note, err := configFromTensors(layoutTimm, HeadDistilled, ts)
+	require.NoError(t, err)
+	require.Equal(t, "tabby, tabby cat", got.Labels[281])
+	require.Contains(t, note, "1000 labels with ImageNet-1k names")
 }

@@ -7,11 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // TestCPUMatchesPyTorch loads every committed fixture format through Load
-// and checks ForwardCPU's logits (and, where recorded, every layer's hidden
+// and checks ForwardReference's logits (and, where recorded, every layer's hidden
 // state) against PyTorch's float64 forward.
 func TestCPUMatchesPyTorch(t *testing.T) {
 	for _, f := range torchFixtures {
@@ -22,7 +22,7 @@ func TestCPUMatchesPyTorch(t *testing.T) {
 				require.Equal(t, g.Heads, m.Config.Heads, "head count")
 			}
 			require.InEpsilon(t, g.Eps, float64(m.Config.Eps), 1e-6, "LayerNorm eps")
-			res, err := m.ForwardCPU(context.Background(), pixels, g.Batch)
+			res, err := m.ForwardReference(context.Background(), pixels, g.Batch)
 			require.NoError(t, err)
 			requireRelL2(t, "logits", res.Logits, want, 1e-5)
 			if g.Hidden != nil {
@@ -57,13 +57,13 @@ func TestPyTorchFixturesDiscriminate(t *testing.T) {
 // DeiTForImageClassification: two special tokens but only a "classifier" on
 // token 0, which must give PyTorch's [CLS]-head logits.
 func TestCPUDeiTForImageClassification(t *testing.T) {
-	ts, err := loader.ReadWeights(testdataPath("tiny-distilled", "model.safetensors"))
+	ts, err := checkpoint.Read(testdataPath("tiny-distilled", "model.safetensors"))
 	require.NoError(t, err)
 	ts["classifier.weight"], ts["classifier.bias"] = ts["cls_classifier.weight"], ts["cls_classifier.bias"]
 	for _, n := range []string{"cls_classifier.weight", "cls_classifier.bias", "distillation_classifier.weight", "distillation_classifier.bias"} {
 		delete(ts, n)
 	}
-	hf, err := loader.ReadConfig(testdataPath("tiny-distilled", "config.json"))
+	hf, err := ReadHFConfig(testdataPath("tiny-distilled", "config.json"))
 	require.NoError(t, err)
 	hf.Architectures = []string{"DeiTForImageClassification"}
 	cfg, err := ConfigFromHF(hf)
@@ -76,7 +76,7 @@ func TestCPUDeiTForImageClassification(t *testing.T) {
 
 	pixels, batch := readInputs(t)
 	g := readGolden(t, "tiny-distilled")
-	res, err := (&Model{Config: cfg, Weights: w}).ForwardCPU(context.Background(), pixels, batch)
+	res, err := (&Model{Config: cfg, Weights: w}).ForwardReference(context.Background(), pixels, batch)
 	require.NoError(t, err)
 	requireRelL2(t, "cls logits", res.Logits, g.ClsLogits, 1e-5)
 }
@@ -85,12 +85,12 @@ func TestCPUDeiTForImageClassification(t *testing.T) {
 // the other images in the batch: batch 2 equals two batch-1 runs exactly.
 func TestCPUBatchIndependent(t *testing.T) {
 	m, pixels, _ := loadFixture(t, "tiny-distilled", "model.safetensors")
-	both, err := m.ForwardCPU(context.Background(), pixels, 2)
+	both, err := m.ForwardReference(context.Background(), pixels, 2)
 	require.NoError(t, err)
 	n := len(pixels) / 2
 	L := m.Config.NumLabels
 	for b := range 2 {
-		one, err := m.ForwardCPU(context.Background(), pixels[b*n:(b+1)*n], 1)
+		one, err := m.ForwardReference(context.Background(), pixels[b*n:(b+1)*n], 1)
 		require.NoError(t, err)
 		require.Equal(t, both.Logits[b*L:(b+1)*L], one.Logits, "image %d", b)
 	}

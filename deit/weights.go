@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // Layer holds one encoder block's weights. Every matrix is in PyTorch
@@ -59,7 +59,7 @@ func view(s []float32, lo, hi int) []float32 { return s[lo:hi:hi] }
 // cfg must be present with exactly the right shape; otherwise the error lists
 // each problem as the expected name and shape and what was found. Tensors
 // the model does not use (a pooler, optimizer state) are ignored.
-func WeightsFromTensors(cfg Config, ts map[string]*loader.Tensor) (*Weights, error) {
+func WeightsFromTensors(cfg Config, ts map[string]*checkpoint.Tensor) (*Weights, error) {
 	w, err := weightsFromTensors(cfg, ts)
 	if err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
@@ -68,7 +68,7 @@ func WeightsFromTensors(cfg Config, ts map[string]*loader.Tensor) (*Weights, err
 }
 
 // weightsFromTensors is WeightsFromTensors with errors not yet prefixed.
-func weightsFromTensors(cfg Config, ts map[string]*loader.Tensor) (*Weights, error) {
+func weightsFromTensors(cfg Config, ts map[string]*checkpoint.Tensor) (*Weights, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
-// layout is a checkpoint naming scheme (deit-spec.md §3).
+// layout is a checkpoint naming scheme (docs/checkpoints.md).
 type layout int
 
 const (
@@ -41,7 +41,7 @@ const headUnknown HeadKind = -1
 //   - timm (blocks.N.*, pos_embed, cls_token, patch_embed.*): head_dist →
 //     HeadDistilled, dist_token without head_dist → HeadDistilledClassifier,
 //     neither → HeadClassifier.
-func detectLayout(ts map[string]*loader.Tensor) (layout, HeadKind, error) {
+func detectLayout(ts map[string]*checkpoint.Tensor) (layout, HeadKind, error) {
 	var deit, vit, timm int
 	for name := range ts {
 		switch {

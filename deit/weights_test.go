@@ -7,15 +7,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // names makes a tensor map holding only the given names (shapes empty), for
 // tests that look at names alone.
-func names(ns ...string) map[string]*loader.Tensor {
-	ts := make(map[string]*loader.Tensor, len(ns))
+func names(ns ...string) map[string]*checkpoint.Tensor {
+	ts := make(map[string]*checkpoint.Tensor, len(ns))
 	for _, n := range ns {
-		ts[n] = &loader.Tensor{Name: n}
+		ts[n] = &checkpoint.Tensor{Name: n}
 	}
 	return ts
 }
@@ -25,7 +25,7 @@ func TestDetectLayout(t *testing.T) {
 		"deit.encoder.layer.0.attention.attention.query.weight", "deit.layernorm.weight"}
 	for _, tc := range []struct {
 		name    string
-		ts      map[string]*loader.Tensor
+		ts      map[string]*checkpoint.Tensor
 		layout  layout
 		head    HeadKind
 		wantErr string
@@ -63,9 +63,9 @@ func TestDetectLayout(t *testing.T) {
 }
 
 // fixtureTensors reads a committed fixture checkpoint.
-func fixtureTensors(t *testing.T, dir, file string) map[string]*loader.Tensor {
+func fixtureTensors(t *testing.T, dir, file string) map[string]*checkpoint.Tensor {
 	t.Helper()
-	ts, err := loader.ReadWeights(testdataPath(dir, file))
+	ts, err := checkpoint.Read(testdataPath(dir, file))
 	require.NoError(t, err)
 	return ts
 }
@@ -73,7 +73,7 @@ func fixtureTensors(t *testing.T, dir, file string) map[string]*loader.Tensor {
 // fixtureConfig reads a committed fixture config.json through ConfigFromHF.
 func fixtureConfig(t *testing.T, dir string) Config {
 	t.Helper()
-	hf, err := loader.ReadConfig(testdataPath(dir, "config.json"))
+	hf, err := ReadHFConfig(testdataPath(dir, "config.json"))
 	require.NoError(t, err)
 	c, err := ConfigFromHF(hf)
 	require.NoError(t, err)
@@ -86,36 +86,36 @@ func TestWeightsFromTensorsErrors(t *testing.T) {
 		name    string
 		dir     string
 		file    string
-		edit    func(cfg *Config, ts map[string]*loader.Tensor)
+		edit    func(cfg *Config, ts map[string]*checkpoint.Tensor)
 		wantErr []string
 	}{
-		{"missing tensor", "tiny-distilled", "model.safetensors", func(_ *Config, ts map[string]*loader.Tensor) {
+		{"missing tensor", "tiny-distilled", "model.safetensors", func(_ *Config, ts map[string]*checkpoint.Tensor) {
 			delete(ts, "deit.encoder.layer.1.attention.attention.key.weight")
 		}, []string{"1 tensor(s) wrong", "deit.encoder.layer.1.attention.attention.key.weight: want [64 64], found nothing"}},
-		{"mis-shaped tensor", "tiny-distilled", "model.safetensors", func(_ *Config, ts map[string]*loader.Tensor) {
+		{"mis-shaped tensor", "tiny-distilled", "model.safetensors", func(_ *Config, ts map[string]*checkpoint.Tensor) {
 			x := ts["deit.encoder.layer.0.intermediate.dense.weight"]
-			ts["deit.encoder.layer.0.intermediate.dense.weight"] = &loader.Tensor{Name: x.Name, Shape: []int{128, 128}, Data: x.Data}
+			ts["deit.encoder.layer.0.intermediate.dense.weight"] = &checkpoint.Tensor{Name: x.Name, Shape: []int{128, 128}, Data: x.Data}
 		}, []string{"deit.encoder.layer.0.intermediate.dense.weight: want [256 64], found [128 128]"}},
-		{"config wants more layers", "tiny-distilled", "model.safetensors", func(cfg *Config, _ map[string]*loader.Tensor) {
+		{"config wants more layers", "tiny-distilled", "model.safetensors", func(cfg *Config, _ map[string]*checkpoint.Tensor) {
 			cfg.Layers = 3
 		}, []string{"16 tensor(s) wrong", "deit.encoder.layer.2.layernorm_before.weight: want [64], found nothing", "… and 4 more"}},
-		{"config image size", "tiny-distilled", "model.safetensors", func(cfg *Config, _ map[string]*loader.Tensor) {
+		{"config image size", "tiny-distilled", "model.safetensors", func(cfg *Config, _ map[string]*checkpoint.Tensor) {
 			cfg.ImageSize = 48
 		}, []string{"deit.embeddings.position_embeddings: want [1 38 64], found [1 18 64]"}},
-		{"timm head mismatch", "tiny-distilled-timm", "model.pth", func(cfg *Config, ts map[string]*loader.Tensor) {
+		{"timm head mismatch", "tiny-distilled-timm", "model.pth", func(cfg *Config, ts map[string]*checkpoint.Tensor) {
 			delete(ts, "head_dist.weight") // now reads as one head with a dist token
 		}, []string{"the config asks for DeiTForImageClassificationWithTeacher (head + head_dist) but the timm/facebookresearch (blocks.N.*) checkpoint holds DeiTForImageClassification (dist_token, head only)"}},
-		{"timm mis-shaped qkv", "tiny-distilled-timm", "model.pth", func(cfg *Config, ts map[string]*loader.Tensor) {
+		{"timm mis-shaped qkv", "tiny-distilled-timm", "model.pth", func(cfg *Config, ts map[string]*checkpoint.Tensor) {
 			x := ts["blocks.1.attn.qkv.bias"]
-			ts["blocks.1.attn.qkv.bias"] = &loader.Tensor{Name: x.Name, Shape: []int{64}, Data: x.Data[:64]}
+			ts["blocks.1.attn.qkv.bias"] = &checkpoint.Tensor{Name: x.Name, Shape: []int{64}, Data: x.Data[:64]}
 		}, []string{"timm/facebookresearch (blocks.N.*) checkpoint does not fit", "blocks.1.attn.qkv.bias: want [192], found [64]"}},
-		{"values do not match shape", "tiny-distilled", "model.safetensors", func(_ *Config, ts map[string]*loader.Tensor) {
+		{"values do not match shape", "tiny-distilled", "model.safetensors", func(_ *Config, ts map[string]*checkpoint.Tensor) {
 			x := ts["deit.layernorm.bias"]
-			ts["deit.layernorm.bias"] = &loader.Tensor{Name: x.Name, Shape: x.Shape, Data: x.Data[:3]}
+			ts["deit.layernorm.bias"] = &checkpoint.Tensor{Name: x.Name, Shape: x.Shape, Data: x.Data[:3]}
 		}, []string{"deit.layernorm.bias: shape [64] but 3 values"}},
 		{"vit names for distilled config", "tiny-vit", "model.safetensors", nil,
 			[]string{"the config asks for DeiTForImageClassificationWithTeacher (cls_classifier + distillation_classifier) but the Hugging Face ViT (vit.*) checkpoint holds ViTForImageClassification (classifier)"}},
-		{"bad config", "tiny-distilled", "model.safetensors", func(cfg *Config, _ map[string]*loader.Tensor) { cfg.Heads = 5 },
+		{"bad config", "tiny-distilled", "model.safetensors", func(cfg *Config, _ map[string]*checkpoint.Tensor) { cfg.Heads = 5 },
 			[]string{"deit: config: hidden size 64 is not a multiple of 5 heads"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,8 +156,8 @@ func TestTimmQKVSplit(t *testing.T) {
 func TestWeightsIgnoreExtras(t *testing.T) {
 	cfg := fixtureConfig(t, "tiny-distilled")
 	ts := maps.Clone(fixtureTensors(t, "tiny-distilled", "model.safetensors"))
-	ts["deit.pooler.dense.weight"] = &loader.Tensor{Name: "deit.pooler.dense.weight", Shape: []int{64, 64}, Data: make([]float32, 64*64)}
-	ts["deit.embeddings.mask_token"] = &loader.Tensor{Name: "deit.embeddings.mask_token", Shape: []int{1, 1, 64}, Data: make([]float32, 64)}
+	ts["deit.pooler.dense.weight"] = &checkpoint.Tensor{Name: "deit.pooler.dense.weight", Shape: []int{64, 64}, Data: make([]float32, 64*64)}
+	ts["deit.embeddings.mask_token"] = &checkpoint.Tensor{Name: "deit.embeddings.mask_token", Shape: []int{1, 1, 64}, Data: make([]float32, 64)}
 	w, err := WeightsFromTensors(cfg, ts)
 	require.NoError(t, err)
 	require.Equal(t, ts["deit.embeddings.distillation_token"].Data, w.Special[64:])
@@ -169,29 +169,29 @@ func TestConfigFromTensors(t *testing.T) {
 		name    string
 		dir     string
 		file    string
-		edit    func(ts map[string]*loader.Tensor)
+		edit    func(ts map[string]*checkpoint.Tensor)
 		want    Config
 		note    string
 		wantErr string
 	}{
 		{"timm", "tiny-distilled-timm", "model.pth", nil,
 			Config{Hidden: 64, Layers: 2, Heads: 1, MLP: 256, ImageSize: 32, PatchSize: 8, Channels: 3, NumLabels: 10, Eps: 1e-6, Head: HeadDistilled},
-			"no config.json: model shape read from the timm/facebookresearch (blocks.N.*) tensor shapes (hidden 64, 2 layers, heads 1 = hidden/64 assumed, MLP 256, image 32, patch 8, 10 labels, DeiTForImageClassificationWithTeacher); LayerNorm eps 1e-06, what timm/facebookresearch trained with", ""},
+			"no config.json: model shape read from the timm/facebookresearch (blocks.N.*) tensor shapes (hidden 64, 2 layers, heads 1 = hidden/64 assumed, MLP 256, image 32, patch 8, 10 labels with LABEL_i names, DeiTForImageClassificationWithTeacher); LayerNorm eps 1e-06, what timm/facebookresearch trained with", ""},
 		{"hf", "tiny-distilled", "model.safetensors", nil,
 			Config{Hidden: 64, Layers: 2, Heads: 1, MLP: 256, ImageSize: 32, PatchSize: 8, Channels: 3, NumLabels: 10, Eps: 1e-12, Head: HeadDistilled},
 			"LayerNorm eps 1e-12, the Hugging Face default", ""},
-		{"timm without head_dist", "tiny-distilled-timm", "model.pth", func(ts map[string]*loader.Tensor) {
+		{"timm without head_dist", "tiny-distilled-timm", "model.pth", func(ts map[string]*checkpoint.Tensor) {
 			delete(ts, "head_dist.weight")
 			delete(ts, "blocks.1.norm1.weight") // the layer count comes from any blocks.1.* name
 		}, Config{Hidden: 64, Layers: 2, Heads: 1, MLP: 256, ImageSize: 32, PatchSize: 8, Channels: 3, NumLabels: 10, Eps: 1e-6, Head: HeadDistilledClassifier}, "", ""},
 		{"vit hidden 32", "tiny-vit", "model.safetensors", nil, Config{}, "", "hidden size 32 is not a multiple of 64, so the head count cannot be inferred"},
-		{"no pos", "tiny-distilled-timm", "model.pth", func(ts map[string]*loader.Tensor) { delete(ts, "pos_embed") },
+		{"no pos", "tiny-distilled-timm", "model.pth", func(ts map[string]*checkpoint.Tensor) { delete(ts, "pos_embed") },
 			Config{}, "", "tensor pos_embed (needed to infer the model size) is missing"},
-		{"pos not square", "tiny-distilled-timm", "model.pth", func(ts map[string]*loader.Tensor) {
-			ts["pos_embed"] = &loader.Tensor{Name: "pos_embed", Shape: []int{1, 17, 64}, Data: make([]float32, 17*64)}
+		{"pos not square", "tiny-distilled-timm", "model.pth", func(ts map[string]*checkpoint.Tensor) {
+			ts["pos_embed"] = &checkpoint.Tensor{Name: "pos_embed", Shape: []int{1, 17, 64}, Data: make([]float32, 17*64)}
 		}, Config{}, "", "tensor pos_embed has 17 rows: 15 patches after 2 special token(s) is not a square grid"},
-		{"patch rank", "tiny-distilled-timm", "model.pth", func(ts map[string]*loader.Tensor) {
-			ts["patch_embed.proj.weight"] = &loader.Tensor{Name: "patch_embed.proj.weight", Shape: []int{64, 192}, Data: make([]float32, 64*192)}
+		{"patch rank", "tiny-distilled-timm", "model.pth", func(ts map[string]*checkpoint.Tensor) {
+			ts["patch_embed.proj.weight"] = &checkpoint.Tensor{Name: "patch_embed.proj.weight", Shape: []int{64, 192}, Data: make([]float32, 64*192)}
 		}, Config{}, "", "tensor patch_embed.proj.weight has shape [64 192], want rank 4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

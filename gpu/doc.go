@@ -5,18 +5,20 @@
 // # Devices
 //
 // Open loads the system Vulkan loader (libvulkan.so.1) itself and picks a
-// device: discrete > integrated > virtual > CPU, or the one named by
-// Options.Select or $VKDEIT_DEVICE (an enumeration index or a name
-// substring). A CPU driver such as Mesa's lavapipe works but is announced
-// on Options.Log, since everything then runs at CPU speed. With no loader or
-// no device, Open and Devices return an error wrapping ErrNoDevice that says
-// which packages to install.
+// device: discrete > integrated > virtual > CPU, or the one Options.Select
+// names (an enumeration index or a name substring). A CPU driver such as
+// Mesa's lavapipe works, at CPU speed (DeviceInfo.Type says so). With no
+// loader or no device, Open and Devices return an error wrapping
+// ErrNoDevice that says which packages to install. Open reads no
+// environment variables and prints nothing; OptionsFromEnv turns
+// $VKDEIT_DEVICE and $VKDEIT_VALIDATION into Options for programs that
+// honour them.
 //
-// With Options.Validation (or $VKDEIT_VALIDATION=1) the Khronos validation
-// layer runs with synchronization validation, and every warning or error it
-// reports is kept for Device.ValidationMessages — including the leaked-object
-// reports emitted while Close destroys the device. Tests use gpu/gputest,
-// which fails a test on any such message.
+// With Options.Validation the Khronos validation layer runs with
+// synchronization validation, and every warning or error it reports is kept
+// for Device.ValidationMessages — including the leaked-object reports
+// emitted while Close destroys the device (and written to Options.Log, when
+// given). Tests use gpu/gputest, which fails a test on any such message.
 //
 // # fp16 and cooperative matrices
 //

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/cpu"
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
@@ -29,8 +28,8 @@ func benchMs(d *gpu.Device) []int {
 
 // BenchmarkMatmul measures the DeiT-small matmul shapes (benchMs) on the
 // default device with the device-class kernel variant and its per-shape tile
-// ("vulkan"), next to a blocked, multi-core float32 product in plain Go
-// ("go"; not for M = 50688). Metric: GFLOPS (2·M·N·K per op).
+// ("vulkan"), next to the SIMD CPU GEMM of package cpu on every core ("cpu";
+// not for M = 50688). Metric: GFLOPS (2·M·N·K per op).
 func BenchmarkMatmul(b *testing.B) {
 	d := openOpsBench(b)
 	ops, err := gpu.NewOps(d)
@@ -49,10 +48,17 @@ func BenchmarkMatmul(b *testing.B) {
 			if M > 2048 {
 				continue
 			}
-			b.Run("go/"+shape, func(b *testing.B) {
+			b.Run("cpu-"+cpu.Best().String()+"/"+shape, func(b *testing.B) {
+				k, err := cpu.New(cpu.Auto, 0)
+				require.NoError(b, err)
+				defer k.Close()
+				pw, err := cpu.PackB(w, K, N)
+				require.NoError(b, err)
 				c := make([]float32, M*N)
-				for i := 0; i < b.N; i++ {
-					goMatmul(c, a, w, bias, M, N, K)
+				for b.Loop() {
+					if err := k.Gemm(c, a, pw, bias, nil, M, cpu.EpilogueNone); err != nil {
+						b.Fatal(err)
+					}
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
 			})
@@ -167,67 +173,4 @@ func opsBuf(b *testing.B, d *gpu.Device, data []float32) *gpu.Buffer {
 	require.NoError(b, err)
 	require.NoError(b, d.Write(buf, 0, data))
 	return buf
-}
-
-// goMatmul is the plain-Go baseline: c = a·w + bias in float32, rows split
-// over GOMAXPROCS goroutines, 4 rows × 256 columns blocked so each loaded W
-// value feeds 4 FMAs and the C block stays in L1.
-func goMatmul(c, a, w, bias []float32, M, N, K int) {
-	workers := runtime.GOMAXPROCS(0)
-	blocks := (M + 3) / 4
-	var wg sync.WaitGroup
-	for g := 0; g < workers; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for blk := g; blk < blocks; blk += workers {
-				goMatmulRows(c, a, w, bias, blk*4, min(blk*4+4, M), N, K)
-			}
-		}(g)
-	}
-	wg.Wait()
-}
-
-func goMatmulRows(c, a, w, bias []float32, m0, m1, N, K int) {
-	const nb = 256
-	for n0 := 0; n0 < N; n0 += nb {
-		n1 := min(n0+nb, N)
-		for m := m0; m < m1; m++ {
-			copy(c[m*N+n0:m*N+n1], bias[n0:n1])
-		}
-		if m1-m0 == 4 {
-			c0, c1, c2, c3 := c[m0*N+n0:m0*N+n1], c[(m0+1)*N+n0:(m0+1)*N+n1], c[(m0+2)*N+n0:(m0+2)*N+n1], c[(m0+3)*N+n0:(m0+3)*N+n1]
-			for k := 0; k < K; k++ {
-				a0, a1, a2, a3 := a[m0*K+k], a[(m0+1)*K+k], a[(m0+2)*K+k], a[(m0+3)*K+k]
-				wr := w[k*N+n0 : k*N+n1]
-				for j, wv := range wr {
-					c0[j] += a0 * wv
-					c1[j] += a1 * wv
-					c2[j] += a2 * wv
-					c3[j] += a3 * wv
-				}
-			}
-			continue
-		}
-		for m := m0; m < m1; m++ {
-			cr := c[m*N+n0 : m*N+n1]
-			for k := 0; k < K; k++ {
-				av := a[m*K+k]
-				for j, wv := range w[k*N+n0 : k*N+n1] {
-					cr[j] += av * wv
-				}
-			}
-		}
-	}
-}
-
-// TestGoMatmulBaseline keeps the benchmark's Go baseline honest.
-func TestGoMatmulBaseline(t *testing.T) {
-	for _, c := range [][3]int{{1, 1, 1}, {5, 300, 7}, {9, 1000, 33}} {
-		M, N, K := c[0], c[1], c[2]
-		a, w, bias := opsRand(8, M*K, -1, 1), opsRand(9, K*N, -1, 1), opsRand(10, N, -1, 1)
-		got := make([]float32, M*N)
-		goMatmul(got, a, w, bias, M, N, K)
-		requireOpsClose(t, fmt.Sprint(c), got, refMatmul(a, w, bias, nil, M, N, K, gpu.EpilogueNone), matmulBound(K))
-	}
 }

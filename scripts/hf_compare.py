@@ -99,7 +99,7 @@ def save_processor(d):
 
 
 def reference_pixels(path):
-    """The PIL ("slow") DeiT preprocessing of deit-spec.md §5.2, in numpy."""
+    """The PIL ("slow") DeiT preprocessing of docs/preprocessing.md, in numpy."""
     im = Image.open(path).convert("RGB").resize((256, 256), resample=Image.BICUBIC)
     a = np.asarray(im)[16:240, 16:240, :]
     x = (a.astype(np.float64) * (1 / 255)).astype(np.float32)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Compiles every shaders/*.comp into the committed shaders/*.spv, then the
 # variants listed in shaders/variants (another source plus flags, e.g. the
-# -DFP16 builds), used by `make shaders`. gpu/ embeds the .spv files, so
-# `go build` needs no glslc. shaders_test.go checks that this command
+# -DFP16 builds), used by `make shaders`. shaders/embed.go embeds the .spv
+# files, so `go build` needs no glslc. shaders_test.go checks that this command
 # reproduces the committed bytes.
 #
 # Sources that use GL_KHR_cooperative_matrix need glslang ≥ 13 and a

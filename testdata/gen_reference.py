@@ -203,7 +203,7 @@ def reference(sd, x, prefix, D, heads, layers, M, C, P, image, labels, eps):
 
 
 def timm_names(sd, layers):
-    """HF DeiT names → timm/facebookresearch names with fused qkv (spec §3.4)."""
+    """HF DeiT names → timm/facebookresearch names with fused qkv (docs/checkpoints.md)."""
     t = collections.OrderedDict()
     e = "deit.embeddings."
     t["cls_token"] = sd[e + "cls_token"]

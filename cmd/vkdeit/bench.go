@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -11,47 +10,53 @@ import (
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/server"
 )
 
 const benchSynopsis = `bench [flags]
 
-Times the forward pass: warm-up, then timed iterations per batch size, with
-the wall clock from submit to logits (latency p50/p95/p99, throughput, effective
-TFLOPS at the model's FLOP count) and GPU timestamps (device time and a
-per-kernel breakdown: kernel, dispatches, total µs, share, GFLOPS). --cpu adds
-the pure-Go CPU reference on the same input (batches up to 8) and the GPU/CPU
-ratio. Random weights of a preset by default, so nothing is downloaded. Batch
-sizes that do not fit in device memory are skipped with a note.`
+Times the forward pass of one or more engines on the same input: warm-up,
+then timed iterations per batch size, with the wall clock from submit to
+logits (latency p50/p95/p99, throughput, effective TFLOPS at the model's FLOP
+count) and, where the engine can time its kernels, a per-kernel breakdown
+(kernel, launches, total µs, share, GFLOPS). --device takes a comma-separated
+list (e.g. gpu,cpu); --ref adds the float64 reference (batches up to 8). The
+first engine's throughput is compared with each other's, and every engine's
+logits with the reference's (or the first's). Random weights of a preset by
+default, so nothing is downloaded. Batch sizes that do not fit in device or
+host memory are skipped with a note; --max-time bounds the whole run.`
 
 const benchExamples = `  vkdeit bench                                   random deit-small-distilled weights
-  vkdeit bench --cpu --plot bench.png            with the CPU reference and a plot
+  vkdeit bench serve --clients 1,8,64            the inference server against its engine (see "vkdeit bench serve --help")
+  vkdeit bench --device gpu,cpu --ref --plot bench.png
   vkdeit bench --batch 1,8,64,256 --json out.json
   vkdeit bench --model facebook/deit-base-distilled-patch16-224 --iters 100
-  vkdeit bench --device cpu --batch 1 --iters 5  the CPU reference alone
+  vkdeit bench --device cpu --batch 1,8 --max-time 1m
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return runBenchServe(ctx, e, args[1:])
+	}
 	fs := newFlagSet(e, "bench", benchSynopsis, benchExamples)
 	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
-	model := fs.String("model", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
-	batches := fs.String("batch", "", "comma-separated batch sizes (default 1,8 on a CPU device, 1,8,32,64,128,256 on a GPU)")
+	model := fs.StringP("model", "m", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	devices := fs.StringP("device", "d", "auto", "comma-separated engines to time, each as for classify --device: "+deviceHelp)
+	withRef := fs.Bool("ref", false, "also time the float64 reference (batches ≤ 8)")
+	batches := fs.StringP("batch", "b", "", "comma-separated batch sizes (default 1,8 on CPU engines and CPU Vulkan drivers, 1,8,32,64,128,256 on a GPU)")
 	warmup := fs.Int("warmup", 10, "untimed forward passes per batch size")
 	iters := fs.Int("iters", 40, "timed forward passes per batch size")
-	maxTime := fs.Duration("max-time", 30*time.Second, "cap on timed runs per batch size and path (at least 3 run); 0 = no cap")
-	withCPU := fs.Bool("cpu", false, "also run the CPU reference path (batches ≤ 8) and print the ratio")
-	device := fs.String("device", "auto", "auto (a Vulkan device if any, else the CPU reference), gpu, or cpu (the CPU reference alone)")
+	maxTime := fs.Duration("max-time", 2*time.Minute, "bound on the whole run (at least one timed pass per batch); 0 = none")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `FILE` (- for stdout, the table then goes to stderr)")
 	plotFile := fs.String("plot", "", "also draw latency and throughput against batch size into this PNG `FILE`")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
-	profileRuns := fs.Int("profile-runs", 3, "timestamped runs per GPU batch size for device time and the kernel breakdown")
+	profileRuns := fs.Int("profile-runs", 3, "kernel-timed runs per batch size for the kernel breakdown")
+	quiet := fs.BoolP("quiet", "q", false, "no progress lines on stderr")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("bench: unexpected arguments %q", fs.Args())
-	}
-	if err := checkDeviceFlag("bench", *device); err != nil {
-		return err
 	}
 	switch {
 	case *iters < 1:
@@ -70,12 +75,26 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return usagef("bench: --batch: %v", err)
 		}
 	}
+	// Open the output files first: a bad path fails now, not after the run.
+	var jsonOut, plotOut *outputFile
+	var err error
+	if *jsonFile != "" {
+		if jsonOut, err = openOutput(e, *jsonFile); err != nil {
+			return err
+		}
+		defer jsonOut.Discard()
+	}
+	if *plotFile != "" {
+		if plotOut, err = openOutput(e, *plotFile); err != nil {
+			return err
+		}
+		defer plotOut.Discard()
+	}
 
 	var m *deit.Model
-	var err error
 	name := *model
 	if *model != "" {
-		m, err = loadModel(ctx, e, *model)
+		m, err = loadModel(ctx, e, *model, *quiet)
 	} else {
 		m, err = randomModel(*preset, *seed)
 		name = fmt.Sprintf("random %s (seed %d)", *preset, *seed)
@@ -84,70 +103,72 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	opts := bench.Options{Model: m, ModelName: name, Warmup: *warmup, Iters: *iters, MaxTime: *maxTime,
-		ProfileRuns: *profileRuns, Seed: *seed, Log: e.stderr, CPU: *withCPU || *device == "cpu"}
-	onCPUDevice := true
-	if *device != "cpu" {
-		d, err := openDevice(e.stderr)
-		switch {
-		case err != nil && *device == "gpu":
-			return err
-		case err != nil:
-			fmt.Fprintf(e.stderr, "vkdeit: %s; benchmarking the CPU reference alone\n", oneLine(err.Error()))
-			opts.CPU = true
-		default:
-			defer d.Close()
-			opts.Device = d
-			onCPUDevice = d.Info().Type == gpu.DeviceCPU
+	g := gpu.OptionsFromEnv()
+	g.Log = e.stderr
+	var targets []bench.Target
+	for _, d := range strings.Split(*devices, ",") {
+		kind, sel := deit.ResolveDevice(d, g.Select)
+		path := kind
+		if sel != "" {
+			path = "gpu:" + sel
 		}
-	}
-	if list == nil {
-		list = []int{1, 8}
-		if !onCPUDevice {
-			list = []int{1, 8, 32, 64, 128, 256}
-		}
-	}
-	if opts.Device != nil {
-		opts.Batches = list
-	}
-	if opts.CPU {
-		for _, b := range list {
-			if b <= 8 || opts.Device == nil {
-				opts.CPUBatches = append(opts.CPUBatches, b)
+		bs := list
+		if bs == nil {
+			bs = []int{1, 8}
+			if kind == "gpu" && deit.HasGPU() {
+				bs = []int{1, 8, 32, 64, 128, 256}
 			}
 		}
-		if len(opts.CPUBatches) == 0 {
-			opts.CPUBatches = []int{1}
-		}
+		dev := d
+		targets = append(targets, bench.Target{Path: path, Batches: bs, Open: func(b int) (deit.Engine, error) {
+			return deit.NewEngine(m, deit.EngineOptions{Device: dev, MaxBatch: b, GPU: g})
+		}})
 	}
-
+	if *withRef {
+		var bs []int
+		for _, b := range targets[0].Batches {
+			if b <= 8 {
+				bs = append(bs, b)
+			}
+		}
+		if len(bs) == 0 {
+			bs = []int{1}
+		}
+		targets = append(targets, bench.Target{Path: "ref", Batches: bs, Open: func(b int) (deit.Engine, error) {
+			return deit.NewReferenceEngine(m, b, 0)
+		}})
+	}
+	opts := bench.Options{Model: m, ModelName: name, Targets: targets, Warmup: *warmup, Iters: *iters,
+		MaxTime: *maxTime, ProfileRuns: *profileRuns, Seed: *seed}
+	if !*quiet {
+		opts.Log = e.stderr
+	}
 	r, err := bench.Run(ctx, opts)
 	if err != nil {
 		return err
 	}
 	text := e.stdout
 	if *jsonFile == "-" {
-		text = e.stderr
-		if err := r.WriteJSON(e.stdout); err != nil {
+		text = nil
+	}
+	if jsonOut != nil {
+		if err := r.WriteJSON(jsonOut); err != nil {
 			return err
 		}
-	} else if *jsonFile != "" {
-		f, err := os.Create(*jsonFile)
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		if err := r.WriteJSON(f); err != nil {
-			f.Close()
-			return fmt.Errorf("bench: %s: %w", *jsonFile, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("bench: %s: %w", *jsonFile, err)
+		if err := jsonOut.Commit(); err != nil {
+			return err
 		}
 	}
-	if *plotFile != "" {
-		if err := r.WritePlotFile(*plotFile); err != nil {
+	if plotOut != nil {
+		if err := r.WritePlot(plotOut); err != nil {
+			return fmt.Errorf("bench: plot: %w", err)
+		}
+		if err := plotOut.Commit(); err != nil {
 			return err
 		}
+	}
+	if text == nil {
+		return r.WriteText(e.stderr)
 	}
 	return r.WriteText(text)
 }
@@ -171,4 +192,68 @@ func parseBatches(s string) ([]int, error) {
 		return nil, fmt.Errorf("no batch sizes in %q", s)
 	}
 	return out, nil
+}
+
+const benchServeSynopsis = `bench serve [flags]
+
+Starts the inference server in-process on loopback and measures, per
+protocol (REST JSON, REST binary, gRPC) and number of concurrent
+closed-loop clients, the images answered per second and the p50/p99
+latency, beside the engine's own throughput at --max-batch measured in the
+same run. Each client sends one image per request, so batches form only
+from concurrency.`
+
+const benchServeExamples = `  vkdeit bench serve
+  vkdeit bench serve --device cpu --clients 1,8,64 --max-batch 8 --duration 10s
+  vkdeit bench serve --model testdata/tiny-distilled --device ref --duration 2s
+`
+
+func runBenchServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "bench serve", benchServeSynopsis, benchServeExamples)
+	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
+	model := fs.StringP("model", "m", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	device := fs.StringP("device", "d", "auto", deviceHelp)
+	clients := fs.String("clients", "1,8,64", "comma-separated numbers of concurrent clients")
+	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(server.BenchProtocols(), ",")+")")
+	duration := fs.Duration("duration", 5*time.Second, "how long each (protocol, clients) level runs")
+	maxBatch := fs.Int("max-batch", 8, "the server's --max-batch (and the engine's batch)")
+	maxDelay := fs.Duration("max-delay", 0, "the server's --max-delay")
+	seed := fs.Int64("seed", 1, "seed of the random weights")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("bench serve: unexpected arguments %q", fs.Args())
+	}
+	cs, err := parseBatches(*clients)
+	if err != nil {
+		return usagef("bench serve: --clients: %v", err)
+	}
+	if *maxBatch < 1 || *duration <= 0 {
+		return usagef("bench serve: --max-batch must be ≥ 1 and --duration > 0")
+	}
+	var ps []string
+	if *protocols != "" {
+		ps = strings.Split(*protocols, ",")
+	}
+	var m *deit.Model
+	if *model != "" {
+		m, err = loadModel(ctx, e, *model, false)
+	} else {
+		m, err = randomModel(*preset, *seed)
+	}
+	if err != nil {
+		return err
+	}
+	eng, err := openEngine(e, m, *device, *maxBatch, false)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	rep, err := server.Bench(ctx, m, eng, server.BenchOptions{Clients: cs, Protocols: ps, Duration: *duration,
+		Server: server.Options{MaxBatch: eng.MaxBatch(), MaxDelay: *maxDelay}})
+	if err != nil {
+		return err
+	}
+	return rep.Format(e.stdout)
 }

@@ -1,321 +1,245 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader"
 )
 
 const classifySynopsis = `classify [flags] PATH...
 
-Classifies images and prints the top-k labels of each, with probabilities
-(softmax of the logits). PATH is an image file, a directory (searched
-recursively for jpg, jpeg, png, gif, bmp, tif, tiff and webp files) or "-" for
-standard input. Results come in input order. An image that cannot be read is
-reported on stderr with its name and the problem; the others are still
-classified and the exit status is 1 at the end.`
+Classifies images and prints the top-k labels of each with its score (the
+softmax probability). PATH is an image file, a directory (searched
+recursively for image files) or "-" for standard input. Results come in input
+order, as a table, JSON lines (Hugging Face pipeline names: label, score) or
+CSV (one row per image, timm's inference layout). An image that cannot be
+read is reported on stderr with its name and the problem (and as a row with
+an error in JSON and CSV); the others are still classified and the exit
+status is 1 at the end.`
 
 const classifyExamples = `  vkdeit classify samples/grace_hopper.jpg
   vkdeit classify --top 3 photos/ more.png
   curl -s https://example.org/cat.jpg | vkdeit classify -
-  vkdeit classify --json --device cpu samples/ | jq '.top[0].label'
+  vkdeit classify --format json --device cpu samples/ | jq '.predictions[0].label'
+  vkdeit classify --format csv --output results.csv photos/
   vkdeit classify --model ~/models/deit-tiny photo.jpg      (a directory)
   vkdeit classify --model facebook/deit-base-distilled-patch16-224@main photo.jpg
+  vkdeit classify --device 1 photo.jpg                      (Vulkan device 1)
 `
 
-// classifyResult is one image's JSON line.
-type classifyResult struct {
-	Path      string       `json:"path"`
-	Top       []prediction `json:"top"`
-	Device    string       `json:"device"`
-	Model     string       `json:"model"`
-	BatchSize int          `json:"batch_size"`
-	Timing    timing       `json:"timing_ms"`
+// classifyJSON is one image's JSON line.
+type classifyJSON struct {
+	Path        string            `json:"path"`
+	Error       string            `json:"error,omitempty"`
+	Predictions []deit.Prediction `json:"predictions,omitempty"`
+	Device      string            `json:"device,omitempty"`
+	Model       string            `json:"model,omitempty"`
+	BatchSize   int               `json:"batch_size,omitempty"`
+	Timing      *timingJSON       `json:"timing_ms,omitempty"`
 }
 
-type timing struct {
+type timingJSON struct {
 	// Preprocess is this image's decode + resize + normalize time.
 	Preprocess float64 `json:"preprocess"`
 	// Forward is the wall time of the forward pass of the batch holding it.
 	Forward float64 `json:"forward"`
 }
 
-// slot is one input's preprocessing result, filled by a worker.
-type slot struct {
-	pixels []float32
-	err    error
-	prepMs float64
-	done   chan struct{}
-}
-
 func runClassify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "classify", classifySynopsis, classifyExamples)
-	model := fs.String("model", loader.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
-	top := fs.Int("top", 5, "number of labels per image (more than the model has prints all)")
-	batch := fs.Int("batch", 8, "images per GPU submission")
-	device := fs.String("device", "auto", "auto (a Vulkan device if any, else the CPU), gpu, or cpu")
-	jsonOut := fs.Bool("json", false, "print one JSON object per image and line")
-	noEXIF := fs.Bool("no-exif", false, "ignore the EXIF orientation tag")
+	model := modelFlag(fs)
+	top := fs.IntP("top", "k", 5, "labels per image (more than the model has prints all)")
+	ef := addEngineFlags(fs, 8)
+	format := fs.StringP("format", "f", "table", "output format: table, json (one object per line) or csv")
+	jsonOut := fs.Bool("json", false, "short for --format json")
+	output := fs.StringP("output", "o", "", "write the results to `FILE` (atomically: complete or not at all) instead of stdout")
+	df := addDecodeFlags(fs)
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
+	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	if err := checkDeviceFlag("classify", *device); err != nil {
-		return err
+	if *jsonOut {
+		*format = "json"
 	}
 	switch {
 	case fs.NArg() == 0:
 		return usagef("classify: no images given (run \"vkdeit classify --help\")")
 	case *top < 1:
 		return usagef("classify: --top must be ≥ 1, got %d", *top)
-	case *batch < 1:
-		return usagef("classify: --batch must be ≥ 1, got %d", *batch)
 	case *workers < 1:
 		return usagef("classify: --workers must be ≥ 1, got %d", *workers)
+	case *format != "table" && *format != "json" && *format != "csv":
+		return usagef("classify: --format must be table, json or csv, not %q", *format)
 	}
-
-	ins, inErrs, warnings := expandInputs(fs.Args(), e.stdin)
-	for _, w := range warnings {
-		fmt.Fprintf(e.stderr, "vkdeit: %s\n", w)
+	if err := ef.check("classify"); err != nil {
+		return err
 	}
-	for _, err := range inErrs {
-		fmt.Fprintf(e.stderr, "vkdeit: %v\n", err)
-	}
-	if len(ins) == 0 {
-		if len(inErrs) > 0 {
-			return errFailed
-		}
-		return fmt.Errorf("no images to classify")
-	}
-
-	m, err := loadModel(ctx, e, *model)
+	decode, err := df.options("classify")
 	if err != nil {
 		return err
 	}
-	pre := m.Pre
-	if pre == nil {
-		pre = loader.DefaultPreprocessor()
-	}
-	fwd, err := openForwarder(*device, m, min(*batch, len(ins)), e.stderr)
+	out, err := openOutput(e, *output)
 	if err != nil {
 		return err
 	}
-	defer fwd.Close()
+	defer out.Discard()
 
-	c := &classifier{
-		e: e, m: m, pre: pre, fwd: fwd, ins: ins, top: *top, json: *jsonOut, model: *model,
-		opts: loader.DecodeOptions{NoEXIF: *noEXIF}, workers: *workers,
-	}
-	if len(ins) >= 8 && e.stderrTerminal() {
-		c.prog = newProgress(e.stderr, len(ins))
-	}
-	failed, err := c.run(ctx)
-	c.prog.Finish()
+	job, err := startImages(ctx, e, fs.Args(), *model, ef, *quiet, "classify")
 	if err != nil {
 		return err
 	}
-	if failed += len(inErrs); failed > 0 {
-		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, len(ins)+len(inErrs))
+	defer job.c.Close()
+	c, ins, m := job.c, job.inputs, job.c.Model()
+	eng := c.Engine()
+
+	w := newResultWriter(out, *format, *model, eng.Name(), min(*top, m.Config.NumLabels))
+	bar := newProgress(e, *quiet, int64(len(ins)), "images")
+	failed := job.argErrs
+	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: decode},
+		func(r deit.Result) error {
+			r.Name = displayName(inputName(ins[r.Index]))
+			if r.Err != nil {
+				failed++
+				bar.Printf(e.stderr, "vkdeit: %v\n", r.Err)
+			}
+			err := bar.Around(func() error { return w.write(r) })
+			bar.Add(1)
+			return err
+		})
+	bar.Finish()
+	if err == nil {
+		err = w.flush()
+	}
+	if err != nil {
+		return err
+	}
+	if err := out.Commit(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, len(ins)+job.argErrs)
 		return errFailed
 	}
 	return nil
 }
 
-// classifier runs the decode → batch → forward → print pipeline.
-type classifier struct {
-	e       *env
-	m       *deit.Model
-	pre     *loader.Preprocessor
-	fwd     forwarder
-	ins     []input
-	top     int
-	json    bool
-	model   string
-	opts    loader.DecodeOptions
-	workers int
-	prog    *progress
+// resultWriter prints classification results in one format.
+type resultWriter struct {
+	w      io.Writer
+	format string
+	model  string
+	device string
+	k      int // predictions per image in table and CSV
+	csv    *csv.Writer
+	header bool // the CSV header is written
 }
 
-// run classifies every input in order. Decoding and preprocessing run on
-// c.workers goroutines ahead of the forward passes (at most a few batches
-// ahead, to bound memory). It returns the number of images that failed; the
-// error is for failures that stop everything (the device, cancellation).
-func (c *classifier) run(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	// Stop the feeder and wait for the workers on every return path.
-	defer func() { cancel(); wg.Wait() }()
-	n := len(c.ins)
-	B := c.fwd.MaxBatch()
-	slots := make([]slot, n)
-	for i := range slots {
-		slots[i].done = make(chan struct{})
+func newResultWriter(w io.Writer, format, model, device string, k int) *resultWriter {
+	rw := &resultWriter{w: w, format: format, model: model, device: device, k: k}
+	if format == "csv" {
+		rw.csv = csv.NewWriter(w)
 	}
-	ahead := make(chan struct{}, 2*B+c.workers)
-	jobs := make(chan int)
-	go func() {
-		defer close(jobs)
-		for i := 0; i < n; i++ {
-			select {
-			case ahead <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
+	return rw
+}
+
+// write prints one result; failures appear in JSON and CSV (so no input
+// disappears from a results file) but not in the table, which is for people
+// who read the errors on stderr.
+func (rw *resultWriter) write(r deit.Result) error {
+	switch rw.format {
+	case "json":
+		rec := classifyJSON{Path: r.Name}
+		if r.Err != nil {
+			rec.Error = oneLine(r.Err.Error())
+		} else {
+			rec.Predictions, rec.Device, rec.Model, rec.BatchSize = r.Top, rw.device, rw.model, r.BatchSize
+			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), Forward: ms(r.Forward)}
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("%s: json: %w", r.Name, err)
+		}
+		_, err = fmt.Fprintf(rw.w, "%s\n", b)
+		return err
+	case "csv":
+		if err := rw.csvHeader(); err != nil {
+			return err
+		}
+		row := make([]string, 0, 2+3*rw.k)
+		row = append(row, r.Name)
+		for i := range rw.k {
+			if i < len(r.Top) {
+				p := r.Top[i]
+				row = append(row, p.Label, strconv.FormatFloat(p.Score, 'g', 6, 64), strconv.Itoa(p.Index))
+			} else {
+				row = append(row, "", "", "")
 			}
 		}
-	}()
-	for w := 0; w < min(c.workers, n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				t0 := time.Now()
-				slots[i].pixels, slots[i].err = c.prepare(c.ins[i])
-				slots[i].prepMs = msSince(t0)
-				close(slots[i].done)
-			}
-		}()
-	}
-	cfg := c.m.Config
-	per := cfg.Channels * cfg.ImageSize * cfg.ImageSize
-	batchBuf := make([]float32, 0, B*per)
-	var batchIdx, pending []int
-	failed := 0
-	flush := func(logits []float32, fwdMs float64) error {
-		k := 0
-		for _, i := range pending {
-			if err := slots[i].err; err != nil {
-				failed++
-				c.prog.Fprintf(c.e.stderr, "vkdeit: %v\n", err)
-				continue
-			}
-			l := logits[k*cfg.NumLabels : (k+1)*cfg.NumLabels]
-			k++
-			if err := c.print(c.ins[i].name, l, len(batchIdx), slots[i].prepMs, fwdMs); err != nil {
-				return err
-			}
+		errText := ""
+		if r.Err != nil {
+			errText = oneLine(r.Err.Error())
 		}
-		c.prog.Add(len(pending))
-		pending, batchIdx, batchBuf = pending[:0], batchIdx[:0], batchBuf[:0]
+		if err := rw.csv.Write(append(row, errText)); err != nil {
+			return err
+		}
+		rw.csv.Flush()
+		return rw.csv.Error()
+	}
+	if r.Err != nil {
 		return nil
 	}
-	runBatch := func() error {
-		if len(batchIdx) == 0 {
-			return flush(nil, 0)
-		}
-		t0 := time.Now()
-		logits, err := c.fwd.Forward(ctx, batchBuf, len(batchIdx))
-		if err != nil {
-			return fmt.Errorf("forward pass on %s (batch of %d starting with %s): %w", c.fwd.Name(), len(batchIdx), c.ins[batchIdx[0]].name, err)
-		}
-		if len(logits) != len(batchIdx)*cfg.NumLabels {
-			return fmt.Errorf("forward pass on %s returned %d logits for %d images of %d classes", c.fwd.Name(), len(logits), len(batchIdx), cfg.NumLabels)
-		}
-		return flush(logits, msSince(t0))
-	}
-	for i := 0; i < n; i++ {
-		select {
-		case <-slots[i].done:
-		case <-ctx.Done():
-			return failed, ctx.Err()
-		}
-		<-ahead
-		pending = append(pending, i)
-		if slots[i].err == nil {
-			if len(slots[i].pixels) != per {
-				slots[i].err = fmt.Errorf("%s: preprocessing gave %d values, the model takes %d (%d×%d×%d); check preprocessor_config.json",
-					c.ins[i].name, len(slots[i].pixels), per, cfg.Channels, cfg.ImageSize, cfg.ImageSize)
-			} else {
-				batchIdx = append(batchIdx, i)
-				batchBuf = append(batchBuf, slots[i].pixels...)
-				slots[i].pixels = nil
-			}
-		}
-		if len(batchIdx) == B || len(batchIdx) == 0 {
-			if err := runBatch(); err != nil {
-				return failed, err
-			}
-		}
-	}
-	if err := runBatch(); err != nil {
-		return failed, err
-	}
-	return failed, nil
+	_, err := io.WriteString(rw.w, formatTable(r.Name, r.Top, rw.k))
+	return err
 }
 
-// prepare decodes and preprocesses one input; errors name the input.
-func (c *classifier) prepare(in input) ([]float32, error) {
-	var img *loader.Image
-	var err error
-	if in.path == "" {
-		img, err = loader.DecodeImage(bytes.NewReader(in.data), c.opts)
-	} else {
-		img, err = loader.LoadImage(in.path, c.opts)
+// csvHeader writes the CSV header before the first row.
+func (rw *resultWriter) csvHeader() error {
+	if rw.csv == nil || rw.header {
+		return nil
 	}
-	if err != nil {
-		return nil, nameErr(in.name, err)
+	rw.header = true
+	h := []string{"path"}
+	for i := 1; i <= rw.k; i++ {
+		h = append(h, fmt.Sprintf("label_%d", i), fmt.Sprintf("score_%d", i), fmt.Sprintf("index_%d", i))
 	}
-	px, err := c.pre.Apply(img)
-	if err != nil {
-		return nil, nameErr(in.name, err)
-	}
-	return px, nil
+	return rw.csv.Write(append(h, "error"))
 }
 
-// nameErr makes sure the error message starts with or contains the input name.
-func nameErr(name string, err error) error {
-	if name != "-" && strings.Contains(err.Error(), name) {
+// flush writes what is buffered (the CSV header when no row came).
+func (rw *resultWriter) flush() error {
+	if rw.csv == nil {
+		return nil
+	}
+	if err := rw.csvHeader(); err != nil {
 		return err
 	}
-	if name == "-" {
-		name = "standard input"
-	}
-	return fmt.Errorf("%s: %w", name, err)
-}
-
-// print writes one image's result as a table or a JSON line.
-func (c *classifier) print(name string, logits []float32, batch int, prepMs, fwdMs float64) error {
-	preds := predict(logits, c.top, c.m.Config.Labels)
-	if c.json {
-		b, err := json.Marshal(classifyResult{Path: name, Top: preds, Device: c.fwd.Name(), Model: c.model,
-			BatchSize: batch, Timing: timing{Preprocess: round3(prepMs), Forward: round3(fwdMs)}})
-		if err != nil {
-			return fmt.Errorf("%s: json: %w", name, err)
-		}
-		c.prog.Fprintf(c.e.stdout, "%s\n", b)
-		return nil
-	}
-	c.prog.Fprintf(c.e.stdout, "%s", formatTable(name, preds, c.m.Config.NumLabels))
-	return nil
+	rw.csv.Flush()
+	return rw.csv.Error()
 }
 
 // formatTable renders one image's predictions as an aligned table.
-func formatTable(name string, preds []prediction, numLabels int) string {
+func formatTable(name string, preds []deit.Prediction, numLabels int) string {
 	var b strings.Builder
-	if name == "-" {
+	if name == stdinName {
 		name = "(standard input)"
 	}
 	fmt.Fprintf(&b, "%s\n", name)
-	rw := len(fmt.Sprint(len(preds)))
-	iw := len(fmt.Sprint(max(numLabels-1, 0)))
-	for _, p := range preds {
-		fmt.Fprintf(&b, "  %*d  %7.3f%%  %*d  %s\n", rw, p.Rank, 100*p.Probability, iw, p.Index, p.Label)
+	rw := len(strconv.Itoa(len(preds)))
+	iw := len(strconv.Itoa(max(numLabels-1, 0)))
+	for i, p := range preds {
+		fmt.Fprintf(&b, "  %*d  %7.3f%%  %*d  %s\n", rw, i+1, 100*p.Score, iw, p.Index, p.Label)
 	}
 	return b.String()
 }
 
-func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1e3 }
-
-func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
+// ms is a duration in milliseconds rounded to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
 )
 
 const downloadSynopsis = `download REPO[@REVISION]
@@ -30,14 +30,15 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 		return usagef("download: want one model repo id, got %d arguments (run \"vkdeit download --help\")", fs.NArg())
 	}
 	repo := fs.Arg(0)
-	if !loader.IsRepoID(repo) {
+	if !hub.IsRepoID(repo) {
 		return usagef("download: %q is not a hub repo id (ORG/NAME[@REVISION])", repo)
 	}
-	hub := loader.HubFromEnv()
-	if e.stderrTerminal() {
-		hub.Progress = e.stderr
+	h := hub.FromEnv()
+	h.Progress = nil
+	if e.terminal {
+		h.Progress = e.stderr
 	}
-	files, err := hub.Snapshot(ctx, repo)
+	files, err := h.Snapshot(ctx, repo)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", repo, err)
 	}

@@ -7,43 +7,40 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
-// imageExts are the file extensions picked up when walking a directory.
-// Files named explicitly are tried whatever their extension.
-var imageExts = map[string]bool{
-	".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true,
-	".tif": true, ".tiff": true, ".webp": true,
-}
-
-// input is one image to classify.
-type input struct {
-	name string // as shown in the output: the path, or "-" for stdin
-	path string // file to read; "" for stdin
-	data []byte // stdin's contents
-}
+// stdinName is how standard input ("-") is named in results.
+const stdinName = "-"
 
 // expandInputs turns command-line arguments into images: files as given,
 // directories walked recursively for image extensions (in lexical order), and
-// "-" for standard input. Problems (a missing path, an unreadable directory)
-// come back as errors naming the path; the other arguments still expand.
-// warnings are harmless notes such as a directory without images.
-func expandInputs(args []string, stdin io.Reader) (ins []input, errs []error, warnings []string) {
+// "-" for standard input (read here, at most imageio.DefaultMaxBytes).
+// Problems (a missing path, an unreadable directory) come back as errors
+// naming the path; the other arguments still expand. warnings are harmless
+// notes such as a directory without images.
+func expandInputs(args []string, stdin io.Reader) (ins []deit.Input, errs []error, warnings []string) {
 	stdinUsed := false
 	for _, a := range args {
-		if a == "-" {
+		if a == stdinName {
 			if stdinUsed {
 				errs = append(errs, errors.New("-: standard input given more than once"))
 				continue
 			}
 			stdinUsed = true
-			data, err := io.ReadAll(stdin)
-			if err != nil {
+			data, err := io.ReadAll(io.LimitReader(stdin, imageio.DefaultMaxBytes+1))
+			switch {
+			case err != nil:
 				errs = append(errs, fmt.Errorf("-: reading standard input: %w", err))
-				continue
+			case int64(len(data)) > imageio.DefaultMaxBytes:
+				errs = append(errs, fmt.Errorf("-: standard input holds more than %d bytes, the most one image may have", int64(imageio.DefaultMaxBytes)))
+			default:
+				ins = append(ins, deit.Input{Name: stdinName, Data: data})
 			}
-			ins = append(ins, input{name: "-", data: data})
 			continue
 		}
 		st, err := os.Stat(a)
@@ -52,7 +49,7 @@ func expandInputs(args []string, stdin io.Reader) (ins []input, errs []error, wa
 			continue
 		}
 		if !st.IsDir() {
-			ins = append(ins, input{name: a, path: a})
+			ins = append(ins, deit.Input{Path: a})
 			continue
 		}
 		found := 0
@@ -64,7 +61,7 @@ func expandInputs(args []string, stdin io.Reader) (ins []input, errs []error, wa
 				}
 				return nil
 			}
-			if d.IsDir() || !imageExts[strings.ToLower(filepath.Ext(p))] {
+			if d.IsDir() || !imageio.HasImageExt(p) {
 				return nil
 			}
 			if d.Type()&fs.ModeSymlink != 0 {
@@ -72,7 +69,7 @@ func expandInputs(args []string, stdin io.Reader) (ins []input, errs []error, wa
 					return nil // broken link or link to a directory: not an image file
 				}
 			}
-			ins = append(ins, input{name: p, path: p})
+			ins = append(ins, deit.Input{Path: p})
 			found++
 			return nil
 		})
@@ -80,7 +77,8 @@ func expandInputs(args []string, stdin io.Reader) (ins []input, errs []error, wa
 			errs = append(errs, fmtPathErr(a, err))
 		}
 		if found == 0 {
-			warnings = append(warnings, fmt.Sprintf("%s: no image files (jpg, jpeg, png, gif, bmp, tif, tiff, webp) in this directory", a))
+			warnings = append(warnings, fmt.Sprintf("%s: no image files (%s) in this directory", a,
+				strings.Join(imageio.Extensions(), " ")))
 		}
 	}
 	return ins, errs, warnings
@@ -91,10 +89,30 @@ func expandInputs(args []string, stdin io.Reader) (ins []input, errs []error, wa
 func fmtPathErr(path string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", path, pe.Err)
+		return fmt.Errorf("%s: %w", displayName(path), pe.Err)
 	}
 	if strings.Contains(err.Error(), path) {
 		return err
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return fmt.Errorf("%s: %w", displayName(path), err)
+}
+
+// displayName is a path as vkdeit prints it: quoted in Go syntax when it
+// holds control characters (a newline in a file name must not break a
+// table or a log line), as is otherwise.
+func displayName(p string) string {
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return strconv.Quote(p)
+		}
+	}
+	return p
+}
+
+// inputName is how results name an input: its path, or "-" for stdin.
+func inputName(in deit.Input) string {
+	if in.Name != "" {
+		return in.Name
+	}
+	return in.Path
 }

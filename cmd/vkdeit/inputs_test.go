@@ -25,13 +25,13 @@ func TestExpandInputs(t *testing.T) {
 
 	var names []string
 	for _, in := range ins {
-		names = append(names, in.name)
+		names = append(names, inputName(in))
 	}
 	rel := func(p string) string { return filepath.Join(dir, p) }
 	// Directory entries in lexical order, image extensions only (any case),
 	// symlinks to files followed, broken ones skipped; explicit files as given.
 	require.Equal(t, []string{rel("a/x.webp"), rel("b.PNG"), rel("c.jpeg"), rel("d.jpg"), "-", explicit}, names)
-	require.Equal(t, []byte("stdin bytes"), ins[4].data)
+	require.Equal(t, []byte("stdin bytes"), ins[4].Data)
 	require.Len(t, errs, 2)
 	require.Contains(t, errs[0].Error(), "nope.png: no such file or directory")
 	require.Contains(t, errs[1].Error(), "standard input given more than once")
@@ -41,21 +41,31 @@ func TestExpandInputs(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	var term, out bytes.Buffer
-	p := newProgress(&term, 4)
+	e := newEnv(nil, &out, &term)
+	require.Nil(t, newProgress(e, false, 4, "images"), "no bar when stderr is not a terminal")
+	e.terminal = true
+	require.Nil(t, newProgress(e, true, 4, "images"), "no bar with --quiet")
+	p := newProgress(e, false, 4, "images")
+	require.Contains(t, term.String(), "0/4 images", "drawn from the start")
 	p.Add(1)
+	p.Printf(&out, "result %d\n", 7) // redraws at once
 	require.Contains(t, term.String(), "1/4 images")
-	require.Contains(t, term.String(), "[=======                       ]")
-	p.Fprintf(&out, "result %d\n", 7)
 	require.Equal(t, "result 7\n", out.String())
 	require.Contains(t, term.String(), "\r\033[K", "the bar is cleared before other output")
 	p.Add(3)
-	require.Contains(t, term.String(), "4/4 images")
+	require.Contains(t, term.String(), "[==============================] 4/4 images")
+	require.Regexp(t, `1/4 images  [0-9.]+/s  ETA `, term.String())
 	p.Finish()
 	require.True(t, strings.HasSuffix(term.String(), "\r\033[K"))
 
 	var nilP *progress // no terminal: writes go straight through
 	nilP.Add(1)
-	nilP.Fprintf(&out, "x")
+	nilP.Printf(&out, "x")
 	nilP.Finish()
 	require.Equal(t, "result 7\nx", out.String())
+}
+
+func TestDisplayName(t *testing.T) {
+	require.Equal(t, "a b/ü.jpg", displayName("a b/ü.jpg"))
+	require.Equal(t, `"a\nb.jpg"`, displayName("a\nb.jpg"))
 }

@@ -1,53 +1,142 @@
-// Command vkdeit classifies images with DeiT vision transformers, running the
-// whole forward pass on the GPU through Vulkan compute shaders (or on the CPU
-// with the pure-Go reference path).
+// Command vkdeit classifies images with DeiT vision transformers, on a GPU
+// through Vulkan compute shaders, on the CPU with SIMD kernels, or with the
+// float64 reference that checks them.
 //
 //	vkdeit classify photo.jpg             top-5 labels (downloads the default model once)
-//	vkdeit classify --json --top 3 dir/   one JSON object per image
+//	vkdeit classify --format csv dir/     one CSV row per image
+//	vkdeit embed --format npy -o e.npy d/ image embeddings
 //	vkdeit download facebook/deit-base-distilled-patch16-224
 //	vkdeit devices                        Vulkan devices, and the one vkdeit picks
-//	vkdeit verify                         GPU engine against the CPU reference
-//	vkdeit bench --cpu --plot out.png     latency, throughput, per-kernel times
+//	vkdeit verify                         an engine against the float64 reference
+//	vkdeit bench --device gpu,cpu         latency, throughput, per-kernel times
 //
-// Run "vkdeit help COMMAND" for a command's flags and examples.
+// Run "vkdeit help COMMAND" for a command's flags and examples. The command
+// is a thin layer over the deit, bench and loader packages: it parses flags,
+// prints, and turns errors into one "vkdeit: ..." line and an exit status.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
-	"github.com/vkdeit/vkdeit/bench"
+	"github.com/vkdeit/vkdeit/internal/version"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	e := newEnv(os.Stdin, os.Stdout, os.Stderr)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		cancel(interrupted{s})
+		// The command stops at its next context check. Should it be stuck
+		// in a system call, a second signal or a grace period ends the
+		// process anyway, after removing partial output files.
+		select {
+		case <-sigs:
+		case <-time.After(e.graceAfterSignal()):
+		}
+		e.cleanup()
+		fmt.Fprintf(os.Stderr, "vkdeit: %v\n", interrupted{s})
+		os.Exit(interrupted{s}.code())
+	}()
+	os.Exit(e.run(ctx, os.Args[1:]))
 }
 
-// env is what a command may touch: its standard streams.
+// interrupted is the cancellation cause when a signal stops the command.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string { return "interrupted (" + i.sig.String() + ")" }
+
+// code is the shell's exit status for death by the signal: 128 + its number.
+func (i interrupted) code() int {
+	if s, ok := i.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
+
+// env is what a command may touch: its standard streams, and the cleanups
+// that must run should the process be ended early (partial output files).
 type env struct {
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	stdin    io.Reader
+	stdout   *checkedWriter
+	stderr   io.Writer
+	terminal bool // stderr is a terminal: progress bars are drawn
+
+	mu       sync.Mutex
+	cleanups map[int]func()
+	nextID   int
+	grace    time.Duration // how long a signalled command may take to stop
 }
 
-// stderrTerminal reports whether stderr is an interactive terminal (progress
-// bars are drawn only there).
-func (e *env) stderrTerminal() bool {
-	f, ok := e.stderr.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
+	f, ok := stderr.(*os.File)
+	return &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr,
+		terminal: ok && term.IsTerminal(int(f.Fd())), cleanups: map[int]func(){}}
+}
+
+// graceAfterSignal is how long the command may take to stop after SIGINT
+// or SIGTERM before the process is ended: 3 s, or what setGrace set (a
+// server draining its requests).
+func (e *env) graceAfterSignal() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.grace > 0 {
+		return e.grace
+	}
+	return 3 * time.Second
+}
+
+// setGrace sets graceAfterSignal.
+func (e *env) setGrace(d time.Duration) {
+	e.mu.Lock()
+	e.grace = d
+	e.mu.Unlock()
+}
+
+// atExit registers f to run if the process is ended by a signal; the
+// returned function unregisters it.
+func (e *env) atExit(f func()) (remove func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id := e.nextID
+	e.nextID++
+	e.cleanups[id] = f
+	return func() {
+		e.mu.Lock()
+		delete(e.cleanups, id)
+		e.mu.Unlock()
+	}
+}
+
+// cleanup runs every registered cleanup.
+func (e *env) cleanup() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, f := range e.cleanups {
+		f()
+		delete(e.cleanups, id)
+	}
+}
+
+// notef prints a note ("vkdeit: ...") on stderr unless quiet.
+func (e *env) notef(quiet bool, format string, args ...any) {
+	if !quiet {
+		fmt.Fprintf(e.stderr, "vkdeit: "+format+"\n", args...)
+	}
 }
 
 // command is one subcommand.
@@ -59,11 +148,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"classify", "classify images: top-k ImageNet labels per image", runClassify},
+		{"classify", "classify images: top-k labels and scores per image", runClassify},
+		{"embed", "image embeddings: the final [CLS] (and [DIST]) hidden state", runEmbed},
+		{"serve", "serve the model over the Open Inference Protocol (REST and gRPC)", runServe},
 		{"download", "download a model from the Hugging Face hub into the cache", runDownload},
 		{"devices", "list Vulkan devices and the one vkdeit picks", runDevices},
-		{"verify", "compare the GPU engine against the CPU reference", runVerify},
-		{"bench", "benchmark latency, throughput and per-kernel GPU time", runBench},
+		{"verify", "compare an engine against the float64 reference", runVerify},
+		{"bench", "benchmark latency, throughput and per-kernel time", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -77,16 +168,20 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
+// errShutDown is a server's clean stop after SIGTERM or SIGINT: every
+// accepted request was answered, so the exit status is 0.
+var errShutDown = errors.New("shut down")
+
 // errFailed means the command already reported its failures on stderr and
 // only the exit status remains to be set.
 var errFailed = errors.New("failed")
 
 // run is main without the process: it parses args, runs the command and
-// returns the exit status (0 ok, 1 failure, 2 usage error).
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+// returns the exit status (0 ok, 1 failure, 2 usage error, 128+n killed by
+// signal n).
+func (e *env) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		topUsage(stderr)
+		topUsage(e.stderr)
 		return 2
 	}
 	name := args[0]
@@ -95,32 +190,45 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(args) > 1 && name == "help" {
 			for _, c := range commands() {
 				if c.name == args[1] {
-					return finish(e, c.run(ctx, e, []string{"--help"}))
+					return e.finish(ctx, c.run(ctx, e, []string{"--help"}))
 				}
 			}
-			fmt.Fprintf(stderr, "vkdeit: unknown command %q\n", args[1])
+			fmt.Fprintf(e.stderr, "vkdeit: unknown command %q\n", args[1])
 			return 2
 		}
-		topUsage(stdout)
+		topUsage(e.stdout)
 		return 0
 	case "-version", "--version":
 		name = "version"
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return finish(e, c.run(ctx, e, args[1:]))
+			return e.finish(ctx, c.run(ctx, e, args[1:]))
 		}
 	}
-	fmt.Fprintf(stderr, "vkdeit: unknown command %q (run \"vkdeit help\")\n", name)
+	fmt.Fprintf(e.stderr, "vkdeit: unknown command %q (run \"vkdeit help\")\n", name)
 	return 2
 }
 
 // finish turns a command's error into the exit status, printing it as one
-// "vkdeit: ..." line.
-func finish(e *env, err error) int {
+// "vkdeit: ..." line. A failed write to stdout is an error even when the
+// command did not notice it.
+func (e *env) finish(ctx context.Context, err error) int {
 	var ue *usageError
+	var sig interrupted
+	if err == nil || errors.Is(err, errFailed) {
+		if werr := e.stdout.Err(); werr != nil {
+			err = werr
+		}
+	}
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errShutDown):
+		return 0
+	case errors.As(context.Cause(ctx), &sig):
+		e.cleanup()
+		fmt.Fprintf(e.stderr, "vkdeit: %v\n", sig)
+		return sig.code()
+	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.Is(err, errFailed):
 		return 1
@@ -138,7 +246,8 @@ func oneLine(s string) string {
 }
 
 func topUsage(w io.Writer) {
-	fmt.Fprint(w, `vkdeit runs DeiT image classifiers on the GPU through Vulkan compute shaders.
+	fmt.Fprint(w, `vkdeit runs DeiT image classifiers on GPUs through Vulkan compute shaders,
+or on the CPU.
 
 Usage: vkdeit COMMAND [flags] [args]
 
@@ -150,110 +259,15 @@ Commands:
 	fmt.Fprint(w, `
 Examples:
   vkdeit classify samples/grace_hopper.jpg
-  vkdeit classify --device cpu --top 3 --json photos/
+  vkdeit classify --device cpu --top 3 --format json photos/
+  vkdeit embed --format npy --output emb.npy photos/
   vkdeit devices
-  vkdeit bench --cpu --plot bench.png
+  vkdeit bench --device gpu,cpu --plot bench.png
 
 Run "vkdeit COMMAND --help" for a command's flags and examples.
 Environment: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE (model cache
-and download), VKDEIT_DEVICE (device index or name substring), VKDEIT_VALIDATION=1.
+and download), VKDEIT_DEVICE (Vulkan device index or name substring), VKDEIT_VALIDATION=1.
 `)
-}
-
-// newFlagSet returns a flag set whose -help prints usage: the synopsis, the
-// flags with their defaults (when the command has any), and the examples.
-func newFlagSet(e *env, name, synopsis, examples string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage: vkdeit %s\n", synopsis)
-		nflags := 0
-		fs.VisitAll(func(*flag.Flag) { nflags++ })
-		if nflags > 0 {
-			fmt.Fprintln(w, "\nFlags:")
-			printFlags(w, fs)
-		}
-		if examples != "" {
-			fmt.Fprintf(w, "\nExamples:\n%s", examples)
-		}
-	}
-	return fs
-}
-
-// printFlags is flag.PrintDefaults with GNU-style "--name" spelling, which
-// the help texts and examples use (the flag package accepts both).
-func printFlags(w io.Writer, fs *flag.FlagSet) {
-	fs.VisitAll(func(f *flag.Flag) {
-		typ, usage := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if typ != "" {
-			line += " " + typ
-		}
-		def := ""
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
-			def = fmt.Sprintf(" (default %s)", f.DefValue)
-			if typ == "string" {
-				def = fmt.Sprintf(" (default %q)", f.DefValue)
-			}
-		}
-		fmt.Fprintf(w, "%s\n      %s%s\n", line, usage, def)
-	})
-}
-
-// parse parses args with fs; -help prints usage to stdout and returns
-// flag.ErrHelp, a bad flag becomes a usage error.
-func parse(e *env, fs *flag.FlagSet, args []string) error {
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "-h" || a == "-help" || a == "--help" {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			return flag.ErrHelp
-		}
-	}
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(interleave(fs, args)); err != nil {
-		return usagef("%s: %v (run \"vkdeit %s --help\")", fs.Name(), err, fs.Name())
-	}
-	return nil
-}
-
-// interleave moves flags that follow positional arguments in front of them,
-// so "vkdeit classify a.jpg --top 3" works like "vkdeit classify --top 3 a.jpg".
-// Everything after "--" stays positional; a lone "-" (stdin) is positional.
-func interleave(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // Parse reports it
-		}
-		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
-			continue
-		}
-		if i+1 < len(args) {
-			flags = append(flags, args[i+1])
-			i++
-		}
-	}
-	return append(append(flags, "--"), pos...)
 }
 
 func runVersion(ctx context.Context, e *env, args []string) error {
@@ -261,21 +275,9 @@ func runVersion(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "vkdeit", version())
+	if fs.NArg() != 0 {
+		return usagef("version: unexpected arguments %q", fs.Args())
+	}
+	fmt.Fprintln(e.stdout, "vkdeit", version.String())
 	return nil
-}
-
-// version reports the module version and VCS revision baked in by go build.
-// Since Go 1.24 a build inside a git checkout already has the revision in its
-// pseudo-version (v0.0.0-DATE-REV+dirty); it is then not repeated.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := bi.Main.Version
-	if rev := bench.Commit(); rev != "" && !strings.Contains(v, strings.TrimSuffix(rev, "+dirty")) {
-		v += " " + rev
-	}
-	return v + " " + bi.GoVersion
 }

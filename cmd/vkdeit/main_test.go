@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +19,8 @@ import (
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // tinyDir is the committed 2-layer deit fixture (10 CIFAR-like labels, 32 px).
@@ -30,7 +30,7 @@ const tinyDir = "../../testdata/tiny-distilled"
 func runCLI(t *testing.T, stdin []byte, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, bytes.NewReader(stdin), &out, &errb)
+	code := newEnv(bytes.NewReader(stdin), &out, &errb).run(context.Background(), args)
 	// With VKDEIT_VALIDATION=1 (make test) the command prints what the
 	// validation layer reported when it closes the device: none is allowed.
 	require.NotContains(t, errb.String(), "gpu: validation:", "vkdeit %v", args)
@@ -95,29 +95,29 @@ func mixedDir(t *testing.T) (string, []string) {
 // expectedLogits runs the CPU reference directly on one file.
 func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
 	t.Helper()
-	img, err := loader.LoadImage(path, loader.DecodeOptions{})
+	img, err := imageio.Load(path, imageio.DecodeOptions{})
 	require.NoError(t, err)
 	px, err := m.Pre.Apply(img)
 	require.NoError(t, err)
-	res, err := m.ForwardCPU(context.Background(), px, 1)
+	res, err := m.ForwardReference(context.Background(), px, 1)
 	require.NoError(t, err)
 	return res.Logits
 }
 
 func loadTiny(t *testing.T) *deit.Model {
 	t.Helper()
-	files, err := loader.ResolveModel(context.Background(), tinyDir, loader.HubFromEnv())
+	files, err := hub.ResolveModel(context.Background(), tinyDir, hub.FromEnv())
 	require.NoError(t, err)
 	m, err := deit.Load(files)
 	require.NoError(t, err)
 	if m.Pre == nil {
-		m.Pre = loader.DefaultPreprocessor()
+		m.Pre = imageio.DefaultPreprocessor()
 	}
 	return m
 }
 
 func TestClassifyMixedDirectory(t *testing.T) {
-	for _, device := range []string{"cpu", "gpu"} {
+	for _, device := range []string{"cpu", "ref", "gpu"} {
 		t.Run(device, func(t *testing.T) {
 			if device == "gpu" {
 				needGPU(t)
@@ -138,7 +138,8 @@ func TestClassifyMixedDirectory(t *testing.T) {
 				i := strings.Index(out, p+"\n")
 				require.Greater(t, i, pos, "%s missing or out of order in\n%s", p, out)
 				pos = i
-				want := predict(expectedLogits(t, m, p), 3, m.Config.Labels)
+				want, err := deit.TopK(expectedLogits(t, m, p), 3, m.Config.Labels)
+				require.NoError(t, err)
 				block := out[i:]
 				lines := strings.Split(block, "\n")
 				require.GreaterOrEqual(t, len(lines), 4)
@@ -147,7 +148,7 @@ func TestClassifyMixedDirectory(t *testing.T) {
 				require.Equal(t, want[0].Label, strings.Join(f[3:], " "), "top-1 of %s", p)
 				pct, err := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64)
 				require.NoError(t, err)
-				require.InDelta(t, 100*want[0].Probability, pct, 0.01, "top-1 probability of %s", p)
+				require.InDelta(t, 100*want[0].Score, pct, 0.01, "top-1 score of %s", p)
 			}
 			require.NotContains(t, out, "b_truncated")
 		})
@@ -158,28 +159,28 @@ func TestClassifyJSONAndStdin(t *testing.T) {
 	_, good := mixedDir(t)
 	pngData, err := os.ReadFile(good[0])
 	require.NoError(t, err)
-	args := []string{"classify", "--model", tinyDir, "--device", "cpu", "--json", "--top", "100", good[1], "-", good[0]}
+	args := []string{"classify", "--model", tinyDir, "--device", "ref", "--json", "--top", "100", good[1], "-", good[0]}
 	code, out, errs := runCLI(t, pngData, args...)
 	require.Equal(t, 0, code, errs)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3)
 	m := loadTiny(t)
 	wantPaths := []string{good[1], "-", good[0]}
-	var stdinRes, fileRes classifyResult
+	var stdinRes, fileRes classifyJSON
 	for i, line := range lines {
-		var r classifyResult
+		var r classifyJSON
 		require.NoError(t, json.Unmarshal([]byte(line), &r), line)
 		require.Equal(t, wantPaths[i], r.Path)
-		require.Contains(t, r.Device, "cpu")
-		require.Len(t, r.Top, 10, "--top larger than the label count prints all labels")
+		require.Contains(t, r.Device, "reference")
+		require.Equal(t, tinyDir, r.Model)
+		require.Len(t, r.Predictions, 10, "--top larger than the label count prints all labels")
 		var sum float64
-		for j, p := range r.Top {
-			require.Equal(t, j+1, p.Rank)
+		for j, p := range r.Predictions {
 			require.Equal(t, m.Config.Labels[p.Index], p.Label)
 			if j > 0 {
-				require.LessOrEqual(t, p.Logit, r.Top[j-1].Logit)
+				require.LessOrEqual(t, p.Logit, r.Predictions[j-1].Logit)
 			}
-			sum += p.Probability
+			sum += p.Score
 		}
 		require.InDelta(t, 1, sum, 1e-9)
 		require.GreaterOrEqual(t, r.Timing.Preprocess, 0.0)
@@ -191,10 +192,10 @@ func TestClassifyJSONAndStdin(t *testing.T) {
 		}
 	}
 	// Standard input gives exactly what the file gives, and both match a
-	// direct ForwardCPU call.
-	require.Equal(t, fileRes.Top, stdinRes.Top)
+	// direct ForwardReference call.
+	require.Equal(t, fileRes.Predictions, stdinRes.Predictions)
 	want := expectedLogits(t, m, good[0])
-	for _, p := range fileRes.Top {
+	for _, p := range fileRes.Predictions {
 		require.Equal(t, want[p.Index], p.Logit, "logit %d", p.Index)
 	}
 }
@@ -202,24 +203,24 @@ func TestClassifyJSONAndStdin(t *testing.T) {
 func TestClassifyGPUMatchesCPU(t *testing.T) {
 	needGPU(t)
 	_, good := mixedDir(t)
-	var res [2]map[string]classifyResult
-	for i, dev := range []string{"cpu", "gpu"} {
+	var res [2]map[string]classifyJSON
+	for i, dev := range []string{"ref", "gpu"} {
 		code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", dev, "--json", "--top", "10", good[0], good[1])
 		require.Equal(t, 0, code, errs)
-		res[i] = map[string]classifyResult{}
+		res[i] = map[string]classifyJSON{}
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			var r classifyResult
+			var r classifyJSON
 			require.NoError(t, json.Unmarshal([]byte(line), &r))
 			res[i][r.Path] = r
 		}
 	}
 	for _, p := range good {
 		c, g := res[0][p], res[1][p]
-		require.Contains(t, g.Device, "gpu")
+		require.Contains(t, g.Device, "vulkan")
 		a, b := make([]float32, 10), make([]float32, 10)
-		for k := range c.Top {
-			a[c.Top[k].Index] = c.Top[k].Logit
-			b[g.Top[k].Index] = g.Top[k].Logit
+		for k := range c.Predictions {
+			a[c.Predictions[k].Index] = c.Predictions[k].Logit
+			b[g.Predictions[k].Index] = g.Predictions[k].Logit
 		}
 		d := bench.Compare(b, a)
 		require.Less(t, d.RelL2, 1e-4, "%s: gpu vs cpu logits, worst class %d (abs %g)", p, d.Worst, d.MaxAbs)
@@ -236,10 +237,16 @@ func TestClassifyErrors(t *testing.T) {
 	}{
 		{"no paths", []string{"classify", "--model", tinyDir}, 2, "no images given"},
 		{"bad top", []string{"classify", "--top", "0", "x.jpg"}, 2, "--top must be ≥ 1"},
-		{"bad device", []string{"classify", "--device", "tpu", "x.jpg"}, 2, "--device must be auto, gpu or cpu"},
-		{"unknown flag", []string{"classify", "--frobnicate", "x.jpg"}, 2, "flag provided but not defined"},
-		{"missing file", []string{"classify", "--model", tinyDir, "--device", "cpu", missing}, 1, "nope.jpg: no such file or directory"},
-		{"bad model", []string{"classify", "--model", t.TempDir(), "--device", "cpu", "../../samples/grace_hopper.jpg"}, 1, "model "},
+		{"bad batch", []string{"classify", "--batch", "0", "x.jpg"}, 2, "--batch must be ≥ 1, got 0"},
+		{"bad format", []string{"classify", "--format", "xml", "x.jpg"}, 2, `--format must be table, json or csv, not "xml"`},
+		{"flag as value", []string{"classify", "--top", "--json", "x.jpg"}, 2, "flag --top needs a value, got the flag --json"},
+		{"bad value", []string{"classify", "--top", "three", "x.jpg"}, 2, `invalid argument "three" for "-k, --top" flag`},
+		{"unknown flag", []string{"classify", "--frobnicate", "x.jpg"}, 2, "unknown flag: --frobnicate"},
+		{"no such device", []string{"classify", "--model", tinyDir, "--device", "tpu-xyzzy", "../../samples/grace_hopper.jpg"}, 1, "tpu-xyzzy"},
+		{"verify bad tol", []string{"verify", "--model", tinyDir, "--tol", "-1"}, 2, "--tol must be a positive number"},
+		{"npy without output", []string{"embed", "--format", "npy", "x.jpg"}, 2, "--format npy needs --output"},
+		{"missing file", []string{"classify", "--model", tinyDir, "--device", "ref", missing}, 1, "nope.jpg: no such file or directory"},
+		{"bad model", []string{"classify", "--model", t.TempDir(), "--device", "ref", "../../samples/grace_hopper.jpg"}, 1, "model "},
 		{"verify missing image", []string{"verify", "--model", tinyDir, missing}, 1, "nope.jpg: no such file or directory"},
 		{"verify without images", []string{"verify", "--model", tinyDir, t.TempDir()}, 1, "verify: no images to compare in "},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
@@ -278,39 +285,35 @@ func TestHelp(t *testing.T) {
 }
 
 func TestFlagsAfterArguments(t *testing.T) {
-	fs := newFlagSet(&env{}, "x", "", "")
-	fs.Int("top", 5, "")
-	fs.Bool("json", false, "")
-	got := interleave(fs, []string{"a.jpg", "--top", "3", "-", "--json", "b.jpg", "--", "--top"})
-	require.Equal(t, []string{"--top", "3", "--json", "--", "a.jpg", "-", "b.jpg", "--top"}, got)
-}
-
-func TestSoftmaxTopK(t *testing.T) {
-	logits := []float32{1, 3, 3, -2, 1000}
-	p := softmax(logits)
-	require.InDelta(t, 1, p[4], 1e-12)
-	require.False(t, math.IsNaN(p[0]), "softmax must subtract the max")
-	require.Equal(t, []int{4, 1, 2}, topK(logits, 3), "ties go to the lower index")
-	require.Equal(t, []int{4, 1, 2, 0, 3}, topK(logits, 99))
-	q := softmax([]float32{0, float32(math.Log(3))})
-	require.InDelta(t, 0.25, q[0], 1e-7)
-	require.Equal(t, "LABEL_7", labelOf([]string{"a"}, 7))
+	e := newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{})
+	fs := newFlagSet(e, "x", "", "")
+	top := fs.IntP("top", "k", 5, "")
+	js := fs.Bool("json", false, "")
+	require.NoError(t, parse(e, fs, []string{"a.jpg", "--top", "3", "-", "--json", "b.jpg", "--", "--top", "-k"}))
+	require.Equal(t, 3, *top)
+	require.True(t, *js)
+	require.Equal(t, []string{"a.jpg", "-", "b.jpg", "--top", "-k"}, fs.Args())
+	// Negative numbers are values, not flags.
+	fs = newFlagSet(e, "x", "", "")
+	f := fs.Float64("tol", 0, "")
+	require.NoError(t, parse(e, fs, []string{"--tol", "-1e-3"}))
+	require.Equal(t, -1e-3, *f)
 }
 
 func TestVerify(t *testing.T) {
 	needGPU(t)
-	code, out, errs := runCLI(t, nil, "verify", "--model", tinyDir, "--batch", "3")
+	code, out, errs := runCLI(t, nil, "verify", "--model", tinyDir, "--device", "gpu", "--batch", "3")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
 	require.Contains(t, out, "random[2]")
 	require.Contains(t, out, "ok: worst relative L2 difference")
 
 	_, good := mixedDir(t)
-	code, out, errs = runCLI(t, nil, "verify", "--model", tinyDir, good[0], good[1])
+	code, out, errs = runCLI(t, nil, "verify", "--model", tinyDir, "--device", "gpu", good[0], good[1])
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
 	require.Contains(t, out, good[1])
 
 	// An impossible tolerance fails, with the numbers still printed.
-	code, out, errs = runCLI(t, nil, "verify", "--model", tinyDir, "--tol", "-1", "--batch", "1")
+	code, out, errs = runCLI(t, nil, "verify", "--model", tinyDir, "--device", "gpu", "--tol", "1e-30", "--batch", "1")
 	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errs)
 	require.Contains(t, out, "random[0]")
 	require.Contains(t, errs, "verify failed")
@@ -319,10 +322,10 @@ func TestVerify(t *testing.T) {
 func TestBenchCommand(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, plotPath := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.png")
-	code, out, errs := runCLI(t, nil, "bench", "--model", tinyDir, "--device", "cpu", "--batch", "1,2",
+	code, out, errs := runCLI(t, nil, "bench", "--model", tinyDir, "--device", "ref", "--batch", "1,2",
 		"--warmup", "1", "--iters", "3", "--json", jsonPath, "--plot", plotPath)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
-	require.Contains(t, out, "batch-1 latency, cpu:")
+	require.Contains(t, out, "batch-1 latency, ref:")
 	data, err := os.ReadFile(jsonPath)
 	require.NoError(t, err)
 	var r bench.Report
@@ -354,11 +357,11 @@ func TestBenchCommand(t *testing.T) {
 
 func TestBenchGPU(t *testing.T) {
 	needGPU(t)
-	code, out, errs := runCLI(t, nil, "bench", "--model", tinyDir, "--device", "gpu", "--cpu", "--batch", "1,4",
+	code, out, errs := runCLI(t, nil, "bench", "--model", tinyDir, "--device", "gpu", "--ref", "--batch", "1,4",
 		"--warmup", "1", "--iters", "3", "--profile-runs", "1")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
-	require.Contains(t, out, "GPU/CPU throughput at batch 1")
-	require.Contains(t, out, "GPU vs CPU logits at batch 1")
+	require.Contains(t, out, "GPU/REF throughput at batch 1")
+	require.Contains(t, out, "GPU vs REF logits at batch 1")
 }
 
 func TestDevices(t *testing.T) {
@@ -407,7 +410,7 @@ func TestClassifyPreprocessorMismatch(t *testing.T) {
 	pre = bytes.Replace(pre, []byte(`"crop_size": {"height":32,"width":32}`), []byte(`"crop_size": {"height":16,"width":16}`), 1)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "preprocessor_config.json"), pre, 0o644))
 	_, good := mixedDir(t)
-	code, out, errs := runCLI(t, nil, "classify", "--model", dir, "--device", "cpu", good[0])
+	code, out, errs := runCLI(t, nil, "classify", "--model", dir, "--device", "ref", good[0])
 	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errs)
 	require.Empty(t, out)
 	require.Contains(t, errs, good[0]+": preprocessing gave 768 values, the model takes 3072 (3×32×32)")

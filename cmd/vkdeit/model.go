@@ -3,33 +3,39 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // loadModel resolves a --model argument (directory, weights file or hub repo
 // id[@revision]) through the Hugging Face cache, downloading what is missing,
-// and loads it. deit's notes (such as the eps assumed for a checkpoint without
-// config.json) go to the command's stderr.
-func loadModel(ctx context.Context, e *env, arg string) (*deit.Model, error) {
-	hub := loader.HubFromEnv()
-	if e.stderrTerminal() {
-		hub.Progress = e.stderr
+// and loads it. The model's notes (such as the eps assumed for a checkpoint
+// without config.json) go to stderr unless quiet.
+func loadModel(ctx context.Context, e *env, arg string, quiet bool) (*deit.Model, error) {
+	h := hub.FromEnv()
+	h.Progress = nil
+	if e.terminal && !quiet {
+		h.Progress = e.stderr
 	}
-	files, err := loader.ResolveModel(ctx, arg, hub)
+	files, err := hub.ResolveModel(ctx, arg, h)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
-	m, err := deit.LoadWith(files, e.stderr)
+	m, err := deit.Load(files)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
+	}
+	for _, n := range m.Notes {
+		e.notef(quiet, "%s", n)
 	}
 	return m, nil
 }
 
 // presetNames lists deit.Preset's names for the --random and --config help.
-const presetNames = "tiny-distilled, small-distilled, base-distilled, base-distilled-384, tiny, small, base, base-384"
+var presetNames = strings.Join(deit.PresetNames(), ", ")
 
 // randomModel builds a model of a preset configuration with deterministic
 // random weights and the default preprocessor.
@@ -38,5 +44,5 @@ func randomModel(preset string, seed int64) (*deit.Model, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Pre: loader.DefaultPreprocessor()}, nil
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Pre: imageio.DefaultPreprocessor()}, nil
 }

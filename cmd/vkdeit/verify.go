@@ -9,46 +9,56 @@ import (
 
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader"
 )
 
 const verifySynopsis = `verify [flags] [IMAGE...]
 
-Runs the GPU engine and the pure-Go CPU reference on the same inputs and
-prints, per image, the largest absolute and the relative L2 difference of the
-logits (‖gpu − cpu‖ / ‖cpu‖) and whether the top-5 classes agree (classes whose
-CPU logits differ by less than twice the largest difference count as ties).
-Without images it uses a deterministic random input. The exit status is 1 when
-a relative difference exceeds --tol or the top-5 disagree.`
+Runs an engine (--device, default auto) and the float64 reference on the same
+inputs and prints, per image, the largest absolute and the relative L2
+difference of the logits (‖engine − reference‖ / ‖reference‖) and whether the
+top-5 classes agree (classes whose reference logits differ by less than twice
+the largest difference count as ties). Without images it uses a deterministic
+random input. The exit status is 1 when a relative difference exceeds --tol or
+the top-5 disagree.`
 
 const verifyExamples = `  vkdeit verify                                   default model, random input
   vkdeit verify samples/grace_hopper.jpg
   vkdeit verify --random small-distilled          random weights, nothing downloaded
-  vkdeit verify --random tiny --batch 4 --tol 1e-5
+  vkdeit verify --random tiny --device cpu --batch 4 --tol 1e-5
 `
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "verify", verifySynopsis, verifyExamples)
-	model := fs.String("model", loader.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	model := modelFlag(fs)
 	random := fs.String("random", "", "use random weights of this preset ("+presetNames+") instead of --model")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
-	batch := fs.Int("batch", 2, "images per forward pass (and random inputs when no image is given)")
-	tol := fs.Float64("tol", 1e-4, "largest relative L2 difference accepted")
-	noEXIF := fs.Bool("no-exif", false, "ignore the EXIF orientation tag")
+	ef := addEngineFlags(fs, 2)
+	tol := fs.Float64("tol", 1e-4, "largest relative L2 difference accepted (> 0)")
+	df := addDecodeFlags(fs)
+	quiet := fs.BoolP("quiet", "q", false, "no notes on stderr")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	if *batch < 1 || *batch > maxVerifyBatch {
-		return usagef("verify: --batch must be in 1..%d, got %d", maxVerifyBatch, *batch)
+	if err := ef.check("verify"); err != nil {
+		return err
+	}
+	decode, err := df.options("verify")
+	if err != nil {
+		return err
+	}
+	if ef.batch > maxVerifyBatch {
+		return usagef("verify: --batch must be in 1..%d, got %d", maxVerifyBatch, ef.batch)
+	}
+	if !(*tol > 0) || math.IsInf(*tol, 0) {
+		return usagef("verify: --tol must be a positive number, got %v", *tol)
 	}
 	var m *deit.Model
-	var err error
 	name := *model
 	if *random != "" {
 		m, err = randomModel(*random, *seed)
 		name = fmt.Sprintf("random %s (seed %d)", *random, *seed)
 	} else {
-		m, err = loadModel(ctx, e, *model)
+		m, err = loadModel(ctx, e, *model, *quiet)
 	}
 	if err != nil {
 		return err
@@ -60,14 +70,14 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	var names []string
 	var pixels []float32
 	if fs.NArg() == 0 {
-		pixels = bench.RandomPixels(cfg, *batch, *seed)
-		for i := 0; i < *batch; i++ {
+		pixels = bench.RandomPixels(cfg, ef.batch, *seed)
+		for i := range ef.batch {
 			names = append(names, fmt.Sprintf("random[%d]", i))
 		}
 	} else {
 		ins, errs, warnings := expandInputs(fs.Args(), e.stdin)
 		for _, w := range warnings {
-			fmt.Fprintf(e.stderr, "vkdeit: %s\n", w)
+			e.notef(*quiet, "%s", w)
 		}
 		for _, err := range errs {
 			fmt.Fprintf(e.stderr, "vkdeit: %v\n", err)
@@ -75,20 +85,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if len(errs) > 0 {
 			return errFailed
 		}
-		pre := m.Pre
-		if pre == nil {
-			pre = loader.DefaultPreprocessor()
-		}
-		c := &classifier{pre: pre, opts: loader.DecodeOptions{NoEXIF: *noEXIF}}
 		for _, in := range ins {
-			px, err := c.prepare(in)
+			px, err := m.Prepare(ctx, in, decode)
 			if err != nil {
 				return err
 			}
-			if len(px) != per {
-				return fmt.Errorf("%s: preprocessing gave %d values, the model takes %d", in.name, len(px), per)
-			}
-			names = append(names, in.name)
+			names = append(names, displayName(inputName(in)))
 			pixels = append(pixels, px...)
 		}
 	}
@@ -97,36 +99,38 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("verify: no images to compare in %s", strings.Join(fs.Args(), " "))
 	}
 
-	g, err := openForwarder("gpu", m, min(*batch, n), e.stderr)
+	eng, err := openEngine(e, m, ef.device, min(ef.batch, n), *quiet)
 	if err != nil {
 		return err
 	}
-	defer g.Close()
-	cpu := &cpuForwarder{m: m, batch: g.MaxBatch()}
-	var gl, cl []float32
-	for s := 0; s < n; s += g.MaxBatch() {
-		b := min(g.MaxBatch(), n-s)
+	defer eng.Close()
+	ref, err := deit.NewReferenceEngine(m, eng.MaxBatch(), 0)
+	if err != nil {
+		return err
+	}
+	var gl, rl []float32
+	for s := 0; s < n; s += eng.MaxBatch() {
+		b := min(eng.MaxBatch(), n-s)
 		px := pixels[s*per : (s+b)*per]
-		out, err := g.Forward(ctx, px, b)
+		out, err := eng.Forward(ctx, px, b)
 		if err != nil {
-			return fmt.Errorf("gpu forward: %w", err)
+			return fmt.Errorf("%s: %w", eng.Name(), err)
 		}
 		gl = append(gl, out...)
-		out, err = cpu.Forward(ctx, px, b)
-		if err != nil {
-			return fmt.Errorf("cpu forward: %w", err)
+		if out, err = ref.Forward(ctx, px, b); err != nil {
+			return err
 		}
-		cl = append(cl, out...)
+		rl = append(rl, out...)
 	}
 
-	fmt.Fprintf(e.stdout, "verify %s: %s against %s\n", name, g.Name(), cpu.Name())
+	fmt.Fprintf(e.stdout, "verify %s: %s against %s\n", name, eng.Name(), ref.Name())
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "input\tmax abs\trel L2\tworst class\ttop-5")
 	ok := true
 	worst := 0.0
-	for i := 0; i < n; i++ {
+	for i := range n {
 		L := cfg.NumLabels
-		a, b := gl[i*L:(i+1)*L], cl[i*L:(i+1)*L]
+		a, b := gl[i*L:(i+1)*L], rl[i*L:(i+1)*L]
 		d := bench.Compare(a, b)
 		agree, why := topAgree(a, b, 5, d.MaxAbs)
 		if !agree || !(d.RelL2 <= *tol) {
@@ -149,7 +153,10 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 // different classes still agrees when want's logits of the two classes are
 // within 2·tie of each other (a tie that the numerical difference may flip).
 func topAgree(got, want []float32, k int, tie float64) (bool, string) {
-	tg, tw := topK(got, k), topK(want, k)
+	tg, tw := topIndices(got, k), topIndices(want, k)
+	if len(tg) != len(tw) || len(tw) == 0 {
+		return false, "DIFFER: non-finite logits"
+	}
 	ties := 0
 	for r := range tw {
 		if tg[r] == tw[r] {
@@ -159,7 +166,7 @@ func topAgree(got, want []float32, k int, tie float64) (bool, string) {
 			ties++
 			continue
 		}
-		return false, fmt.Sprintf("DIFFER at rank %d: gpu %v, cpu %v", r+1, tg, tw)
+		return false, fmt.Sprintf("DIFFER at rank %d: engine %v, reference %v", r+1, tg, tw)
 	}
 	if ties > 0 {
 		return true, fmt.Sprintf("agree (%d swapped ties)", ties)
@@ -167,6 +174,17 @@ func topAgree(got, want []float32, k int, tie float64) (bool, string) {
 	return true, "agree"
 }
 
-// maxVerifyBatch bounds --batch: verify runs the CPU reference on every
-// image too, and random inputs are allocated up front.
+// topIndices is the class indices of deit.TopK, for comparisons; logits
+// that are not finite rank nothing.
+func topIndices(logits []float32, k int) []int {
+	top, _ := deit.TopK(logits, k, nil)
+	idx := make([]int, len(top))
+	for i, p := range top {
+		idx[i] = p.Index
+	}
+	return idx
+}
+
+// maxVerifyBatch bounds --batch: verify runs the reference on every image
+// too, and random inputs are allocated up front.
 const maxVerifyBatch = 1024

@@ -27,12 +27,7 @@ func Attention(q, k, v []float32, stride, B, T, H, Dh int, scale float64) []floa
 				}
 				mx := math.Inf(-1)
 				for u := range T {
-					kr := k[(b*T+u)*stride+h*Dh:][:Dh]
-					var s float64
-					for e, kv := range kr {
-						s += qr[e] * float64(kv)
-					}
-					p[u] = s * scale
+					p[u] = dot(qr, k[(b*T+u)*stride+h*Dh:][:Dh]) * scale
 					mx = math.Max(mx, p[u])
 				}
 				var sum float64
@@ -51,4 +46,22 @@ func Attention(q, k, v []float32, stride, B, T, H, Dh int, scale float64) []floa
 		}
 	})
 	return out
+}
+
+// dot is Σ a[i]·b[i] in float64. Four partial sums only shorten the
+// dependency chain; every product and sum is still a float64 operation.
+func dot(a []float64, b []float32) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * float64(b[i])
+		s1 += a[i+1] * float64(b[i+1])
+		s2 += a[i+2] * float64(b[i+2])
+		s3 += a[i+3] * float64(b[i+3])
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * float64(b[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

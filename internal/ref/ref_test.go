@@ -2,6 +2,7 @@ package ref
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -82,4 +83,62 @@ func TestSoftmax(t *testing.T) {
 	require.InDelta(t, 0.25, p[0], 1e-7)
 	require.InDelta(t, 0.75, p[1], 1e-7)
 	require.Equal(t, 0.0, p[2])
+}
+
+// noise returns n standard-normal values, deterministic in seed.
+func noise(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
+
+// TestPatchifyMatchesConv checks the patch embedding against the
+// convolution formula of docs/deit-numerics.md written out directly.
+func TestPatchifyMatchesConv(t *testing.T) {
+	const B, C, H, W, P, D = 2, 3, 17, 13, 4, 5 // remainders dropped on both axes
+	pixels := noise(B*C*H*W, 3)
+	wgt := noise(D*C*P*P, 4)
+	bias := noise(D, 5)
+	gh, gw := H/P, W/P
+	got := Linear(Patchify(pixels, B, C, H, W, P), wgt, bias, B*gh*gw, C*P*P, D)
+	for b := range B {
+		for py := range gh {
+			for px := range gw {
+				for o := range D {
+					want := float64(bias[o])
+					for c := range C {
+						for ky := range P {
+							for kx := range P {
+								want += float64(wgt[((o*C+c)*P+ky)*P+kx]) * float64(pixels[((b*C+c)*H+P*py+ky)*W+P*px+kx])
+							}
+						}
+					}
+					n := py*gw + px
+					require.InDelta(t, want, got[((b*gh*gw)+n)*D+o], 1e-5, "b=%d patch=%d o=%d", b, n, o)
+				}
+			}
+		}
+	}
+}
+
+// TestAttentionSmall checks attention on a case small enough to write out:
+// one image, two tokens, one head of width 1.
+func TestAttentionSmall(t *testing.T) {
+	q := []float32{1, 2}
+	k := []float32{3, -1}
+	v := []float32{10, 20}
+	got := Attention(q, k, v, 1, 1, 2, 1, 1, 1)
+	for t0, qv := range q {
+		s0, s1 := float64(qv)*3, float64(qv)*-1
+		p0 := math.Exp(s0) / (math.Exp(s0) + math.Exp(s1))
+		require.InDelta(t, p0*10+(1-p0)*20, got[t0], 1e-5)
+	}
+}
+
+func TestLayerNormSmall(t *testing.T) {
+	got := LayerNorm([]float32{1, 2, 3, 4, 10, 10}, []float32{2, 1}, []float32{0, 0.5}, 3, 2, 1e-12)
+	require.InDeltaSlice(t, []float64{-2, 1.5, -2, 1.5, 0, 0.5}, got, 1e-6)
 }

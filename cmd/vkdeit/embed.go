@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/internal/npy"
+)
+
+const embedSynopsis = `embed [flags] PATH...
+
+Prints each image's embedding: the final-LayerNorm hidden state of the [CLS]
+token (Hugging Face DeiTModel's last_hidden_state[:, 0]) and, for distilled
+models, of the distillation token ([:, 1]). PATH is as for classify. --format
+json prints one object per image and line; --format npy writes the [CLS]
+embeddings of the images that could be read as an [N, D] float32 array to
+--output FILE.npy, and their paths, one per line in the same order, to
+FILE.paths.txt (a name holding control characters is written Go-quoted). Images that cannot be read are reported on stderr (and as
+{"path", "error"} lines in JSON); the exit status is then 1.`
+
+const embedExamples = `  vkdeit embed photo.jpg
+  vkdeit embed --format npy --output emb.npy photos/      (emb.npy + emb.paths.txt)
+  python3 -c 'import numpy; print(numpy.load("emb.npy").shape)'
+  vkdeit embed --device cpu photos/ | jq -c '.embedding[:4]'
+`
+
+// embedJSON is one image's JSON line.
+type embedJSON struct {
+	Path                  string    `json:"path"`
+	Error                 string    `json:"error,omitempty"`
+	Embedding             []float32 `json:"embedding,omitempty"`
+	DistillationEmbedding []float32 `json:"distillation_embedding,omitempty"`
+}
+
+func runEmbed(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "embed", embedSynopsis, embedExamples)
+	model := modelFlag(fs)
+	ef := addEngineFlags(fs, 8)
+	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output)")
+	output := fs.StringP("output", "o", "", "write to `FILE` (atomically) instead of stdout")
+	df := addDecodeFlags(fs)
+	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
+	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() == 0:
+		return usagef("embed: no images given (run \"vkdeit embed --help\")")
+	case *format != "json" && *format != "npy":
+		return usagef("embed: --format must be json or npy, not %q", *format)
+	case *format == "npy" && (*output == "" || *output == "-"):
+		return usagef("embed: --format npy needs --output FILE.npy")
+	case *workers < 1:
+		return usagef("embed: --workers must be ≥ 1, got %d", *workers)
+	}
+	if err := ef.check("embed"); err != nil {
+		return err
+	}
+	decode, err := df.options("embed")
+	if err != nil {
+		return err
+	}
+	out, err := openOutput(e, *output)
+	if err != nil {
+		return err
+	}
+	defer out.Discard()
+	var paths *outputFile
+	if *format == "npy" {
+		if paths, err = openOutput(e, strings.TrimSuffix(*output, ".npy")+".paths.txt"); err != nil {
+			return err
+		}
+		defer paths.Discard()
+	}
+
+	job, err := startImages(ctx, e, fs.Args(), *model, ef, *quiet, "embed")
+	if err != nil {
+		return err
+	}
+	defer job.c.Close()
+	c, ins, m := job.c, job.inputs, job.c.Model()
+
+	var arr *npy.Writer
+	if *format == "npy" {
+		if arr, err = npy.NewWriter(out.Seeker(), m.Config.Hidden); err != nil {
+			return fmt.Errorf("%s: %w", *output, err)
+		}
+	}
+	bar := newProgress(e, *quiet, int64(len(ins)), "images")
+	failed := job.argErrs
+	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: *workers, Decode: decode},
+		func(r deit.Result) error {
+			name := displayName(inputName(ins[r.Index]))
+			if r.Err != nil {
+				failed++
+				bar.Printf(e.stderr, "vkdeit: %v\n", r.Err)
+			}
+			defer bar.Add(1)
+			if arr != nil {
+				if r.Err != nil {
+					return nil
+				}
+				if err := arr.Write(r.Embedding); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(paths, name)
+				return err
+			}
+			rec := embedJSON{Path: name, Embedding: r.Embedding, DistillationEmbedding: r.DistillationEmbedding}
+			if r.Err != nil {
+				rec.Error = oneLine(r.Err.Error())
+			}
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("%s: json: %w", name, err)
+			}
+			return bar.Around(func() error { _, err := fmt.Fprintf(out, "%s\n", b); return err })
+		})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	if arr != nil {
+		if err := arr.Close(); err != nil {
+			return fmt.Errorf("%s: %w", *output, err)
+		}
+		if err := paths.Commit(); err != nil {
+			return err
+		}
+	}
+	if err := out.Commit(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be embedded\n", failed, len(ins)+job.argErrs)
+		return errFailed
+	}
+	return nil
+}

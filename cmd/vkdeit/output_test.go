@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/loader/imageio"
+)
+
+func TestClassifyCSV(t *testing.T) {
+	dir, good := mixedDir(t)
+	out := filepath.Join(t.TempDir(), "results.csv")
+	code, stdout, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--format", "csv",
+		"--top", "2", "--output", out, dir)
+	require.Equal(t, 1, code, errs)
+	require.Empty(t, stdout, "with --output nothing goes to stdout")
+	f, err := os.Open(out)
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, []string{"path", "label_1", "score_1", "index_1", "label_2", "score_2", "index_2", "error"}, rows[0])
+	require.Len(t, rows, 6, "a header and one row per input, failed ones included")
+	m := loadTiny(t)
+	byPath := map[string][]string{}
+	for _, r := range rows[1:] {
+		byPath[r[0]] = r
+	}
+	for _, p := range good {
+		r := byPath[p]
+		require.NotNil(t, r, p)
+		want, err := deit.TopK(expectedLogits(t, m, p), 2, m.Config.Labels)
+		require.NoError(t, err)
+		require.Equal(t, want[0].Label, r[1])
+		score, err := strconv.ParseFloat(r[2], 64)
+		require.NoError(t, err)
+		require.InDelta(t, want[0].Score, score, 1e-6)
+		require.Equal(t, strconv.Itoa(want[1].Index), r[6])
+		require.Empty(t, r[7])
+	}
+	r := byPath[filepath.Join(dir, "e_text.jpg")]
+	require.NotNil(t, r)
+	require.Empty(t, r[1])
+	require.Contains(t, r[7], "e_text.jpg")
+	require.Contains(t, errs, "3 of 5 inputs could not be classified")
+}
+
+func TestClassifyJSONErrorLines(t *testing.T) {
+	dir, _ := mixedDir(t)
+	code, out, _ := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--json", "--quiet", dir)
+	require.Equal(t, 1, code)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 5)
+	failed := 0
+	for _, l := range lines {
+		var r classifyJSON
+		require.NoError(t, json.Unmarshal([]byte(l), &r))
+		if r.Error != "" {
+			failed++
+			require.Empty(t, r.Predictions)
+			require.Contains(t, r.Error, filepath.Base(r.Path))
+		}
+	}
+	require.Equal(t, 3, failed)
+}
+
+// TestOutputIsAtomic: a run that fails outright leaves no --output file and
+// does not replace an older one.
+func TestOutputIsAtomic(t *testing.T) {
+	_, good := mixedDir(t)
+	out := filepath.Join(t.TempDir(), "r.json")
+	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644))
+	code, _, errs := runCLI(t, nil, "classify", "--model", t.TempDir(), "--format", "json", "--output", out, good[0])
+	require.Equal(t, 1, code, errs)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Equal(t, "old", string(b))
+	ents, err := os.ReadDir(filepath.Dir(out))
+	require.NoError(t, err)
+	require.Len(t, ents, 1, "no temporary file left behind: %v", ents)
+
+	code, _, errs = runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--format", "json", "--output", out, good[0])
+	require.Equal(t, 0, code, errs)
+	b, err = os.ReadFile(out)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"predictions"`)
+}
+
+// failWriter fails every write, like stdout redirected to /dev/full.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+func TestWriteErrorsFail(t *testing.T) {
+	_, good := mixedDir(t)
+	for _, format := range []string{"table", "json", "csv"} {
+		var errb bytes.Buffer
+		code := newEnv(nil, failWriter{}, &errb).run(context.Background(),
+			[]string{"classify", "--model", tinyDir, "--device", "ref", "--format", format, good[0]})
+		require.Equal(t, 1, code, format)
+		require.Contains(t, errb.String(), "vkdeit: writing output: no space left on device", format)
+		require.Equal(t, 1, strings.Count(errb.String(), "no space left"), "one line: %s", errb.String())
+	}
+	if f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0); err == nil {
+		defer f.Close()
+		var errb bytes.Buffer
+		code := newEnv(nil, f, &errb).run(context.Background(), []string{"version"})
+		require.Equal(t, 1, code)
+		require.Contains(t, errb.String(), "writing output")
+	}
+}
+
+func TestInterruptExitStatus(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(interrupted{syscall.SIGTERM})
+	var errb bytes.Buffer
+	e := newEnv(nil, &bytes.Buffer{}, &errb)
+	removed := false
+	e.atExit(func() { removed = true })
+	code := e.finish(ctx, context.Canceled)
+	require.Equal(t, 128+15, code)
+	require.Equal(t, "vkdeit: interrupted (terminated)\n", errb.String())
+	require.True(t, removed, "partial outputs are removed")
+	require.Equal(t, 130, interrupted{os.Interrupt}.code())
+}
+
+func TestEmbed(t *testing.T) {
+	_, good := mixedDir(t)
+	m := loadTiny(t)
+	px, err := m.Prepare(context.Background(), deit.Input{Path: good[0]}, imageioOpts())
+	require.NoError(t, err)
+	want, err := m.ForwardReference(context.Background(), px, 1)
+	require.NoError(t, err)
+	D := m.Config.Hidden
+
+	code, out, errs := runCLI(t, nil, "embed", "--model", tinyDir, "--device", "ref", good[0], filepath.Join(t.TempDir(), "missing.png"))
+	require.Equal(t, 1, code, errs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1, "a missing path is an argument error, reported on stderr")
+	var rec embedJSON
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	require.Equal(t, good[0], rec.Path)
+	require.Equal(t, want.Embeddings[:D], rec.Embedding)
+	require.Equal(t, want.Embeddings[D:2*D], rec.DistillationEmbedding)
+
+	dir := t.TempDir()
+	npyPath := filepath.Join(dir, "emb.npy")
+	code, _, errs = runCLI(t, nil, "embed", "--model", tinyDir, "--device", "ref", "--format", "npy", "--output", npyPath, good[0], good[1])
+	require.Equal(t, 0, code, errs)
+	b, err := os.ReadFile(npyPath)
+	require.NoError(t, err)
+	require.Equal(t, "\x93NUMPY", string(b[:6]))
+	hl := int(binary.LittleEndian.Uint16(b[8:]))
+	require.Contains(t, string(b[10:10+hl]), "'shape': (2, 64)")
+	body := b[10+hl:]
+	require.Len(t, body, 2*D*4)
+	for i := range D {
+		require.Equal(t, want.Embeddings[i], math.Float32frombits(binary.LittleEndian.Uint32(body[4*i:])), "element %d", i)
+	}
+	paths, err := os.ReadFile(filepath.Join(dir, "emb.paths.txt"))
+	require.NoError(t, err)
+	require.Equal(t, good[0]+"\n"+good[1]+"\n", string(paths))
+}
+
+func TestNotesAndQuiet(t *testing.T) {
+	// A timm checkpoint without config.json: the model's note is printed
+	// once, and --quiet silences it with the "running on" line.
+	dir := t.TempDir()
+	for src, dst := range map[string]string{"tiny-distilled-timm/model.pth": "model.pth",
+		"tiny-distilled/preprocessor_config.json": "preprocessor_config.json"} {
+		data, err := os.ReadFile("../../testdata/" + src)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, dst), data, 0o644))
+	}
+	_, good := mixedDir(t)
+	code, _, errs := runCLI(t, nil, "classify", "--model", dir, "--device", "ref", good[0])
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, 1, strings.Count(errs, "LayerNorm eps 1e-06"), errs)
+	require.Contains(t, errs, "vkdeit: running on reference")
+	code, _, errs = runCLI(t, nil, "classify", "--model", dir, "--device", "ref", "--quiet", good[0])
+	require.Equal(t, 0, code, errs)
+	require.Empty(t, errs)
+}
+
+func TestOutputFileErrors(t *testing.T) {
+	_, err := openOutput(newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{}), filepath.Join(t.TempDir(), "no", "dir", "x.csv"))
+	require.Error(t, err)
+	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+}
+
+func imageioOpts() imageio.DecodeOptions { return imageio.DecodeOptions{} }
+
+func TestDecodeLimits(t *testing.T) {
+	_, good := mixedDir(t)
+	code, _, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--max-pixels", "1000", good[0])
+	require.Equal(t, 1, code, errs)
+	require.Contains(t, errs, "a_good.png")
+	require.Contains(t, errs, "1000")
+	code, _, errs = runCLI(t, nil, "classify", "--decode-memory", "0", good[0])
+	require.Equal(t, 2, code, errs)
+	require.Contains(t, errs, "--decode-memory must be between 1 and")
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vkdeit/vkdeit/internal/version"
+	"github.com/vkdeit/vkdeit/server"
+)
+
+const serveSynopsis = `serve [flags]
+
+Serves one model over the Open Inference Protocol (KServe v2): REST on
+--http (default :8080: /v2/..., /classify, /metrics, health) and gRPC on
+--grpc (default :8081, inference.GRPCInferenceService). Requests from every
+client and both protocols share one queue and are batched dynamically (up to
+--max-batch images, waiting at most --max-delay for a batch to fill). On
+SIGTERM or SIGINT readiness turns false, new requests are refused, every
+accepted request is answered (within --drain-timeout), and vkdeit exits 0.
+Logs are JSON lines on stderr (--log-format text for people).`
+
+const serveExamples = `  vkdeit serve --model facebook/deit-small-distilled-patch16-224
+  vkdeit serve --model ~/models/deit-tiny --device cpu --max-batch 16 --max-delay 2ms
+  curl -s --data-binary @cat.jpg 'localhost:8080/classify?top_k=3'
+  curl -s localhost:8080/v2/models/deit-small-distilled-patch16-224
+  grpcurl -plaintext localhost:8081 inference.GRPCInferenceService/ServerReady
+`
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "serve", serveSynopsis, serveExamples)
+	model := modelFlag(fs)
+	device := fs.StringP("device", "d", "auto", deviceHelp)
+	df := addDecodeFlags(fs)
+	var opts server.Options
+	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	opts.AddFlags(gofs)
+	fs.AddGoFlagSet(gofs)
+	logFormat := fs.String("log-format", "json", "log lines as json or text")
+	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
+	if err := parse(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("serve: unexpected arguments %q (the model is --model)", fs.Args())
+	}
+	decode, err := df.options("serve")
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("serve: --log-level: %v", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch *logFormat {
+	case "json":
+		opts.Logger = slog.New(slog.NewJSONHandler(e.stderr, hopts))
+	case "text":
+		opts.Logger = slog.New(slog.NewTextHandler(e.stderr, hopts))
+	default:
+		return usagef("serve: --log-format must be json or text, not %q", *logFormat)
+	}
+	if opts.MaxBatch < 1 {
+		return usagef("serve: --max-batch must be ≥ 1, got %d", opts.MaxBatch)
+	}
+	opts.Decode = decode
+	opts.ServerVersion = version.String()
+	if opts.Name == "" {
+		opts.Name = server.DefaultName(*model)
+	}
+
+	m, err := loadModel(ctx, e, *model, true)
+	if err != nil {
+		return err
+	}
+	for _, n := range m.Notes {
+		opts.Logger.Info("model note", "note", n)
+	}
+	eng, err := openEngine(e, m, *device, opts.MaxBatch, true)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if b := eng.MaxBatch(); b < opts.MaxBatch {
+		opts.Logger.Warn("max batch lowered to fit in device memory", "asked", opts.MaxBatch, "max_batch", b)
+		opts.MaxBatch = b
+	}
+	opts.Logger.Info("engine ready", "engine", eng.Name(), "model", *model, "name", opts.Name, "max_batch", opts.MaxBatch)
+	s, err := server.New(m, eng, opts)
+	if err != nil {
+		return err
+	}
+	// A signal starts the drain; the process waits for it (plus a margin)
+	// before it ends the command by force.
+	e.setGrace(s.DrainTimeout() + 5*time.Second)
+	if err := s.Run(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if ctx.Err() != nil {
+		return errShutDown
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+// Package cpu holds vkdeit's SIMD CPU kernels: a packed SGEMM with fused
+// bias/GELU/residual epilogues, fused multi-head attention, LayerNorm and
+// GELU, in float32, for amd64 with AVX-512 or AVX2+FMA and in plain Go
+// everywhere else. The package is model-agnostic: it knows shapes and
+// layouts, not DeiT or file formats (package deit builds its CPUEngine on
+// it).
+//
+// # Using it
+//
+// A Kernels value binds the kernels to one instruction set and a pool of
+// worker goroutines created once (New); every method spreads its work over
+// the pool, the calling goroutine included, and allocates nothing, so a
+// forward pass of many kernel calls costs no goroutine creation and no
+// garbage. Weights are packed once (PackB for a [K, N] matrix, PackLinear
+// for an nn.Linear [out, in] one) into the micro-kernels' panel layout and
+// reused by every Gemm. A Kernels is safe for concurrent use; calls are
+// serialized, each already using every worker. There is no package-level
+// mutable state: the only globals are the CPU features read at start-up and
+// read-only constant tables.
+//
+// # Instruction sets
+//
+// ISA names an instruction set: AVX512 (AVX-512 Foundation, with the OS
+// saving the zmm and opmask state), AVX2 (AVX2 + FMA3, with the OS saving
+// the ymm state) and Generic (Go). golang.org/x/sys/cpu reports the
+// features, including the OS support (OSXSAVE and XCR0). Best returns the
+// fastest one the CPU supports; Auto, the zero value, means Best, so an
+// options struct left empty gets it. New(isa, threads) fails for an ISA
+// the CPU or build cannot run, which is how tests and benchmarks force
+// each ISA in turn. The assembly is plain Go assembly in the default build
+// (no GOEXPERIMENT); the purego build tag, or any other GOARCH, leaves only
+// Generic.
+//
+// Every ISA computes the same functions. A Gemm element is one float32
+// fused-multiply-add chain over k in order on both AVX ISAs, so their
+// results agree bit for bit (except after the GELU epilogue, whose 1/x is
+// exact on AVX2 and a refined reciprocal estimate on AVX-512), and do not
+// depend on M, the tiling or the thread count; Attention and LayerNorm are
+// likewise independent of the batch and the thread count. The generic
+// kernels round differently (no FMA) and are slow: they are the
+// portable fallback and the twins the assembly is tested against.
+//
+// # Files
+//
+// Each kernel family X has X.go (the exported API and the Go driver),
+// X_generic.go (the Go twin of the assembly), X_amd64.s with the assembly
+// and X_amd64.go with its //go:noescape declarations, X_noasm.go with the
+// stand-ins of a build without assembly, X_test.go and X_bench_test.go. The
+// families are gemm (PackB, PackLinear, Gemm: the micro-kernels and the
+// blocking driver), attention (Attention, with the softmax rows), layernorm
+// and gelu. vecmath.go and vecmath_amd64.h hold the vectorized exp and GELU
+// shared by the assembly; isa*.go the ISA detection; pool.go the workers;
+// kernels.go the Kernels type and its scratch memory. The float64 twins
+// that the tests compare every kernel with are in internal/ref (Matmul,
+// Attention, LayerNorm, GELUs).
+//
+// # SGEMM design
+//
+// B is packed in panels of 32 columns (two zmm, four ymm: one layout for
+// every ISA). The AVX-512 micro-kernel keeps a 12×32 tile of C in 24 zmm
+// registers and per k loads one panel row and broadcasts twelve A elements
+// for 24 FMAs (an 8×32 tile measured about 3% slower: more loads per FMA);
+// the AVX2 one keeps a 6×16 tile in 12 ymm registers (12 FMAs
+// per k) and covers a panel in two halves. The driver loops, per work item
+// (a chunk of up to 256 rows by up to 16 panels), over K blocks of ≤ 256,
+// then panels, then row blocks: a panel's K block (≤ 32 KiB) stays in L1
+// while the item's slice of A stays in L2, and each micro-kernel call
+// prefetches a share of the next panel block, so the weights stream from
+// memory behind the arithmetic. Partial sums of earlier K blocks wait in
+// per-worker scratch, which is what lets C be R for an in-place residual.
+// Tiles past M or N run on zero-padded scratch copies, so the micro-kernels
+// need no masks and every M, N, K ≥ 1 works. The epilogue (bias, residual,
+// GELU) is applied to each tile in registers or, for GELU, while it is
+// still in L1.
+package cpu

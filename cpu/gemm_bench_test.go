@@ -1,0 +1,90 @@
+package cpu
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkGemm reports GFLOPS (2·M·N·K per call) for DeiT-small's four
+// layer products at batch 1 (M = 200 ≈ 198 tokens) and batch 8 (M = 1584),
+// on each ISA with one and two threads.
+func BenchmarkGemm(b *testing.B) {
+	shapes := []struct {
+		name    string
+		M, N, K int
+		ep      Epilogue
+	}{
+		{"fc1", 200, 1536, 384, EpilogueGELU},
+		{"fc1-nogelu", 200, 1536, 384, EpilogueNone},
+		{"fc1-b8", 1584, 1536, 384, EpilogueGELU},
+		{"qkv", 200, 1152, 384, EpilogueNone},
+		{"proj", 200, 384, 384, EpilogueResidual},
+		{"fc2", 200, 384, 1536, EpilogueResidual},
+		{"fc2-b8", 1584, 384, 1536, EpilogueResidual},
+	}
+	for _, isa := range ISAs() {
+		if !isa.Supported() {
+			continue
+		}
+		for _, threads := range []int{1, 2} {
+			k, err := New(isa, threads)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, sh := range shapes {
+				if isa == Generic && sh.M > 200 {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%v/t%d", sh.name, isa, threads), func(b *testing.B) {
+					a := randSlice(1, sh.M*sh.K, -1, 1)
+					pb := must(PackB(randSlice(2, sh.K*sh.N, -0.05, 0.05), sh.K, sh.N))
+					bias := randSlice(3, sh.N, -1, 1)
+					c := make([]float32, sh.M*sh.N)
+					r := randSlice(4, sh.M*sh.N, -1, 1)
+					b.ResetTimer()
+					c0 := cpuSeconds()
+					for b.Loop() {
+						if err := k.Gemm(c, a, pb, bias, r, sh.M, sh.ep); err != nil {
+							b.Fatal(err)
+						}
+					}
+					flops := 2 * float64(sh.M*sh.N*sh.K) * float64(b.N)
+					reportFlops(b, flops, c0)
+				})
+			}
+			k.Close()
+		}
+	}
+}
+
+// reportFlops reports GFLOPS over the wall time and "core-GFLOPS" over the
+// CPU time the process used since c0 (per busy core: on a shared machine
+// the wall figure also counts the time the workers waited for a core).
+func reportFlops(b *testing.B, flops, c0 float64) {
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOPS")
+	if cs := cpuSeconds() - c0; cs > 0 {
+		b.ReportMetric(flops/cs/1e9, "core-GFLOPS")
+	}
+}
+
+// BenchmarkPeak measures one core's FMA throughput (no memory traffic): the
+// ceiling the GEMM GFLOPS should be read against.
+func BenchmarkPeak(b *testing.B) {
+	for _, c := range []struct {
+		isa   ISA
+		f     func(int)
+		flops float64
+	}{{AVX2, fmaPeakAVX2, 192}, {AVX512, fmaPeakAVX512, 512}} {
+		if !c.isa.Supported() {
+			continue
+		}
+		b.Run(c.isa.String(), func(b *testing.B) {
+			const iters = 1 << 16
+			c0 := cpuSeconds()
+			for b.Loop() {
+				c.f(iters)
+			}
+			reportFlops(b, c.flops*iters*float64(b.N), c0)
+		})
+	}
+}

@@ -1,0 +1,13 @@
+//go:build !purego
+
+package cpu
+
+import xcpu "golang.org/x/sys/cpu"
+
+// Read once at start-up and never written again: x/sys/cpu has already
+// checked that the OS saves the YMM (AVX) and ZMM/opmask (AVX-512) state
+// (OSXSAVE and XCR0), so these are true only when the kernels can run.
+var (
+	hasAVX2   = xcpu.X86.HasAVX2 && xcpu.X86.HasFMA
+	hasAVX512 = xcpu.X86.HasAVX512F && hasAVX2
+)

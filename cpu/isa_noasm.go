@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package cpu
+
+// Builds without the amd64 assembly run only the Generic kernels.
+const (
+	hasAVX2   = false
+	hasAVX512 = false
+)

@@ -1,0 +1,387 @@
+package deit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vkdeit/vkdeit/loader/imageio"
+)
+
+// Prediction is one class of an image's ranking, in the shape of Hugging
+// Face's image-classification pipeline ({"label", "score"}) plus the class
+// index and its raw logit.
+type Prediction struct {
+	Label string  `json:"label"`
+	Score float64 `json:"score"` // softmax probability, computed in float64
+	Index int     `json:"index"`
+	Logit float32 `json:"logit"`
+}
+
+// ErrNonFinite is returned (wrapped) for an image whose logits are NaN or
+// infinite: such a ranking would be meaningless, so none is made.
+var ErrNonFinite = errors.New("the model produced non-finite logits (NaN or Inf)")
+
+// TopK ranks one image's logits: the k most probable classes, most probable
+// first, ties going to the lower index (k is clamped to the class count).
+// Scores are softmax probabilities computed in float64 over all classes.
+// labels name the classes ("LABEL_i" where missing).
+func TopK(logits []float32, k int, labels []string) ([]Prediction, error) {
+	m := math.Inf(-1)
+	for _, l := range logits {
+		if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
+			return nil, ErrNonFinite
+		}
+		m = math.Max(m, float64(l))
+	}
+	var sum float64
+	for _, l := range logits {
+		sum += math.Exp(float64(l) - m)
+	}
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	out := make([]Prediction, 0, min(max(k, 0), len(idx)))
+	for _, i := range idx[:cap(out)] {
+		out = append(out, Prediction{Label: labelOf(labels, i), Score: math.Exp(float64(logits[i])-m) / sum, Index: i, Logit: logits[i]})
+	}
+	return out, nil
+}
+
+// labelOf returns class i's name, or Hugging Face's placeholder "LABEL_i".
+func labelOf(labels []string, i int) string {
+	if i < len(labels) && labels[i] != "" {
+		return labels[i]
+	}
+	return fmt.Sprintf("LABEL_%d", i)
+}
+
+// Input is one image to classify. Exactly one of Path, Data, Image and
+// Pixels is set.
+type Input struct {
+	// Name is how results and errors refer to the input; "" means Path.
+	Name string
+	// Path is an image file to read and decode.
+	Path string
+	// Data is an encoded image file (JPEG, PNG, ...) already in memory.
+	Data []byte
+	// Image is a decoded picture, converted as PIL's convert("RGB") would
+	// (no EXIF orientation is applied to it).
+	Image image.Image
+	// Pixels is an already preprocessed image [Channels, ImageSize,
+	// ImageSize], as imageio.Preprocessor.Apply returns it.
+	Pixels []float32
+}
+
+func (in Input) name() string {
+	if in.Name != "" {
+		return in.Name
+	}
+	if in.Path != "" {
+		return in.Path
+	}
+	return "image"
+}
+
+// Prepare turns one input into the model's input pixels: decoding (with
+// opts, waiting for opts.Budget under ctx) and the model's preprocessing, or
+// a length check for Pixels. Errors name the input.
+func (m *Model) Prepare(ctx context.Context, in Input, opts imageio.DecodeOptions) ([]float32, error) {
+	set := 0
+	for _, ok := range []bool{in.Path != "", in.Data != nil, in.Image != nil, in.Pixels != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, fmt.Errorf("%s: an input needs exactly one of Path, Data, Image and Pixels (has %d)", in.name(), set)
+	}
+	c := m.Config
+	if in.Pixels != nil {
+		if per := c.Channels * c.ImageSize * c.ImageSize; len(in.Pixels) != per {
+			return nil, fmt.Errorf("%s: %d pixel values, the model takes %d (%d×%d×%d)", in.name(), len(in.Pixels), per, c.Channels, c.ImageSize, c.ImageSize)
+		}
+		return in.Pixels, nil
+	}
+	var img *imageio.Image
+	var err error
+	switch {
+	case in.Path != "":
+		img, err = imageio.LoadContext(ctx, in.Path, opts)
+	case in.Data != nil:
+		img, err = imageio.DecodeContext(ctx, bytes.NewReader(in.Data), opts)
+	default:
+		img, err = imageio.FromImage(in.Image)
+	}
+	if err != nil {
+		return nil, nameErr(in, err)
+	}
+	pre := m.Pre
+	if pre == nil {
+		pre = imageio.DefaultPreprocessor()
+	}
+	px, err := pre.Apply(img)
+	if err != nil {
+		return nil, nameErr(in, err)
+	}
+	if per := c.Channels * c.ImageSize * c.ImageSize; len(px) != per {
+		return nil, fmt.Errorf("%s: preprocessing gave %d values, the model takes %d (%d×%d×%d); check preprocessor_config.json",
+			in.name(), len(px), per, c.Channels, c.ImageSize, c.ImageSize)
+	}
+	return px, nil
+}
+
+// nameErr makes sure an input's error names it once.
+func nameErr(in Input, err error) error {
+	if in.Path != "" && in.Name == "" {
+		return err // imageio errors name the file already
+	}
+	return fmt.Errorf("%s: %w", in.name(), err)
+}
+
+// Result is what Classify and Stream report for one input.
+type Result struct {
+	// Index is the input's position in the list given.
+	Index int
+	// Name is the input's name (Input.Name, else its path).
+	Name string
+	// Err is why this input has no result (unreadable, not an image,
+	// non-finite logits); the other fields are then empty.
+	Err error
+	// Top is the ranking, most probable first (ClassifyOptions.TopK long).
+	Top []Prediction
+	// Logits are all NumLabels logits.
+	Logits []float32
+	// Embedding is the final-LayerNorm [CLS] row (Hugging Face DeiTModel's
+	// last_hidden_state[:, 0]) and DistillationEmbedding the [DIST] row of
+	// distilled models; set only with ClassifyOptions.Embeddings.
+	Embedding, DistillationEmbedding []float32
+	// Preprocess is the time spent decoding and preprocessing this input;
+	// Forward the wall time of the forward pass of the batch that held it,
+	// BatchSize that batch's size.
+	Preprocess, Forward time.Duration
+	BatchSize           int
+}
+
+// ClassifyOptions tune Classify and Stream.
+type ClassifyOptions struct {
+	// TopK is the length of each ranking (default 5; more than the class
+	// count gives all).
+	TopK int
+	// Embeddings also returns each image's embedding(s).
+	Embeddings bool
+	// Workers decode and preprocess this many inputs in parallel, ahead of
+	// the engine (default GOMAXPROCS).
+	Workers int
+	// Decode controls image decoding: EXIF orientation, the size limits,
+	// and a Budget bounding the decoders' memory together (worth setting
+	// when Workers is large or images are big).
+	Decode imageio.DecodeOptions
+}
+
+// Classifier classifies images with a Model on an Engine: decoding and
+// preprocessing run on worker goroutines ahead of the engine, images go
+// through it in batches of up to Engine.MaxBatch, and every input gets a
+// Result in input order. It is safe for concurrent use (the engine
+// serializes forward passes).
+type Classifier struct {
+	m   *Model
+	eng Engine
+}
+
+// NewClassifier returns a Classifier for m running on e, which it takes
+// over: Classifier.Close closes it. e must have been built for m.
+func NewClassifier(m *Model, e Engine) (*Classifier, error) {
+	if m == nil || e == nil {
+		return nil, errors.New("deit: classifier: nil model or engine")
+	}
+	if ec := e.Config(); ec.Hidden != m.Config.Hidden || ec.NumLabels != m.Config.NumLabels || ec.ImageSize != m.Config.ImageSize {
+		return nil, errors.New("deit: classifier: the engine was built for another model")
+	}
+	return &Classifier{m: m, eng: e}, nil
+}
+
+// Engine is the engine the classifier runs on.
+func (c *Classifier) Engine() Engine { return c.eng }
+
+// Model is the classifier's model.
+func (c *Classifier) Model() *Model { return c.m }
+
+// Close closes the engine.
+func (c *Classifier) Close() error { return c.eng.Close() }
+
+// Classify classifies every input and returns their results in input
+// order. Per-input failures are in Result.Err; the error is for failures
+// that stop everything (the engine, ctx).
+func (c *Classifier) Classify(ctx context.Context, inputs []Input, opts ClassifyOptions) ([]Result, error) {
+	out := make([]Result, 0, len(inputs))
+	err := c.Stream(ctx, inputs, opts, func(r Result) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// ClassifyImage ranks one decoded image: the top k classes.
+func (c *Classifier) ClassifyImage(ctx context.Context, img image.Image, k int) ([]Prediction, error) {
+	res, err := c.Classify(ctx, []Input{{Image: img}}, ClassifyOptions{TopK: k, Workers: 1})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Top, res[0].Err
+}
+
+// slot is one input's preprocessing result, filled by a worker.
+type slot struct {
+	pixels []float32
+	err    error
+	prep   time.Duration
+	done   chan struct{}
+}
+
+// Stream classifies inputs like Classify but hands each Result to yield as
+// soon as it and every earlier one are ready, in input order, so a caller
+// can print results while later images are still being decoded. At most a
+// few batches are decoded ahead, bounding memory. An error from yield stops
+// the stream and is returned.
+func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts ClassifyOptions, yield func(Result) error) error {
+	if opts.TopK == 0 {
+		opts.TopK = 5
+	}
+	if opts.TopK < 0 {
+		return fmt.Errorf("deit: classify: top-k %d must be positive", opts.TopK)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	n, B := len(inputs), c.eng.MaxBatch()
+	workers = min(workers, n)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Stop the feeder and wait for the workers on every return path.
+	defer func() { cancel(); wg.Wait() }()
+
+	slots := make([]slot, n)
+	for i := range slots {
+		slots[i].done = make(chan struct{})
+	}
+	ahead := make(chan struct{}, 2*B+workers)
+	jobs := make(chan int)
+	go func() {
+		defer close(jobs)
+		for i := range n {
+			select {
+			case ahead <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				t0 := time.Now()
+				slots[i].pixels, slots[i].err = c.m.Prepare(ctx, inputs[i], opts.Decode)
+				slots[i].prep = time.Since(t0)
+				close(slots[i].done)
+			}
+		}()
+	}
+
+	cfg := c.m.Config
+	per := cfg.Channels * cfg.ImageSize * cfg.ImageSize
+	batch := make([]float32, 0, B*per)
+	var inBatch, pending []int // inputs in the batch; every input waiting to be yielded
+	runBatch := func() error {
+		var logits, emb []float32
+		var fwd time.Duration
+		if len(inBatch) > 0 {
+			t0 := time.Now()
+			var err error
+			if opts.Embeddings {
+				logits, emb, err = c.eng.ForwardEmbeddings(ctx, batch, len(inBatch))
+			} else {
+				logits, err = c.eng.Forward(ctx, batch, len(inBatch))
+			}
+			if err != nil {
+				return fmt.Errorf("deit: classify: forward pass on %s (batch of %d starting with %s): %w",
+					c.eng.Name(), len(inBatch), inputs[inBatch[0]].name(), err)
+			}
+			fwd = time.Since(t0)
+		}
+		k := 0
+		for _, i := range pending {
+			r := Result{Index: i, Name: inputs[i].name(), Err: slots[i].err, Preprocess: slots[i].prep}
+			if r.Err == nil {
+				r.Forward, r.BatchSize = fwd, len(inBatch)
+				c.fill(&r, logits, emb, k, opts)
+				k++
+			}
+			if err := yield(r); err != nil {
+				return err
+			}
+		}
+		pending, inBatch, batch = pending[:0], inBatch[:0], batch[:0]
+		return nil
+	}
+	for i := range n {
+		select {
+		case <-slots[i].done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		<-ahead
+		pending = append(pending, i)
+		if slots[i].err == nil {
+			inBatch = append(inBatch, i)
+			batch = append(batch, slots[i].pixels...)
+			slots[i].pixels = nil
+		}
+		// Flush full batches, and failures with nothing queued before them
+		// so that they are reported without waiting.
+		if len(inBatch) == B || len(inBatch) == 0 {
+			if err := runBatch(); err != nil {
+				return err
+			}
+		}
+	}
+	return runBatch()
+}
+
+// fill sets r's ranking (and embeddings) from row k of a batch's outputs.
+func (c *Classifier) fill(r *Result, logits, emb []float32, k int, opts ClassifyOptions) {
+	cfg := c.m.Config
+	L, D, H := cfg.NumLabels, cfg.Hidden, cfg.HeadTokens()
+	r.Logits = append([]float32(nil), logits[k*L:(k+1)*L]...)
+	top, err := TopK(r.Logits, opts.TopK, cfg.Labels)
+	if err != nil {
+		r.Err = fmt.Errorf("%s: %w", r.Name, err)
+		r.Logits = nil
+		return
+	}
+	r.Top = top
+	if opts.Embeddings {
+		row := emb[k*H*D : (k+1)*H*D]
+		r.Embedding = append([]float32(nil), row[:D]...)
+		if H > 1 {
+			r.DistillationEmbedding = append([]float32(nil), row[D:2*D]...)
+		}
+	}
+}

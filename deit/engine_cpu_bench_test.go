@@ -1,0 +1,114 @@
+package deit
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vkdeit/vkdeit/cpu"
+)
+
+// BenchmarkCPUEngineSmallBatch1 and …Batch8 run deit-small-distilled
+// (random weights) on the CPU engine with every CPU and the best ISA,
+// reporting img/s and ms/img, and log the per-kernel breakdown of one
+// profiled forward. VKDEIT_CPU_ISA is not read: use the ISA sub-benchmarks
+// of BenchmarkCPUEngineSmallISA to compare instruction sets.
+func BenchmarkCPUEngineSmallBatch1(b *testing.B) { benchCPUEngineSmall(b, 1, CPUOptions{}) }
+
+func BenchmarkCPUEngineSmallBatch8(b *testing.B) { benchCPUEngineSmall(b, 8, CPUOptions{}) }
+
+// BenchmarkCPUEngineSmallISA runs batch 1 on each supported AVX ISA with
+// one and with every thread.
+func BenchmarkCPUEngineSmallISA(b *testing.B) {
+	for _, isa := range []cpu.ISA{cpu.AVX2, cpu.AVX512} {
+		if !isa.Supported() {
+			continue
+		}
+		for _, threads := range []int{1, 0} {
+			b.Run(fmt.Sprintf("%v/t%d", isa, threads), func(b *testing.B) {
+				benchCPUEngineSmall(b, 1, CPUOptions{ISA: isa, Threads: threads})
+			})
+		}
+	}
+}
+
+func benchCPUEngineSmall(b *testing.B, B int, opts CPUOptions) {
+	c, err := Preset("small-distilled")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &Model{Config: c, Weights: RandomWeights(c, 1)}
+	e, err := NewCPUEngine(m, B, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	px := randomPixels(c, B, 1)
+	dst := make([]float32, B*c.NumLabels)
+	ctx := context.Background()
+	if err := e.ForwardInto(ctx, dst, px, B); err != nil { // warm the caches and the workers
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c0 := cpuSeconds()
+	for b.Loop() {
+		if err := e.ForwardInto(ctx, dst, px, B); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N) / float64(B)
+	b.ReportMetric(1/sec, "img/s")
+	b.ReportMetric(1e3*sec, "ms/img")
+	b.ReportMetric(c.FLOPs()/sec/1e9, "GFLOPS")
+	if cs := cpuSeconds() - c0; cs > 0 {
+		// CPU time per image, all workers together: on a shared machine
+		// the wall time also counts waiting for a core.
+		b.ReportMetric(1e3*cs/float64(b.N*B), "cpu-ms/img")
+	}
+	b.StopTimer()
+	logCPUProfile(b, e, px, B)
+}
+
+// logCPUProfile logs one profiled forward summed by kernel role (qkv,
+// attention, fc1, …, over all layers): time, share and GFLOPS.
+func logCPUProfile(b *testing.B, e *CPUEngine, px []float32, B int) {
+	_, times, err := e.Profile(context.Background(), px, B)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type agg struct{ ns, flops float64 }
+	by := map[string]*agg{}
+	var total float64
+	for _, d := range times {
+		role := d.Label[strings.IndexByte(d.Label, '.')+1:]
+		if by[role] == nil {
+			by[role] = &agg{}
+		}
+		by[role].ns += d.Nanos
+		by[role].flops += d.FLOPs
+		total += d.Nanos
+	}
+	roles := make([]string, 0, len(by))
+	for r := range by {
+		roles = append(roles, r)
+	}
+	sort.Slice(roles, func(i, j int) bool { return by[roles[i]].ns > by[roles[j]].ns })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s, batch %d: %.2f ms/img profiled\n", e.Name(), B, total/1e6/float64(B))
+	// Three roles a line: the test log of a benchmark keeps only ten lines.
+	for i, r := range roles {
+		a := by[r]
+		fmt.Fprintf(&sb, "  %s %.2f ms %.1f%%", r, a.ns/1e6/float64(B), 100*a.ns/total)
+		if a.flops > 0 {
+			fmt.Fprintf(&sb, " %.0f GFLOPS", a.flops/a.ns)
+		}
+		if i%3 == 2 || i == len(roles)-1 {
+			sb.WriteByte('\n')
+		} else {
+			sb.WriteByte(';')
+		}
+	}
+	b.Log(sb.String())
+}

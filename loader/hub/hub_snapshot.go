@@ -1,0 +1,217 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Files vkdeit takes from a repo, in the order they are fetched.
+const (
+	hubConfigFile       = "config.json"
+	hubPreprocessorFile = "preprocessor_config.json"
+)
+
+// hubWeightFiles are the checkpoint names looked for in a repo, preferred first.
+var hubWeightFiles = []string{"model.safetensors", "pytorch_model.bin"}
+
+// Snapshot returns the files of the Hub model repo ("org/name" or
+// "org/name@revision", revision "main" by default; a branch, a tag, a 40-hex
+// commit or a PR ref such as refs/pr/1).
+//
+// When the cache already holds config.json and a weights file for the
+// commit that refs/<revision> names (or for the commit given), they are used
+// without any network access, even if the branch has moved on since; pass
+// "@<commit>" to pin another one. Otherwise the missing files are downloaded:
+// config.json (required), preprocessor_config.json (optional), then
+// model.safetensors, or pytorch_model.bin when the repo has no safetensors.
+// With h.Offline only the cache is consulted and the error says which file
+// is missing and how to get it.
+func (h *Client) Snapshot(ctx context.Context, repoID string) (ModelFiles, error) {
+	repo, rev, err := parseRepoID(repoID)
+	if err != nil {
+		return ModelFiles{}, err
+	}
+	s := &snapshot{h: h, id: repoID, repo: repo, rev: rev, rc: newRepoCache(h.cacheDir(), repo)}
+	if isCommitHash(rev) {
+		s.commit = rev
+	} else if s.commit, err = s.rc.readRef(rev); err != nil {
+		return ModelFiles{}, err
+	}
+	if s.commit != "" {
+		if mf, ok := s.cached(); ok {
+			return s.completeOptional(ctx, mf)
+		}
+	}
+	if h.Offline {
+		return ModelFiles{}, s.offlineError()
+	}
+	return s.download(ctx)
+}
+
+// snapshot is the state of one Snapshot call.
+type snapshot struct {
+	h      *Client
+	id     string // as the user wrote it, for messages
+	repo   string
+	rev    string
+	commit string // "" until known
+	rc     repoCache
+}
+
+// cached returns the files present in the snapshot of s.commit and whether
+// they suffice (config.json and a weights file).
+func (s *snapshot) cached() (ModelFiles, bool) {
+	mf := ModelFiles{Dir: s.rc.snapshotDir(s.commit)}
+	if p, ok := s.rc.snapshotFile(s.commit, hubConfigFile); ok {
+		mf.Config = p
+	}
+	if p, ok := s.rc.snapshotFile(s.commit, hubPreprocessorFile); ok {
+		mf.Preprocessor = p
+	}
+	for _, w := range hubWeightFiles {
+		if p, ok := s.rc.snapshotFile(s.commit, w); ok {
+			mf.Weights = p
+			break
+		}
+	}
+	return mf, mf.Config != "" && mf.Weights != ""
+}
+
+// completeOptional fetches preprocessor_config.json for a cached model that
+// lacks it (transformers' from_pretrained alone does not fetch it) unless the
+// cache records it as absent or we are offline. A connection failure leaves
+// the model usable with the default preprocessing, as huggingface_hub falls
+// back to the cache when the Hub cannot be reached.
+func (s *snapshot) completeOptional(ctx context.Context, mf ModelFiles) (ModelFiles, error) {
+	if mf.Preprocessor != "" || s.h.Offline || s.rc.knownMissing(s.commit, hubPreprocessorFile) {
+		return mf, nil
+	}
+	p, err := s.fetch(ctx, hubPreprocessorFile)
+	var he *hubError
+	switch {
+	case err == nil:
+		mf.Preprocessor = p
+	case isEntryNotFound(err) || (!errors.As(err, &he) && ctx.Err() == nil):
+		// absent from the repo, or the Hub is unreachable: the defaults apply
+	default:
+		return ModelFiles{}, err
+	}
+	return mf, nil
+}
+
+// download fetches config.json, the optional preprocessor config and the
+// weights into the cache.
+func (s *snapshot) download(ctx context.Context) (ModelFiles, error) {
+	var mf ModelFiles
+	p, err := s.fetch(ctx, hubConfigFile)
+	if isEntryNotFound(err) {
+		return mf, fmt.Errorf("%w; the repository %s or its revision %q does not exist, or it is not a transformers model",
+			err, s.repo, s.rev)
+	}
+	if err != nil {
+		return mf, err
+	}
+	mf.Config = p
+	mf.Dir = s.rc.snapshotDir(s.commit)
+	if mf.Preprocessor, err = s.fetch(ctx, hubPreprocessorFile); err != nil && !isEntryNotFound(err) {
+		return ModelFiles{}, err
+	}
+	for _, w := range hubWeightFiles {
+		p, err := s.fetch(ctx, w)
+		if isEntryNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return ModelFiles{}, err
+		}
+		mf.Weights = p
+		return mf, nil
+	}
+	return ModelFiles{}, fmt.Errorf("hub: %s at revision %q (commit %s) has neither %s; vkdeit needs one of them",
+		s.repo, s.rev, s.commit, strings.Join(hubWeightFiles, " nor "))
+}
+
+// fetch returns the snapshot path of file, downloading it when it is not
+// cached. A file known to be absent, or found absent now, yields an error
+// for which isEntryNotFound is true; the absence is recorded in .no_exist/.
+func (s *snapshot) fetch(ctx context.Context, file string) (string, error) {
+	if s.commit != "" {
+		if p, ok := s.rc.snapshotFile(s.commit, file); ok {
+			return p, nil
+		}
+		if s.rc.knownMissing(s.commit, file) {
+			return "", &hubError{status: 404, code: "EntryNotFound", msg: "recorded as absent in the cache",
+				url: s.rc.noExistPath(s.commit, file), repo: s.repo, rev: s.commit, file: file}
+		}
+	}
+	rev := s.rev
+	if s.commit != "" {
+		rev = s.commit // every file from the same commit, even if the branch moves meanwhile
+	}
+	m, err := s.h.head(ctx, s.repo, rev, file)
+	var he *hubError
+	if err != nil && !errors.As(err, &he) && ctx.Err() == nil {
+		err = fmt.Errorf("%w (cannot reach the Hub; with HF_HUB_OFFLINE=1 only the cache is used)", err)
+	}
+	if err != nil {
+		if isEntryNotFound(err) && s.commit != "" {
+			if merr := s.rc.markMissing(s.commit, file); merr != nil {
+				return "", merr
+			}
+		}
+		return "", err
+	}
+	url := s.h.fileURL(s.repo, rev, file)
+	if s.commit == "" {
+		if !isCommitHash(m.commit) {
+			return "", fmt.Errorf("hub: %s: the server sent no commit hash (X-Repo-Commit %q); is HF_ENDPOINT (%s) a Hugging Face Hub?",
+				url, m.commit, s.h.endpoint())
+		}
+		s.commit = m.commit
+		if err := s.rc.writeRef(s.rev, s.commit); err != nil {
+			return "", err
+		}
+		if p, ok := s.rc.snapshotFile(s.commit, file); ok {
+			return p, nil
+		}
+	}
+	if !validEtag(m.etag) {
+		return "", fmt.Errorf("hub: %s: the server sent no usable ETag (%q)", url, m.etag)
+	}
+	t := hubTarget{repo: s.repo, rev: rev, file: file}
+	if err := s.h.downloadBlob(ctx, s.rc, t, m); err != nil {
+		return "", err
+	}
+	return s.rc.linkSnapshot(s.commit, file, m.etag)
+}
+
+// offlineError explains what the cache lacks for s and how to fill it.
+func (s *snapshot) offlineError() error {
+	how := fmt.Sprintf("run `vkdeit download %s` on a connected machine and copy %s here, or unset HF_HUB_OFFLINE",
+		s.id, s.rc.root)
+	if s.commit == "" {
+		return fmt.Errorf("hub: %s is not in the Hugging Face cache (no %s) and HF_HUB_OFFLINE is set; %s",
+			s.id, s.rc.refPath(s.rev), how)
+	}
+	mf, _ := s.cached()
+	var missing []string
+	if mf.Config == "" {
+		missing = append(missing, hubConfigFile)
+	}
+	if mf.Weights == "" {
+		var ws []string
+		for _, w := range hubWeightFiles {
+			if !s.rc.knownMissing(s.commit, w) {
+				ws = append(ws, w)
+			}
+		}
+		if len(ws) == 0 {
+			ws = []string{"a weights file (the cache records that the repo has neither " + strings.Join(hubWeightFiles, " nor ") + ")"}
+		}
+		missing = append(missing, strings.Join(ws, " or "))
+	}
+	return fmt.Errorf("hub: %s: %s missing from the cache %s and HF_HUB_OFFLINE is set; %s",
+		s.id, strings.Join(missing, " and "), s.rc.snapshotDir(s.commit), how)
+}

@@ -1,0 +1,129 @@
+package imageio
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+)
+
+// A Budget bounds the memory that the decodes sharing it (through
+// DecodeOptions.Budget) use at the same time: N workers decoding large images
+// would otherwise need N times the memory of one. Each decode reads the
+// header, estimates its working memory, waits until the budget has room for
+// it (first come, first served), decodes, and gives the memory back when
+// Decode returns. An image whose estimate exceeds the whole budget is
+// refused with ErrTooLarge rather than waited for forever.
+//
+// The estimate, in bytes, for an image of P = width × height pixels:
+//
+//	3·P                the RGB result
+//	+ 3·P              when the EXIF orientation rotates or flips it (a copy)
+//	+ the decoder's own memory:
+//	  JPEG             libjpeg's whole-image coefficient buffers for
+//	                   progressive and other multi-scan files (2 bytes per
+//	                   sample of every component, padded to whole MCUs; none
+//	                   for baseline), plus 128 bytes per column per component
+//	                   and 4 MiB for its row buffers and tables; libjpeg is
+//	                   held to that figure. CMYK adds 64 bytes per column.
+//	  PNG              the decoded image: 4·P bytes for 8-bit (gray may turn
+//	                   NRGBA), 8·P for 16-bit, 1·P for palettes; twice that
+//	                   when interlaced
+//	  GIF              1·P (the first frame, paletted)
+//	  BMP              4·P, 1·P for palettes
+//	  TIFF             twice the decoded image (the strips, then the image)
+//	  WebP             8·P
+//	  Go decoders      + 1 MiB
+//
+// The encoded bytes themselves (at most DecodeOptions.MaxBytes per decode)
+// are not counted. The RGB result leaves the budget when Decode returns it.
+// The Go decoders' intermediate images are garbage from then on, but the Go
+// runtime returns them to the system only after a collection; a process
+// that wants its heap bounded too should set a memory limit (GOMEMLIMIT or
+// runtime/debug.SetMemoryLimit) above the budget.
+//
+// Acquire and Release are exported so that a caller can hold more memory
+// under the same budget (say, the preprocessing of a decoded image). A
+// Budget is safe for concurrent use.
+type Budget struct {
+	size int64
+
+	mu      sync.Mutex
+	used    int64
+	waiters list.List // of *budgetWaiter, oldest first
+}
+
+type budgetWaiter struct {
+	n     int64
+	ready chan struct{} // closed once the bytes are held for the waiter
+}
+
+// NewBudget returns a Budget of size bytes.
+func NewBudget(size int64) *Budget {
+	return &Budget{size: size}
+}
+
+// Size returns the budget's size in bytes.
+func (b *Budget) Size() int64 { return b.size }
+
+// Acquire waits until n bytes of the budget are free and holds them, or
+// returns ctx.Err() if ctx is done first. Requests are served in order, so
+// a large one is not starved by small ones. n larger than the whole budget
+// fails at once with ErrTooLarge.
+func (b *Budget) Acquire(ctx context.Context, n int64) error {
+	if n > b.size {
+		return fmt.Errorf("%w: needs an estimated %d bytes to decode, more than the whole budget of %d bytes", ErrTooLarge, n, b.size)
+	}
+	b.mu.Lock()
+	if b.waiters.Len() == 0 && b.size-b.used >= n {
+		b.used += n
+		b.mu.Unlock()
+		return nil
+	}
+	w := &budgetWaiter{n: n, ready: make(chan struct{})}
+	elem := b.waiters.PushBack(w)
+	b.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		select {
+		case <-w.ready:
+			// Granted while giving up: hand the bytes back.
+			b.used -= n
+		default:
+			b.waiters.Remove(elem)
+		}
+		// Either way the waiters behind may fit now.
+		b.grant()
+		b.mu.Unlock()
+		return fmt.Errorf("waiting for %d bytes of the decode budget: %w", n, ctx.Err())
+	}
+}
+
+// Release gives back n bytes held by Acquire.
+func (b *Budget) Release(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+	if b.used < 0 {
+		panic("imageio: Budget.Release of more bytes than were acquired")
+	}
+	b.grant()
+}
+
+// grant hands free bytes to the waiters in order, stopping at the first one
+// that does not fit. b.mu is held.
+func (b *Budget) grant() {
+	for e := b.waiters.Front(); e != nil; e = b.waiters.Front() {
+		w := e.Value.(*budgetWaiter)
+		if b.size-b.used < w.n {
+			return
+		}
+		b.used += w.n
+		b.waiters.Remove(e)
+		close(w.ready)
+	}
+}

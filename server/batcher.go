@@ -1,0 +1,464 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vkdeit/vkdeit/deit"
+)
+
+// batcher is the dynamic batcher: requests from every client and both
+// protocols share its queue; a dispatcher goroutine forms batches of up to
+// maxBatch images, or fewer once the oldest queued request has waited
+// maxDelay, whenever the engine is free; an executor goroutine runs each
+// batch as one engine call and copies every request's rows back into its
+// own result buffers, so results never mix. A request larger than maxBatch
+// is split over consecutive batches.
+//
+// The queue is bounded in images: admit reserves a request's places before
+// any work is done (so a full queue answers at once), handing images to a
+// batch releases them, and a request whose client gives up (deadline,
+// cancellation) releases the places of its images not yet handed out.
+type batcher struct {
+	eng      deit.Engine
+	maxBatch int
+	maxDelay time.Duration
+	maxQueue int64
+	per      int // pixel values per image
+	rowL     int // logits per image
+	rowE     int // embedding values per image (HeadTokens × Hidden)
+	met      *metrics
+	log      *slog.Logger
+
+	queued atomic.Int64 // admitted images not yet handed to a batch
+	// images and batches count engine work, for Bench's mean batch size.
+	images, batches atomic.Int64
+
+	mu       sync.RWMutex // orders admit against close
+	closing  bool
+	inflight sync.WaitGroup // admitted tickets not yet closed
+
+	in        chan *job       // new jobs, to the dispatcher
+	exec      chan *batch     // formed batches, to the executor
+	freed     chan []float32  // the executor's batch buffer, back to the dispatcher
+	drain     chan struct{}   // closed by close: dispatch without waiting for max delay
+	quit      chan struct{}   // closed by stop: the dispatcher returns
+	stopped   sync.WaitGroup  // the dispatcher and the executor
+	abortCtx  context.Context // canceled by abort; engine calls run under it
+	abortFn   context.CancelFunc
+	drainOnce sync.Once
+}
+
+// newBatcher returns a stopped batcher; start launches its goroutines.
+func newBatcher(eng deit.Engine, cfg deit.Config, maxBatch int, maxDelay time.Duration, maxQueue int, met *metrics, log *slog.Logger) *batcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &batcher{
+		eng: eng, maxBatch: maxBatch, maxDelay: maxDelay, maxQueue: int64(maxQueue),
+		per:  cfg.Channels * cfg.ImageSize * cfg.ImageSize,
+		rowL: cfg.NumLabels, rowE: cfg.HeadTokens() * cfg.Hidden,
+		met: met, log: log,
+		in: make(chan *job, 64), exec: make(chan *batch, 1), freed: make(chan []float32, 1),
+		drain: make(chan struct{}), quit: make(chan struct{}),
+		abortCtx: ctx, abortFn: cancel,
+	}
+}
+
+// job is one request's images on their way through the batcher.
+type job struct {
+	n     int
+	embed bool      // the request wants embeddings: its batches use ForwardEmbeddings
+	enq   time.Time // when it entered the queue
+
+	mu        sync.Mutex
+	pixels    []float32 // n images; nil once all are handed out or the job is abandoned
+	next      int       // images handed to batches so far
+	abandoned bool
+	err       error // the first failure of one of its batches
+
+	// logits [n, rowL] and emb [n, rowE] are written by the executor,
+	// each image's rows exactly once; they are read only after done.
+	logits, emb []float32
+	left        atomic.Int64 // images not yet computed
+	done        chan struct{}
+}
+
+// segment is a run of one job's images inside a batch.
+type segment struct {
+	j        *job
+	from, n  int
+	lastPart bool // the job's last images: its queue time ends here
+}
+
+// batch is one engine execution.
+type batch struct {
+	segs   []segment
+	n      int
+	embed  bool
+	pixels []float32
+	buf    []float32 // the dispatcher's buffer, returned through freed
+}
+
+// ticket is one admitted request's claim on queue places.
+type ticket struct {
+	b    *batcher
+	n    int
+	j    *job
+	once sync.Once
+}
+
+// start launches the dispatcher and the executor.
+func (b *batcher) start() {
+	b.stopped.Add(2)
+	go b.dispatch()
+	go b.execute()
+}
+
+// admit reserves n queue places for a request, or refuses it at once:
+// errShuttingDown once close has begun, errQueueFull when the places are
+// taken. The ticket must be closed.
+func (b *batcher) admit(n int) (*ticket, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closing {
+		return nil, errShuttingDown
+	}
+	for {
+		q := b.queued.Load()
+		if q+int64(n) > b.maxQueue {
+			return nil, errQueueFull
+		}
+		if b.queued.CompareAndSwap(q, q+int64(n)) {
+			break
+		}
+	}
+	b.met.depth.Add(float64(n))
+	b.inflight.Add(1)
+	return &ticket{b: b, n: n}, nil
+}
+
+// release gives back n queue places.
+func (b *batcher) release(n int) {
+	if n > 0 {
+		b.queued.Add(-int64(n))
+		b.met.depth.Sub(float64(n))
+	}
+}
+
+// close stops admitting requests, makes the dispatcher run what is queued
+// without waiting for max delay, and waits until every admitted request
+// has been answered or ctx ends (returning ctx's error).
+func (b *batcher) close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.drainOnce.Do(func() { close(b.drain) })
+	idle := make(chan struct{})
+	go func() { b.inflight.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// abort makes every waiting request fail with errShuttingDown and cancels
+// the engine call in progress (for engines that look at their context).
+func (b *batcher) abort() { b.abortFn() }
+
+// stop ends the dispatcher and the executor, after close (and abort, if
+// close timed out), and waits for them.
+func (b *batcher) stop() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	close(b.quit)
+	b.stopped.Wait()
+	b.abortFn()
+}
+
+// run queues the ticket's images (pixels, already preprocessed) and waits
+// for their results: logits [n, rowL] and, when embed, embeddings
+// [n, rowE]. When ctx ends first, the images not yet handed to a batch
+// give back their places and ctx's error is returned (errShuttingDown
+// after abort).
+func (t *ticket) run(ctx context.Context, pixels []float32, embed bool) (logits, emb []float32, err error) {
+	b := t.b
+	if len(pixels) != t.n*b.per {
+		return nil, nil, fmt.Errorf("server: batcher: %d pixel values for %d images", len(pixels), t.n)
+	}
+	j := &job{n: t.n, embed: embed, enq: time.Now(), pixels: pixels, done: make(chan struct{}),
+		logits: make([]float32, t.n*b.rowL)}
+	if embed {
+		j.emb = make([]float32, t.n*b.rowE)
+	}
+	j.left.Store(int64(t.n))
+	t.j = j
+	select {
+	case b.in <- j:
+	case <-ctx.Done():
+		t.abandon()
+		return nil, nil, t.ctxErr(ctx)
+	case <-b.abortCtx.Done():
+		t.abandon()
+		return nil, nil, errShuttingDown
+	}
+	select {
+	case <-j.done:
+		j.mu.Lock()
+		err := j.err
+		j.mu.Unlock()
+		if err != nil {
+			return nil, nil, err
+		}
+		return j.logits, j.emb, nil
+	case <-ctx.Done():
+		t.abandon()
+		return nil, nil, t.ctxErr(ctx)
+	case <-b.abortCtx.Done():
+		t.abandon()
+		return nil, nil, errShuttingDown
+	}
+}
+
+// ctxErr is ctx's error, or errShuttingDown when the batcher was aborted.
+func (t *ticket) ctxErr(ctx context.Context) error {
+	if t.b.abortCtx.Err() != nil {
+		return errShuttingDown
+	}
+	return ctx.Err()
+}
+
+// abandon gives back the places of the job's images not yet handed out;
+// the dispatcher skips the job from then on. Images already in a batch
+// are computed, into buffers nobody reads.
+func (t *ticket) abandon() {
+	j := t.j
+	j.mu.Lock()
+	rest := j.n - j.next
+	j.next, j.abandoned, j.pixels = j.n, true, nil
+	j.mu.Unlock()
+	t.b.release(rest)
+}
+
+// close ends the ticket: places never queued (the request failed before
+// run) are given back, and close stops waiting for it.
+func (t *ticket) close() {
+	t.once.Do(func() {
+		if t.j == nil {
+			t.b.release(t.n)
+		}
+		t.b.inflight.Done()
+	})
+}
+
+// dispatch is the dispatcher goroutine: it owns the queue.
+func (b *batcher) dispatch() {
+	defer b.stopped.Done()
+	defer close(b.exec)
+	var (
+		queue    []*job
+		buf      = make([]float32, 0, b.maxBatch*b.per) // nil while the executor has it
+		draining bool
+		drain    = b.drain
+		timer    = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	for {
+		// Take in everything that has arrived before deciding, so that a
+		// batch holds all it can.
+		for more := true; more; {
+			select {
+			case j := <-b.in:
+				queue = append(queue, j)
+			default:
+				more = false
+			}
+		}
+		queue = dropAbandoned(queue)
+		var wake <-chan time.Time
+		if buf != nil && len(queue) > 0 {
+			wait := b.maxDelay - time.Since(queue[0].enq)
+			if draining || wait <= 0 || queuedImages(queue, b.maxBatch) >= b.maxBatch {
+				if bt := b.form(&queue, buf); bt != nil {
+					buf = nil
+					b.exec <- bt // never blocks: the executor is idle (it gave buf back)
+				}
+				continue
+			}
+			timer.Reset(wait)
+			wake = timer.C
+		}
+		select {
+		case j := <-b.in:
+			queue = append(queue, j)
+		case buf = <-b.freed:
+		case <-wake:
+		case <-drain:
+			draining, drain = true, nil
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+// dropAbandoned removes abandoned jobs from the queue's head, so that the
+// oldest live job decides the max-delay wait.
+func dropAbandoned(queue []*job) []*job {
+	for len(queue) > 0 {
+		j := queue[0]
+		j.mu.Lock()
+		gone := j.abandoned
+		j.mu.Unlock()
+		if !gone {
+			break
+		}
+		queue[0] = nil
+		queue = queue[1:]
+	}
+	return queue
+}
+
+// queuedImages counts the images of live queued jobs, stopping at limit.
+func queuedImages(queue []*job, limit int) int {
+	n := 0
+	for _, j := range queue {
+		j.mu.Lock()
+		if !j.abandoned {
+			n += j.n - j.next
+		}
+		j.mu.Unlock()
+		if n >= limit {
+			break
+		}
+	}
+	return n
+}
+
+// form takes up to maxBatch images from the queue's head into a batch
+// (nil when every queued job was abandoned) and releases their places. A
+// batch of one job's images uses that job's pixels directly; several are
+// copied into buf.
+func (b *batcher) form(queue *[]*job, buf []float32) *batch {
+	bt := &batch{buf: buf}
+	var views [][]float32
+	q := *queue
+	i := 0
+	for i < len(q) && bt.n < b.maxBatch {
+		j := q[i]
+		j.mu.Lock()
+		if j.abandoned {
+			j.mu.Unlock()
+			i++
+			continue
+		}
+		k := min(j.n-j.next, b.maxBatch-bt.n)
+		views = append(views, j.pixels[j.next*b.per:(j.next+k)*b.per])
+		j.next += k
+		last := j.next == j.n
+		bt.segs = append(bt.segs, segment{j: j, from: j.next - k, n: k, lastPart: last})
+		if last {
+			j.pixels = nil
+		}
+		j.mu.Unlock()
+		bt.n += k
+		bt.embed = bt.embed || j.embed
+		if !last {
+			break
+		}
+		i++
+	}
+	rest := copy(q, q[i:])
+	clear(q[rest:])
+	*queue = q[:rest]
+	if bt.n == 0 {
+		return nil
+	}
+	b.release(bt.n)
+	now := time.Now()
+	for _, s := range bt.segs {
+		if s.lastPart {
+			b.met.queue.Observe(now.Sub(s.j.enq).Seconds())
+		}
+	}
+	if len(views) == 1 {
+		bt.pixels = views[0]
+	} else {
+		bt.pixels = buf[:0]
+		for _, v := range views {
+			bt.pixels = append(bt.pixels, v...)
+		}
+	}
+	return bt
+}
+
+// execute is the executor goroutine: one engine call per batch, then the
+// rows go back to their jobs.
+func (b *batcher) execute() {
+	defer b.stopped.Done()
+	for bt := range b.exec {
+		t0 := time.Now()
+		logits, emb, err := b.forward(bt)
+		d := time.Since(t0)
+		b.batches.Add(1)
+		b.images.Add(int64(bt.n))
+		b.met.batches.Inc()
+		b.met.images.Add(float64(bt.n))
+		b.met.batchSize.Observe(float64(bt.n))
+		b.met.compute.Observe(d.Seconds())
+		if err != nil {
+			b.log.Error("engine call failed", "engine", b.eng.Name(), "batch", bt.n, "err", err)
+		}
+		off := 0
+		for _, s := range bt.segs {
+			j := s.j
+			if err != nil {
+				j.mu.Lock()
+				if j.err == nil {
+					j.err = err
+				}
+				j.mu.Unlock()
+			} else {
+				copy(j.logits[s.from*b.rowL:(s.from+s.n)*b.rowL], logits[off*b.rowL:(off+s.n)*b.rowL])
+				if j.embed {
+					copy(j.emb[s.from*b.rowE:(s.from+s.n)*b.rowE], emb[off*b.rowE:(off+s.n)*b.rowE])
+				}
+			}
+			off += s.n
+			if j.left.Add(-int64(s.n)) == 0 {
+				close(j.done)
+			}
+		}
+		b.freed <- bt.buf[:0]
+	}
+}
+
+// forward runs one batch on the engine, turning a panic into an error and
+// checking the output sizes.
+func (b *batcher) forward(bt *batch) (logits, emb []float32, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("engine panic", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("server: engine %s panicked on a batch of %d: %v", b.eng.Name(), bt.n, p)
+		}
+	}()
+	if bt.embed {
+		logits, emb, err = b.eng.ForwardEmbeddings(b.abortCtx, bt.pixels, bt.n)
+	} else {
+		logits, err = b.eng.Forward(b.abortCtx, bt.pixels, bt.n)
+	}
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("server: forward pass on %s (batch of %d): %w", b.eng.Name(), bt.n, err)
+	case len(logits) != bt.n*b.rowL:
+		return nil, nil, fmt.Errorf("server: engine %s returned %d logits for %d images of %d classes", b.eng.Name(), len(logits), bt.n, b.rowL)
+	case bt.embed && len(emb) != bt.n*b.rowE:
+		return nil, nil, fmt.Errorf("server: engine %s returned %d embedding values for %d images of %d", b.eng.Name(), len(emb), bt.n, b.rowE)
+	}
+	return logits, emb, nil
+}

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/imageio"
+)
+
+// Default listen addresses: KServe's ports for HTTP/REST and gRPC.
+const (
+	DefaultHTTPAddr = ":8080"
+	DefaultGRPCAddr = ":8081"
+)
+
+// Off as a listen address disables that protocol.
+const Off = "off"
+
+// Options configure a Server. The zero value of every field means its
+// default.
+type Options struct {
+	// Name is the model's name in URLs and gRPC requests (default "deit";
+	// the CLI passes DefaultName of the --model argument). It may not
+	// contain "/".
+	Name string
+	// Version is the model version served (default "1"). Requests may name
+	// it or leave it out.
+	Version string
+	// ServerVersion is reported by server metadata (default "dev").
+	ServerVersion string
+
+	// HTTPAddr and GRPCAddr are where Run listens (defaults
+	// DefaultHTTPAddr and DefaultGRPCAddr; Off disables one of them).
+	// Serve takes listeners instead.
+	HTTPAddr, GRPCAddr string
+
+	// MaxBatch is the most images one engine call takes (default and
+	// upper bound: the engine's MaxBatch).
+	MaxBatch int
+	// MaxDelay is how long the oldest queued request may wait for more
+	// images to fill a batch (Triton's max_queue_delay; default 0: a batch
+	// holds what queued while the engine was busy, and the first request
+	// after a quiet spell runs at once). A negative value means 0.
+	MaxDelay time.Duration
+	// MaxQueue is how many images may be waiting (being preprocessed or
+	// queued for the engine) before new requests are refused with 429 /
+	// RESOURCE_EXHAUSTED (default 16 × MaxBatch, at least 64). A request
+	// with more images than this is refused as too large.
+	MaxQueue int
+	// Timeout bounds each inference request from arrival to answer
+	// (default 30s); a gRPC client's shorter deadline wins.
+	Timeout time.Duration
+	// Workers is how many images are decoded and preprocessed in parallel
+	// ahead of the engine (default GOMAXPROCS).
+	Workers int
+	// MaxRequestBytes bounds a request body or gRPC message (default: a
+	// JSON request of MaxBatch images at 16 bytes a value, at least 32 MiB).
+	MaxRequestBytes int64
+	// Decode controls image decoding for image inputs (EXIF orientation),
+	// as for `vkdeit classify`.
+	Decode imageio.DecodeOptions
+
+	// DrainTimeout bounds graceful shutdown (default 25s, inside
+	// Kubernetes' default 30s termination grace period).
+	DrainTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout protect the HTTP
+	// server from slow clients (defaults 10s, 60s and 120s). The write
+	// timeout is derived: ReadTimeout + Timeout + 10s.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+
+	// Logger receives the server's logs (default: discard).
+	Logger *slog.Logger
+}
+
+// DefaultName is the model name for a --model argument: a Hub repo id's
+// name without owner or revision ("facebook/deit-small-patch16-224@main"
+// → "deit-small-patch16-224"), a directory's base name, or a weights
+// file's directory's base name. It is "deit" when nothing usable remains.
+func DefaultName(model string) string {
+	if model == "" {
+		model = hub.DefaultModel
+	}
+	p := model
+	if hub.IsRepoID(p) {
+		p, _, _ = strings.Cut(p, "@")
+	}
+	p = filepath.Clean(p)
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".safetensors", ".bin", ".pth", ".pt", ".json":
+		p = filepath.Dir(p)
+	}
+	name := filepath.Base(p)
+	if name == "" || name == "." || name == "/" || name == ".." || strings.ContainsAny(name, "/\\") {
+		return "deit"
+	}
+	return name
+}
+
+// withDefaults returns o with every zero field set, or why o is unusable
+// with engine e.
+func (o Options) withDefaults(e deit.Engine) (Options, error) {
+	if o.Name == "" {
+		o.Name = "deit"
+	}
+	if strings.Contains(o.Name, "/") {
+		return o, fmt.Errorf("model name %q contains \"/\"", o.Name)
+	}
+	if o.Version == "" {
+		o.Version = "1"
+	}
+	if strings.Contains(o.Version, "/") {
+		return o, fmt.Errorf("model version %q contains \"/\"", o.Version)
+	}
+	if o.ServerVersion == "" {
+		o.ServerVersion = "dev"
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = DefaultHTTPAddr
+	}
+	if o.GRPCAddr == "" {
+		o.GRPCAddr = DefaultGRPCAddr
+	}
+	if o.HTTPAddr == Off && o.GRPCAddr == Off {
+		return o, errors.New("both HTTP and gRPC are off")
+	}
+	em := e.MaxBatch()
+	switch {
+	case o.MaxBatch == 0:
+		o.MaxBatch = em
+	case o.MaxBatch < 0:
+		return o, fmt.Errorf("max batch %d, want at least 1", o.MaxBatch)
+	case o.MaxBatch > em:
+		return o, fmt.Errorf("max batch %d is more than the engine takes (%d); build the engine for a larger batch", o.MaxBatch, em)
+	}
+	o.MaxDelay = max(o.MaxDelay, 0)
+	switch {
+	case o.MaxQueue == 0:
+		o.MaxQueue = max(16*o.MaxBatch, 64)
+	case o.MaxQueue < o.MaxBatch:
+		return o, fmt.Errorf("max queue %d is less than max batch %d", o.MaxQueue, o.MaxBatch)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxRequestBytes == 0 {
+		c := e.Config()
+		o.MaxRequestBytes = max(int64(o.MaxBatch)*int64(c.Channels*c.ImageSize*c.ImageSize)*16, 32<<20)
+	}
+	if o.MaxRequestBytes < 0 || o.MaxRequestBytes > 1<<31-1 {
+		return o, fmt.Errorf("max request size %d bytes, want 1 to 2 GiB", o.MaxRequestBytes)
+	}
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{&o.DrainTimeout, 25 * time.Second}, {&o.ReadHeaderTimeout, 10 * time.Second}, {&o.ReadTimeout, 60 * time.Second}, {&o.IdleTimeout, 120 * time.Second}} {
+		if *d.p <= 0 {
+			*d.p = d.def
+		}
+	}
+	if o.Timeout < 0 {
+		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}

@@ -1,0 +1,287 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// httpHandler routes the HTTP port: the OIP v2 REST API under /v2,
+// /classify and /metrics. Every error is JSON {"error": "..."}, panics
+// included.
+func (s *Server) httpHandler() http.Handler {
+	metricsH := s.met.handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusWriter{ResponseWriter: w}
+		defer s.recoverHTTP(rec, r)
+		p := r.URL.Path
+		switch {
+		case p == "/v2" || p == "/v2/":
+			if s.allow(rec, r, http.MethodGet) {
+				s.serverMetadata(rec)
+			}
+		case p == "/v2/health/live":
+			if s.allow(rec, r, http.MethodGet) {
+				writeJSON(rec, http.StatusOK, map[string]bool{"live": true})
+			}
+		case p == "/v2/health/ready":
+			if s.allow(rec, r, http.MethodGet) {
+				ready := s.Ready()
+				writeJSON(rec, readyStatus(ready), map[string]bool{"ready": ready})
+			}
+		case strings.HasPrefix(p, "/v2/models/"):
+			s.routeModel(rec, r, strings.TrimPrefix(p, "/v2/models/"))
+		case p == "/classify":
+			if s.allow(rec, r, http.MethodPost) {
+				s.countREST(rec, r, s.classify)
+			}
+		case p == "/metrics":
+			if s.allow(rec, r, http.MethodGet) {
+				metricsH.ServeHTTP(rec, r)
+			}
+		default:
+			s.writeError(rec, r, errorf(kindNotFound, "no endpoint %s", p))
+		}
+	})
+}
+
+// routeModel serves /v2/models/NAME[/versions/V][/ready|/infer].
+func (s *Server) routeModel(w http.ResponseWriter, r *http.Request, rest string) {
+	parts := strings.Split(rest, "/")
+	name, version := parts[0], ""
+	parts = parts[1:]
+	if len(parts) >= 2 && parts[0] == "versions" {
+		version, parts = parts[1], parts[2:]
+	}
+	action := ""
+	switch {
+	case len(parts) == 1 && (parts[0] == "ready" || parts[0] == "infer"):
+		action = parts[0]
+	case len(parts) > 0 && !(len(parts) == 1 && parts[0] == ""):
+		s.writeError(w, r, errorf(kindNotFound, "no endpoint %s", r.URL.Path))
+		return
+	}
+	method := http.MethodGet
+	if action == "infer" {
+		method = http.MethodPost
+	}
+	if !s.allow(w, r, method) {
+		return
+	}
+	if err := s.checkModel(name, version); err != nil {
+		if action == "infer" {
+			s.countREST(w, r, func(w http.ResponseWriter, r *http.Request) error { return err })
+		} else {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	switch action {
+	case "":
+		writeJSON(w, http.StatusOK, s.modelMetadata())
+	case "ready":
+		ready := s.Ready()
+		writeJSON(w, readyStatus(ready), map[string]any{"name": s.opts.Name, "ready": ready})
+	case "infer":
+		s.countREST(w, r, s.restInfer)
+	}
+}
+
+// checkModel reports a model name or version this server does not serve.
+func (s *Server) checkModel(name, version string) error {
+	if name != s.opts.Name {
+		return errorf(kindNotFound, "unknown model %q; this server serves %q", name, s.opts.Name)
+	}
+	if version != "" && version != s.opts.Version {
+		return errorf(kindNotFound, "model %q has no version %q; it has version %q", name, version, s.opts.Version)
+	}
+	return nil
+}
+
+// readyStatus is 200 when ready, else 503, so that Kubernetes probes can
+// read the status alone.
+func readyStatus(ready bool) int {
+	if ready {
+		return http.StatusOK
+	}
+	return http.StatusServiceUnavailable
+}
+
+// serverMetadata answers GET /v2.
+func (s *Server) serverMetadata(w http.ResponseWriter) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": serverName, "version": s.opts.ServerVersion, "extensions": serverExtensions,
+	})
+}
+
+// serverName and serverExtensions are what server metadata reports.
+const serverName = "vkdeit"
+
+var serverExtensions = []string{"binary_tensor_data"}
+
+// tensorMeta is a tensor in model metadata.
+type tensorMeta struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+// modelMetadataJSON is GET /v2/models/NAME's answer.
+type modelMetadataJSON struct {
+	Name     string       `json:"name"`
+	Versions []string     `json:"versions"`
+	Platform string       `json:"platform"`
+	Inputs   []tensorMeta `json:"inputs"`
+	Outputs  []tensorMeta `json:"outputs"`
+}
+
+// platform is the model platform reported in metadata.
+const platform = "vkdeit"
+
+// modelMetadata describes the model's tensors. A request uses exactly one
+// of the two inputs; -1 is the batch dimension.
+func (s *Server) modelMetadata() modelMetadataJSON {
+	c := s.cfg
+	md := modelMetadataJSON{
+		Name: s.opts.Name, Versions: []string{s.opts.Version}, Platform: platform,
+		Inputs: []tensorMeta{
+			{inputPixels, typeFP32, []int64{-1, int64(c.Channels), int64(c.ImageSize), int64(c.ImageSize)}},
+			{inputImage, typeBytes, []int64{-1}},
+		},
+	}
+	for _, n := range s.outputNames() {
+		width := int64(c.NumLabels)
+		if n == outputEmbedding || n == outputDistEmbedding {
+			width = int64(c.Hidden)
+		}
+		md.Outputs = append(md.Outputs, tensorMeta{n, typeFP32, []int64{-1, width}})
+	}
+	return md
+}
+
+// allow answers 405 (and returns false) for a method other than want;
+// HEAD passes where GET does.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, want string) bool {
+	if r.Method == want || (want == http.MethodGet && r.Method == http.MethodHead) {
+		return true
+	}
+	allowed := want
+	if want == http.MethodGet {
+		allowed = "GET, HEAD"
+	}
+	w.Header().Set("Allow", allowed)
+	s.writeError(w, r, errorf(kindNotAllowed, "%s %s: method not allowed (use %s)", r.Method, r.URL.Path, allowed))
+	return false
+}
+
+// countREST runs an inference handler, answering its error, and records
+// the request in the metrics and the debug log.
+func (s *Server) countREST(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request) error) {
+	s.activeREST.Add(1)
+	defer s.activeREST.Add(-1)
+	t0 := time.Now()
+	if err := h(w, r); err != nil {
+		s.writeError(w, r, err)
+	}
+	code := w.(*statusWriter).status
+	if r.Context().Err() != nil && code >= 500 {
+		code = statusClientClosed
+	}
+	s.met.requests.WithLabelValues("rest", strconv.Itoa(code)).Inc()
+	s.met.duration.WithLabelValues("rest").Observe(time.Since(t0).Seconds())
+	s.log.Debug("request", "protocol", "rest", "method", r.Method, "path", r.URL.Path, "status", code, "took", time.Since(t0), "remote", r.RemoteAddr)
+}
+
+// writeError answers err as {"error": "..."} with its kind's status,
+// logging server-side failures.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := toAPIError(err)
+	status := ae.kind.httpStatus()
+	if ae.kind == kindInternal {
+		s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	}
+	if ae.kind == kindQueueFull || ae.kind == kindUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, map[string]string{"error": ae.msg})
+}
+
+// writeJSON answers v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":"encoding the response failed"}`)
+	}
+	body = append(body, '\n')
+	writeBody(w, status, "application/json", body)
+}
+
+// writeBody answers a complete body with its length.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body) // a client gone away is no error of ours
+}
+
+// statusWriter records the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// recoverHTTP turns a handler panic into a 500 answer (when nothing was
+// written yet) instead of a dropped connection, and logs it.
+func (s *Server) recoverHTTP(w *statusWriter, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	s.log.Error("handler panic", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+	if w.status == 0 {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": fmt.Sprintf("internal error: %v", p)})
+	}
+}
+
+// readBody reads the request body, up to Options.MaxRequestBytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := s.opts.MaxRequestBytes
+	if r.ContentLength > limit {
+		return nil, errorf(kindTooLarge, "request body of %d bytes is over the server's limit of %d", r.ContentLength, limit)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		return nil, s.bodyError(err)
+	}
+	return buf.Bytes(), nil
+}

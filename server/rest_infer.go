@@ -1,0 +1,279 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// headerJSONLength is the binary tensor data extension's header: the
+// length of the JSON part of a body that continues with binary tensors.
+// 0 on a request means the whole body is one input's raw data.
+const headerJSONLength = "Inference-Header-Content-Length"
+
+// Parameters of the binary tensor data extension.
+const (
+	paramBinarySize   = "binary_data_size"   // on an input or output: its bytes in the binary part
+	paramBinary       = "binary_data"        // on a requested output: send it binary
+	paramBinaryOutput = "binary_data_output" // on the request: send every output binary
+)
+
+// restRequest is $inference_request.
+type restRequest struct {
+	ID         string                     `json:"id"`
+	Parameters map[string]json.RawMessage `json:"parameters"`
+	Inputs     []restInput                `json:"inputs"`
+	Outputs    []restOutput               `json:"outputs"`
+}
+
+// restInput is $request_input.
+type restInput struct {
+	Name       string                     `json:"name"`
+	Shape      []int64                    `json:"shape"`
+	Datatype   string                     `json:"datatype"`
+	Parameters map[string]json.RawMessage `json:"parameters"`
+	Data       json.RawMessage            `json:"data"`
+}
+
+// restOutput is $request_output.
+type restOutput struct {
+	Name       string                     `json:"name"`
+	Parameters map[string]json.RawMessage `json:"parameters"`
+}
+
+// restInfer serves POST /v2/models/NAME[/versions/V]/infer.
+func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
+	leave, err := s.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, binaryOut, err := s.parseREST(r.Header, body)
+	if err != nil {
+		return err
+	}
+	logits, emb, err := s.infer(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return s.writeREST(w, req, s.outputs(req, logits, emb), binaryOut)
+}
+
+// parseREST decodes an inference request body: JSON, JSON followed by
+// binary tensors, or (Inference-Header-Content-Length: 0) one raw encoded
+// image. binaryOut says, per requested output, whether to send it binary.
+func (s *Server) parseREST(h http.Header, body []byte) (req *request, binaryOut []bool, err error) {
+	jsonPart, binPart := body, []byte(nil)
+	if v := h.Get(headerJSONLength); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > int64(len(body)) {
+			return nil, nil, errorf(kindBadRequest, "%s: %q is not a length within the %d-byte body", headerJSONLength, v, len(body))
+		}
+		if n == 0 {
+			// A raw binary request: the body is one image file.
+			return &request{n: 1, images: [][]byte{body}, outputs: []string{outputLogits}}, []bool{false}, nil
+		}
+		jsonPart, binPart = body[:n], body[n:]
+	}
+	var rr restRequest
+	if err := json.Unmarshal(jsonPart, &rr); err != nil {
+		return nil, nil, errorf(kindBadRequest, "malformed JSON request: %v", err)
+	}
+	if len(rr.Inputs) != 1 {
+		return nil, nil, errorf(kindBadRequest, "%d inputs; a request has exactly one: %s or %s", len(rr.Inputs), inputPixels, inputImage)
+	}
+	in := rr.Inputs[0]
+	req = &request{id: rr.ID}
+	if req.n, err = s.inputShape(in.Name, in.Datatype, in.Shape); err != nil {
+		return nil, nil, err
+	}
+	binSize, hasBin, err := intParam(in.Parameters, paramBinarySize, "input "+in.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case hasBin && len(in.Data) > 0:
+		return nil, nil, errorf(kindBadRequest, "input %s has both data and %s", in.Name, paramBinarySize)
+	case hasBin && binSize != int64(len(binPart)):
+		return nil, nil, errorf(kindBadRequest, "input %s: %s is %d but the body holds %d bytes after the JSON header", in.Name, paramBinarySize, binSize, len(binPart))
+	case !hasBin && len(binPart) > 0:
+		return nil, nil, errorf(kindBadRequest, "%d bytes after the JSON header but no input has %s", len(binPart), paramBinarySize)
+	case !hasBin && (len(in.Data) == 0 || bytes.Equal(in.Data, []byte("null"))):
+		return nil, nil, errorf(kindBadRequest, "input %s has no data", in.Name)
+	}
+	switch in.Name {
+	case inputPixels:
+		count := s.pixelCount(req.n)
+		if hasBin {
+			req.pixels, err = decodeFP32(in.Name, binPart, count)
+		} else {
+			req.pixels, err = parseJSONFloats(in.Name, in.Data, count)
+		}
+	case inputImage:
+		if hasBin {
+			req.images, err = splitBytes(in.Name, binPart, req.n)
+		} else {
+			req.images, err = parseJSONBase64(in.Name, in.Data, req.n)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+
+	allBinary, _, err := boolParam(rr.Parameters, paramBinaryOutput, "request")
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, len(rr.Outputs))
+	for i, o := range rr.Outputs {
+		names[i] = o.Name
+	}
+	if req.outputs, err = s.checkOutputs(names); err != nil {
+		return nil, nil, err
+	}
+	binaryOut = make([]bool, len(req.outputs))
+	for i := range binaryOut {
+		binaryOut[i] = allBinary
+		if i < len(rr.Outputs) {
+			b, set, err := boolParam(rr.Outputs[i].Parameters, paramBinary, "output "+rr.Outputs[i].Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			if set {
+				binaryOut[i] = b
+			}
+		}
+	}
+	return req, binaryOut, nil
+}
+
+// intParam reads an integer parameter.
+func intParam(params map[string]json.RawMessage, key, where string) (int64, bool, error) {
+	raw, ok := params[key]
+	if !ok {
+		return 0, false, nil
+	}
+	var v int64
+	if err := json.Unmarshal(raw, &v); err != nil || v < 0 {
+		return 0, false, errorf(kindBadRequest, "%s: parameter %s is %s, want a non-negative integer", where, key, raw)
+	}
+	return v, true, nil
+}
+
+// boolParam reads a boolean parameter.
+func boolParam(params map[string]json.RawMessage, key, where string) (bool, bool, error) {
+	raw, ok := params[key]
+	if !ok {
+		return false, false, nil
+	}
+	var v bool
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return false, false, errorf(kindBadRequest, "%s: parameter %s is %s, want true or false", where, key, raw)
+	}
+	return v, true, nil
+}
+
+// parseJSONBase64 reads n BYTES elements from JSON: strings (in a flat or
+// nested array) holding base64 (standard alphabet) of image files, since
+// JSON strings cannot carry arbitrary bytes.
+func parseJSONBase64(name string, data json.RawMessage, n int) ([][]byte, error) {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, errorf(kindBadRequest, "input %s: %v", name, err)
+	}
+	var out [][]byte
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				if err := walk(e); err != nil {
+					return err
+				}
+			}
+		case string:
+			b, err := base64.StdEncoding.DecodeString(x)
+			if err != nil {
+				return errorf(kindBadRequest, "input %s: element %d is not base64 (BYTES in JSON are base64-encoded image files): %v", name, len(out), err)
+			}
+			out = append(out, b)
+		default:
+			return errorf(kindBadRequest, "input %s: element %d is %T, want a base64 string", name, len(out), v)
+		}
+		return nil
+	}
+	if err := walk(v); err != nil {
+		return nil, err
+	}
+	if len(out) != n {
+		return nil, errorf(kindBadRequest, "input %s: %d elements for shape [%d]", name, len(out), n)
+	}
+	return out, nil
+}
+
+// writeREST answers an inference: JSON, or when some output goes binary,
+// the JSON header followed by those outputs' bytes in order.
+func (s *Server) writeREST(w http.ResponseWriter, req *request, outs []tensor, binaryOut []bool) error {
+	var js, bin []byte
+	js = append(js, `{"model_name":`...)
+	js = appendJSONString(js, s.opts.Name)
+	js = append(js, `,"model_version":`...)
+	js = appendJSONString(js, s.opts.Version)
+	if req.id != "" {
+		js = append(js, `,"id":`...)
+		js = appendJSONString(js, req.id)
+	}
+	js = append(js, `,"outputs":[`...)
+	for i, t := range outs {
+		if i > 0 {
+			js = append(js, ',')
+		}
+		js = append(js, `{"name":`...)
+		js = appendJSONString(js, t.name)
+		js = append(js, `,"datatype":"FP32","shape":[`...)
+		for k, d := range t.shape {
+			if k > 0 {
+				js = append(js, ',')
+			}
+			js = strconv.AppendInt(js, d, 10)
+		}
+		js = append(js, ']')
+		if binaryOut[i] {
+			js = append(js, `,"parameters":{"binary_data_size":`...)
+			js = strconv.AppendInt(js, int64(4*len(t.data)), 10)
+			js = append(js, '}')
+			bin = appendFP32(bin, t.data)
+		} else {
+			js = append(js, `,"data":`...)
+			var err error
+			if js, err = appendJSONFloats(js, t.data); err != nil {
+				return errorf(kindInternal, "output %s: %v; ask for it with the binary tensor data extension", t.name, err)
+			}
+		}
+		js = append(js, '}')
+	}
+	js = append(js, "]}"...)
+	if bin == nil {
+		writeBody(w, http.StatusOK, "application/json", js)
+		return nil
+	}
+	w.Header().Set(headerJSONLength, strconv.Itoa(len(js)))
+	writeBody(w, http.StatusOK, "application/octet-stream", append(js, bin...))
+	return nil
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	b, err := json.Marshal(s)
+	if err != nil { // cannot happen for a string
+		panic(fmt.Sprintf("server: encoding %q: %v", s, err))
+	}
+	return append(dst, b...)
+}

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// The model's tensors, as named in metadata and requests.
+const (
+	// inputPixels is FP32 [B, C, H, W]: preprocessed images, as Hugging
+	// Face's image processor makes them.
+	inputPixels = "pixel_values"
+	// inputImage is BYTES [B]: encoded image files (JPEG, PNG, ...),
+	// preprocessed by the server as `vkdeit classify` does.
+	inputImage = "image"
+
+	outputLogits        = "logits"                 // FP32 [B, NumLabels]
+	outputProbabilities = "probabilities"          // FP32 [B, NumLabels], softmax of the logits
+	outputEmbedding     = "embedding"              // FP32 [B, Hidden], the final-LayerNorm [CLS] row
+	outputDistEmbedding = "distillation_embedding" // FP32 [B, Hidden], the [DIST] row (distilled models)
+)
+
+// Datatypes used here.
+const (
+	typeFP32  = "FP32"
+	typeBytes = "BYTES"
+)
+
+// knownDatatypes are the protocol's datatypes, to tell a wrong one from a
+// misspelled one in errors.
+var knownDatatypes = []string{"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "BF16", "FP32", "FP64", "BYTES"}
+
+// request is one inference request, decoded from either protocol.
+type request struct {
+	id     string
+	n      int       // images
+	pixels []float32 // n preprocessed images, for pixel_values
+	images [][]byte  // n encoded images, for image
+	// outputs are the outputs asked for, in the client's order (default:
+	// logits alone).
+	outputs []string
+}
+
+// wantsEmbeddings reports whether any requested output needs
+// ForwardEmbeddings.
+func (r *request) wantsEmbeddings() bool {
+	return slices.Contains(r.outputs, outputEmbedding) || slices.Contains(r.outputs, outputDistEmbedding)
+}
+
+// tensor is one output: FP32 data of the given shape.
+type tensor struct {
+	name  string
+	shape []int64
+	data  []float32
+}
+
+// inputShape checks an input's name, datatype and shape against the model
+// and returns its image count.
+func (s *Server) inputShape(name, datatype string, shape []int64) (int, error) {
+	c := s.cfg
+	switch name {
+	case inputPixels:
+		if err := wantType(name, datatype, typeFP32); err != nil {
+			return 0, err
+		}
+		if len(shape) != 4 || shape[1] != int64(c.Channels) || shape[2] != int64(c.ImageSize) || shape[3] != int64(c.ImageSize) {
+			return 0, errorf(kindBadRequest, "input %s has shape %s; the model takes [B, %d, %d, %d]",
+				name, shapeString(shape), c.Channels, c.ImageSize, c.ImageSize)
+		}
+	case inputImage:
+		if err := wantType(name, datatype, typeBytes); err != nil {
+			return 0, err
+		}
+		if len(shape) != 1 {
+			return 0, errorf(kindBadRequest, "input %s has shape %s; it takes [B], one encoded image file per element", name, shapeString(shape))
+		}
+	case "":
+		return 0, errorf(kindBadRequest, "an input has no name; the model takes %s (FP32 [B, %d, %d, %d]) or %s (BYTES [B])",
+			inputPixels, c.Channels, c.ImageSize, c.ImageSize, inputImage)
+	default:
+		return 0, errorf(kindBadRequest, "unknown input %q; the model takes %s (FP32 [B, %d, %d, %d]) or %s (BYTES [B])",
+			name, inputPixels, c.Channels, c.ImageSize, c.ImageSize, inputImage)
+	}
+	b := shape[0]
+	switch {
+	case b < 1:
+		return 0, errorf(kindBadRequest, "input %s has shape %s: the batch dimension must be at least 1", name, shapeString(shape))
+	case b > int64(s.opts.MaxQueue):
+		return 0, errorf(kindTooLarge, "input %s holds %d images, more than the server queues at once (%d)", name, b, s.opts.MaxQueue)
+	}
+	return int(b), nil
+}
+
+// wantType reports a datatype other than want.
+func wantType(name, got, want string) error {
+	if got == want {
+		return nil
+	}
+	if !slices.Contains(knownDatatypes, got) {
+		return errorf(kindBadRequest, "input %s has unknown datatype %q; it takes %s", name, got, want)
+	}
+	return errorf(kindBadRequest, "input %s has datatype %s; it takes %s", name, got, want)
+}
+
+// shapeString writes a shape as "[2, 3, 224, 224]".
+func shapeString(shape []int64) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = fmt.Sprint(d)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// checkOutputs validates requested output names (empty: logits alone).
+func (s *Server) checkOutputs(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return []string{outputLogits}, nil
+	}
+	known := s.outputNames()
+	for i, n := range names {
+		if !slices.Contains(known, n) {
+			return nil, errorf(kindBadRequest, "unknown output %q; the model has %s", n, strings.Join(known, ", "))
+		}
+		if slices.Contains(names[:i], n) {
+			return nil, errorf(kindBadRequest, "output %q is asked for twice", n)
+		}
+	}
+	return names, nil
+}
+
+// outputNames are the outputs this model offers.
+func (s *Server) outputNames() []string {
+	out := []string{outputLogits, outputProbabilities, outputEmbedding}
+	if s.cfg.HeadTokens() > 1 {
+		out = append(out, outputDistEmbedding)
+	}
+	return out
+}
+
+// outputs builds the requested output tensors from a batch's results.
+func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
+	n, L, D, H := req.n, s.cfg.NumLabels, s.cfg.Hidden, s.cfg.HeadTokens()
+	out := make([]tensor, 0, len(req.outputs))
+	for _, name := range req.outputs {
+		t := tensor{name: name, shape: []int64{int64(n), int64(L)}}
+		switch name {
+		case outputLogits:
+			t.data = logits
+		case outputProbabilities:
+			t.data = make([]float32, len(logits))
+			for i := range n {
+				softmax(t.data[i*L:(i+1)*L], logits[i*L:(i+1)*L])
+			}
+		case outputEmbedding, outputDistEmbedding:
+			tok := 0
+			if name == outputDistEmbedding {
+				tok = 1
+			}
+			t.shape[1] = int64(D)
+			t.data = make([]float32, n*D)
+			for i := range n {
+				copy(t.data[i*D:(i+1)*D], emb[(i*H+tok)*D:(i*H+tok+1)*D])
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// softmax writes the softmax of x to dst, computed in float64 like
+// deit.TopK's scores.
+func softmax(dst, x []float32) {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, float64(v))
+	}
+	var sum float64
+	for _, v := range x {
+		sum += math.Exp(float64(v) - m)
+	}
+	for i, v := range x {
+		dst[i] = float32(math.Exp(float64(v)-m) / sum)
+	}
+}
+
+// decodeFP32 reads n little-endian float32 values.
+func decodeFP32(name string, raw []byte, n int) ([]float32, error) {
+	if len(raw) != 4*n {
+		return nil, errorf(kindBadRequest, "input %s: %d bytes of FP32 data for %d values (want %d bytes)", name, len(raw), n, 4*n)
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out, nil
+}
+
+// appendFP32 appends v as little-endian float32 values.
+func appendFP32(dst []byte, v []float32) []byte {
+	dst = slices.Grow(dst, 4*len(v))
+	for _, f := range v {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f))
+	}
+	return dst
+}
+
+// splitBytes reads n BYTES elements in the protocol's binary layout: each
+// a 4-byte little-endian length followed by that many bytes. The elements
+// alias raw.
+func splitBytes(name string, raw []byte, n int) ([][]byte, error) {
+	out := make([][]byte, 0, n)
+	for len(raw) > 0 {
+		if len(raw) < 4 {
+			return nil, errorf(kindBadRequest, "input %s: BYTES data ends inside an element's 4-byte length", name)
+		}
+		l := binary.LittleEndian.Uint32(raw)
+		raw = raw[4:]
+		if uint64(l) > uint64(len(raw)) {
+			return nil, errorf(kindBadRequest, "input %s: BYTES element %d claims %d bytes but %d remain", name, len(out), l, len(raw))
+		}
+		if len(out) == n {
+			return nil, errorf(kindBadRequest, "input %s: more than the %d BYTES elements its shape says", name, n)
+		}
+		out = append(out, raw[:l:l])
+		raw = raw[l:]
+	}
+	if len(out) != n {
+		return nil, errorf(kindBadRequest, "input %s: %d BYTES elements for shape [%d]", name, len(out), n)
+	}
+	return out, nil
+}
+
+// pixelCount is the number of FP32 values of n images.
+func (s *Server) pixelCount(n int) int {
+	return n * s.cfg.Channels * s.cfg.ImageSize * s.cfg.ImageSize
+}
