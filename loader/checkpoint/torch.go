@@ -74,19 +74,24 @@ func ReadTorch(path string) (map[string]*Tensor, error) {
 
 // torchRead dispatches on the container format.
 func torchRead(src *weightsSource) (map[string]*Tensor, error) {
-	head, err := src.bytes(0, min(src.size, 512))
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+	return torchReadFormat(src, weightsSniff(src))
+}
+
+// torchReadFormat reads src, whose format weightsSniff found to be f.
+func torchReadFormat(src *weightsSource, f weightsFormat) (map[string]*Tensor, error) {
+	switch f {
+	case formatTorchZip:
 		return torchReadZip(src)
-	case len(head) >= 2 && head[0] == opProto:
+	case formatTorchLegacy:
 		return torchReadLegacy(src)
-	case len(head) >= 262 && string(head[257:262]) == "ustar":
+	case formatTorchTar:
 		return nil, errors.New("tar-based torch checkpoint (torch < 0.4) is not supported; re-save it with a current torch")
+	case formatPickle:
+		return nil, errors.New("pickle stream without the torch magic number: not a PyTorch checkpoint")
+	case formatSafetensors:
+		return nil, errors.New("a safetensors file, not a PyTorch checkpoint")
 	}
-	return nil, errors.New("not a PyTorch checkpoint (neither a zip archive nor a pickle stream)")
+	return nil, errors.New("not a PyTorch checkpoint (neither a zip archive nor a torch.save pickle stream)")
 }
 
 // torchReadZip reads the zip format: <dir>/data.pkl plus <dir>/data/<key>
