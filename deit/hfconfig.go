@@ -3,6 +3,7 @@ package deit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -88,6 +89,11 @@ func ReadHFConfig(path string) (*HFConfig, error) {
 
 // parseConfig decodes and validates config.json content.
 func parseConfig(b []byte) (*HFConfig, error) {
+	// null, a list or a number would unmarshal into the defaults (or fail
+	// obscurely): a config is an object.
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("config.json: not a JSON object")
+	}
 	var f configFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("config.json: %w", err)

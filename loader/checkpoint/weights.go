@@ -3,8 +3,6 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
 )
 
 // Read reads every tensor of a checkpoint file, whatever its format,
@@ -14,24 +12,7 @@ import (
 // Facebook and training checkpoints that keep the state dict under "model"
 // (and "state_dict") are unwrapped, see ReadTorch.
 func Read(path string) (map[string]*Tensor, error) {
-	src, err := openWeightsSource(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	defer src.Close()
-	var ts map[string]*Tensor
-	switch f := weightsSniff(src); f {
-	case formatSafetensors:
-		ts, err = safetensorsRead(src)
-	case formatTorchZip, formatTorchLegacy, formatTorchTar, formatPickle:
-		ts, err = torchReadFormat(src, f)
-	default:
-		err = errors.New("unrecognized weights format (want safetensors or a PyTorch checkpoint)")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	return ts, nil
+	return readPath(path, formatUnknown)
 }
 
 // weightsFormat is a container format recognised by weightsSniff.
@@ -44,6 +25,9 @@ const (
 	formatTorchLegacy               // pickle stream opening with the torch magic number
 	formatTorchTar                  // tar archive (torch < 0.4), refused with an explanation
 	formatPickle                    // some other pickle stream: not a checkpoint
+
+	// formatAnyTorch asks openFile for any torch container (ReadTorch).
+	formatAnyTorch weightsFormat = -1
 )
 
 // weightsSniffLen is how many leading bytes weightsSniff looks at.
