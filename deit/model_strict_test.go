@@ -1,7 +1,9 @@
 package deit
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -165,4 +167,57 @@ func TestLoadDoesNotReadUnusedTensors(t *testing.T) {
 	require.Contains(t, strings.Join(m.Notes, "\n"), "unused.huge")
 	require.Less(t, n, uint64(8<<20), "the unused 64 MiB tensor must not be converted (%d bytes allocated)", n)
 	t.Logf("Load with a 64 MiB unused tensor allocated %.2f MiB", float64(n)/(1<<20))
+}
+
+// TestLoadRefusesNonFinite checks that a NaN or infinite weight is refused at
+// load, naming the tensor and the first bad element, and that engines refuse
+// non-finite weights built by hand and non-finite pixels.
+func TestLoadRefusesNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
+	for _, tc := range []struct {
+		name, tensor string
+		at           int
+		v            float32
+		want         string
+	}{
+		{"NaN in a matrix", "deit.encoder.layer.1.intermediate.dense.weight", 7*64 + 3, nan,
+			"tensor deit.encoder.layer.1.intermediate.dense.weight: element 451 (index [7 3]) is NaN"},
+		{"-Inf in a bias", "distillation_classifier.bias", 9, inf, "tensor distillation_classifier.bias: element 9 (index [9]) is -Inf"},
+		{"NaN in the position table", "deit.embeddings.position_embeddings", 64*17 + 63, nan,
+			"tensor deit.embeddings.position_embeddings: element 1151 (index [0 17 63]) is NaN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := writeFixtureVariant(t, "", func(ts map[string]*checkpoint.Tensor) {
+				ts[tc.tensor].Data[tc.at] = tc.v
+				if tc.at > 0 {
+					ts[tc.tensor].Data[tc.at-1] = 1e30 // large but finite is fine
+				}
+			})
+			_, err := Load(files)
+			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, err, files.Weights)
+		})
+	}
+
+	m := tinyModel(t)
+	bad := *m.Weights
+	bad.Layers = append([]Layer(nil), bad.Layers...)
+	bad.Layers[1].FC2B = append([]float32(nil), bad.Layers[1].FC2B...)
+	bad.Layers[1].FC2B[5] = nan
+	_, err := NewReferenceEngine(&Model{Config: m.Config, Weights: &bad}, 1, 1)
+	require.ErrorContains(t, err, "weights Layers[1].FC2B[5] is NaN")
+
+	eng, err := NewReferenceEngine(m, 2, 1)
+	require.NoError(t, err)
+	defer eng.Close()
+	pixels, batch := readInputs(t)
+	per := len(pixels) / batch
+	for _, v := range []float32{nan, float32(math.Inf(1))} {
+		p := append([]float32(nil), pixels...)
+		p[per+2*32*32+5*32+7] = v
+		_, err := eng.Forward(context.Background(), p, batch)
+		require.ErrorContains(t, err, fmt.Sprintf("pixel value %d (image 1, channel 2, row 5, column 7) is %v", per+2*32*32+5*32+7, v))
+	}
+	_, err = eng.Forward(context.Background(), pixels, batch)
+	require.NoError(t, err)
 }

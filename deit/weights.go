@@ -3,6 +3,7 @@ package deit
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,9 +228,37 @@ func (p *weightsPlan) fill(ts map[string]*checkpoint.Tensor) (*Weights, error) {
 		return nil, fmt.Errorf("%v checkpoint: %d tensor(s) wrong:\n  %s", p.l, len(problems), listCapped(problems, "\n  "))
 	}
 	for _, s := range p.specs {
+		if i := firstNonFinite(ts[s.name].Data); i >= 0 {
+			return nil, fmt.Errorf("tensor %s: element %d (index %v) is %v: the checkpoint is corrupt or was saved after training diverged",
+				s.name, i, unravel(i, s.shape), ts[s.name].Data[i])
+		}
+	}
+	for _, s := range p.specs {
 		s.set(ts[s.name].Data)
 	}
 	return p.w, nil
+}
+
+// firstNonFinite is the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
+}
+
+// unravel turns flat row-major index i into per-dimension indices of shape.
+func unravel(i int, shape []int) []int {
+	idx := make([]int, len(shape))
+	for k := len(shape) - 1; k >= 0; k-- {
+		if shape[k] > 0 {
+			idx[k] = i % shape[k]
+			i /= shape[k]
+		}
+	}
+	return idx
 }
 
 // maxListed caps the items an error message lists.
@@ -441,7 +470,9 @@ func layoutSpecs(l layout, cfg Config, w *Weights) []tensorSpec {
 }
 
 // check verifies that every slice in w has the length cfg implies, so that
-// hand-built or random weights fail clearly instead of indexing out of range.
+// hand-built or random weights fail clearly instead of indexing out of range,
+// and that every value is finite, so that no engine computes NaN logits
+// from them.
 func (w *Weights) check(cfg Config) error {
 	if w == nil {
 		return fmt.Errorf("no weights")
@@ -478,6 +509,11 @@ func (w *Weights) check(cfg Config) error {
 	for _, it := range items {
 		if len(it.s) != it.n {
 			return fmt.Errorf("weights %s has %d values, config needs %d", it.name, len(it.s), it.n)
+		}
+	}
+	for _, it := range items {
+		if i := firstNonFinite(it.s); i >= 0 {
+			return fmt.Errorf("weights %s[%d] is %v", it.name, i, it.s[i])
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"strings"
 )
@@ -246,15 +247,46 @@ func (p *Preprocessor) validate() error {
 	if p.DoCenterCrop && tooManyPixels(p.CropW, p.CropH) {
 		return fmt.Errorf("crop size %dx%d exceeds the %d-pixel image limit", p.CropH, p.CropW, maxImagePixels)
 	}
+	if p.DoRescale && !(p.RescaleFactor > 0 && p.RescaleFactor <= math.MaxFloat32) {
+		return fmt.Errorf("rescale_factor %g: want a positive finite number", p.RescaleFactor)
+	}
 	if p.DoNormalize {
-		for c, s := range p.Std {
-			if s == 0 {
+		for c := range 3 {
+			m, s := p.Mean[c], p.Std[c]
+			switch {
+			case s == 0:
 				return fmt.Errorf("image_std[%d] is 0", c)
+			case !(s >= minNormalFloat32 && s <= math.MaxFloat32):
+				return fmt.Errorf("image_std[%d] is %g: want a positive, finite, normal float32", c, s)
+			case !(m >= -math.MaxFloat32 && m <= math.MaxFloat32):
+				return fmt.Errorf("image_mean[%d] is %g: want a finite number", c, m)
+			}
+		}
+	}
+	// The settings above can still combine into values no model was trained
+	// on (a huge rescale_factor, a tiny std): every byte value of every
+	// channel must map to a finite input of sane size.
+	lut := p.lookupTable()
+	for c := range 3 {
+		for v, x := range lut[c] {
+			if !(x >= -maxPixelMagnitude && x <= maxPixelMagnitude) {
+				return fmt.Errorf("channel %d byte value %d becomes %g (rescale_factor %g, image_mean %g, image_std %g): "+
+					"want a finite input within ±%g", c, v, x, p.RescaleFactor, p.Mean[c], p.Std[c], float32(maxPixelMagnitude))
 			}
 		}
 	}
 	return nil
 }
+
+// minNormalFloat32 is the smallest positive normal float32 (2^-126); a
+// subnormal std loses precision and overflows at once.
+const minNormalFloat32 = 0x1p-126
+
+// maxPixelMagnitude bounds the model inputs a preprocessing may produce: the
+// largest half-precision value, so that an fp16 engine holds every input
+// exactly as a float32 one does. Hub configs stay within ±3 (±600 even with
+// rescaling switched off).
+const maxPixelMagnitude = 65504
 
 // tooManyPixels reports whether a w×h image (w, h > 0) would exceed
 // maxImagePixels, PIL's decompression-bomb limit, which bounds what a hostile
