@@ -55,7 +55,15 @@ func openFile(path string, want weightsFormat) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
 	}
-	index, read, err := indexSource(src, want)
+	var index []Info
+	var read tensorReader
+	err = src.guard(func() error {
+		index, read, err = indexSource(src, want)
+		return err
+	})
+	if err == nil {
+		err = src.changed()
+	}
 	if err != nil {
 		src.Close()
 		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
@@ -119,7 +127,17 @@ func (f *File) Read(names ...string) (map[string]*Tensor, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("checkpoint: %s: no tensor %s in the checkpoint", f.path, tensorNameList(missing, 8))
 	}
-	ts, err := f.read(names)
+	var ts map[string]*Tensor
+	err := f.src.guard(func() error {
+		var err error
+		ts, err = f.read(names)
+		return err
+	})
+	if err == nil {
+		// A file overwritten in place does not fault: its pages just hold
+		// other bytes. Its size or time has moved, though.
+		err = f.src.changed()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", f.path, err)
 	}
@@ -160,14 +178,18 @@ func readPath(path string, want weightsFormat) (map[string]*Tensor, error) {
 
 // readSource indexes src as format want and converts everything (tests and
 // fuzzing).
-func readSource(src *weightsSource, want weightsFormat) (map[string]*Tensor, error) {
-	index, read, err := indexSource(src, want)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, len(index))
-	for i, in := range index {
-		names[i] = in.Name
-	}
-	return read(names)
+func readSource(src *weightsSource, want weightsFormat) (ts map[string]*Tensor, err error) {
+	err = src.guard(func() error {
+		index, read, err := indexSource(src, want)
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(index))
+		for i, in := range index {
+			names[i] = in.Name
+		}
+		ts, err = read(names)
+		return err
+	})
+	return ts, err
 }
