@@ -35,9 +35,17 @@ type weightsSource struct {
 // errFileChanged reports a weights file that changed while it was read.
 var errFileChanged = errors.New("the file changed while it was being read (truncated or overwritten?); load it again once it is complete")
 
-// openWeightsSource opens path for reading, mapping it when possible.
+// openWeightsSource opens path for reading, mapping it when possible. Only
+// a regular file (after following symlinks) is opened: a FIFO or a device
+// would block open(2) or never end. The open is non-blocking where the
+// platform has it, and the opened file is checked again.
 func openWeightsSource(path string) (*weightsSource, error) {
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, notRegular(st.Mode())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +56,7 @@ func openWeightsSource(path string) (*weightsSource, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("not a regular file")
+		return nil, notRegular(st.Mode())
 	}
 	size := st.Size()
 	if data, unmap, ok := weightsMmap(f, size); ok {
@@ -62,7 +70,7 @@ func openWeightsSource(path string) (*weightsSource, error) {
 // mapping (the file shrank under it) into errFileChanged. Faults elsewhere
 // are not this function's business and panic on.
 func (s *weightsSource) guard(read func() error) (err error) {
-	if s.mapped == nil || len(s.mapped) == 0 {
+	if len(s.mapped) == 0 {
 		return read()
 	}
 	old := debug.SetPanicOnFault(true)
@@ -99,6 +107,25 @@ func (s *weightsSource) changed() error {
 			s.size, st.Size(), s.modTime.Format(time.RFC3339Nano), st.ModTime().Format(time.RFC3339Nano))
 	}
 	return nil
+}
+
+// notRegular says what a weights path is instead of a regular file.
+func notRegular(mode os.FileMode) error {
+	what := "not a regular file"
+	switch t := mode.Type(); {
+	case t&os.ModeDir != 0:
+		what = "a directory"
+	case t&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case t&(os.ModeDevice|os.ModeCharDevice) != 0:
+		what = "a device"
+	case t&os.ModeSocket != 0:
+		what = "a socket"
+	}
+	if what == "not a regular file" {
+		return errors.New(what)
+	}
+	return fmt.Errorf("not a regular file but %s", what)
 }
 
 // weightsSourceBytes wraps an in-memory file (tests and fuzzing).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -146,7 +147,7 @@ func parseTriple(raw json.RawMessage) ([3]float32, error) {
 // ratio as HF's get_resize_output_image_size(default_to_square=False) does
 // (transformers' DeiTImageProcessor itself rejects it).
 func ReadPreprocessor(path string) (*Preprocessor, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPreprocessorFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return DefaultPreprocessor(), nil
 	}
@@ -158,6 +159,39 @@ func ReadPreprocessor(path string) (*Preprocessor, error) {
 		return nil, fmt.Errorf("imageio: %s: %w", path, err)
 	}
 	return p, nil
+}
+
+// maxPreprocessorBytes bounds preprocessor_config.json (real ones are a
+// few hundred bytes).
+const maxPreprocessorBytes = 1 << 20
+
+// readPreprocessorFile reads path, which must be a regular file (a FIFO
+// would block the open, a device never end) of at most
+// maxPreprocessorBytes.
+func readPreprocessorFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode().Type())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPreprocessorBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxPreprocessorBytes {
+		return nil, fmt.Errorf("%s is more than %d bytes, too large for a preprocessor config", path, maxPreprocessorBytes)
+	}
+	return data, nil
 }
 
 func parsePreprocessor(data []byte) (*Preprocessor, error) {
