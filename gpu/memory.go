@@ -214,7 +214,7 @@ func (d *Device) alloc(pool int, bytes int64) (*Buffer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, fmt.Errorf("gpu: NewBuffer on a closed device")
+		return nil, &closedError{"NewBuffer"}
 	}
 	for _, b := range d.blocks {
 		if b.pool == pool && b.size-b.used >= rounded {
@@ -331,6 +331,10 @@ func (d *Device) newBlock(pool int, size int64) (*block, error) {
 // Write copies data into b starting at byte offset: a memcpy when b is
 // mapped, otherwise through a staging buffer and a one-off submission.
 func (d *Device) Write(b *Buffer, offset int64, data []float32) error {
+	if err := d.enter("Write"); err != nil {
+		return err
+	}
+	defer d.leave()
 	n := int64(len(data)) * 4
 	if err := d.checkRange("Write", b, offset, n); err != nil || n == 0 {
 		return err
@@ -345,6 +349,10 @@ func (d *Device) Write(b *Buffer, offset int64, data []float32) error {
 
 // Read copies len(out) floats from b starting at byte offset.
 func (d *Device) Read(b *Buffer, offset int64, out []float32) error {
+	if err := d.enter("Read"); err != nil {
+		return err
+	}
+	defer d.leave()
 	n := int64(len(out)) * 4
 	if err := d.checkRange("Read", b, offset, n); err != nil || n == 0 {
 		return err

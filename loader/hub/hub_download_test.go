@@ -213,7 +213,7 @@ func TestHubDownloadStalls(t *testing.T) {
 	f.addCommit(testRepo, fakeCommit("stall"), files, "main")
 	f.stallAt = 12_345
 	h := testHub(t, f)
-	h.stall = 200 * time.Millisecond
+	h.StallTimeout = 200 * time.Millisecond
 
 	mf, err := h.Snapshot(context.Background(), testRepo)
 	require.NoError(t, err)
