@@ -17,10 +17,9 @@ import (
 func loadModel(ctx context.Context, e *env, mf *modelFlags, quiet bool) (*deit.Model, error) {
 	arg := mf.arg
 	h := hub.FromEnv()
-	h.Progress = nil
-	if e.terminal && !quiet {
-		h.Progress = e.stderr
-	}
+	var done func()
+	h.Progress, done = downloadProgress(e, quiet)
+	defer done()
 	files, err := hub.ResolveModel(ctx, arg, h)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)

@@ -55,7 +55,6 @@ func (h *Client) downloadBlob(ctx context.Context, rc repoCache, t hubTarget, m 
 	}
 	tmp := blob + ".incomplete"
 	bar := newProgress(h.Progress, t.file, m.size)
-	defer bar.finish()
 	var lastErr error
 	attempts, idle := 0, 0
 	for attempts < maxDownloadAttempts && idle < maxIdleAttempts {

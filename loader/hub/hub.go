@@ -26,7 +26,6 @@ package hub
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,8 +33,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 )
 
 // DefaultModel is the Hub repo used when no model is named: the distilled
@@ -65,8 +62,8 @@ type Client struct {
 	Offline bool
 	// HTTP performs the requests; nil means http.DefaultClient.
 	HTTP *http.Client
-	// Progress receives a progress bar while files download; nil for none.
-	Progress io.Writer
+	// Progress, when non-nil, is told how each download advances.
+	Progress Progress
 	// StallTimeout is how long a request may wait for response headers,
 	// and a download for its next bytes, before the attempt is abandoned;
 	// 0 means 20 s (HF_HUB_DOWNLOAD_TIMEOUT, in seconds). A download is
@@ -81,8 +78,7 @@ type Client struct {
 // ~/.cache/huggingface/hub; HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the
 // token file written by `huggingface-cli login` (HF_TOKEN_PATH or
 // $HF_HOME/token); HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE ("1", "true", "yes"
-// or "on"); HF_HUB_DOWNLOAD_TIMEOUT (seconds) as StallTimeout. Progress is
-// os.Stderr only when stderr is a terminal, so logs and pipes stay clean.
+// or "on"); HF_HUB_DOWNLOAD_TIMEOUT (seconds) as StallTimeout.
 func FromEnv() *Client {
 	h := &Client{
 		Endpoint:     strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"),
@@ -94,9 +90,6 @@ func FromEnv() *Client {
 	}
 	if h.Endpoint == "" {
 		h.Endpoint = defaultHubEndpoint
-	}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		h.Progress = os.Stderr
 	}
 	return h
 }
