@@ -107,8 +107,8 @@ func (m *Model) Prepare(ctx context.Context, in Input, opts imageio.DecodeOption
 	}
 	c := m.Config
 	if in.Pixels != nil {
-		if per := c.Channels * c.ImageSize * c.ImageSize; len(in.Pixels) != per {
-			return nil, fmt.Errorf("%s: %d pixel values, the model takes %d (%d×%d×%d)", in.name(), len(in.Pixels), per, c.Channels, c.ImageSize, c.ImageSize)
+		if err := c.checkPixels(in.Pixels, 1); err != nil {
+			return nil, fmt.Errorf("%s: %w", in.name(), err)
 		}
 		return in.Pixels, nil
 	}

@@ -100,7 +100,7 @@ func TestClassifierStream(t *testing.T) {
 			require.ErrorContains(t, r.Err, "bad.png")
 			require.Nil(t, r.Top)
 		case 5:
-			require.ErrorContains(t, r.Err, "short pixels: 10 pixel values, the model takes 3072")
+			require.ErrorContains(t, r.Err, "short pixels: got 10 pixel values, want B×C×H×W = 1×3×32×32 = 3072")
 		case 6:
 			require.ErrorContains(t, r.Err, "two sources: an input needs exactly one of Path, Data, Image and Pixels (has 2)")
 		default:

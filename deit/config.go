@@ -114,15 +114,22 @@ func (c Config) FLOPs() float64 {
 }
 
 // checkPixels reports a pixel slice that is not B images of the model's
-// input shape [Channels, ImageSize, ImageSize].
+// input shape [Channels, ImageSize, ImageSize], or that holds a NaN or an
+// infinity (which would make every logit of its image NaN).
 func (c Config) checkPixels(pixels []float32, B int) error {
 	if B < 1 {
 		return fmt.Errorf("batch size %d, want at least 1", B)
 	}
 	per := c.Channels * c.ImageSize * c.ImageSize
-	if len(pixels)%per != 0 || len(pixels)/per != B {
+	if per <= 0 || len(pixels)%per != 0 || len(pixels)/per != B {
 		return fmt.Errorf("got %d pixel values, want B×C×H×W = %d×%d×%d×%d = %d",
 			len(pixels), B, c.Channels, c.ImageSize, c.ImageSize, B*per)
+	}
+	if i := firstNonFinite(pixels); i >= 0 {
+		plane := c.ImageSize * c.ImageSize
+		b, r := i/per, i%per
+		return fmt.Errorf("pixel value %d (image %d, channel %d, row %d, column %d) is %v",
+			i, b, r/plane, r%plane/c.ImageSize, r%c.ImageSize, pixels[i])
 	}
 	return nil
 }

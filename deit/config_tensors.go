@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // Layer-norm eps used when a checkpoint comes without a config.json.
@@ -30,7 +28,7 @@ const headDimGuess = 64
 // rows, heads = hidden/64, and eps 1e-6 for timm/facebookresearch names
 // (what they trained with) or 1e-12 for Hugging Face names (their default).
 // The returned note says what was assumed, for the user.
-func configFromTensors(l layout, head HeadKind, ts map[string]*checkpoint.Tensor) (Config, string, error) {
+func configFromTensors(l layout, head HeadKind, ts tensorShapes) (Config, string, error) {
 	if head == headUnknown {
 		return Config{}, "", fmt.Errorf("the %v checkpoint has no classifier tensors", l)
 	}
@@ -54,19 +52,19 @@ func configFromTensors(l layout, head HeadKind, ts map[string]*checkpoint.Tensor
 		}
 	}
 	shape := func(name string, rank int) ([]int, error) {
-		t, ok := ts[name]
-		if !ok || t == nil {
+		s, ok := ts[name]
+		if !ok {
 			return nil, fmt.Errorf("no config.json, and tensor %s (needed to infer the model size) is missing", name)
 		}
-		if len(t.Shape) != rank {
-			return nil, fmt.Errorf("tensor %s has shape %v, want rank %d", name, t.Shape, rank)
+		if len(s) != rank {
+			return nil, fmt.Errorf("tensor %s has shape %v, want rank %d", name, s, rank)
 		}
-		for _, d := range t.Shape {
+		for _, d := range s {
 			if d <= 0 {
-				return nil, fmt.Errorf("tensor %s has shape %v", name, t.Shape)
+				return nil, fmt.Errorf("tensor %s has shape %v", name, s)
 			}
 		}
-		return t.Shape, nil
+		return s, nil
 	}
 	ps, err := shape(pos, 3)
 	if err != nil {

@@ -3,7 +3,9 @@ package deit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 )
@@ -75,7 +77,7 @@ type configFile struct {
 // (errors.Is(err, fs.ErrNotExist)); callers without a config use
 // DefaultHFConfig. Errors name the file and the offending key.
 func ReadHFConfig(path string) (*HFConfig, error) {
-	b, err := os.ReadFile(path)
+	b, err := readConfigFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
 	}
@@ -86,8 +88,48 @@ func ReadHFConfig(path string) (*HFConfig, error) {
 	return c, nil
 }
 
+// maxConfigBytes bounds the size of a config.json: an ImageNet-22k label
+// map is under 1 MB.
+const maxConfigBytes = 16 << 20
+
+// readConfigFile reads path, which must be a regular file (a FIFO would
+// block the open, a device never end) of at most maxConfigBytes.
+func readConfigFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode().Type())
+	}
+	if st.Size() > maxConfigBytes {
+		return nil, fmt.Errorf("%s is %d bytes, more than a config can be (%d)", path, st.Size(), maxConfigBytes)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxConfigBytes {
+		return nil, fmt.Errorf("%s is more than %d bytes", path, maxConfigBytes)
+	}
+	return b, nil
+}
+
 // parseConfig decodes and validates config.json content.
 func parseConfig(b []byte) (*HFConfig, error) {
+	// null, a list or a number would unmarshal into the defaults (or fail
+	// obscurely): a config is an object.
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("config.json: not a JSON object")
+	}
 	var f configFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("config.json: %w", err)

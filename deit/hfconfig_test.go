@@ -69,7 +69,11 @@ func TestReadConfigErrors(t *testing.T) {
 		{"sparse labels", `{"id2label": {"0": "a", "7": "b"}}`, "id2label key 7 is out of range for 2 labels"},
 		{"non-square", `{"image_size": [224, 192]}`, "only square"},
 		{"patch type", `{"patch_size": "16"}`, "patch_size"},
-		{"not object", `[1]`, "config.json"},
+		{"not object", `[1]`, "not a JSON object"},
+		{"null", `null`, "not a JSON object"},
+		{"null with space", " \n null", "not a JSON object"},
+		{"string", `"deit"`, "not a JSON object"},
+		{"empty", ``, "not a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeConfig(t, tc.body)

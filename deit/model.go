@@ -30,7 +30,20 @@ type Model struct {
 // tensor shapes with LayerNorm eps 1e-6, and Model.Notes says so. A missing
 // preprocessor_config.json means imageio.DefaultPreprocessor(). Load prints
 // nothing.
+//
+// The checkpoint must hold exactly the model: a tensor the config needs that
+// is missing or mis-shaped, or a tensor the model would not use (say, the
+// layers beyond a config's num_hidden_layers) is an error listing them,
+// except for the known extras LoadOptions describes. Names and shapes are
+// checked against the checkpoint's index before anything is converted, and
+// only the tensors the model uses are ever read. Load is LoadWith with the
+// zero LoadOptions.
 func Load(files hub.ModelFiles) (*Model, error) {
+	return LoadWith(files, LoadOptions{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(files hub.ModelFiles, opts LoadOptions) (*Model, error) {
 	if files.Weights == "" {
 		where := files.Dir
 		if where == "" {
@@ -38,11 +51,13 @@ func Load(files hub.ModelFiles) (*Model, error) {
 		}
 		return nil, fmt.Errorf("deit: %s: no weights file (model.safetensors, pytorch_model.bin or a .pth)", where)
 	}
-	ts, err := checkpoint.Read(files.Weights)
+	ckpt, err := checkpoint.Open(files.Weights)
 	if err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
 	}
-	l, head, err := detectLayout(ts)
+	defer ckpt.Close()
+	shapes := indexShapes(ckpt.Index())
+	l, head, err := detectLayout(shapes)
 	if err != nil {
 		return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
 	}
@@ -65,7 +80,7 @@ func Load(files hub.ModelFiles) (*Model, error) {
 		if len(h.ID2Label) == 0 {
 			// No label map (HF would then assume 2 labels): the head's rows
 			// are the real count.
-			if n := headRows(l, head, ts); n > 0 {
+			if n := headRows(l, head, shapes); n > 0 {
 				h.NumLabels = n
 			}
 		}
@@ -78,15 +93,27 @@ func Load(files hub.ModelFiles) (*Model, error) {
 		}
 		m.Config = cfg
 	} else {
-		cfg, note, err := configFromTensors(l, head, ts)
+		cfg, note, err := configFromTensors(l, head, shapes)
 		if err != nil {
 			return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
 		}
 		m.Config = cfg
 		m.Notes = append(m.Notes, fmt.Sprintf("%s: %s", files.Weights, note))
 	}
-	if m.Weights, err = weightsFromTensors(m.Config, ts); err != nil {
+	plan, err := planWeights(m.Config, shapes, opts)
+	if err != nil {
 		return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
+	}
+	ts, err := ckpt.Read(plan.names()...)
+	if err != nil {
+		return nil, fmt.Errorf("deit: %w", err)
+	}
+	if m.Weights, err = plan.fill(ts); err != nil {
+		return nil, fmt.Errorf("deit: %s: %w", files.Weights, err)
+	}
+	if len(plan.extras) > 0 {
+		m.Notes = append(m.Notes, fmt.Sprintf("%s: %d tensor(s) the model does not use were not read: %s",
+			files.Weights, len(plan.extras), listCapped(quoteNames(plan.extras), ", ")))
 	}
 	if files.Preprocessor == "" {
 		m.Pre = imageio.DefaultPreprocessor()
@@ -98,7 +125,7 @@ func Load(files hub.ModelFiles) (*Model, error) {
 
 // headRows is the row count of the checkpoint's (first) classifier weight,
 // or 0 when there is none.
-func headRows(l layout, head HeadKind, ts map[string]*checkpoint.Tensor) int {
+func headRows(l layout, head HeadKind, shapes tensorShapes) int {
 	name := "classifier.weight"
 	switch {
 	case l == layoutTimm:
@@ -106,8 +133,8 @@ func headRows(l layout, head HeadKind, ts map[string]*checkpoint.Tensor) int {
 	case head == HeadDistilled:
 		name = "cls_classifier.weight"
 	}
-	if t, ok := ts[name]; ok && t != nil && len(t.Shape) == 2 {
-		return t.Shape[0]
+	if s, ok := shapes[name]; ok && len(s) == 2 {
+		return s[0]
 	}
 	return 0
 }

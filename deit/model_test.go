@@ -130,7 +130,7 @@ func TestTimmWithoutConfigGetsImageNetNames(t *testing.T) {
 		ts[h+".weight"] = &checkpoint.Tensor{Name: h + ".weight", Shape: []int{1000, 64}, Data: make([]float32, 1000*64)}
 		ts[h+".bias"] = &checkpoint.Tensor{Name: h + ".bias", Shape: []int{1000}, Data: make([]float32, 1000)}
 	}
-	got, note, err := configFromTensors(layoutTimm, HeadDistilled, ts)
+	got, note, err := configFromTensors(layoutTimm, HeadDistilled, shapesOf(ts))
 	require.NoError(t, err)
 	require.Equal(t, "tabby, tabby cat", got.Labels[281])
 	require.Contains(t, note, "1000 labels with ImageNet-1k names")

@@ -1,7 +1,11 @@
 package deit
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
@@ -56,23 +60,97 @@ func view(s []float32, lo, hi int) []float32 { return s[lo:hi:hi] }
 // Face ViT (vit.*) or timm / facebookresearch (blocks.N.*) — is detected
 // from the names; timm's fused attn.qkv is split into Q, K and V rows
 // (rows [0,D) are Q, [D,2D) K, [2D,3D) V). Every tensor the layout needs for
-// cfg must be present with exactly the right shape; otherwise the error lists
-// each problem as the expected name and shape and what was found. Tensors
-// the model does not use (a pooler, optimizer state) are ignored.
+// cfg must be present with exactly the right shape, and every tensor in ts
+// must be one of them or a known extra (see LoadOptions); otherwise the error
+// lists each problem as the expected name and shape and what was found, and
+// the tensors the model would not use. To ignore such tensors, delete them
+// from ts first.
 func WeightsFromTensors(cfg Config, ts map[string]*checkpoint.Tensor) (*Weights, error) {
-	w, err := weightsFromTensors(cfg, ts)
+	p, err := planWeights(cfg, shapesOf(ts), LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("deit: %w", err)
+	}
+	w, err := p.fill(ts)
 	if err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
 	}
 	return w, nil
 }
 
-// weightsFromTensors is WeightsFromTensors with errors not yet prefixed.
-func weightsFromTensors(cfg Config, ts map[string]*checkpoint.Tensor) (*Weights, error) {
+// LoadOptions relax what Load accepts.
+type LoadOptions struct {
+	// AllowExtraTensors makes Load ignore checkpoint tensors the model does
+	// not use instead of failing with a list of them. Without it only the
+	// known extras are ignored: the Hugging Face pooler (deit.pooler.*,
+	// vit.pooler.*) and mask token (deit.embeddings.mask_token,
+	// vit.embeddings.mask_token), which the image classifiers never run.
+	// Either way the ignored tensors are never read, and Model.Notes lists
+	// them.
+	AllowExtraTensors bool
+}
+
+// knownExtra reports whether name is a tensor that published DeiT / ViT
+// checkpoints may hold but that the classifier does not use.
+func knownExtra(name string) bool {
+	for _, p := range []string{"deit.", "vit."} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			return strings.HasPrefix(rest, "pooler.") || rest == "embeddings.mask_token"
+		}
+	}
+	return false
+}
+
+// tensorShapes maps the tensor names of a checkpoint to their shapes: all
+// that layout detection and the shape checks need, before any value is read.
+type tensorShapes map[string][]int
+
+// shapesOf is the tensorShapes of converted tensors (nil entries left out).
+func shapesOf(ts map[string]*checkpoint.Tensor) tensorShapes {
+	out := make(tensorShapes, len(ts))
+	for n, t := range ts {
+		if t != nil {
+			out[n] = t.Shape
+		}
+	}
+	return out
+}
+
+// indexShapes is the tensorShapes of a checkpoint index.
+func indexShapes(index []checkpoint.Info) tensorShapes {
+	out := make(tensorShapes, len(index))
+	for _, in := range index {
+		out[in.Name] = in.Shape
+	}
+	return out
+}
+
+// weightsPlan is the outcome of checking a checkpoint's names and shapes
+// against a config: which tensors to read and where each one goes.
+type weightsPlan struct {
+	cfg    Config
+	l      layout
+	w      *Weights
+	specs  []tensorSpec
+	extras []string // tensors that will not be read, sorted
+}
+
+// names lists the tensors the plan reads.
+func (p *weightsPlan) names() []string {
+	out := make([]string, len(p.specs))
+	for i, s := range p.specs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// planWeights checks the names and shapes of a checkpoint against cfg:
+// every tensor the layout needs must be there with its exact shape, and
+// every other tensor must be a known extra unless opts allow extras.
+func planWeights(cfg Config, shapes tensorShapes, opts LoadOptions) (*weightsPlan, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	l, head, err := detectLayout(ts)
+	l, head, err := detectLayout(shapes)
 	if err != nil {
 		return nil, err
 	}
@@ -83,36 +161,167 @@ func weightsFromTensors(cfg Config, ts map[string]*checkpoint.Tensor) (*Weights,
 	// Every layer needs at least a dozen tensors, so a config with more
 	// layers than the checkpoint has tensors (a mistaken or hostile
 	// config.json) is refused before layoutSpecs allocates for it.
-	if cfg.Layers > len(ts) {
-		return nil, fmt.Errorf("the config asks for %d layers but the %v checkpoint holds only %d tensors", cfg.Layers, l, len(ts))
+	if cfg.Layers > len(shapes) {
+		return nil, fmt.Errorf("the config asks for %d layers but the %v checkpoint holds only %d tensors", cfg.Layers, l, len(shapes))
 	}
-	w := &Weights{}
-	specs := layoutSpecs(l, cfg, w)
+	p := &weightsPlan{cfg: cfg, l: l, w: &Weights{}}
+	p.specs = layoutSpecs(l, cfg, p.w)
+	used := make(map[string]bool, len(p.specs))
 	var problems []string
-	for _, s := range specs {
-		t, ok := ts[s.name]
+	for _, s := range p.specs {
+		used[s.name] = true
+		shape, ok := shapes[s.name]
 		switch {
-		case !ok || t == nil:
+		case !ok:
 			problems = append(problems, fmt.Sprintf("%s: want %v, found nothing", s.name, s.shape))
-		case !sameShape(t.Shape, s.shape):
-			problems = append(problems, fmt.Sprintf("%s: want %v, found %v", s.name, s.shape, t.Shape))
+		case !sameShape(shape, s.shape):
+			problems = append(problems, fmt.Sprintf("%s: want %v, found %v", s.name, s.shape, shape))
+		}
+	}
+	var unused []string
+	for name := range shapes {
+		switch {
+		case used[name]:
+		case knownExtra(name) || opts.AllowExtraTensors:
+			p.extras = append(p.extras, name)
+		default:
+			unused = append(unused, name)
+		}
+	}
+	slices.Sort(p.extras)
+	slices.Sort(unused)
+	fits := fmt.Sprintf("the config (D=%d, layers=%d, MLP=%d, %d tokens, patch %d, %d labels, %v)",
+		cfg.Hidden, cfg.Layers, cfg.MLP, cfg.Tokens(), cfg.PatchSize, cfg.NumLabels, cfg.Head)
+	var msg []string
+	if len(problems) > 0 {
+		msg = append(msg, fmt.Sprintf("%v checkpoint does not fit %s; %d tensor(s) wrong:\n  %s",
+			l, fits, len(problems), listCapped(problems, "\n  ")))
+	}
+	if len(unused) > 0 {
+		m := fmt.Sprintf("%v checkpoint holds %d tensor(s) that %s does not use: %s",
+			l, len(unused), fits, listCapped(quoteNames(unused), ", "))
+		if n := highestLayer(l, unused); n > cfg.Layers {
+			m += fmt.Sprintf(" (the checkpoint has %d layers, the config num_hidden_layers %d)", n, cfg.Layers)
+		}
+		msg = append(msg, m+"; deit.LoadOptions.AllowExtraTensors ignores them")
+	}
+	if len(msg) > 0 {
+		return nil, errors.New(strings.Join(msg, "\nand the "))
+	}
+	return p, nil
+}
+
+// fill stores the converted tensors ts, which must hold every tensor of the
+// plan, into the plan's Weights.
+func (p *weightsPlan) fill(ts map[string]*checkpoint.Tensor) (*Weights, error) {
+	var problems []string
+	for _, s := range p.specs {
+		t := ts[s.name]
+		switch {
+		case t == nil:
+			problems = append(problems, fmt.Sprintf("%s: not read", s.name))
 		case len(t.Data) != numel(s.shape):
 			problems = append(problems, fmt.Sprintf("%s: shape %v but %d values", s.name, t.Shape, len(t.Data)))
 		}
 	}
 	if len(problems) > 0 {
-		const show = 12
-		msg := strings.Join(problems[:min(show, len(problems))], "\n  ")
-		if len(problems) > show {
-			msg += fmt.Sprintf("\n  … and %d more", len(problems)-show)
-		}
-		return nil, fmt.Errorf("%v checkpoint does not fit the config (D=%d, layers=%d, MLP=%d, %d tokens, patch %d, %d labels, %v); %d tensor(s) wrong:\n  %s",
-			l, cfg.Hidden, cfg.Layers, cfg.MLP, cfg.Tokens(), cfg.PatchSize, cfg.NumLabels, cfg.Head, len(problems), msg)
+		return nil, fmt.Errorf("%v checkpoint: %d tensor(s) wrong:\n  %s", p.l, len(problems), listCapped(problems, "\n  "))
 	}
-	for _, s := range specs {
+	for _, s := range p.specs {
+		if i := firstNonFinite(ts[s.name].Data); i >= 0 {
+			return nil, fmt.Errorf("tensor %s: element %d (index %v) is %v: the checkpoint is corrupt or was saved after training diverged",
+				s.name, i, unravel(i, s.shape), ts[s.name].Data[i])
+		}
+	}
+	for _, s := range p.specs {
 		s.set(ts[s.name].Data)
 	}
-	return w, nil
+	return p.w, nil
+}
+
+// firstNonFinite is the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+			return i
+		}
+	}
+	return -1
+}
+
+// unravel turns flat row-major index i into per-dimension indices of shape.
+func unravel(i int, shape []int) []int {
+	idx := make([]int, len(shape))
+	for k := len(shape) - 1; k >= 0; k-- {
+		if shape[k] > 0 {
+			idx[k] = i % shape[k]
+			i /= shape[k]
+		}
+	}
+	return idx
+}
+
+// maxListed caps the items an error message lists.
+const maxListed = 12
+
+// listCapped joins at most maxListed items with sep, saying how many more
+// there are.
+func listCapped(items []string, sep string) string {
+	if len(items) <= maxListed {
+		return strings.Join(items, sep)
+	}
+	return strings.Join(items[:maxListed], sep) + fmt.Sprintf("%s… and %d more", sep, len(items)-maxListed)
+}
+
+// quoteNames shows tensor names from a file in a message: printable ones as
+// they are, others escaped, long ones cut.
+func quoteNames(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = shortName(n)
+	}
+	return out
+}
+
+// shortName is n as it is when it is printable ASCII of at most 96 bytes,
+// else quoted with strconv.Quote and cut.
+func shortName(n string) string {
+	const max = 96
+	plain := len(n) <= max
+	for i := 0; plain && i < len(n); i++ {
+		plain = n[i] >= ' ' && n[i] <= '~'
+	}
+	switch {
+	case plain:
+		return n
+	case len(n) <= max:
+		return strconv.Quote(n)
+	}
+	return strconv.Quote(n[:max]) + fmt.Sprintf("… (%d bytes)", len(n))
+}
+
+// highestLayer is one more than the largest encoder layer index among the
+// names of layout l (0 when none names a layer).
+func highestLayer(l layout, names []string) int {
+	prefix := "blocks."
+	switch l {
+	case layoutHFDeiT:
+		prefix = "deit.encoder.layer."
+	case layoutHFViT:
+		prefix = "vit.encoder.layer."
+	}
+	n := 0
+	for _, name := range names {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		idx, _, _ := strings.Cut(rest, ".")
+		if i, err := strconv.Atoi(idx); err == nil && i >= 0 && i < 1<<20 {
+			n = max(n, i+1)
+		}
+	}
+	return n
 }
 
 // headTensors names the head tensors of a layout, for error messages.
@@ -261,7 +470,9 @@ func layoutSpecs(l layout, cfg Config, w *Weights) []tensorSpec {
 }
 
 // check verifies that every slice in w has the length cfg implies, so that
-// hand-built or random weights fail clearly instead of indexing out of range.
+// hand-built or random weights fail clearly instead of indexing out of range,
+// and that every value is finite, so that no engine computes NaN logits
+// from them.
 func (w *Weights) check(cfg Config) error {
 	if w == nil {
 		return fmt.Errorf("no weights")
@@ -298,6 +509,11 @@ func (w *Weights) check(cfg Config) error {
 	for _, it := range items {
 		if len(it.s) != it.n {
 			return fmt.Errorf("weights %s has %d values, config needs %d", it.name, len(it.s), it.n)
+		}
+	}
+	for _, it := range items {
+		if i := firstNonFinite(it.s); i >= 0 {
+			return fmt.Errorf("weights %s[%d] is %v", it.name, i, it.s[i])
 		}
 	}
 	return nil

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
 // layout is a checkpoint naming scheme (docs/checkpoints.md).
@@ -41,7 +39,7 @@ const headUnknown HeadKind = -1
 //   - timm (blocks.N.*, pos_embed, cls_token, patch_embed.*): head_dist →
 //     HeadDistilled, dist_token without head_dist → HeadDistilledClassifier,
 //     neither → HeadClassifier.
-func detectLayout(ts map[string]*checkpoint.Tensor) (layout, HeadKind, error) {
+func detectLayout(ts tensorShapes) (layout, HeadKind, error) {
 	var deit, vit, timm int
 	for name := range ts {
 		switch {
@@ -82,6 +80,7 @@ func detectLayout(ts map[string]*checkpoint.Tensor) (layout, HeadKind, error) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	names = quoteNames(names)
 	if len(names) > 6 {
 		names = append(names[:6], "…")
 	}

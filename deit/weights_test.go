@@ -50,7 +50,7 @@ func TestDetectLayout(t *testing.T) {
 		{"empty", names(), 0, 0, "0 tensor names match no known layout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, h, err := detectLayout(tc.ts)
+			l, h, err := detectLayout(shapesOf(tc.ts))
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
@@ -151,8 +151,8 @@ func TestTimmQKVSplit(t *testing.T) {
 	require.Equal(t, 64*64, cap(timm.Layers[1].QW), "split views must not reach into K")
 }
 
-// TestWeightsIgnoreExtras checks that unused tensors (a pooler, a mask
-// token) do not matter.
+// TestWeightsIgnoreExtras checks that the known extras (the HF pooler and
+// mask token) do not matter, and that any other unused tensor is an error.
 func TestWeightsIgnoreExtras(t *testing.T) {
 	cfg := fixtureConfig(t, "tiny-distilled")
 	ts := maps.Clone(fixtureTensors(t, "tiny-distilled", "model.safetensors"))
@@ -162,6 +162,10 @@ func TestWeightsIgnoreExtras(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ts["deit.embeddings.distillation_token"].Data, w.Special[64:])
 	require.Equal(t, ts["deit.embeddings.cls_token"].Data, w.Special[:64])
+
+	ts["head.weight"] = &checkpoint.Tensor{Name: "head.weight", Shape: []int{10, 64}, Data: make([]float32, 640)}
+	_, err = WeightsFromTensors(cfg, ts)
+	require.ErrorContains(t, err, "holds 1 tensor(s) that the config (D=64, layers=2, MLP=256, 18 tokens, patch 8, 10 labels, DeiTForImageClassificationWithTeacher) does not use: head.weight")
 }
 
 func TestConfigFromTensors(t *testing.T) {
@@ -199,9 +203,9 @@ func TestConfigFromTensors(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(ts)
 			}
-			l, head, err := detectLayout(ts)
+			l, head, err := detectLayout(shapesOf(ts))
 			require.NoError(t, err)
-			cfg, note, err := configFromTensors(l, head, ts)
+			cfg, note, err := configFromTensors(l, head, shapesOf(ts))
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return

@@ -7,6 +7,7 @@ package gpu
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -162,6 +163,8 @@ type Device struct {
 
 	mu        sync.Mutex // guards everything below
 	closed    bool
+	active    int       // calls between enter and leave
+	idle      sync.Cond // on mu: signalled when active drops to 0 after closed is set
 	blocks    []*block
 	pipelines map[string]*Pipeline
 	sequences map[*Sequence]struct{}
@@ -210,6 +213,7 @@ func Open(opts Options) (*Device, error) {
 		pipelines: map[string]*Pipeline{},
 		sequences: map[*Sequence]struct{}{},
 	}
+	d.idle.L = &d.mu
 	if err := d.open(opts); err != nil {
 		d.Close()
 		return nil, err
@@ -347,10 +351,45 @@ func (d *Device) newFence() (vk.Fence, error) {
 // Info describes the opened device.
 func (d *Device) Info() DeviceInfo { return d.info }
 
-// Close waits for the device to go idle and frees everything created
-// through it: sequences, pipelines, buffers and their memory blocks, the
-// device and its instance. Buffers, pipelines and sequences must not be used
-// afterwards. Closing twice is a no-op.
+// ErrClosed is wrapped by the error of every call on a closed Device and on
+// the sequences and buffers it made.
+var ErrClosed = errors.New("gpu: device is closed")
+
+// closedError is op's ErrClosed.
+type closedError struct{ op string }
+
+func (e *closedError) Error() string        { return "gpu: " + e.op + ": device is closed" }
+func (e *closedError) Is(target error) bool { return target == ErrClosed }
+
+// enter registers a call that uses the device's Vulkan objects, so that
+// Close waits for it before destroying them; it fails once Close has begun.
+// Every successful enter is paired with a leave.
+func (d *Device) enter(op string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return &closedError{op}
+	}
+	d.active++
+	return nil
+}
+
+// leave ends a call registered by enter.
+func (d *Device) leave() {
+	d.mu.Lock()
+	d.active--
+	if d.active == 0 && d.closed {
+		d.idle.Broadcast()
+	}
+	d.mu.Unlock()
+}
+
+// Close waits for the calls in flight on other goroutines (sequence runs and
+// recording, Write, Read) to return and for the device to go idle, then frees
+// everything created through it: sequences, pipelines, buffers and their
+// memory blocks, the device and its instance. Every later call on the device
+// or on what it made fails with an error wrapping ErrClosed (Sequence.Close
+// and Buffer.Free do nothing). Closing twice is a no-op.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -361,6 +400,10 @@ func (d *Device) Close() error {
 	seqs := make([]*Sequence, 0, len(d.sequences))
 	for s := range d.sequences {
 		seqs = append(seqs, s)
+	}
+	clear(d.sequences) // they are destroyed here, not by Sequence.Close
+	for d.active > 0 {
+		d.idle.Wait()
 	}
 	d.mu.Unlock()
 

@@ -214,7 +214,7 @@ func (d *Device) alloc(pool int, bytes int64) (*Buffer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, fmt.Errorf("gpu: NewBuffer on a closed device")
+		return nil, &closedError{"NewBuffer"}
 	}
 	for _, b := range d.blocks {
 		if b.pool == pool && b.size-b.used >= rounded {
@@ -362,6 +362,10 @@ func (d *Device) ReadHalf(b *Buffer, offset int64, out []uint16) error {
 }
 
 func (d *Device) writeBytes(op string, b *Buffer, offset int64, src []byte) error {
+	if err := d.enter(op); err != nil {
+		return err
+	}
+	defer d.leave()
 	n := int64(len(src))
 	if err := d.checkRange(op, b, offset, n); err != nil || n == 0 {
 		return err
@@ -374,6 +378,10 @@ func (d *Device) writeBytes(op string, b *Buffer, offset int64, src []byte) erro
 }
 
 func (d *Device) readBytes(op string, b *Buffer, offset int64, dst []byte) error {
+	if err := d.enter(op); err != nil {
+		return err
+	}
+	defer d.leave()
 	n := int64(len(dst))
 	if err := d.checkRange(op, b, offset, n); err != nil || n == 0 {
 		return err

@@ -54,7 +54,7 @@ func (d *Device) Pipeline(k Kernel, spec ...uint32) (*Pipeline, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, fmt.Errorf("gpu: kernel %s: device is closed", k.Name)
+		return nil, &closedError{"kernel " + k.Name}
 	}
 	if p, ok := d.pipelines[key.String()]; ok {
 		if p.codeHash != hashCode(k.SPIRV) {

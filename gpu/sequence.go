@@ -57,16 +57,16 @@ type Sequence struct {
 // supported by the device), every dispatch is bracketed by timestamp
 // queries read back by Timings.
 func (d *Device) NewSequence(timestamps bool) (*Sequence, error) {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, errors.New("gpu: NewSequence on a closed device")
+	if err := d.enter("NewSequence"); err != nil {
+		return nil, err
 	}
+	defer d.leave()
 	s := &Sequence{d: d, timestamps: timestamps && d.info.Timestamps}
+	d.mu.Lock()
 	d.sequences[s] = struct{}{}
 	d.mu.Unlock()
 	if err := s.init(); err != nil {
-		s.Close()
+		s.release()
 		return nil, err
 	}
 	return s, nil
@@ -139,6 +139,10 @@ func (s *Sequence) resolve(a Arg, what string) (span, error) {
 // constants push (exactly p's PushBytes) and one Arg per binding. Its
 // descriptor set is allocated and written here, once; replays reuse it.
 func (s *Sequence) Dispatch(label string, p *Pipeline, groups [3]uint32, push []byte, args ...Arg) error {
+	if err := s.d.enter("dispatch " + label); err != nil {
+		return err
+	}
+	defer s.d.leave()
 	if err := s.recording("dispatch " + label); err != nil {
 		return err
 	}
@@ -270,6 +274,10 @@ func (s *Sequence) allocSet(p *Pipeline) (vk.DescriptorSet, error) {
 // Copy records a buffer-to-buffer copy of src's range into dst (dst must be
 // at least as large), with the same hazard tracking as Dispatch.
 func (s *Sequence) Copy(dst, src Arg) error {
+	if err := s.d.enter("Copy"); err != nil {
+		return err
+	}
+	defer s.d.leave()
 	if err := s.recording("Copy"); err != nil {
 		return err
 	}
@@ -299,6 +307,10 @@ func (s *Sequence) Copy(dst, src Arg) error {
 
 // Finish ends recording; Run may then be called any number of times.
 func (s *Sequence) Finish() error {
+	if err := s.d.enter("Finish"); err != nil {
+		return err
+	}
+	defer s.d.leave()
 	if err := s.recording("Finish"); err != nil {
 		return err
 	}
@@ -322,6 +334,10 @@ const fenceWait = 10_000_000 // ns
 // the submission in the background and the next Run, Timings or Close waits
 // for it.
 func (s *Sequence) Run(ctx context.Context) error {
+	if err := s.d.enter("Run"); err != nil {
+		return err
+	}
+	defer s.d.leave()
 	if err := s.finished("Run"); err != nil {
 		return err
 	}
@@ -343,6 +359,10 @@ func (s *Sequence) Run(ctx context.Context) error {
 // later on the device, by any sequence, runs after it: every sequence starts
 // with a barrier against all earlier submissions.
 func (s *Sequence) Submit() error {
+	if err := s.d.enter("Submit"); err != nil {
+		return err
+	}
+	defer s.d.leave()
 	if err := s.finished("Submit"); err != nil {
 		return err
 	}
@@ -365,6 +385,10 @@ func (s *Sequence) Submit() error {
 // pending). If ctx is cancelled first it returns ctx.Err(), and the
 // submission stays pending for the next Wait, Run or Close.
 func (s *Sequence) Wait(ctx context.Context) error {
+	if err := s.d.enter("Wait"); err != nil {
+		return err
+	}
+	defer s.d.leave()
 	if s.state == seqClosed {
 		return errors.New("gpu: Wait: sequence closed")
 	}
@@ -420,8 +444,19 @@ func (s *Sequence) settle() error {
 }
 
 // Close waits for a pending run and frees the sequence's command buffer,
-// descriptor sets and queries. Closing twice is a no-op.
+// descriptor sets and queries. Closing twice is a no-op, and so is closing
+// after the device was closed (which freed the sequence).
 func (s *Sequence) Close() {
+	if s.d.enter("Close") != nil {
+		return
+	}
+	defer s.d.leave()
+	s.release()
+}
+
+// release frees the sequence unless the device already has (or will: it
+// is no longer registered). The caller has entered the device.
+func (s *Sequence) release() {
 	d := s.d
 	d.mu.Lock()
 	_, live := d.sequences[s]

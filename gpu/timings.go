@@ -55,6 +55,10 @@ func (s *Sequence) nextStamp() (stamp, error) {
 // the last completed Run. The sequence must have been created with
 // timestamps on a device that supports them.
 func (s *Sequence) Timings() ([]Timing, error) {
+	if err := s.d.enter("Timings"); err != nil {
+		return nil, err
+	}
+	defer s.d.leave()
 	if s.state == seqClosed {
 		return nil, errors.New("gpu: Timings: sequence closed")
 	}

@@ -40,7 +40,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	fs := newFlagSet(e, "bench", benchSynopsis, benchExamples)
 	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
-	model := fs.StringP("model", "m", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	model := addModelFlags(fs, "")
 	devices := fs.StringP("device", "d", "auto", "comma-separated engines to time, each as for classify --device: "+deviceHelp)
 	withRef := fs.Bool("ref", false, "also time the float64 reference (batches ≤ 8)")
 	batches := fs.StringP("batch", "b", "", "comma-separated batch sizes (default 1,8 on CPU engines and CPU Vulkan drivers, 1,8,32,64,128,256 on a GPU)")
@@ -92,9 +92,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 
 	var m *deit.Model
-	name := *model
-	if *model != "" {
-		m, err = loadModel(ctx, e, *model, *quiet)
+	name := model.arg
+	if model.arg != "" {
+		m, err = loadModel(ctx, e, model, *quiet)
 	} else {
 		m, err = randomModel(*preset, *seed)
 		name = fmt.Sprintf("random %s (seed %d)", *preset, *seed)
@@ -211,7 +211,7 @@ const benchServeExamples = `  vkdeit bench serve
 func runBenchServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "bench serve", benchServeSynopsis, benchServeExamples)
 	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
-	model := fs.StringP("model", "m", "", "real weights instead: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	model := addModelFlags(fs, "")
 	device := fs.StringP("device", "d", "auto", deviceHelp)
 	clients := fs.String("clients", "1,8,64", "comma-separated numbers of concurrent clients")
 	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(server.BenchProtocols(), ",")+")")
@@ -237,8 +237,8 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 		ps = strings.Split(*protocols, ",")
 	}
 	var m *deit.Model
-	if *model != "" {
-		m, err = loadModel(ctx, e, *model, false)
+	if model.arg != "" {
+		m, err = loadModel(ctx, e, model, false)
 	} else {
 		m, err = randomModel(*preset, *seed)
 	}

@@ -93,7 +93,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	}
 	defer out.Discard()
 
-	job, err := startImages(ctx, e, fs.Args(), *model, ef, *quiet, "classify")
+	job, err := startImages(ctx, e, fs.Args(), model, ef, *quiet, "classify")
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	c, ins, m := job.c, job.inputs, job.c.Model()
 	eng := c.Engine()
 
-	w := newResultWriter(out, *format, *model, eng.Name(), min(*top, m.Config.NumLabels))
+	w := newResultWriter(out, *format, model.arg, eng.Name(), min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
 	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: decode},

@@ -34,10 +34,9 @@ func runDownload(ctx context.Context, e *env, args []string) error {
 		return usagef("download: %q is not a hub repo id (ORG/NAME[@REVISION])", repo)
 	}
 	h := hub.FromEnv()
-	h.Progress = nil
-	if e.terminal {
-		h.Progress = e.stderr
-	}
+	var done func()
+	h.Progress, done = downloadProgress(e, false)
+	defer done()
 	files, err := h.Snapshot(ctx, repo)
 	if err != nil {
 		return fmt.Errorf("download %s: %w", repo, err)

@@ -78,7 +78,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		defer paths.Discard()
 	}
 
-	job, err := startImages(ctx, e, fs.Args(), *model, ef, *quiet, "embed")
+	job, err := startImages(ctx, e, fs.Args(), model, ef, *quiet, "embed")
 	if err != nil {
 		return err
 	}

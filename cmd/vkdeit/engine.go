@@ -61,7 +61,7 @@ type imageJob struct {
 // startImages expands args into images (reporting bad arguments on
 // stderr), loads the model and opens the engine for them; verb names the
 // command's work in messages ("classify").
-func startImages(ctx context.Context, e *env, args []string, model string, ef *engineFlags, quiet bool, verb string) (*imageJob, error) {
+func startImages(ctx context.Context, e *env, args []string, model *modelFlags, ef *engineFlags, quiet bool, verb string) (*imageJob, error) {
 	ins, inErrs, warnings := expandInputs(args, e.stdin)
 	for _, w := range warnings {
 		e.notef(quiet, "%s", w)

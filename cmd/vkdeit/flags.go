@@ -80,10 +80,22 @@ func looksLikeFlag(arg string) bool {
 	return !(c >= '0' && c <= '9' || c == '.')
 }
 
-// modelFlag adds --model, the flag every model-using command shares.
-func modelFlag(fs *pflag.FlagSet) *string {
-	return fs.StringP("model", "m", hub.DefaultModel, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
+// modelFlags are the flags every model-using command shares.
+type modelFlags struct {
+	arg        string // --model
+	allowExtra bool   // --allow-extra-tensors
 }
+
+// addModelFlags adds --model (default def) and --allow-extra-tensors.
+func addModelFlags(fs *pflag.FlagSet, def string) *modelFlags {
+	f := &modelFlags{}
+	fs.StringVarP(&f.arg, "model", "m", def, "model: a directory, a weights file, or a Hugging Face repo id[@revision]")
+	fs.BoolVar(&f.allowExtra, "allow-extra-tensors", false, "load checkpoints holding tensors the model does not use (optimizer state, other heads) instead of refusing them")
+	return f
+}
+
+// modelFlag adds the model flags with the default model.
+func modelFlag(fs *pflag.FlagSet) *modelFlags { return addModelFlags(fs, hub.DefaultModel) }
 
 // deviceHelp describes --device for every command that runs a model.
 const deviceHelp = "what runs the model: auto (a GPU if there is one, else the CPU engine), " +

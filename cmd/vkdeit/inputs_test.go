@@ -69,3 +69,22 @@ func TestDisplayName(t *testing.T) {
 	require.Equal(t, "a b/ü.jpg", displayName("a b/ü.jpg"))
 	require.Equal(t, `"a\nb.jpg"`, displayName("a\nb.jpg"))
 }
+
+func TestDownloadProgress(t *testing.T) {
+	var term bytes.Buffer
+	e := newEnv(nil, &bytes.Buffer{}, &term)
+	report, done := downloadProgress(e, false)
+	require.Nil(t, report, "no bar when stderr is not a terminal")
+	done()
+	e.terminal = true
+	report, done = downloadProgress(e, false)
+	report("config.json", 10, 20)
+	report("model.safetensors", 3<<20, 6<<20)
+	report("model.safetensors", 6<<20, 6<<20)
+	done()
+	out := term.String()
+	require.Contains(t, out, "0 B/20 B") // drawn from the start, small files too
+	require.Contains(t, out, "6.0 MiB/6.0 MiB")
+	require.Contains(t, out, "model.safetensors")
+	require.True(t, strings.HasSuffix(out, "\r\033[K"), "the bar is removed at the end")
+}

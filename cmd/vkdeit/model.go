@@ -14,17 +14,17 @@ import (
 // id[@revision]) through the Hugging Face cache, downloading what is missing,
 // and loads it. The model's notes (such as the eps assumed for a checkpoint
 // without config.json) go to stderr unless quiet.
-func loadModel(ctx context.Context, e *env, arg string, quiet bool) (*deit.Model, error) {
+func loadModel(ctx context.Context, e *env, mf *modelFlags, quiet bool) (*deit.Model, error) {
+	arg := mf.arg
 	h := hub.FromEnv()
-	h.Progress = nil
-	if e.terminal && !quiet {
-		h.Progress = e.stderr
-	}
+	var done func()
+	h.Progress, done = downloadProgress(e, quiet)
+	defer done()
 	files, err := hub.ResolveModel(ctx, arg, h)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}
-	m, err := deit.Load(files)
+	m, err := deit.LoadWith(files, deit.LoadOptions{AllowExtraTensors: mf.allowExtra})
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", arg, err)
 	}

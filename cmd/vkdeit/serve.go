@@ -69,10 +69,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	opts.Decode = decode
 	opts.ServerVersion = version.String()
 	if opts.Name == "" {
-		opts.Name = server.DefaultName(*model)
+		opts.Name = server.DefaultName(model.arg)
 	}
 
-	m, err := loadModel(ctx, e, *model, true)
+	m, err := loadModel(ctx, e, model, true)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		opts.Logger.Warn("max batch lowered to fit in device memory", "asked", opts.MaxBatch, "max_batch", b)
 		opts.MaxBatch = b
 	}
-	opts.Logger.Info("engine ready", "engine", eng.Name(), "model", *model, "name", opts.Name, "max_batch", opts.MaxBatch)
+	opts.Logger.Info("engine ready", "engine", eng.Name(), "model", model.arg, "name", opts.Name, "max_batch", opts.MaxBatch)
 	s, err := server.New(m, eng, opts)
 	if err != nil {
 		return err

@@ -53,12 +53,12 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return usagef("verify: --tol must be a positive number, got %v", *tol)
 	}
 	var m *deit.Model
-	name := *model
+	name := model.arg
 	if *random != "" {
 		m, err = randomModel(*random, *seed)
 		name = fmt.Sprintf("random %s (seed %d)", *random, *seed)
 	} else {
-		m, err = loadModel(ctx, e, *model, *quiet)
+		m, err = loadModel(ctx, e, model, *quiet)
 	}
 	if err != nil {
 		return err

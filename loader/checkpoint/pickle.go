@@ -207,6 +207,25 @@ func pickleTypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// pickleShort shows an unpickled value in an error message: scalars as
+// they are (long strings and numbers cut), containers by their type.
+func pickleShort(v any) string {
+	switch v := v.(type) {
+	case nil, bool, int64, float64:
+		return fmt.Sprint(v)
+	case string:
+		return quoteShort(v)
+	case []byte:
+		return "b" + quoteShort(string(v))
+	case *big.Int:
+		if v.BitLen() <= 128 {
+			return v.String()
+		}
+		return fmt.Sprintf("an int of %d bits", v.BitLen())
+	}
+	return pickleTypeName(v)
+}
+
 // pickleMachine is the unpickler state for one pickle.
 type pickleMachine struct {
 	r        *bufio.Reader
@@ -389,7 +408,7 @@ func (m *pickleMachine) memoGet(idx uint64) error {
 func (m *pickleMachine) global(module, name string) error {
 	kind, dt, ok := pickleClassify(module, name)
 	if !ok {
-		return fmt.Errorf("pickle imports disallowed global %s.%s (only tensor, storage and plain-data classes are allowed; nothing is executed)", module, name)
+		return fmt.Errorf("pickle imports disallowed global %s (only tensor, storage and plain-data classes are allowed; nothing is executed)", plainShort(module+"."+name))
 	}
 	return m.push(&pickleGlobal{module: module, name: name, kind: kind, dtype: dt})
 }
@@ -494,7 +513,7 @@ func rebuildTensor(args []any) (any, error) {
 	}
 	off, ok := args[1].(int64)
 	if !ok || off < 0 {
-		return nil, fmt.Errorf("tensor storage offset is %v, not a non-negative int", args[1])
+		return nil, fmt.Errorf("tensor storage offset is %s, not a non-negative int", pickleShort(args[1]))
 	}
 	shape, err := pickleInts(args[2], "size")
 	if err != nil {
@@ -523,7 +542,7 @@ func pickleInts(v any, what string) ([]int64, error) {
 	for i, it := range t.items {
 		n, ok := it.(int64)
 		if !ok || n < 0 {
-			return nil, fmt.Errorf("tensor %s holds %v, not a non-negative int", what, it)
+			return nil, fmt.Errorf("tensor %s holds %s, not a non-negative int", what, pickleShort(it))
 		}
 		out[i] = n
 	}

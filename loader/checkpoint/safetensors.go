@@ -38,37 +38,49 @@ type safetensorsEntry struct {
 // optional "__metadata__" entry is ignored. Every error names the file and,
 // where one is at fault, the tensor.
 func ReadSafetensors(path string) (map[string]*Tensor, error) {
-	src, err := openWeightsSource(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	defer src.Close()
-	ts, err := safetensorsRead(src)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	return ts, nil
+	return readPath(path, formatSafetensors)
 }
 
-// safetensorsRead parses and converts a whole safetensors file.
+// safetensorsRead parses and converts a whole safetensors file (tests and
+// fuzzing).
 func safetensorsRead(src *weightsSource) (map[string]*Tensor, error) {
+	return readSource(src, formatSafetensors)
+}
+
+// safetensorsIndex validates the header of src and returns its index and
+// the reader of its tensors.
+func safetensorsIndex(src *weightsSource) ([]Info, tensorReader, error) {
 	entries, dataStart, err := safetensorsHeader(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make(map[string]*Tensor, len(entries))
-	for _, e := range entries {
-		raw, err := src.bytes(dataStart+e.begin, e.end-e.begin)
-		if err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %w", e.name, err)
-		}
-		t := &Tensor{Name: e.name, Shape: tensorShapeInts(e.shape), Data: make([]float32, e.numel)}
-		if err := tensorDecodeContiguous(t.Data, raw, e.dtype, false); err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %w", e.name, err)
-		}
-		out[e.name] = t
+	index := make([]Info, len(entries))
+	byName := make(map[string]*safetensorsEntry, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		index[i] = Info{Name: e.name, Shape: tensorShapeInts(e.shape), DType: e.dtype.String()}
+		byName[e.name] = e
 	}
-	return out, nil
+	read := func(names []string) (map[string]*Tensor, error) {
+		out := make(map[string]*Tensor, len(names))
+		for _, name := range names {
+			e := byName[name]
+			if e == nil {
+				return nil, fmt.Errorf("safetensors: no tensor %s", quoteShort(name))
+			}
+			raw, err := src.bytes(dataStart+e.begin, e.end-e.begin)
+			if err != nil {
+				return nil, fmt.Errorf("safetensors: tensor %s: %w", quoteShort(e.name), err)
+			}
+			t := &Tensor{Name: e.name, Shape: tensorShapeInts(e.shape), Data: make([]float32, e.numel)}
+			if err := tensorDecodeContiguous(t.Data, raw, e.dtype, false); err != nil {
+				return nil, fmt.Errorf("safetensors: tensor %s: %w", quoteShort(e.name), err)
+			}
+			out[e.name] = t
+		}
+		return out, nil
+	}
+	return index, read, nil
 }
 
 // safetensorsHeader reads the length prefix and header of src and returns the
@@ -122,10 +134,10 @@ func parseSafetensorsHeader(hdr []byte, bufSize int64) ([]safetensorsEntry, erro
 		}
 		name, ok := tok.(string)
 		if !ok {
-			return nil, fmt.Errorf("safetensors: header JSON: unexpected %v", tok)
+			return nil, fmt.Errorf("safetensors: header JSON: unexpected %s", tokenShort(tok))
 		}
 		if seen[name] {
-			return nil, fmt.Errorf("safetensors: tensor %q: duplicate key in header", name)
+			return nil, fmt.Errorf("safetensors: tensor %s: duplicate key in header", quoteShort(name))
 		}
 		seen[name] = true
 		if name == "__metadata__" {
@@ -137,7 +149,7 @@ func parseSafetensorsHeader(hdr []byte, bufSize int64) ([]safetensorsEntry, erro
 		}
 		e, err := safetensorsParseEntry(dec, name)
 		if err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
+			return nil, fmt.Errorf("safetensors: tensor %s: %w", quoteShort(name), err)
 		}
 		entries = append(entries, e)
 	}
@@ -148,7 +160,7 @@ func parseSafetensorsHeader(hdr []byte, bufSize int64) ([]safetensorsEntry, erro
 		if err != nil {
 			return nil, fmt.Errorf("safetensors: header JSON: %w", err)
 		}
-		return nil, fmt.Errorf("safetensors: header JSON: unexpected %v after the object", tok)
+		return nil, fmt.Errorf("safetensors: header JSON: unexpected %s after the object", tokenShort(tok))
 	}
 	if err := safetensorsCheckLayout(entries, bufSize); err != nil {
 		return nil, err
@@ -161,14 +173,13 @@ func safetensorsCheckLayout(entries []safetensorsEntry, bufSize int64) error {
 	for i := range entries {
 		e := &entries[i]
 		if e.end < e.begin {
-			return fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] end before they begin", e.name, e.begin, e.end)
+			return fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d] end before they begin", quoteShort(e.name), e.begin, e.end)
 		}
 		if e.end > bufSize {
-			return fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] run past the %d-byte data buffer", e.name, e.begin, e.end, bufSize)
+			return fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d] run past the %d-byte data buffer", quoteShort(e.name), e.begin, e.end, bufSize)
 		}
 		if want := e.numel * e.dtype.size(); e.end-e.begin != want {
-			return fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] hold %d bytes, but shape %v of %v needs %d",
-				e.name, e.begin, e.end, e.end-e.begin, e.shape, e.dtype, want)
+			return fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d] hold %d bytes, but shape %v of %v needs %d", quoteShort(e.name), e.begin, e.end, e.end-e.begin, e.shape, e.dtype, want)
 		}
 	}
 	order := make([]*safetensorsEntry, len(entries))
@@ -186,11 +197,11 @@ func safetensorsCheckLayout(entries []safetensorsEntry, bufSize int64) error {
 	for _, e := range order {
 		switch {
 		case e.begin < pos:
-			return fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] overlap tensor %q, which ends at %d", e.name, e.begin, e.end, prev, pos)
+			return fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d] overlap tensor %s, which ends at %d", quoteShort(e.name), e.begin, e.end, quoteShort(prev), pos)
 		case e.begin > pos && prev == "":
-			return fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] leave a gap of %d bytes at the start of the data buffer", e.name, e.begin, e.end, e.begin)
+			return fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d] leave a gap of %d bytes at the start of the data buffer", quoteShort(e.name), e.begin, e.end, e.begin)
 		case e.begin > pos:
-			return fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] leave a gap of %d bytes after tensor %q", e.name, e.begin, e.end, e.begin-pos, prev)
+			return fmt.Errorf("safetensors: tensor %s: data_offsets [%d, %d] leave a gap of %d bytes after tensor %s", quoteShort(e.name), e.begin, e.end, e.begin-pos, quoteShort(prev))
 		}
 		pos = e.end
 		prev = e.name
@@ -199,7 +210,7 @@ func safetensorsCheckLayout(entries []safetensorsEntry, bufSize int64) error {
 		if prev == "" {
 			return fmt.Errorf("safetensors: header lists no tensors but the data buffer holds %d bytes", bufSize)
 		}
-		return fmt.Errorf("safetensors: %d bytes follow the last tensor %q in the data buffer", bufSize-pos, prev)
+		return fmt.Errorf("safetensors: %d bytes follow the last tensor %s in the data buffer", bufSize-pos, quoteShort(prev))
 	}
 	return nil
 }
@@ -220,10 +231,10 @@ func safetensorsParseEntry(dec *json.Decoder, name string) (safetensorsEntry, er
 		}
 		field, ok := tok.(string)
 		if !ok {
-			return e, fmt.Errorf("unexpected %v", tok)
+			return e, fmt.Errorf("unexpected %s", tokenShort(tok))
 		}
 		if have[field] {
-			return e, fmt.Errorf("field %q given twice", field)
+			return e, fmt.Errorf("field %s given twice", quoteShort(field))
 		}
 		have[field] = true
 		switch field {
@@ -234,11 +245,11 @@ func safetensorsParseEntry(dec *json.Decoder, name string) (safetensorsEntry, er
 			}
 			s, ok := tok.(string)
 			if !ok {
-				return e, fmt.Errorf("dtype is %v, not a string", tok)
+				return e, fmt.Errorf("dtype is %s, not a string", tokenShort(tok))
 			}
 			dt, ok := tensorDtypeFromName(s)
 			if !ok {
-				return e, fmt.Errorf("unknown dtype %q", s)
+				return e, fmt.Errorf("unknown dtype %s", quoteShort(s))
 			}
 			e.dtype = dt
 		case "shape":
@@ -292,11 +303,11 @@ func safetensorsIntList(dec *json.Decoder, what string) ([]int64, error) {
 		}
 		num, ok := tok.(json.Number)
 		if !ok {
-			return nil, fmt.Errorf("%s holds %v, not an integer", what, tok)
+			return nil, fmt.Errorf("%s holds %s, not an integer", what, tokenShort(tok))
 		}
 		v, err := strconv.ParseInt(string(num), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s holds %s, not a 64-bit integer", what, num)
+			return nil, fmt.Errorf("%s holds %s, not a 64-bit integer", what, quoteShort(string(num)))
 		}
 		if v < 0 {
 			return nil, fmt.Errorf("%s holds negative value %d", what, v)
@@ -319,7 +330,7 @@ func safetensorsExpectDelim(dec *json.Decoder, d json.Delim) error {
 		return err
 	}
 	if got, ok := tok.(json.Delim); !ok || got != d {
-		return fmt.Errorf("expected %q, found %v", rune(d), tok)
+		return fmt.Errorf("expected %q, found %s", rune(d), tokenShort(tok))
 	}
 	return nil
 }
@@ -334,4 +345,17 @@ func safetensorsToken(dec *json.Decoder) (json.Token, error) {
 		return nil, errSafetensorsShort
 	}
 	return tok, err
+}
+
+// tokenShort shows a JSON token in an error message, long strings cut.
+func tokenShort(tok json.Token) string {
+	switch v := tok.(type) {
+	case string:
+		return quoteShort(v)
+	case json.Number:
+		return quoteShort(string(v))
+	case json.Delim:
+		return string(v)
+	}
+	return fmt.Sprint(tok)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -265,6 +266,31 @@ func tensorShapeInts(shape []int64) []int {
 		out[i] = int(d)
 	}
 	return out
+}
+
+// quoteShort quotes s, which came from a file or a server, for an error
+// message: control characters and invalid UTF-8 escaped, and at most 64
+// bytes of it shown.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:max]) + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+// plainShort is s as it is when it is short printable ASCII, else
+// quoteShort(s).
+func plainShort(s string) string {
+	if len(s) > 64 {
+		return quoteShort(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return quoteShort(s)
+		}
+	}
+	return s
 }
 
 // tensorNameList formats up to max names for an error message.

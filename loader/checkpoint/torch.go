@@ -60,38 +60,81 @@ type torchRef struct {
 // and the byteorder record; entries that are not tensors are skipped.
 // Integer and bool tensors are converted to float32 too (exact up to 2^24).
 func ReadTorch(path string) (map[string]*Tensor, error) {
-	src, err := openWeightsSource(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	defer src.Close()
-	ts, err := torchRead(src)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	return ts, nil
+	return readPath(path, formatAnyTorch)
 }
 
-// torchRead dispatches on the container format.
+// torchRead converts every tensor of a PyTorch checkpoint (tests and
+// fuzzing).
 func torchRead(src *weightsSource) (map[string]*Tensor, error) {
-	head, err := src.bytes(0, min(src.size, 512))
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
-		return torchReadZip(src)
-	case len(head) >= 2 && head[0] == opProto:
-		return torchReadLegacy(src)
-	case len(head) >= 262 && string(head[257:262]) == "ustar":
-		return nil, errors.New("tar-based torch checkpoint (torch < 0.4) is not supported; re-save it with a current torch")
-	}
-	return nil, errors.New("not a PyTorch checkpoint (neither a zip archive nor a pickle stream)")
+	return readSource(src, formatAnyTorch)
 }
 
-// torchReadZip reads the zip format: <dir>/data.pkl plus <dir>/data/<key>
+// torchFormatError explains why a file of format f is not read as a
+// PyTorch checkpoint.
+func torchFormatError(f weightsFormat) error {
+	switch f {
+	case formatTorchTar:
+		return errors.New("tar-based torch checkpoint (torch < 0.4) is not supported; re-save it with a current torch")
+	case formatPickle:
+		return errors.New("pickle stream without the torch magic number: not a PyTorch checkpoint")
+	case formatSafetensors:
+		return errors.New("a safetensors file, not a PyTorch checkpoint")
+	}
+	return errors.New("not a PyTorch checkpoint (neither a zip archive nor a torch.save pickle stream)")
+}
+
+// torchIndex reads the index of src, a torch container of format f.
+func torchIndex(src *weightsSource, f weightsFormat) ([]Info, tensorReader, error) {
+	var x *torchIndexed
+	var err error
+	switch f {
+	case formatTorchZip:
+		x, err = torchIndexZip(src)
+	case formatTorchLegacy:
+		x, err = torchIndexLegacy(src)
+	default:
+		return nil, nil, torchFormatError(f)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	index := make([]Info, len(x.refs))
+	for i, r := range x.refs {
+		if _, err := tensorNumel(r.t.shape); err != nil {
+			return nil, nil, fmt.Errorf("tensor %s: %w", quoteShort(r.name), err)
+		}
+		index[i] = Info{Name: r.name, Shape: tensorShapeInts(r.t.shape), DType: r.st.dtype.String()}
+	}
+	return index, x.read, nil
+}
+
+// torchIndexed is a torch checkpoint whose pickle has been read: its
+// tensors and how to load their storages.
+type torchIndexed struct {
+	refs      []torchRef
+	load      func(*torchStorage) ([]byte, error) // exactly numel·size bytes of a root storage
+	bigEndian bool
+	budget    int64 // float32 values one read may produce
+}
+
+// read converts the named tensors, in file order.
+func (x *torchIndexed) read(names []string) (map[string]*Tensor, error) {
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	var sel []torchRef
+	for _, r := range x.refs {
+		if want[r.name] {
+			sel = append(sel, r)
+		}
+	}
+	return torchMaterialize(sel, x.load, x.bigEndian, x.budget)
+}
+
+// torchIndexZip reads the zip format: <dir>/data.pkl plus <dir>/data/<key>
 // records holding the raw storages.
-func torchReadZip(src *weightsSource) (map[string]*Tensor, error) {
+func torchIndexZip(src *weightsSource) (*torchIndexed, error) {
 	zr, err := zip.NewReader(src.ra, src.size)
 	if err != nil {
 		return nil, fmt.Errorf("zip: %w", err)
@@ -154,16 +197,14 @@ func torchReadZip(src *weightsSource) (map[string]*Tensor, error) {
 		name := prefix + "data/" + st.key
 		f := files[name]
 		if f == nil {
-			return nil, fmt.Errorf("storage %q: record %s is missing", st.key, name)
+			return nil, fmt.Errorf("storage %s: record %s is missing", quoteShort(st.key), name)
 		}
 		need := st.numel * st.dtype.size()
 		if f.UncompressedSize64 < uint64(need) {
-			return nil, fmt.Errorf("storage %q: record %s holds %d bytes, but %d %v elements need %d",
-				st.key, name, f.UncompressedSize64, st.numel, st.dtype, need)
+			return nil, fmt.Errorf("storage %s: record %s holds %d bytes, but %d %v elements need %d", quoteShort(st.key), name, f.UncompressedSize64, st.numel, st.dtype, need)
 		}
 		if need > loadLeft {
-			return nil, fmt.Errorf("storage %q: record %s: storages add up to more than %d bytes, too many for the %d-byte file",
-				st.key, name, 4*torchBudget(src.size), src.size)
+			return nil, fmt.Errorf("storage %s: record %s: storages add up to more than %d bytes, too many for the %d-byte file", quoteShort(st.key), name, 4*torchBudget(src.size), src.size)
 		}
 		loadLeft -= need
 		// A stored record is read in place, but only when the zip says that
@@ -186,11 +227,11 @@ func torchReadZip(src *weightsSource) (map[string]*Tensor, error) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if int64(len(b)) < need {
-			return nil, fmt.Errorf("storage %q: record %s holds %d bytes, need %d", st.key, name, len(b), need)
+			return nil, fmt.Errorf("storage %s: record %s holds %d bytes, need %d", quoteShort(st.key), name, len(b), need)
 		}
 		return b, nil
 	}
-	return torchMaterialize(refs, load, bigEndian, torchBudget(src.size))
+	return &torchIndexed{refs: refs, load: load, bigEndian: bigEndian, budget: torchBudget(src.size)}, nil
 }
 
 // torchZipRecord reads up to limit bytes of a (possibly compressed) record;
@@ -230,7 +271,7 @@ func torchPersistent(pid any, storages map[string]*torchStorage, legacy bool) (a
 		return nil, fmt.Errorf("persistent id is %s, not a %d-element storage tuple", pickleTypeName(pid), want)
 	}
 	if s, _ := t.items[0].(string); s != "storage" {
-		return nil, fmt.Errorf("persistent id of kind %v, not 'storage'", t.items[0])
+		return nil, fmt.Errorf("persistent id of kind %s, not 'storage'", pickleShort(t.items[0]))
 	}
 	g, ok := t.items[1].(*pickleGlobal)
 	if !ok || g.kind != pkStorage {
@@ -242,7 +283,7 @@ func torchPersistent(pid any, storages map[string]*torchStorage, legacy bool) (a
 	}
 	numel, ok := t.items[4].(int64)
 	if !ok || numel < 0 || numel > tensorMaxElems {
-		return nil, fmt.Errorf("storage %q: element count %v is not a valid size", key, t.items[4])
+		return nil, fmt.Errorf("storage %s: element count %s is not a valid size", quoteShort(key), pickleShort(t.items[4]))
 	}
 	st, err := torchStorageFor(storages, key, g.dtype, numel, nil, 0)
 	if err != nil {
@@ -253,13 +294,13 @@ func torchPersistent(pid any, storages map[string]*torchStorage, legacy bool) (a
 	}
 	view, ok := t.items[5].(*pickleTuple)
 	if !ok || len(view.items) != 3 {
-		return nil, fmt.Errorf("storage %q: view metadata is %s, not (key, offset, size)", key, pickleTypeName(t.items[5]))
+		return nil, fmt.Errorf("storage %s: view metadata is %s, not (key, offset, size)", quoteShort(key), pickleTypeName(t.items[5]))
 	}
 	vkey, ok1 := view.items[0].(string)
 	voff, ok2 := view.items[1].(int64)
 	vsize, ok3 := view.items[2].(int64)
 	if !ok1 || !ok2 || !ok3 || voff < 0 || vsize < 0 || voff > numel || vsize > numel-voff {
-		return nil, fmt.Errorf("storage %q: view %v does not fit its %d elements", key, view.items, numel)
+		return nil, fmt.Errorf("storage %s: view (%s, %s, %s) does not fit its %d elements", quoteShort(key), pickleShort(view.items[0]), pickleShort(view.items[1]), pickleShort(view.items[2]), numel)
 	}
 	return torchStorageFor(storages, vkey, g.dtype, vsize, st, voff)
 }
@@ -269,7 +310,7 @@ func torchPersistent(pid any, storages map[string]*torchStorage, legacy bool) (a
 func torchStorageFor(storages map[string]*torchStorage, key string, dt tensorDtype, numel int64, root *torchStorage, off int64) (*torchStorage, error) {
 	if st, ok := storages[key]; ok {
 		if st.dtype != dt || st.numel != numel || st.root != root || st.viewOffset != off {
-			return nil, fmt.Errorf("storage %q is declared twice with different types or sizes", key)
+			return nil, fmt.Errorf("storage %s is declared twice with different types or sizes", quoteShort(key))
 		}
 		return st, nil
 	}
@@ -308,7 +349,7 @@ func torchStateDict(root any) ([]torchRef, error) {
 		}
 		st, ok := t.storage.(*torchStorage)
 		if !ok {
-			return nil, fmt.Errorf("tensor %q: storage is %s, not a persistent storage", name, pickleTypeName(t.storage))
+			return nil, fmt.Errorf("tensor %s: storage is %s, not a persistent storage", quoteShort(name), pickleTypeName(t.storage))
 		}
 		refs = append(refs, torchRef{name: name, t: t, st: st})
 	}
@@ -328,10 +369,10 @@ func torchMaterialize(refs []torchRef, load func(*torchStorage) ([]byte, error),
 	for _, r := range refs {
 		n, err := tensorNumel(r.t.shape)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", r.name, err)
+			return nil, fmt.Errorf("tensor %s: %w", quoteShort(r.name), err)
 		}
 		if total += n; total > budget {
-			return nil, fmt.Errorf("tensors expand to more than %d values (at tensor %q), too many for the file size", budget, r.name)
+			return nil, fmt.Errorf("tensors expand to more than %d values (at tensor %s), too many for the file size", budget, quoteShort(r.name))
 		}
 	}
 	var order []*torchStorage
@@ -358,7 +399,7 @@ func torchMaterialize(refs []torchRef, load func(*torchStorage) ([]byte, error),
 			view := raw[r.st.viewOffset*esz : (r.st.viewOffset+r.st.numel)*esz]
 			data, err := torchGather(r.t, view, r.st.dtype, bigEndian, r.st.numel)
 			if err != nil {
-				return nil, fmt.Errorf("tensor %q (storage %q): %w", r.name, r.st.key, err)
+				return nil, fmt.Errorf("tensor %s (storage %s): %w", quoteShort(r.name), quoteShort(r.st.key), err)
 			}
 			out[r.name] = &Tensor{Name: r.name, Shape: tensorShapeInts(r.t.shape), Data: data}
 		}

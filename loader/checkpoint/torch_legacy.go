@@ -16,11 +16,11 @@ const (
 	torchLegacyProtocol = 1001
 )
 
-// torchReadLegacy reads the legacy pickle-stream format: five pickles
+// torchIndexLegacy reads the legacy pickle-stream format: five pickles
 // (magic number, protocol version, sys_info, the object, the sorted list of
 // storage keys) followed, for each key in that list, by an int64
 // little-endian element count and the storage's raw little-endian bytes.
-func torchReadLegacy(src *weightsSource) (map[string]*Tensor, error) {
+func torchIndexLegacy(src *weightsSource) (*torchIndexed, error) {
 	r := bufio.NewReader(io.NewSectionReader(src.ra, 0, src.size))
 	var pos int64
 	next := func(what string, persistent func(any) (any, error)) (any, error) {
@@ -37,14 +37,14 @@ func torchReadLegacy(src *weightsSource) (map[string]*Tensor, error) {
 	}
 	want, _ := new(big.Int).SetString(torchLegacyMagic, 16)
 	if m, ok := magic.(*big.Int); !ok || m.Cmp(want) != 0 {
-		return nil, fmt.Errorf("pickle file without the torch magic number (found %v): not a PyTorch checkpoint", magic)
+		return nil, fmt.Errorf("pickle file without the torch magic number (found %s): not a PyTorch checkpoint", pickleShort(magic))
 	}
 	proto, err := next("protocol version", nil)
 	if err != nil {
 		return nil, err
 	}
 	if p, ok := proto.(int64); !ok || p != torchLegacyProtocol {
-		return nil, fmt.Errorf("legacy torch checkpoint: protocol version %v, want %d", proto, torchLegacyProtocol)
+		return nil, fmt.Errorf("legacy torch checkpoint: protocol version %s, want %d", pickleShort(proto), torchLegacyProtocol)
 	}
 	sysInfo, err := next("sys_info", nil)
 	if err != nil {
@@ -76,26 +76,26 @@ func torchReadLegacy(src *weightsSource) (map[string]*Tensor, error) {
 	for _, kv := range keys.items {
 		key, ok := kv.(string)
 		if !ok {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage key %v is not a string", kv)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage key %s is not a string", pickleShort(kv))
 		}
 		st := storages[key]
 		if st == nil || st.root != nil {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage %q in the key list is not used by any tensor", key)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage %s in the key list is not used by any tensor", quoteShort(key))
 		}
 		if _, dup := offsets[st]; dup {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage %q listed twice", key)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage %s listed twice", quoteShort(key))
 		}
 		head, err := src.bytes(pos, 8)
 		if err != nil {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage %q: size record: %w", key, err)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage %s: size record: %w", quoteShort(key), err)
 		}
 		count := int64(binary.LittleEndian.Uint64(head))
 		if count != st.numel {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage %q: %d elements stored, %d declared", key, count, st.numel)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage %s: %d elements stored, %d declared", quoteShort(key), count, st.numel)
 		}
 		nbytes := count * st.dtype.size()
 		if nbytes > src.size-pos-8 {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage %q: %d bytes run past the end of the file", key, nbytes)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage %s: %d bytes run past the end of the file", quoteShort(key), nbytes)
 		}
 		offsets[st] = pos + 8
 		pos += 8 + nbytes
@@ -107,9 +107,9 @@ func torchReadLegacy(src *weightsSource) (map[string]*Tensor, error) {
 	load := func(st *torchStorage) ([]byte, error) {
 		off, ok := offsets[st]
 		if !ok {
-			return nil, fmt.Errorf("legacy torch checkpoint: storage %q has no data record", st.key)
+			return nil, fmt.Errorf("legacy torch checkpoint: storage %s has no data record", quoteShort(st.key))
 		}
 		return src.bytes(off, st.numel*st.dtype.size())
 	}
-	return torchMaterialize(refs, load, false, torchBudget(src.size))
+	return &torchIndexed{refs: refs, load: load, budget: torchBudget(src.size)}, nil
 }

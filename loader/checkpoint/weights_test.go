@@ -1,11 +1,14 @@
 package checkpoint
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -211,5 +214,79 @@ func BenchmarkReadSafetensors(b *testing.B) {
 		if _, err := ReadSafetensors(path); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReadSniffsEveryHeaderLength reads safetensors files whose header
+// length takes every value mod 256. The first byte of a safetensors file is
+// the low byte of that length: 0x80 (the pickle PROTO opcode) for every
+// length ≡ 128 mod 256, and the lengths here (512..767) make the second byte
+// 2, a valid pickle protocol. Files written by WriteSafetensors (headers
+// padded to 8 bytes: every multiple of 8 mod 256) and by hand (unpadded:
+// all 256 classes) must all read.
+func TestReadSniffsEveryHeaderLength(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("WriteSafetensors", func(t *testing.T) {
+		classes := map[int]bool{}
+		for n := 400; len(classes) < 32 && n < 800; n++ {
+			name := strings.Repeat("w", n)
+			path := filepath.Join(dir, fmt.Sprintf("w%d.safetensors", n))
+			require.NoError(t, WriteSafetensors(path, []*Tensor{{Name: name, Shape: []int{2}, Data: []float32{1.5, -2}}}))
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			hlen := binary.LittleEndian.Uint64(b)
+			if classes[int(hlen%256)] {
+				continue
+			}
+			classes[int(hlen%256)] = true
+			ts, err := Read(path)
+			require.NoError(t, err, "header length %d (≡ %d mod 256, first bytes % x)", hlen, hlen%256, b[:2])
+			require.Equal(t, []float32{1.5, -2}, ts[name].Data)
+		}
+		require.Len(t, classes, 32, "every multiple of 8 mod 256")
+		require.True(t, classes[128])
+	})
+	t.Run("unpadded", func(t *testing.T) {
+		base := `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`
+		for c := range 256 {
+			hdr := base + strings.Repeat(" ", 512+c-len(base))
+			file := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+			file = append(append(file, hdr...), wtF32Bytes(3)...)
+			path := wtWriteFile(t, dir, fmt.Sprintf("u%d.safetensors", c), file)
+			ts, err := Read(path)
+			require.NoError(t, err, "header length %d, first bytes % x", len(hdr), file[:2])
+			require.Equal(t, []float32{3}, ts["a"].Data)
+		}
+	})
+}
+
+// TestSniffFormats pins the format recognised for each kind of head,
+// including the near misses between formats.
+func TestSniffFormats(t *testing.T) {
+	st := func(n uint64, rest string) []byte { return append(binary.LittleEndian.AppendUint64(nil, n), rest...) }
+	legacy := wtLegacyHeader()
+	frame := append([]byte{opProto, 4, opFrame, 12, 0, 0, 0, 0, 0, 0, 0}, legacy[2:]...)
+	for _, tc := range []struct {
+		name string
+		head []byte
+		want weightsFormat
+	}{
+		{"safetensors", st(0x90, `{"a":1}`), formatSafetensors},
+		{"safetensors PROTO 2 low bytes", st(0x0280, `{}`), formatSafetensors},
+		{"safetensors PROTO 5 low bytes", st(0x0580, `{}`), formatSafetensors},
+		{"safetensors header too long", st(100_000_001, `{}`), formatUnknown},
+		{"safetensors without {", st(0x80, `[]`), formatUnknown},
+		{"zip", []byte("PK\x03\x04\x00\x00\x08\x08\x00\x00"), formatTorchZip},
+		{"legacy", legacy, formatTorchLegacy},
+		{"legacy with FRAME", frame, formatTorchLegacy},
+		{"pickle without magic", []byte{opProto, 2, opBinInt1, 7, opStop}, formatPickle},
+		{"pickle protocol 18", []byte{opProto, 18, 0, 0, 0, 0, 0, 0, 'x'}, formatUnknown},
+		{"tar", append(make([]byte, 257), "ustar\x0000"...), formatTorchTar},
+		{"text", []byte("hello, world"), formatUnknown},
+		{"empty", nil, formatUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, sniffHead(tc.head))
+		})
 	}
 }

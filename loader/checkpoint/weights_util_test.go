@@ -88,18 +88,28 @@ type wtRecord struct {
 // wtWriteZip writes records (stored, uncompressed) to a new file in dir.
 func wtWriteZip(t *testing.T, dir, file string, recs ...wtRecord) string {
 	t.Helper()
+	path := filepath.Join(dir, file)
+	require.NoError(t, os.WriteFile(path, wtZipBytes(recs...), 0o644))
+	return path
+}
+
+// wtZipBytes is a zip archive of records, stored uncompressed.
+func wtZipBytes(recs ...wtRecord) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, r := range recs {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: r.name, Method: zip.Store})
-		require.NoError(t, err)
-		_, err = w.Write(r.data)
-		require.NoError(t, err)
+		if err != nil {
+			panic(err)
+		}
+		if _, err := w.Write(r.data); err != nil {
+			panic(err)
+		}
 	}
-	require.NoError(t, zw.Close())
-	path := filepath.Join(dir, file)
-	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
-	return path
+	if err := zw.Close(); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
 }
 
 // wtF32Bytes encodes float32 values little-endian.

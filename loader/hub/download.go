@@ -19,6 +19,11 @@ import (
 // connection failure; each retry resumes where the last one stopped.
 const maxDownloadAttempts = 5
 
+// maxIdleAttempts ends the retries after that many attempts in a row that
+// received nothing: a server that sends headers and then no bytes costs two
+// stall timeouts, not five.
+const maxIdleAttempts = 2
+
 // hubTarget names one file of a repo at a revision.
 type hubTarget struct{ repo, rev, file string }
 
@@ -50,27 +55,41 @@ func (h *Client) downloadBlob(ctx context.Context, rc repoCache, t hubTarget, m 
 	}
 	tmp := blob + ".incomplete"
 	bar := newProgress(h.Progress, t.file, m.size)
-	defer bar.finish()
 	var lastErr error
-	for attempt := range maxDownloadAttempts {
-		if attempt > 0 {
+	attempts, idle := 0, 0
+	for attempts < maxDownloadAttempts && idle < maxIdleAttempts {
+		if attempts > 0 {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("hub: downloading %s: %w", u, context.Cause(ctx))
-			case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+			case <-time.After(time.Duration(attempts) * 250 * time.Millisecond):
 			}
 		}
-		lastErr = h.fetchInto(ctx, t, tmp, m, bar)
+		attempts++
+		var got int64
+		got, lastErr = h.fetchInto(ctx, t, tmp, m, bar)
 		if lastErr == nil || ctx.Err() != nil || !retryable(lastErr) {
 			break
 		}
+		if got > 0 {
+			idle = 0
+		} else {
+			idle++
+		}
 	}
 	if lastErr != nil {
-		if st, err := os.Stat(tmp); err == nil && st.Size() > 0 && retryable(lastErr) && ctx.Err() == nil {
-			return fmt.Errorf("%w (gave up after %d attempts; the %d bytes received are kept in %s and the next run resumes from there)",
-				lastErr, maxDownloadAttempts, st.Size(), tmp)
+		if !retryable(lastErr) || ctx.Err() != nil {
+			return lastErr
 		}
-		return lastErr
+		why := fmt.Sprintf("gave up after %d attempts", attempts)
+		if idle >= maxIdleAttempts {
+			why = fmt.Sprintf("gave up after %d attempts in a row received nothing", idle)
+		}
+		if st, err := os.Stat(tmp); err == nil && st.Size() > 0 {
+			return fmt.Errorf("%w (%s; the %d bytes received are kept in %s and the next run resumes from there)",
+				lastErr, why, st.Size(), tmp)
+		}
+		return fmt.Errorf("%w (%s)", lastErr, why)
 	}
 	if err := verifyBlob(tmp, m); err != nil {
 		os.Remove(tmp)
@@ -83,14 +102,16 @@ func (h *Client) downloadBlob(ctx context.Context, rc repoCache, t hubTarget, m 
 }
 
 // retryable reports whether a failed attempt may succeed if resumed: a
-// connection problem or a server-side (5xx) error, not a refusal.
+// connection problem, a stall or a server-side (5xx, 408, 429) error — not a
+// refusal, wrong bytes, or a local file-system failure such as a full disk.
 func retryable(err error) bool {
 	var he *hubError
 	if errors.As(err, &he) {
-		return he.status >= 500
+		return he.status >= 500 || he.status == http.StatusRequestTimeout || he.status == http.StatusTooManyRequests
 	}
 	var ve *blobVerifyError
-	return !errors.As(err, &ve)
+	var le *localError
+	return !errors.As(err, &ve) && !errors.As(err, &le)
 }
 
 // blobVerifyError marks a download whose bytes are wrong, which no retry fixes.
@@ -98,29 +119,32 @@ type blobVerifyError struct{ msg string }
 
 func (e *blobVerifyError) Error() string { return e.msg }
 
-// fetchInto appends the missing tail of u to tmp. It asks for
-// "Range: bytes=N-" when tmp already holds N bytes and starts over when the
-// server answers with the whole file (200) instead of the range (206).
-func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileMeta, bar *progress) error {
+// fetchInto appends the missing tail of u to tmp and returns how many bytes
+// it received. It asks for "Range: bytes=N-" when tmp already holds N bytes
+// and starts over when the server answers with the whole file (200) instead
+// of the range (206). It never writes more than the size the HEAD announced:
+// a body that runs on past it is cut there (the size and digest checks then
+// judge what was kept).
+func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileMeta, bar *progress) (int64, error) {
 	u := h.fileURL(t.repo, t.rev, t.file)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|oNonblock, 0o644)
 	if err != nil {
-		return fmt.Errorf("hub: %w", err)
+		return 0, fmt.Errorf("hub: %w", local(err))
 	}
 	defer f.Close()
 	off, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return fmt.Errorf("hub: %s: %w", tmp, err)
+		return 0, fmt.Errorf("hub: %s: %w", tmp, local(err))
 	}
 	if m.size >= 0 && off > m.size { // not the file we expect: start over
 		if err := truncateAt(f, 0); err != nil {
-			return fmt.Errorf("hub: %s: %w", tmp, err)
+			return 0, fmt.Errorf("hub: %s: %w", tmp, local(err))
 		}
 		off = 0
 	}
 	if m.size >= 0 && off == m.size {
 		bar.set(off)
-		return nil // complete; only the rename was missing
+		return 0, nil // complete; only the rename was missing
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -135,40 +159,54 @@ func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileM
 	}
 	resp, final, err := h.get(ctx, u, hdr)
 	if err != nil {
-		return stallCause(ctx, err)
+		return 0, stallCause(ctx, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && off > 0:
-		start, ok := contentRangeStart(resp.Header.Get("Content-Range"))
-		if !ok || start != off {
+		cr, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || cr.start != off || (m.size >= 0 && cr.total >= 0 && cr.total != m.size) {
 			// A range we did not ask for: drop it and fetch the whole file next time.
-			truncateAt(f, 0)
-			return fmt.Errorf("hub: %s: asked for bytes from %d, got Content-Range %q", final, off, resp.Header.Get("Content-Range"))
+			if err := truncateAt(f, 0); err != nil {
+				return 0, fmt.Errorf("hub: %s: %w", tmp, local(err))
+			}
+			return 0, fmt.Errorf("hub: %s: asked for bytes from %d of %d, got Content-Range %s", final, off, m.size, quoteShort(resp.Header.Get("Content-Range")))
 		}
 	case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent:
 		if off > 0 { // the server ignored the range: the body is the whole file
 			if err := truncateAt(f, 0); err != nil {
-				return fmt.Errorf("hub: %s: %w", tmp, err)
+				return 0, fmt.Errorf("hub: %s: %w", tmp, local(err))
 			}
 			off = 0
 		}
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && off > 0:
 		if m.size < 0 {
-			return nil // nothing after byte off: the file is complete
+			return 0, nil // nothing after byte off: the file is complete
 		}
-		truncateAt(f, 0)
-		return fmt.Errorf("hub: %s: range from byte %d refused (HTTP 416); starting over", final, off)
+		if err := truncateAt(f, 0); err != nil {
+			return 0, fmt.Errorf("hub: %s: %w", tmp, local(err))
+		}
+		return 0, fmt.Errorf("hub: %s: range from byte %d refused (HTTP 416); starting over", final, off)
 	default:
-		return h.statusError(resp, final, t.repo, t.rev, t.file)
+		return 0, h.statusError(resp, final, t.repo, t.rev, t.file)
 	}
 	bar.set(off)
-	body := &watchedReader{r: resp.Body, timer: watchdog, stall: stall}
-	_, err = io.Copy(io.MultiWriter(f, bar), body)
-	if err != nil {
-		return fmt.Errorf("hub: reading %s: %w", final, stallCause(ctx, err))
+	var body io.Reader = &watchedReader{r: resp.Body, timer: watchdog, stall: stall}
+	if m.size >= 0 {
+		body = io.LimitReader(body, m.size-off)
 	}
-	return f.Sync()
+	n, err := io.Copy(io.MultiWriter(localWriter{f}, bar), body)
+	if err != nil {
+		var le *localError
+		if errors.As(err, &le) {
+			return n, fmt.Errorf("hub: writing %s: %w", tmp, err)
+		}
+		return n, fmt.Errorf("hub: reading %s: %w", final, stallCause(ctx, err))
+	}
+	if err := f.Sync(); err != nil {
+		return n, fmt.Errorf("hub: %s: %w", tmp, local(err))
+	}
+	return n, nil
 }
 
 // stallCause reports the watchdog's reason when it ended the request.
@@ -188,18 +226,46 @@ func truncateAt(f *os.File, n int64) error {
 	return err
 }
 
-// contentRangeStart parses the first byte of "bytes START-END/TOTAL".
-func contentRangeStart(v string) (int64, bool) {
+// contentRange is a parsed "Content-Range: bytes START-END/TOTAL" value;
+// total is -1 for "*".
+type contentRange struct{ start, end, total int64 }
+
+// parseContentRange parses a 206 answer's Content-Range (RFC 9110 §14.4):
+// 0 ≤ start ≤ end, and end < total when the total is known.
+func parseContentRange(v string) (contentRange, bool) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes ")
 	if !ok {
-		return 0, false
+		return contentRange{}, false
 	}
-	startStr, _, ok := strings.Cut(rest, "-")
+	span, totalStr, ok := strings.Cut(strings.TrimSpace(rest), "/")
 	if !ok {
-		return 0, false
+		return contentRange{}, false
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(startStr), 10, 64)
-	return n, err == nil
+	startStr, endStr, ok := strings.Cut(span, "-")
+	if !ok {
+		return contentRange{}, false
+	}
+	num := func(s string) (int64, bool) {
+		s = strings.TrimSpace(s)
+		if s == "" || s[0] == '+' || s[0] == '-' {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	cr := contentRange{total: -1}
+	if cr.start, ok = num(startStr); !ok {
+		return contentRange{}, false
+	}
+	if cr.end, ok = num(endStr); !ok || cr.end < cr.start {
+		return contentRange{}, false
+	}
+	if t := strings.TrimSpace(totalStr); t != "*" {
+		if cr.total, ok = num(t); !ok || cr.end >= cr.total {
+			return contentRange{}, false
+		}
+	}
+	return cr, true
 }
 
 // watchedReader re-arms the stall timer every time bytes arrive.
@@ -233,7 +299,7 @@ func verifyBlob(path string, m fileMeta) error {
 	if _, err := hex.DecodeString(m.etag); err != nil {
 		return nil // not a sha256: nothing to compare against
 	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return err
 	}

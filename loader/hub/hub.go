@@ -26,15 +26,13 @@ package hub
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 )
 
 // DefaultModel is the Hub repo used when no model is named: the distilled
@@ -44,9 +42,10 @@ const DefaultModel = "facebook/deit-small-distilled-patch16-224"
 // defaultHubEndpoint is the Hub used when HF_ENDPOINT is unset, as in huggingface_hub.
 const defaultHubEndpoint = "https://huggingface.co"
 
-// defaultStall is how long a download may receive no bytes before it is
-// abandoned (and resumed on the next attempt), so a dead connection never hangs.
-const defaultStall = 60 * time.Second
+// defaultStall is how long a request may wait for a response, and a
+// download for its next bytes, before it is abandoned (a download is then
+// resumed by the next attempt), so a dead connection never hangs.
+const defaultStall = 20 * time.Second
 
 // Client locates models in the Hugging Face cache and downloads missing files.
 // The zero value is usable: it talks to https://huggingface.co with
@@ -63,11 +62,14 @@ type Client struct {
 	Offline bool
 	// HTTP performs the requests; nil means http.DefaultClient.
 	HTTP *http.Client
-	// Progress receives a progress bar while files download; nil for none.
-	Progress io.Writer
-
-	// stall overrides defaultStall (tests).
-	stall time.Duration
+	// Progress, when non-nil, is told how each download advances.
+	Progress Progress
+	// StallTimeout is how long a request may wait for response headers,
+	// and a download for its next bytes, before the attempt is abandoned;
+	// 0 means 20 s (HF_HUB_DOWNLOAD_TIMEOUT, in seconds). A download is
+	// retried, resuming where it stopped, only while attempts make
+	// progress: two attempts in a row that receive nothing end it.
+	StallTimeout time.Duration
 }
 
 // FromEnv returns a Client configured the way huggingface_hub reads its
@@ -76,21 +78,18 @@ type Client struct {
 // ~/.cache/huggingface/hub; HF_TOKEN, else HUGGING_FACE_HUB_TOKEN, else the
 // token file written by `huggingface-cli login` (HF_TOKEN_PATH or
 // $HF_HOME/token); HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE ("1", "true", "yes"
-// or "on"). Progress is os.Stderr only when stderr is a terminal, so logs and
-// pipes stay clean.
+// or "on"); HF_HUB_DOWNLOAD_TIMEOUT (seconds) as StallTimeout.
 func FromEnv() *Client {
 	h := &Client{
-		Endpoint: strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"),
-		CacheDir: defaultCacheDir(),
-		Token:    envToken(),
-		Offline:  envTrue(os.Getenv("HF_HUB_OFFLINE")) || envTrue(os.Getenv("TRANSFORMERS_OFFLINE")),
-		HTTP:     newHubClient(),
+		Endpoint:     strings.TrimRight(os.Getenv("HF_ENDPOINT"), "/"),
+		CacheDir:     defaultCacheDir(),
+		Token:        envToken(),
+		Offline:      envTrue(os.Getenv("HF_HUB_OFFLINE")) || envTrue(os.Getenv("TRANSFORMERS_OFFLINE")),
+		HTTP:         newHubClient(),
+		StallTimeout: envSeconds(os.Getenv("HF_HUB_DOWNLOAD_TIMEOUT")),
 	}
 	if h.Endpoint == "" {
 		h.Endpoint = defaultHubEndpoint
-	}
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		h.Progress = os.Stderr
 	}
 	return h
 }
@@ -103,6 +102,15 @@ func newHubClient() *http.Client {
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.ResponseHeaderTimeout = 60 * time.Second
 	return &http.Client{Transport: t}
+}
+
+// envSeconds parses a positive number of seconds, 0 when v is not one.
+func envSeconds(v string) time.Duration {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || !(f > 0) || f > 24*3600 {
+		return 0
+	}
+	return time.Duration(f * float64(time.Second))
 }
 
 // hfHome is $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface.
@@ -138,7 +146,7 @@ func envToken() string {
 	if path == "" {
 		path = filepath.Join(hfHome(), "token")
 	}
-	b, err := os.ReadFile(expandTilde(path))
+	b, err := readRegular(expandTilde(path), 4096)
 	if err != nil {
 		return ""
 	}
@@ -191,10 +199,10 @@ func (h *Client) client() *http.Client {
 	return http.DefaultClient
 }
 
-// stallTimeout returns how long a body read may wait for bytes.
+// stallTimeout returns how long a request may wait for headers or bytes.
 func (h *Client) stallTimeout() time.Duration {
-	if h.stall > 0 {
-		return h.stall
+	if h.StallTimeout > 0 {
+		return h.StallTimeout
 	}
 	return defaultStall
 }

@@ -30,18 +30,31 @@ func (c repoCache) refPath(rev string) string {
 	return filepath.Join(c.root, "refs", filepath.FromSlash(rev))
 }
 
-// readRef returns the commit recorded for rev, "" when none is.
+// maxRefBytes bounds what is read of a ref file, which holds a 40-hex
+// commit hash (and perhaps a newline).
+const maxRefBytes = 256
+
+// readRef returns the commit recorded for rev, "" when none is. The ref
+// must be a regular file holding a commit hash; anything else is an error
+// that shows at most a short, escaped prefix of what the file holds.
 func (c repoCache) readRef(rev string) (string, error) {
-	b, err := os.ReadFile(c.refPath(rev))
+	path := c.refPath(rev)
+	f, err := openRegular(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("hub: %w", err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxRefBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("hub: %w", err)
+	}
 	commit := strings.TrimSpace(string(b))
-	if !isCommitHash(commit) {
-		return "", fmt.Errorf("hub: %s: not a commit hash: %q", c.refPath(rev), commit)
+	if len(b) > maxRefBytes || !isCommitHash(commit) {
+		head := commit[:min(len(commit), 40)]
+		return "", fmt.Errorf("hub: %s: not a commit hash (starts with %s); remove it to look the revision up again", path, quoteShort(head))
 	}
 	return commit, nil
 }
@@ -62,12 +75,23 @@ func (c repoCache) snapshotDir(commit string) string {
 	return filepath.Join(c.root, "snapshots", commit)
 }
 
-// snapshotFile returns the path of file in the snapshot of commit when it is
-// there and readable (a dangling symlink counts as absent).
-func (c repoCache) snapshotFile(commit, file string) (string, bool) {
+// snapshotFile returns the path of file in the snapshot of commit and
+// whether it is there. A dangling symlink (its blob was deleted) counts as
+// absent, so the file is fetched again; an entry that is there but is not a
+// regular file (a directory, a FIFO) is an error, since using the defaults
+// in its place would silently run another model.
+func (c repoCache) snapshotFile(commit, file string) (string, bool, error) {
 	p := filepath.Join(c.snapshotDir(commit), filepath.FromSlash(file))
 	st, err := os.Stat(p)
-	return p, err == nil && st.Mode().IsRegular()
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return p, false, nil
+	case err != nil:
+		return p, false, fmt.Errorf("hub: %w", err)
+	case !st.Mode().IsRegular():
+		return p, false, fmt.Errorf("hub: cache entry %s is %s, not a regular file; remove it to download the file again", p, describeMode(st.Mode()))
+	}
+	return p, true, nil
 }
 
 // noExistPath is huggingface_hub's marker that file is absent at commit.
@@ -88,7 +112,7 @@ func (c repoCache) markMissing(commit, file string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|oNonblock, 0o644)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -113,7 +137,7 @@ func (c repoCache) linkSnapshot(commit, file, etag string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hub: %s: %w", p, err)
 	}
-	if isRegularFile(p) {
+	if _, ok, _ := c.snapshotFile(commit, file); ok {
 		return p, nil // a concurrent download linked it already
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) { // a dangling link
@@ -133,7 +157,7 @@ func (c repoCache) linkSnapshot(commit, file, etag string) (string, error) {
 
 // copyBlobFile copies src to dst through a temporary file.
 func copyBlobFile(dst, src string) error {
-	in, err := os.Open(src)
+	in, err := openRegular(src)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,9 @@ type fakeHub struct {
 	noRange  bool              // the CDN ignores Range and always sends 200 with the whole file
 	mirror   bool              // like a plain mirror: no X-Linked-* headers, redirects followed for the ETag
 	renamed  map[string]string // old repo id → new: 307 with a relative Location, as the Hub does
+	hang     bool              // the CDN sends headers and then nothing, until the client gives up
+	hangHead bool              // the hub never answers a HEAD
+	pad      int               // the CDN sends this many more bytes after the file, chunked (no Content-Length)
 }
 
 // fakeRepo holds the files of each commit and the refs pointing at them.
@@ -124,6 +127,16 @@ func hubErr(w http.ResponseWriter, status int, code, msg string) {
 
 func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	f.record("hub", r)
+	f.mu.Lock()
+	hangHead := f.hangHead
+	f.mu.Unlock()
+	if hangHead && r.Method == http.MethodHead {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	}
 	if f.plain404 {
 		http.NotFound(w, r)
 		return
@@ -200,7 +213,7 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	stall := f.stallAt
 	f.stallAt = 0
-	noRange := f.noRange
+	noRange, hang, pad := f.noRange, f.hang, f.pad
 	f.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
@@ -223,6 +236,24 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", n, len(body)-1, len(body)))
 	}
 	rest := body[start:]
+	switch {
+	case hang:
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	case pad > 0:
+		w.WriteHeader(http.StatusOK) // chunked: no Content-Length
+		w.Write(rest)
+		junk := make([]byte, 64<<10)
+		for left := pad; left > 0 && r.Context().Err() == nil; left -= len(junk) {
+			w.Write(junk[:min(left, len(junk))])
+		}
+		return
+	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(rest)))
 	if start > 0 {
 		w.WriteHeader(http.StatusPartialContent)

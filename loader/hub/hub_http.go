@@ -103,11 +103,29 @@ func (h *Client) roundTrip(ctx context.Context, method, u string, hdr http.Heade
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.Do(req)
 	if err != nil {
-		// *url.Error already names the method and the URL.
-		return nil, fmt.Errorf("hub: %w", err)
+		// *url.Error already names the method and the URL. Its text may
+		// quote what the server sent (a malformed header line of
+		// megabytes): it is cut.
+		return nil, fmt.Errorf("hub: %w", &cutError{err})
 	}
 	return resp, nil
 }
+
+// cutError is err with its message cut to maxErrorText bytes.
+type cutError struct{ err error }
+
+// maxErrorText bounds the text of transport errors.
+const maxErrorText = 400
+
+func (e *cutError) Error() string {
+	s := e.err.Error()
+	if len(s) <= maxErrorText {
+		return s
+	}
+	return s[:maxErrorText] + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
+func (e *cutError) Unwrap() error { return e.err }
 
 // sameHost reports whether two URLs have the same scheme, host and port.
 func sameHost(a, b string) bool {
@@ -146,10 +164,13 @@ func redirectTarget(resp *http.Response, from string) (string, error) {
 func (h *Client) head(ctx context.Context, repo, rev, file string) (fileMeta, error) {
 	m := fileMeta{size: -1}
 	u := h.fileURL(repo, rev, file)
+	// A HEAD has no body to watch: the whole exchange gets the stall time.
+	ctx, cancel := context.WithTimeoutCause(ctx, h.stallTimeout(), errStalled)
+	defer cancel()
 	for range maxHubRedirects {
 		resp, err := h.roundTrip(ctx, http.MethodHead, u, nil)
 		if err != nil {
-			return m, err
+			return m, stallCause(ctx, err)
 		}
 		resp.Body.Close()
 		next, err := redirectTarget(resp, u)
@@ -233,8 +254,21 @@ func (h *Client) get(ctx context.Context, u string, hdr http.Header) (*http.Resp
 
 // statusError turns an HTTP error response into a hubError.
 func (h *Client) statusError(resp *http.Response, u, repo, rev, file string) error {
+	return &hubError{
+		status: resp.StatusCode, code: resp.Header.Get("X-Error-Code"), msg: errorMessage(resp), url: u,
+		repo: repo, rev: rev, file: file, endpoint: h.endpoint(), token: h.Token != "",
+	}
+}
+
+// maxErrorMessage bounds the server's words quoted in an error.
+const maxErrorMessage = 200
+
+// errorMessage is what an HTTP error response says about itself, fit for
+// printing: X-Error-Message, else a short plain-text body, else the status
+// text. Control characters are escaped and long messages cut.
+func errorMessage(resp *http.Response) string {
 	msg := resp.Header.Get("X-Error-Message")
-	if msg == "" && resp.Request != nil && resp.Request.Method != http.MethodHead {
+	if msg == "" && resp.Request != nil && resp.Request.Method != http.MethodHead && resp.Body != nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		msg = strings.TrimSpace(string(b))
 		if strings.ContainsAny(msg, "<\n") { // an HTML page or a long text: not worth printing
@@ -242,10 +276,22 @@ func (h *Client) statusError(resp *http.Response, u, repo, rev, file string) err
 		}
 	}
 	if msg == "" {
-		msg = http.StatusText(resp.StatusCode)
+		return http.StatusText(resp.StatusCode)
 	}
-	return &hubError{
-		status: resp.StatusCode, code: resp.Header.Get("X-Error-Code"), msg: msg, url: u,
-		repo: repo, rev: rev, file: file, endpoint: h.endpoint(), token: h.Token != "",
+	return printable(msg, maxErrorMessage)
+}
+
+// printable returns s cut to at most n bytes (marked with "…"), with
+// control characters and invalid UTF-8 escaped as strconv.Quote does.
+func printable(s string, n int) string {
+	cut := len(s) > n
+	if cut {
+		s = s[:n]
 	}
+	q := strconv.Quote(s)
+	q = q[1 : len(q)-1]
+	if cut {
+		q += "…"
+	}
+	return q
 }

@@ -40,7 +40,11 @@ func (h *Client) Snapshot(ctx context.Context, repoID string) (ModelFiles, error
 		return ModelFiles{}, err
 	}
 	if s.commit != "" {
-		if mf, ok := s.cached(); ok {
+		mf, ok, err := s.cached()
+		if err != nil {
+			return ModelFiles{}, err
+		}
+		if ok {
 			return s.completeOptional(ctx, mf)
 		}
 	}
@@ -61,22 +65,33 @@ type snapshot struct {
 }
 
 // cached returns the files present in the snapshot of s.commit and whether
-// they suffice (config.json and a weights file).
-func (s *snapshot) cached() (ModelFiles, bool) {
+// they suffice (config.json and a weights file). An entry that is not a
+// regular file is an error.
+func (s *snapshot) cached() (ModelFiles, bool, error) {
 	mf := ModelFiles{Dir: s.rc.snapshotDir(s.commit)}
-	if p, ok := s.rc.snapshotFile(s.commit, hubConfigFile); ok {
-		mf.Config = p
-	}
-	if p, ok := s.rc.snapshotFile(s.commit, hubPreprocessorFile); ok {
-		mf.Preprocessor = p
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{hubConfigFile, &mf.Config}, {hubPreprocessorFile, &mf.Preprocessor}} {
+		p, ok, err := s.rc.snapshotFile(s.commit, f.name)
+		if err != nil {
+			return ModelFiles{}, false, err
+		}
+		if ok {
+			*f.dst = p
+		}
 	}
 	for _, w := range hubWeightFiles {
-		if p, ok := s.rc.snapshotFile(s.commit, w); ok {
+		p, ok, err := s.rc.snapshotFile(s.commit, w)
+		if err != nil {
+			return ModelFiles{}, false, err
+		}
+		if ok {
 			mf.Weights = p
 			break
 		}
 	}
-	return mf, mf.Config != "" && mf.Weights != ""
+	return mf, mf.Config != "" && mf.Weights != "", nil
 }
 
 // completeOptional fetches preprocessor_config.json for a cached model that
@@ -138,8 +153,8 @@ func (s *snapshot) download(ctx context.Context) (ModelFiles, error) {
 // for which isEntryNotFound is true; the absence is recorded in .no_exist/.
 func (s *snapshot) fetch(ctx context.Context, file string) (string, error) {
 	if s.commit != "" {
-		if p, ok := s.rc.snapshotFile(s.commit, file); ok {
-			return p, nil
+		if p, ok, err := s.rc.snapshotFile(s.commit, file); ok || err != nil {
+			return p, err
 		}
 		if s.rc.knownMissing(s.commit, file) {
 			return "", &hubError{status: 404, code: "EntryNotFound", msg: "recorded as absent in the cache",
@@ -166,19 +181,19 @@ func (s *snapshot) fetch(ctx context.Context, file string) (string, error) {
 	url := s.h.fileURL(s.repo, rev, file)
 	if s.commit == "" {
 		if !isCommitHash(m.commit) {
-			return "", fmt.Errorf("hub: %s: the server sent no commit hash (X-Repo-Commit %q); is HF_ENDPOINT (%s) a Hugging Face Hub?",
-				url, m.commit, s.h.endpoint())
+			return "", fmt.Errorf("hub: %s: the server sent no commit hash (X-Repo-Commit %s); is HF_ENDPOINT (%s) a Hugging Face Hub?",
+				url, quoteShort(m.commit), s.h.endpoint())
 		}
 		s.commit = m.commit
 		if err := s.rc.writeRef(s.rev, s.commit); err != nil {
 			return "", err
 		}
-		if p, ok := s.rc.snapshotFile(s.commit, file); ok {
-			return p, nil
+		if p, ok, err := s.rc.snapshotFile(s.commit, file); ok || err != nil {
+			return p, err
 		}
 	}
 	if !validEtag(m.etag) {
-		return "", fmt.Errorf("hub: %s: the server sent no usable ETag (%q)", url, m.etag)
+		return "", fmt.Errorf("hub: %s: the server sent no usable ETag (%s)", url, quoteShort(m.etag))
 	}
 	t := hubTarget{repo: s.repo, rev: rev, file: file}
 	if err := s.h.downloadBlob(ctx, s.rc, t, m); err != nil {
@@ -195,7 +210,10 @@ func (s *snapshot) offlineError() error {
 		return fmt.Errorf("hub: %s is not in the Hugging Face cache (no %s) and HF_HUB_OFFLINE is set; %s",
 			s.id, s.rc.refPath(s.rev), how)
 	}
-	mf, _ := s.cached()
+	mf, _, err := s.cached()
+	if err != nil {
+		return err
+	}
 	var missing []string
 	if mf.Config == "" {
 		missing = append(missing, hubConfigFile)

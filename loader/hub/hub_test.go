@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -72,17 +73,21 @@ func TestHubFromEnv(t *testing.T) {
 		{"offline YES", map[string]string{"HF_HUB_OFFLINE": "YES"}, Client{Endpoint: "https://huggingface.co", CacheDir: filepath.Join(home, ".cache", "huggingface", "hub"), Offline: true}},
 		{"TRANSFORMERS_OFFLINE", map[string]string{"TRANSFORMERS_OFFLINE": "on"}, Client{Endpoint: "https://huggingface.co", CacheDir: filepath.Join(home, ".cache", "huggingface", "hub"), Offline: true}},
 		{"offline 0", map[string]string{"HF_HUB_OFFLINE": "0"}, Client{Endpoint: "https://huggingface.co", CacheDir: filepath.Join(home, ".cache", "huggingface", "hub")}},
+		{"download timeout", map[string]string{"HF_HUB_DOWNLOAD_TIMEOUT": "2.5"},
+			Client{Endpoint: "https://huggingface.co", CacheDir: filepath.Join(home, ".cache", "huggingface", "hub"), StallTimeout: 2500 * time.Millisecond}},
+		{"bad download timeout", map[string]string{"HF_HUB_DOWNLOAD_TIMEOUT": "-3"},
+			Client{Endpoint: "https://huggingface.co", CacheDir: filepath.Join(home, ".cache", "huggingface", "hub")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, k := range []string{"HF_ENDPOINT", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME",
-				"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"} {
+				"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DOWNLOAD_TIMEOUT"} {
 				t.Setenv(k, tc.env[k])
 			}
 			t.Setenv("HOME", home)
 			h := FromEnv()
 			require.NotNil(t, h.HTTP)
-			got := Client{Endpoint: h.Endpoint, CacheDir: h.CacheDir, Token: h.Token, Offline: h.Offline}
+			got := Client{Endpoint: h.Endpoint, CacheDir: h.CacheDir, Token: h.Token, Offline: h.Offline, StallTimeout: h.StallTimeout}
 			require.Equal(t, tc.want, got)
 		})
 	}

@@ -47,8 +47,10 @@ func ResolveModel(ctx context.Context, arg string, h *Client) (ModelFiles, error
 	switch {
 	case err == nil && st.IsDir():
 		return modelDir(arg)
-	case err == nil:
+	case err == nil && st.Mode().IsRegular():
 		return modelFile(arg)
+	case err == nil:
+		return ModelFiles{}, fmt.Errorf("hub: model %s is %s, not a weights file or a model directory", arg, describeMode(st.Mode()))
 	case !errors.Is(err, os.ErrNotExist):
 		return ModelFiles{}, fmt.Errorf("hub: model %w", err)
 	}
@@ -66,9 +68,17 @@ func ResolveModel(ctx context.Context, arg string, h *Client) (ModelFiles, error
 
 // modelDir finds the model files inside dir.
 func modelDir(dir string) (ModelFiles, error) {
-	mf := ModelFiles{Dir: dir, Config: fileIn(dir, hubConfigFile), Preprocessor: fileIn(dir, hubPreprocessorFile)}
+	mf := ModelFiles{Dir: dir}
+	var err error
+	if mf.Config, mf.Preprocessor, err = configsIn(dir); err != nil {
+		return ModelFiles{}, err
+	}
 	for _, w := range hubWeightFiles {
-		if p := fileIn(dir, w); p != "" {
+		p, err := fileIn(dir, w)
+		if err != nil {
+			return ModelFiles{}, err
+		}
+		if p != "" {
 			mf.Weights = p
 			return mf, nil
 		}
@@ -79,14 +89,17 @@ func modelDir(dir string) (ModelFiles, error) {
 	}
 	var found []string
 	for _, e := range entries {
-		if isWeightsName(e.Name()) && fileIn(dir, e.Name()) != "" {
+		if !isWeightsName(e.Name()) {
+			continue
+		}
+		if p, err := fileIn(dir, e.Name()); err == nil && p != "" { // others are not model files
 			found = append(found, e.Name())
 		}
 	}
 	sort.Strings(found)
 	switch len(found) {
 	case 0:
-		if fileIn(dir, "model.safetensors.index.json") != "" || fileIn(dir, "pytorch_model.bin.index.json") != "" {
+		if isRegularFile(filepath.Join(dir, "model.safetensors.index.json")) || isRegularFile(filepath.Join(dir, "pytorch_model.bin.index.json")) {
 			return ModelFiles{}, fmt.Errorf("hub: model directory %s: sharded checkpoints are not supported", dir)
 		}
 		return ModelFiles{}, fmt.Errorf("hub: model directory %s: no weights file (%s, or one *%s file)",
@@ -107,22 +120,46 @@ func modelFile(path string) (ModelFiles, error) {
 	case hubConfigFile, hubPreprocessorFile:
 		return modelDir(dir)
 	}
-	return ModelFiles{
-		Dir:          dir,
-		Weights:      path,
-		Config:       fileIn(dir, hubConfigFile),
-		Preprocessor: fileIn(dir, hubPreprocessorFile),
-	}, nil
+	config, pre, err := configsIn(dir)
+	if err != nil {
+		return ModelFiles{}, err
+	}
+	return ModelFiles{Dir: dir, Weights: path, Config: config, Preprocessor: pre}, nil
 }
 
-// fileIn returns dir/name when it is a regular file (following
-// symlinks, as the cache's snapshots are), else "".
-func fileIn(dir, name string) string {
-	p := filepath.Join(dir, name)
-	if isRegularFile(p) {
-		return p
+// configsIn returns the paths of config.json and preprocessor_config.json
+// in dir ("" for one that is absent).
+func configsIn(dir string) (config, pre string, err error) {
+	if config, err = fileIn(dir, hubConfigFile); err != nil {
+		return "", "", err
 	}
-	return ""
+	if pre, err = fileIn(dir, hubPreprocessorFile); err != nil {
+		return "", "", err
+	}
+	return config, pre, nil
+}
+
+// fileIn returns dir/name when it is a regular file (following symlinks,
+// as the cache's snapshots are), "" when there is no such file, and an
+// error when there is something else of that name (a directory, a FIFO, a
+// dangling symlink): taking the defaults in its place would silently run
+// another model.
+func fileIn(dir, name string) (string, error) {
+	p := filepath.Join(dir, name)
+	st, err := os.Stat(p)
+	if err == nil && st.Mode().IsRegular() {
+		return p, nil
+	}
+	if err == nil {
+		return "", fmt.Errorf("hub: model %s is %s, not a regular file", p, describeMode(st.Mode()))
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		if _, lerr := os.Lstat(p); lerr == nil {
+			return "", fmt.Errorf("hub: model %s is a symbolic link to a file that does not exist", p)
+		}
+		return "", nil
+	}
+	return "", fmt.Errorf("hub: model %w", err)
 }
 
 // isWeightsName reports whether a file name looks like a checkpoint.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"strings"
 )
@@ -145,7 +147,7 @@ func parseTriple(raw json.RawMessage) ([3]float32, error) {
 // ratio as HF's get_resize_output_image_size(default_to_square=False) does
 // (transformers' DeiTImageProcessor itself rejects it).
 func ReadPreprocessor(path string) (*Preprocessor, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPreprocessorFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return DefaultPreprocessor(), nil
 	}
@@ -157,6 +159,39 @@ func ReadPreprocessor(path string) (*Preprocessor, error) {
 		return nil, fmt.Errorf("imageio: %s: %w", path, err)
 	}
 	return p, nil
+}
+
+// maxPreprocessorBytes bounds preprocessor_config.json (real ones are a
+// few hundred bytes).
+const maxPreprocessorBytes = 1 << 20
+
+// readPreprocessorFile reads path, which must be a regular file (a FIFO
+// would block the open, a device never end) of at most
+// maxPreprocessorBytes.
+func readPreprocessorFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode().Type())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPreprocessorBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxPreprocessorBytes {
+		return nil, fmt.Errorf("%s is more than %d bytes, too large for a preprocessor config", path, maxPreprocessorBytes)
+	}
+	return data, nil
 }
 
 func parsePreprocessor(data []byte) (*Preprocessor, error) {
@@ -246,10 +281,31 @@ func (p *Preprocessor) validate() error {
 	if p.DoCenterCrop && tooManyPixels(p.CropW, p.CropH) {
 		return fmt.Errorf("crop size %dx%d exceeds the %d-pixel image limit", p.CropH, p.CropW, maxResizePixels)
 	}
+	if p.DoRescale && !(p.RescaleFactor > 0 && p.RescaleFactor <= math.MaxFloat32) {
+		return fmt.Errorf("rescale_factor %g: want a positive finite number", p.RescaleFactor)
+	}
 	if p.DoNormalize {
-		for c, s := range p.Std {
-			if s == 0 {
+		for c := range 3 {
+			m, s := p.Mean[c], p.Std[c]
+			switch {
+			case s == 0:
 				return fmt.Errorf("image_std[%d] is 0", c)
+			case !(s >= minNormalFloat32 && s <= math.MaxFloat32):
+				return fmt.Errorf("image_std[%d] is %g: want a positive, finite, normal float32", c, s)
+			case !(m >= -math.MaxFloat32 && m <= math.MaxFloat32):
+				return fmt.Errorf("image_mean[%d] is %g: want a finite number", c, m)
+			}
+		}
+	}
+	// The settings above can still combine into values no model was trained
+	// on (a huge rescale_factor, a tiny std): every byte value of every
+	// channel must map to a finite input of sane size.
+	lut := p.lookupTable()
+	for c := range 3 {
+		for v, x := range lut[c] {
+			if !(x >= -maxPixelMagnitude && x <= maxPixelMagnitude) {
+				return fmt.Errorf("channel %d byte value %d becomes %g (rescale_factor %g, image_mean %g, image_std %g): "+
+					"want a finite input within ±%g", c, v, x, p.RescaleFactor, p.Mean[c], p.Std[c], float32(maxPixelMagnitude))
 			}
 		}
 	}
@@ -260,6 +316,16 @@ func (p *Preprocessor) validate() error {
 // Apply allocate: Pillow's DecompressionBombError threshold, twice
 // DefaultMaxPixels.
 const maxResizePixels = 2 * DefaultMaxPixels
+
+// minNormalFloat32 is the smallest positive normal float32 (2^-126); a
+// subnormal std loses precision and overflows at once.
+const minNormalFloat32 = 0x1p-126
+
+// maxPixelMagnitude bounds the model inputs a preprocessing may produce: the
+// largest half-precision value, so that an fp16 engine holds every input
+// exactly as a float32 one does. Hub configs stay within ±3 (±600 even with
+// rescaling switched off).
+const maxPixelMagnitude = 65504
 
 // tooManyPixels reports whether a w×h image (w, h > 0) would exceed
 // maxResizePixels.

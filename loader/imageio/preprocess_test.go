@@ -67,6 +67,32 @@ func TestPreprocessReadConfigs(t *testing.T) {
 		{name: "huge side", json: `{"size": {"height": 1, "width": 4611686018427387904}}`, err: "exceeds"},
 		{name: "huge shortest edge", json: `{"size": {"shortest_edge": 1000000000}}`, err: "exceeds"},
 		{name: "huge crop", json: `{"crop_size": 20000}`, err: "crop size 20000x20000 exceeds"},
+		{name: "denormal std", json: `{"image_std": [0.2, 1e-45, 0.2]}`, err: "image_std[1] is 1e-45: want a positive, finite, normal float32"},
+		{name: "subnormal std", json: `{"image_std": 1e-40}`, err: "image_std[0] is 1e-40"},
+		{name: "std overflows float32", json: `{"image_std": [1e39, 1, 1]}`, err: "image_std[0] is +Inf"},
+		{name: "negative std", json: `{"image_std": [-0.5, 0.5, 0.5]}`, err: "image_std[0] is -0.5"},
+		{name: "tiny normal std", json: `{"image_std": [1e-30, 0.5, 0.5]}`, err: "channel 0 byte value 0 becomes -4.85e+29"},
+		{name: "mean overflows float32", json: `{"image_mean": [0.5, -1e39, 0.5]}`, err: "image_mean[1] is -Inf"},
+		{name: "huge mean", json: `{"image_mean": [0.5, 1e30, 0.5]}`, err: "channel 1 byte value 0 becomes -4.4"},
+		{name: "huge rescale", json: `{"rescale_factor": 1e38}`, err: "channel 0 byte value 1 becomes"},
+		{name: "rescale overflows float64", json: `{"rescale_factor": 1e309}`, err: "invalid JSON"},
+		{name: "zero rescale", json: `{"rescale_factor": 0}`, err: "rescale_factor 0: want a positive finite number"},
+		{name: "negative rescale", json: `{"rescale_factor": -0.004}`, err: "rescale_factor -0.004"},
+		{name: "rescale without normalize", json: `{"rescale_factor": 1000, "do_normalize": false}`, err: "channel 0 byte value 66 becomes 66000"},
+		{name: "std ignored without normalize", json: `{"image_std": 0, "do_normalize": false}`,
+			want: func() *Preprocessor {
+				p := DefaultPreprocessor()
+				p.DoNormalize = false
+				p.Std = [3]float32{}
+				return p
+			}()},
+		{name: "rescale ignored without do_rescale", json: `{"rescale_factor": 0, "do_rescale": false, "image_mean": 127, "image_std": 64}`,
+			want: func() *Preprocessor {
+				p := DefaultPreprocessor()
+				p.DoRescale, p.RescaleFactor = false, 0
+				p.Mean, p.Std = [3]float32{127, 127, 127}, [3]float32{64, 64, 64}
+				return p
+			}()},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
@@ -160,6 +186,19 @@ func TestPreprocessApplyErrors(t *testing.T) {
 	bad.Std[2] = 0
 	_, err = bad.Apply(formulaImage(4, 4))
 	require.ErrorContains(t, err, "image_std[2]")
+	// A hand-built Preprocessor is checked as a parsed one is.
+	for _, edit := range []func(p *Preprocessor){
+		func(p *Preprocessor) { p.Std[0] = float32(math.NaN()) },
+		func(p *Preprocessor) { p.Mean[1] = float32(math.Inf(1)) },
+		func(p *Preprocessor) { p.RescaleFactor = math.NaN() },
+		func(p *Preprocessor) { p.RescaleFactor = math.Inf(1) },
+		func(p *Preprocessor) { p.Std[2] = 1e-45 },
+	} {
+		bad := *p
+		edit(&bad)
+		_, err = bad.Apply(formulaImage(4, 4))
+		require.Error(t, err, "%+v", bad)
+	}
 	// A shortest-edge resize of a very thin image would be enormous.
 	thin := *p
 	thin.Height, thin.Width, thin.ShortestEdge = 0, 0, 100_000
