@@ -204,7 +204,7 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 		return nil, nil, nil
 	}
 	defer eng.Close()
-	p := &PathReport{Path: t.Path, Label: eng.Name()}
+	p := &PathReport{Path: t.Path, Label: eng.Name(), Arithmetic: eng.Arithmetic()}
 	if d, ok := eng.(interface{ Device() gpu.DeviceInfo }); ok && run.r.Device == nil {
 		info := d.Device()
 		run.r.Device = &DeviceSummary{Name: info.Name, Type: info.Type.String(), Driver: info.Driver,

@@ -44,9 +44,10 @@ type DeviceSummary struct {
 
 // PathReport holds the measurements of one engine ("gpu", "cpu", "ref").
 type PathReport struct {
-	Path    string        `json:"path"`
-	Label   string        `json:"label"`
-	Batches []BatchResult `json:"batches"`
+	Path       string        `json:"path"`
+	Label      string        `json:"label"`
+	Arithmetic string        `json:"arithmetic,omitempty"` // fp32, fp16, fp16+coopmat MxNxK, float64
+	Batches    []BatchResult `json:"batches"`
 }
 
 // BatchResult is one batch size on one path.
@@ -196,7 +197,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	tw.Flush()
 	for _, p := range r.Paths {
-		fmt.Fprintf(&b, "  %s = %s\n", p.Path, p.Label)
+		fmt.Fprintf(&b, "  %s = %s [%s]\n", p.Path, p.Label, p.Arithmetic)
 	}
 
 	for _, p := range r.Paths {

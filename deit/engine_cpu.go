@@ -179,7 +179,7 @@ func (e *CPUEngine) pack(w *Weights) error {
 	for i := range w.Layers {
 		l := &w.Layers[i]
 		p := fmt.Sprintf("layer %d ", i)
-		qkvW, qkvB := cpuFuseQKV(l, D)
+		qkvW, qkvB := fusedQKV(l, D)
 		ew.layers[i] = cpuLayer{
 			ln1G: l.LN1G, ln1B: l.LN1B, ln2G: l.LN2G, ln2B: l.LN2B,
 			qkv: lin(p+"qkv", qkvW, 3*D, D), qkvB: qkvB,
@@ -189,46 +189,16 @@ func (e *CPUEngine) pack(w *Weights) error {
 		}
 	}
 	ew.normG, ew.normB = w.NormG, w.NormB
-	hw, hb := cpuHeadWeights(c, w)
+	hw, hb := fusedHead(c, w)
 	ew.head, ew.headB = lin("head", hw, L, c.HeadTokens()*D), hb
 	return err
 }
 
-// cpuFuseQKV stacks the q, k and v projections, nn.Linear layout, into one
-// [3D, D] weight and a [3D] bias: output column s·D + j·Dh + e is part s
-// (q, k, v) of head j, element e, the layout Attention reads.
-func cpuFuseQKV(l *Layer, D int) (w, b []float32) {
-	w = make([]float32, 0, 3*D*D)
-	w = append(append(append(w, l.QW...), l.KW...), l.VW...)
-	b = make([]float32, 0, 3*D)
-	b = append(append(append(b, l.QB...), l.KB...), l.VB...)
-	return w, b
-}
-
-// cpuHeadWeights is the single nn.Linear [L, headTokens·D] that gives the
-// logits from an image's normalized head-token rows laid end to end. A
-// distilled model's logits are (cls·W_clsᵀ + b_cls + dist·W_distᵀ + b_dist)/2;
-// halving a float32 is exact, so [½W_cls | ½W_dist] only changes the
-// summation order.
-func cpuHeadWeights(c Config, w *Weights) (hw, hb []float32) {
-	D, L := c.Hidden, c.NumLabels
-	if c.Head != HeadDistilled {
-		return w.ClsW, w.ClsB
-	}
-	hw = make([]float32, L*2*D)
-	hb = make([]float32, L)
-	for o := range L {
-		for i := range D {
-			hw[o*2*D+i] = w.ClsW[o*D+i] / 2
-			hw[o*2*D+D+i] = w.DistW[o*D+i] / 2
-		}
-		hb[o] = float32((float64(w.ClsB[o]) + float64(w.DistB[o])) / 2)
-	}
-	return hw, hb
-}
-
 // MaxBatch is the largest batch Forward accepts.
 func (e *CPUEngine) MaxBatch() int { return e.maxBatch }
+
+// Arithmetic implements Engine: float32 throughout, like PyTorch on the CPU.
+func (e *CPUEngine) Arithmetic() string { return "fp32" }
 
 // Config is the model configuration the engine was built for.
 func (e *CPUEngine) Config() Config { return e.cfg }

@@ -31,6 +31,10 @@ type Engine interface {
 	// Name says in a few words what runs the model, for people: e.g.
 	// "vulkan NVIDIA H200 (discrete GPU)" or "reference (float64, 2 threads)".
 	Name() string
+	// Arithmetic names the number format the engine computes in, for
+	// results and reports: "fp32", "fp16", "fp16+coopmat 16x16x16" (tensor
+	// cores) or "float64" (the reference).
+	Arithmetic() string
 	// Close releases what the engine holds, including a device it opened.
 	Close() error
 }
@@ -119,6 +123,9 @@ func NewEngine(m *Model, opts EngineOptions) (Engine, error) {
 		return nil, fmt.Errorf("deit: engine: batch size %d, want at least 1", batch)
 	}
 	kind, sel := ResolveDevice(opts.Device, opts.GPU.Select)
+	if kind != "gpu" && opts.Precision == gpu.PrecisionFP16 {
+		return nil, fmt.Errorf("deit: engine: precision fp16 runs on Vulkan devices only; the %s engine computes in fp32 (use fp32 or auto)", kind)
+	}
 	switch kind {
 	case "ref":
 		e, err := NewReferenceEngine(m, batch, opts.Threads)
@@ -208,6 +215,9 @@ func (r *ReferenceEngine) ForwardEmbeddings(ctx context.Context, pixels []float3
 // MaxBatch implements Engine.
 func (r *ReferenceEngine) MaxBatch() int { return r.maxBatch }
 
+// Arithmetic implements Engine: float64 accumulation, float32 activations.
+func (r *ReferenceEngine) Arithmetic() string { return "float64" }
+
 // Config implements Engine.
 func (r *ReferenceEngine) Config() Config { return r.m.Config }
 
@@ -222,4 +232,13 @@ func (r *ReferenceEngine) Close() error {
 	r.closed = true
 	r.mu.Unlock()
 	return nil
+}
+
+// newCPUEngineFor builds the engine for EngineOptions.Device "cpu".
+func newCPUEngineFor(m *Model, maxBatch, threads int) (Engine, error) {
+	e, err := NewCPUEngine(m, maxBatch, CPUOptions{Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }

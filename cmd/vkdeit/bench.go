@@ -32,6 +32,7 @@ const benchExamples = `  vkdeit bench                                   random d
   vkdeit bench --batch 1,8,64,256 --json out.json
   vkdeit bench --model facebook/deit-base-distilled-patch16-224 --iters 100
   vkdeit bench --device cpu --batch 1,8 --max-time 1m
+  vkdeit bench --device gpu --precision fp32,fp16 --batch 1,64,256
 `
 
 func runBench(ctx context.Context, e *env, args []string) error {
@@ -43,6 +44,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	model := addModelFlags(fs, "")
 	devices := fs.StringP("device", "d", "auto", "comma-separated engines to time, each as for classify --device: "+deviceHelp)
 	withRef := fs.Bool("ref", false, "also time the float64 reference (batches ≤ 8)")
+	precisions := fs.String("precision", "fp32", "comma-separated precisions to time on Vulkan devices (fp32, fp16, auto); CPU engines run fp32")
 	batches := fs.StringP("batch", "b", "", "comma-separated batch sizes (default 1,8 on CPU engines and CPU Vulkan drivers, 1,8,32,64,128,256 on a GPU)")
 	warmup := fs.Int("warmup", 10, "untimed forward passes per batch size")
 	iters := fs.Int("iters", 40, "timed forward passes per batch size")
@@ -103,26 +105,45 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	var precs []gpu.Precision
+	for _, p := range strings.Split(*precisions, ",") {
+		pr, err := gpu.ParsePrecision(strings.TrimSpace(p))
+		if err != nil {
+			return usagef("bench: --precision: %v", err)
+		}
+		precs = append(precs, pr)
+	}
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
 	var targets []bench.Target
 	for _, d := range strings.Split(*devices, ",") {
 		kind, sel := deit.ResolveDevice(d, g.Select)
-		path := kind
-		if sel != "" {
-			path = "gpu:" + sel
-		}
-		bs := list
-		if bs == nil {
-			bs = []int{1, 8}
-			if kind == "gpu" && deit.HasGPU() {
-				bs = []int{1, 8, 32, 64, 128, 256}
+		for i, prec := range precs {
+			if kind != "gpu" && i > 0 {
+				break // CPU engines have one precision
 			}
+			if kind != "gpu" {
+				prec = gpu.PrecisionFP32
+			}
+			path := kind
+			if sel != "" {
+				path = "gpu:" + sel
+			}
+			if prec != gpu.PrecisionFP32 {
+				path += "-" + prec.String()
+			}
+			bs := list
+			if bs == nil {
+				bs = []int{1, 8}
+				if kind == "gpu" && deit.HasGPU() {
+					bs = []int{1, 8, 32, 64, 128, 256}
+				}
+			}
+			dev := d
+			targets = append(targets, bench.Target{Path: path, Batches: bs, Open: func(b int) (deit.Engine, error) {
+				return deit.NewEngine(m, deit.EngineOptions{Device: dev, Precision: prec, MaxBatch: b, GPU: g})
+			}})
 		}
-		dev := d
-		targets = append(targets, bench.Target{Path: path, Batches: bs, Open: func(b int) (deit.Engine, error) {
-			return deit.NewEngine(m, deit.EngineOptions{Device: dev, MaxBatch: b, GPU: g})
-		}})
 	}
 	if *withRef {
 		var bs []int
@@ -213,6 +234,7 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
 	model := addModelFlags(fs, "")
 	device := fs.StringP("device", "d", "auto", deviceHelp)
+	precision := fs.String("precision", "fp32", precisionHelp)
 	clients := fs.String("clients", "1,8,64", "comma-separated numbers of concurrent clients")
 	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(server.BenchProtocols(), ",")+")")
 	duration := fs.Duration("duration", 5*time.Second, "how long each (protocol, clients) level runs")
@@ -224,6 +246,10 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return usagef("bench serve: unexpected arguments %q", fs.Args())
+	}
+	prec, err := gpu.ParsePrecision(*precision)
+	if err != nil {
+		return usagef("bench serve: --precision: %v", err)
 	}
 	cs, err := parseBatches(*clients)
 	if err != nil {
@@ -245,7 +271,7 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := openEngine(e, m, *device, *maxBatch, false)
+	eng, err := openEngine(e, m, *device, prec, *maxBatch, false)
 	if err != nil {
 		return err
 	}

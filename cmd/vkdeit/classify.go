@@ -41,6 +41,7 @@ type classifyJSON struct {
 	Error       string            `json:"error,omitempty"`
 	Predictions []deit.Prediction `json:"predictions,omitempty"`
 	Device      string            `json:"device,omitempty"`
+	Precision   string            `json:"precision,omitempty"`
 	Model       string            `json:"model,omitempty"`
 	BatchSize   int               `json:"batch_size,omitempty"`
 	Timing      *timingJSON       `json:"timing_ms,omitempty"`
@@ -101,7 +102,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	c, ins, m := job.c, job.inputs, job.c.Model()
 	eng := c.Engine()
 
-	w := newResultWriter(out, *format, model.arg, eng.Name(), min(*top, m.Config.NumLabels))
+	w := newResultWriter(out, *format, model.arg, eng, min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
 	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: decode},
@@ -138,13 +139,14 @@ type resultWriter struct {
 	format string
 	model  string
 	device string
+	arith  string
 	k      int // predictions per image in table and CSV
 	csv    *csv.Writer
 	header bool // the CSV header is written
 }
 
-func newResultWriter(w io.Writer, format, model, device string, k int) *resultWriter {
-	rw := &resultWriter{w: w, format: format, model: model, device: device, k: k}
+func newResultWriter(w io.Writer, format, model string, eng deit.Engine, k int) *resultWriter {
+	rw := &resultWriter{w: w, format: format, model: model, device: eng.Name(), arith: eng.Arithmetic(), k: k}
 	if format == "csv" {
 		rw.csv = csv.NewWriter(w)
 	}
@@ -161,7 +163,7 @@ func (rw *resultWriter) write(r deit.Result) error {
 		if r.Err != nil {
 			rec.Error = oneLine(r.Err.Error())
 		} else {
-			rec.Predictions, rec.Device, rec.Model, rec.BatchSize = r.Top, rw.device, rw.model, r.BatchSize
+			rec.Predictions, rec.Device, rec.Precision, rec.Model, rec.BatchSize = r.Top, rw.device, rw.arith, rw.model, r.BatchSize
 			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), Forward: ms(r.Forward)}
 		}
 		b, err := json.Marshal(rec)

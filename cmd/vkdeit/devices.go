@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/internal/humanize"
 )
 
 const devicesSynopsis = `devices
@@ -140,7 +141,7 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 		if d.Timestamps {
 			ts = fmt.Sprintf("%.3g ns", d.TimestampPeriod)
 		}
-		mem := formatMiB(d.DeviceLocalBytes)
+		mem := humanize.Bytes(int64(d.DeviceLocalBytes))
 		if d.Unified {
 			mem += " (unified)"
 		}
@@ -164,11 +165,4 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("none of the %d devices can be opened: %w", len(infos), pickErr)
 	}
 	return nil
-}
-
-func formatMiB(n uint64) string {
-	if n >= 1<<30 {
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	}
-	return fmt.Sprintf("%d MiB", n>>20)
 }

@@ -13,33 +13,45 @@ import (
 
 // engineFlags are the flags of every command that runs a model.
 type engineFlags struct {
-	device string
-	batch  int
+	device    string
+	batch     int
+	precision string
+	prec      gpu.Precision // parsed by check
 }
 
-// addEngineFlags adds --device and --batch (default batch def).
+// precisionHelp describes --precision for every command that runs a model.
+const precisionHelp = "arithmetic on Vulkan devices: fp32 (bit-faithful to Hugging Face), fp16 (half-precision storage, " +
+	"fp32 accumulation, tensor cores where the device has them; about 1e-3 relative difference) or auto (fp16 on a GPU, else fp32)"
+
+// addEngineFlags adds --device, --batch (default batch def) and --precision.
 func addEngineFlags(fs *pflag.FlagSet, def int) *engineFlags {
 	f := &engineFlags{}
 	fs.StringVarP(&f.device, "device", "d", "auto", deviceHelp)
 	fs.IntVarP(&f.batch, "batch", "b", def, "images per forward pass")
+	fs.StringVar(&f.precision, "precision", "fp32", precisionHelp)
 	return f
 }
 
-// check reports a bad --batch as a usage error.
+// check reports a bad --batch or --precision as a usage error.
 func (f *engineFlags) check(cmd string) error {
 	if f.batch < 1 {
 		return usagef("%s: --batch must be ≥ 1, got %d", cmd, f.batch)
 	}
+	p, err := gpu.ParsePrecision(f.precision)
+	if err != nil {
+		return usagef("%s: --precision: %v", cmd, err)
+	}
+	f.prec = p
 	return nil
 }
 
 // openEngine builds the engine --device asks for, for batches up to
 // maxBatch, and says on stderr (unless quiet) what runs the model.
 // $VKDEIT_DEVICE and $VKDEIT_VALIDATION apply to Vulkan devices.
-func openEngine(e *env, m *deit.Model, device string, maxBatch int, quiet bool) (deit.Engine, error) {
+func openEngine(e *env, m *deit.Model, device string, prec gpu.Precision, maxBatch int, quiet bool) (deit.Engine, error) {
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
-	eng, err := deit.NewEngine(m, deit.EngineOptions{Device: device, MaxBatch: maxBatch, GPU: g})
+	eng, err := deit.NewEngine(m, deit.EngineOptions{Device: device, Precision: prec, MaxBatch: maxBatch, GPU: g})
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +91,7 @@ func startImages(ctx context.Context, e *env, args []string, model *modelFlags, 
 	if err != nil {
 		return nil, err
 	}
-	eng, err := openEngine(e, m, ef.device, min(ef.batch, len(ins)), quiet)
+	eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, len(ins)), quiet)
 	if err != nil {
 		return nil, err
 	}

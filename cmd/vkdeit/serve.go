@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/internal/version"
 	"github.com/vkdeit/vkdeit/server"
 )
@@ -33,6 +34,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "serve", serveSynopsis, serveExamples)
 	model := modelFlag(fs)
 	device := fs.StringP("device", "d", "auto", deviceHelp)
+	precision := fs.String("precision", "fp32", precisionHelp)
 	df := addDecodeFlags(fs)
 	var opts server.Options
 	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -49,6 +51,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	decode, err := df.options("serve")
 	if err != nil {
 		return err
+	}
+	prec, err := gpu.ParsePrecision(*precision)
+	if err != nil {
+		return usagef("serve: --precision: %v", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -79,7 +85,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	for _, n := range m.Notes {
 		opts.Logger.Info("model note", "note", n)
 	}
-	eng, err := openEngine(e, m, *device, opts.MaxBatch, true)
+	eng, err := openEngine(e, m, *device, prec, opts.MaxBatch, true)
 	if err != nil {
 		return err
 	}
@@ -88,7 +94,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		opts.Logger.Warn("max batch lowered to fit in device memory", "asked", opts.MaxBatch, "max_batch", b)
 		opts.MaxBatch = b
 	}
-	opts.Logger.Info("engine ready", "engine", eng.Name(), "model", model.arg, "name", opts.Name, "max_batch", opts.MaxBatch)
+	opts.Logger.Info("engine ready", "engine", eng.Name(), "precision", eng.Arithmetic(), "model", model.arg, "name", opts.Name, "max_batch", opts.MaxBatch)
 	s, err := server.New(m, eng, opts)
 	if err != nil {
 		return err

@@ -99,7 +99,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("verify: no images to compare in %s", strings.Join(fs.Args(), " "))
 	}
 
-	eng, err := openEngine(e, m, ef.device, min(ef.batch, n), *quiet)
+	eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, n), *quiet)
 	if err != nil {
 		return err
 	}

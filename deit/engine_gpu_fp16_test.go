@@ -29,10 +29,10 @@ func fp16Engine(t *testing.T, dev *gpu.Device, m *Model, B int) *GPUEngine {
 	require.Equal(t, gpu.PrecisionFP16, e.Precision())
 	_, coop := e.CoopMat()
 	if os.Getenv("VKDEIT_REQUIRE_COOPMAT") == "1" {
-		require.True(t, coop, "VKDEIT_REQUIRE_COOPMAT=1 but the engine runs %s: %s", e.Kernels(), dev.Info().CoopMatNote)
+		require.True(t, coop, "VKDEIT_REQUIRE_COOPMAT=1 but the engine runs %s: %s", e.Arithmetic(), dev.Info().CoopMatNote)
 	}
-	t.Logf("engine kernels: %s", e.Kernels())
-	require.Contains(t, e.Name(), e.Kernels(), "the engine's name says its precision")
+	t.Logf("engine kernels: %s", e.Arithmetic())
+	require.Contains(t, e.Name(), e.Arithmetic(), "the engine's name says its precision")
 	return e
 }
 
@@ -168,7 +168,7 @@ func TestEnginePrecision(t *testing.T) {
 	require.NoError(t, err)
 	defer def.Close()
 	require.Equal(t, gpu.PrecisionFP32, def.Precision())
-	require.Equal(t, "fp32", def.Kernels())
+	require.Equal(t, "fp32", def.Arithmetic())
 	_, coop := def.CoopMat()
 	require.False(t, coop)
 	want, err := def.Forward(context.Background(), px, 1)
@@ -186,7 +186,7 @@ func TestEnginePrecision(t *testing.T) {
 			if e.Precision() == gpu.PrecisionFP32 {
 				require.Equal(t, want, got, "fp32 must be the default kernels, bit for bit")
 			} else {
-				requireRelL2(t, fmt.Sprintf("%s logits vs fp32", e.Kernels()), got, widen(want), fp16LogitsBound)
+				requireRelL2(t, fmt.Sprintf("%s logits vs fp32", e.Arithmetic()), got, widen(want), fp16LogitsBound)
 			}
 		})
 	}
@@ -202,8 +202,8 @@ func TestEnginePrecision(t *testing.T) {
 // Metrics: ns/op per forward, img/s, and cpu-ms/op: the process's CPU time
 // per forward, which on a CPU driver (lavapipe runs the kernels on this
 // process's threads) measures the work itself, little disturbed by other
-// load on a shared machine. Sub-benchmarks are named B<batch>/<Engine.Kernels()>,
-// and B<batch>/<Engine.Kernels()>/stream for the same forward through
+// load on a shared machine. Sub-benchmarks are named B<batch>/<Engine.Arithmetic()>,
+// and B<batch>/<Engine.Arithmetic()>/stream for the same forward through
 // ForwardStream (upload overlapped with compute on discrete GPUs).
 func BenchmarkEnginePrecision(b *testing.B) {
 	c, err := Preset("small-distilled")
@@ -241,7 +241,7 @@ func BenchmarkEnginePrecision(b *testing.B) {
 				continue
 			}
 			require.NoError(b, err)
-			name := fmt.Sprintf("B%d/%s", B, e.Kernels())
+			name := fmt.Sprintf("B%d/%s", B, e.Arithmetic())
 			if !done[name] {
 				done[name] = true
 				px := randomPixels(c, B, 1)

@@ -63,44 +63,16 @@ func transpose(w []float32, out, in int) []float32 {
 	return t
 }
 
-// fuseQKV stacks the q, k and v projections into one [D, 3D] weight and a
-// [3D] bias, so one matmul produces the packed [T, 3D] rows attention reads:
-// column s·D + j·Dh + e is part s (q, k, v) of head j, element e.
+// fuseQKV is fusedQKV in kernel layout [D, 3D] (transposed).
 func fuseQKV(l *Layer, D int) (w, b []float32) {
-	w = make([]float32, D*3*D)
-	b = make([]float32, 3*D)
-	for s, part := range [3][]float32{l.QW, l.KW, l.VW} {
-		for o := 0; o < D; o++ {
-			for i := 0; i < D; i++ {
-				w[i*3*D+s*D+o] = part[o*D+i]
-			}
-		}
-	}
-	copy(b[0:D], l.QB)
-	copy(b[D:2*D], l.KB)
-	copy(b[2*D:], l.VB)
-	return w, b
+	w, b = fusedQKV(l, D)
+	return transpose(w, 3*D, D), b
 }
 
-// headWeights builds the single product that gives the final logits from the
-// normalized head-token rows [B, HeadTokens·D]. A distilled model's logits are
-// (cls·W_clsᵀ + b_cls + dist·W_distᵀ + b_dist) / 2; halving a float32 is
-// exact, so stacking ½W_clsᵀ over ½W_distᵀ changes only the summation order.
+// headWeights is fusedHead in kernel layout [HeadTokens·D, L] (transposed).
 func headWeights(c Config, w *Weights) (hw, hb []float32) {
-	D, L := c.Hidden, c.NumLabels
-	if c.Head != HeadDistilled {
-		return transpose(w.ClsW, L, D), append([]float32(nil), w.ClsB...)
-	}
-	hw = make([]float32, 2*D*L)
-	hb = make([]float32, L)
-	for o := 0; o < L; o++ {
-		for i := 0; i < D; i++ {
-			hw[i*L+o] = w.ClsW[o*D+i] / 2
-			hw[(D+i)*L+o] = w.DistW[o*D+i] / 2
-		}
-		hb[o] = float32((float64(w.ClsB[o]) + float64(w.DistB[o])) / 2)
-	}
-	return hw, hb
+	hw, hb = fusedHead(c, w)
+	return transpose(hw, c.NumLabels, c.HeadTokens()*c.Hidden), hb
 }
 
 // upload copies every weight to the device once, in kernel layout.

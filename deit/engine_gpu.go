@@ -182,9 +182,8 @@ func (e *GPUEngine) CoopMat() (gpu.CoopMatShape, bool) {
 	return s, ok && e.prec == gpu.PrecisionFP16
 }
 
-// Kernels names the engine's arithmetic for reports: "fp32", "fp16", or
-// "fp16+coopmat 16x16x16".
-func (e *GPUEngine) Kernels() string {
+// Arithmetic implements Engine: "fp32", "fp16", or "fp16+coopmat 16x16x16".
+func (e *GPUEngine) Arithmetic() string {
 	if s, ok := e.CoopMat(); ok {
 		return fmt.Sprintf("fp16+coopmat %dx%dx%d", s.M, s.N, s.K)
 	}
@@ -513,4 +512,39 @@ func (e *GPUEngine) recordInto(s *gpu.Sequence, B int, keepHidden bool, st stagi
 		return fmt.Errorf("deit: engine: %w", err)
 	}
 	return nil
+}
+
+// Name implements Engine: the Vulkan device, and a warning in the name
+// itself when it is a CPU driver such as lavapipe; below fp32 also the
+// precision (Kernels, e.g. ", fp16+coopmat 16x16x16").
+func (e *GPUEngine) Name() string {
+	info := e.dev.Info()
+	prec := ""
+	if e.prec != gpu.PrecisionFP32 {
+		prec = ", " + e.Arithmetic()
+	}
+	if info.Type == gpu.DeviceCPU {
+		return fmt.Sprintf("vulkan %s (a CPU Vulkan driver: CPU speed)%s", info.Name, prec)
+	}
+	return fmt.Sprintf("vulkan %s (%s GPU)%s", info.Name, info.Type, prec)
+}
+
+// ForwardEmbeddings implements Engine: Forward, then the normalized
+// head-token rows the head read, copied back from the device.
+func (e *GPUEngine) ForwardEmbeddings(ctx context.Context, pixels []float32, B int) ([]float32, []float32, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seq, err := e.sequence(e.seqs, B, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	logits, err := e.run(ctx, seq, pixels, B)
+	if err != nil {
+		return nil, nil, err
+	}
+	emb := make([]float32, B*e.cfg.HeadTokens()*e.cfg.Hidden)
+	if err := e.dev.Read(e.act.tokN, 0, emb); err != nil {
+		return nil, nil, fmt.Errorf("deit: engine: reading embeddings: %w", err)
+	}
+	return logits, emb, nil
 }
