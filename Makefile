@@ -111,7 +111,7 @@ proto:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/ ./bench/
-	$(BIN) bench --config small-distilled --cpu --max-time 10s
+	$(BIN) bench --config small-distilled --device auto,cpu --ref --max-time 2m
 
 demo: deps build
 	$(BIN) classify samples/grace_hopper.jpg

@@ -179,7 +179,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "runs    %d warm-up + %d timed per batch", r.Warmup, r.Iters)
 	if r.MaxTimeSec > 0 {
-		fmt.Fprintf(&b, " (at most %gs of timed runs each, at least 3)", r.MaxTimeSec)
+		fmt.Fprintf(&b, " (the whole run bounded to %gs, at least one timed run each)", r.MaxTimeSec)
 	}
 	b.WriteString("\n\n")
 

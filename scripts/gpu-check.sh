@@ -214,13 +214,13 @@ main() {
 		--json "$OUT/hf_compare.json"
 
 	# 4. Speed, vkdeit and PyTorch on the same card.
-	batches=1,8,64,256 warm=10 iters=40 maxt=15
-	[ $SMALL = 1 ] && batches=1,2 warm=1 iters=3 maxt=5
+	batches=1,8,64,256 warm=10 iters=40 maxt=90
+	[ $SMALL = 1 ] && batches=1,2 warm=1 iters=3 maxt=20
 	cfg=small-distilled
 	[ $SMALL = 1 ] && cfg=tiny-distilled
 	export HAVE_GO PREC_BATCHES=$batches PREC_ITERS=$iters
 	export -f run_precisions
-	step "vkdeit bench" bench 200 "$VK" bench --config $cfg --batch $batches --warmup $warm --iters $iters \
+	step "vkdeit bench" bench 200 "$VK" bench --device gpu --config $cfg --batch $batches --warmup $warm --iters $iters \
 		--max-time ${maxt}s --json "$OUT/vkdeit_bench.json" --plot "$OUT/vkdeit_bench.png"
 	# Every precision: the deit-small forward at fp32, fp16 and fp16 on
 	# cooperative matrices (wall clock per forward, same batches), and the

@@ -116,6 +116,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
 	var targets []bench.Target
+	seen := map[string]bool{}
 	for _, d := range strings.Split(*devices, ",") {
 		kind, sel := deit.ResolveDevice(d, g.Select)
 		for i, prec := range precs {
@@ -132,6 +133,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			if prec != gpu.PrecisionFP32 {
 				path += "-" + prec.String()
 			}
+			if seen[path] {
+				continue // "auto,cpu" on a machine without a GPU
+			}
+			seen[path] = true
 			bs := list
 			if bs == nil {
 				bs = []int{1, 8}
