@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // HFConfig holds the config.json keys of a Hugging Face DeiT or ViT model
@@ -94,34 +94,7 @@ const maxConfigBytes = 16 << 20
 
 // readConfigFile reads path, which must be a regular file (a FIFO would
 // block the open, a device never end) of at most maxConfigBytes.
-func readConfigFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode().Type())
-	}
-	if st.Size() > maxConfigBytes {
-		return nil, fmt.Errorf("%s is %d bytes, more than a config can be (%d)", path, st.Size(), maxConfigBytes)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > maxConfigBytes {
-		return nil, fmt.Errorf("%s is more than %d bytes", path, maxConfigBytes)
-	}
-	return b, nil
-}
+func readConfigFile(path string) ([]byte, error) { return regfile.ReadFile(path, maxConfigBytes) }
 
 // parseConfig decodes and validates config.json content.
 func parseConfig(b []byte) (*HFConfig, error) {

@@ -22,9 +22,9 @@ func TestReadConfigNotRegular(t *testing.T) {
 	require.NoError(t, os.WriteFile(huge, []byte("{"), 0o644))
 	require.NoError(t, os.Truncate(huge, maxConfigBytes+1)) // sparse
 	for _, tc := range []struct{ path, want string }{
-		{fifo, "is not a regular file"},
-		{dir, "is not a regular file"},
-		{huge, "more than a config can be"},
+		{fifo, "a named pipe (FIFO), not a regular file"},
+		{dir, "a directory, not a regular file"},
+		{huge, "more than the 16777216 expected"},
 	} {
 		done := make(chan error, 1)
 		go func() {

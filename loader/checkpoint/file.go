@@ -53,7 +53,7 @@ func Open(path string) (*File, error) {
 func openFile(path string, want weightsFormat) (*File, error) {
 	src, err := openWeightsSource(path)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
+		return nil, fmt.Errorf("checkpoint: %w", err) // an *fs.PathError: it names the file
 	}
 	var index []Info
 	var read tensorReader

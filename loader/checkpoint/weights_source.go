@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"time"
 	"unsafe"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // weightsSource is a read-only view of a weights file: the whole file mapped
@@ -40,23 +42,9 @@ var errFileChanged = errors.New("the file changed while it was being read (trunc
 // would block open(2) or never end. The open is non-blocking where the
 // platform has it, and the opened file is checked again.
 func openWeightsSource(path string) (*weightsSource, error) {
-	if st, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, notRegular(st.Mode())
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
+	f, st, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, notRegular(st.Mode())
 	}
 	size := st.Size()
 	if data, unmap, ok := weightsMmap(f, size); ok {
@@ -107,25 +95,6 @@ func (s *weightsSource) changed() error {
 			s.size, st.Size(), s.modTime.Format(time.RFC3339Nano), st.ModTime().Format(time.RFC3339Nano))
 	}
 	return nil
-}
-
-// notRegular says what a weights path is instead of a regular file.
-func notRegular(mode os.FileMode) error {
-	what := "not a regular file"
-	switch t := mode.Type(); {
-	case t&os.ModeDir != 0:
-		what = "a directory"
-	case t&os.ModeNamedPipe != 0:
-		what = "a named pipe (FIFO)"
-	case t&(os.ModeDevice|os.ModeCharDevice) != 0:
-		what = "a device"
-	case t&os.ModeSocket != 0:
-		what = "a socket"
-	}
-	if what == "not a regular file" {
-		return errors.New(what)
-	}
-	return fmt.Errorf("not a regular file but %s", what)
 }
 
 // weightsSourceBytes wraps an in-memory file (tests and fuzzing).

@@ -18,9 +18,9 @@ func TestReadNotRegular(t *testing.T) {
 	fifo := filepath.Join(dir, "model.safetensors")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
 	for _, tc := range []struct{ path, want string }{
-		{fifo, "not a regular file but a named pipe (FIFO)"},
-		{"/dev/zero", "not a regular file but a device"},
-		{dir, "not a regular file but a directory"},
+		{fifo, "a named pipe (FIFO), not a regular file"},
+		{"/dev/zero", "a character device, not a regular file"},
+		{dir, "a directory, not a regular file"},
 	} {
 		done := make(chan error, 1)
 		go func() {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // maxDownloadAttempts bounds how often one blob download is retried after a
@@ -127,7 +129,7 @@ func (e *blobVerifyError) Error() string { return e.msg }
 // judge what was kept).
 func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileMeta, bar *progress) (int64, error) {
 	u := h.fileURL(t.repo, t.rev, t.file)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|oNonblock, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|regfile.NonBlock, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("hub: %w", local(err))
 	}

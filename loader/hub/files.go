@@ -1,12 +1,13 @@
 package hub
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"strconv"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // Every file the hub package opens for reading is checked to be a regular
@@ -14,79 +15,20 @@ import (
 // FIFO or a device would block open(2) or never end, and a directory or
 // socket is never what a model path means.
 
-// errNotRegular is wrapped by the errors of openRegular and fileIn.
-var errNotRegular = errors.New("not a regular file")
-
-// notRegularError says what kind of file path is instead.
-func notRegularError(path string, mode fs.FileMode) error {
-	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %s", errNotRegular, describeMode(mode))}
-}
+// errNotRegular is wrapped by the errors for paths that are not regular files.
+var errNotRegular = regfile.ErrNotRegular
 
 // describeMode names the type of a non-regular file for error messages.
-func describeMode(mode fs.FileMode) string {
-	switch t := mode.Type(); {
-	case t&fs.ModeDir != 0:
-		return "a directory"
-	case t&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case t&fs.ModeSocket != 0:
-		return "a socket"
-	case t&fs.ModeCharDevice != 0:
-		return "a character device"
-	case t&fs.ModeDevice != 0:
-		return "a block device"
-	case t&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case t&fs.ModeIrregular != 0:
-		return "an irregular file"
-	}
-	return "not a regular file"
-}
+func describeMode(mode fs.FileMode) string { return regfile.Describe(mode) }
 
-// openRegular opens path for reading if it is a regular file. The open is
-// non-blocking where the platform has it and the opened file is checked
-// again, so a file swapped for a FIFO in between cannot hang it either.
+// openRegular opens path for reading if it is a regular file (see package regfile).
 func openRegular(path string) (*os.File, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, notRegularError(path, st.Mode())
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
-	if err != nil {
-		return nil, err
-	}
-	fst, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !fst.Mode().IsRegular() {
-		f.Close()
-		return nil, notRegularError(path, fst.Mode())
-	}
-	return f, nil
+	f, _, err := regfile.Open(path)
+	return f, err
 }
 
-// readRegular reads the regular file path, which may hold at most limit
-// bytes.
-func readRegular(path string, limit int64) ([]byte, error) {
-	f, err := openRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than the %d bytes expected", path, limit)
-	}
-	return b, nil
-}
+// readRegular reads the regular file path, which may hold at most limit bytes.
+func readRegular(path string, limit int64) ([]byte, error) { return regfile.ReadFile(path, limit) }
 
 // quoteShort quotes s, which came from a file or a server, for an error
 // message: control characters and invalid UTF-8 escaped, and at most 64

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // repoCache is one repo's folder in the huggingface_hub cache,
@@ -112,7 +114,7 @@ func (c repoCache) markMissing(commit, file string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|oNonblock, 0o644)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|regfile.NonBlock, 0o644)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}

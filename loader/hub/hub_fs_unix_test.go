@@ -105,7 +105,7 @@ func TestHubRefNotACommit(t *testing.T) {
 			require.NoError(t, os.WriteFile(ref, []byte("\x1b[2J\x07abc"), 0o644))
 		}, `(starts with "\x1b[2J\aabc")`},
 		{"FIFO", func(t *testing.T, ref string) { require.NoError(t, syscall.Mkfifo(ref, 0o644)) }, "named pipe (FIFO)"},
-		{"directory", func(t *testing.T, ref string) { require.NoError(t, os.Mkdir(ref, 0o755)) }, "not a regular file: a directory"},
+		{"directory", func(t *testing.T, ref string) { require.NoError(t, os.Mkdir(ref, 0o755)) }, "a directory, not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &Client{Endpoint: "http://127.0.0.1:1", CacheDir: t.TempDir(), Offline: true}
@@ -183,6 +183,6 @@ func TestReadRegularRefusesFIFO(t *testing.T) {
 	big := filepath.Join(t.TempDir(), "big")
 	require.NoError(t, os.WriteFile(big, make([]byte, 101), 0o644))
 	_, err = readRegular(big, 100)
-	require.ErrorContains(t, err, "more than the 100 bytes expected")
+	require.ErrorContains(t, err, "more than the 100 expected")
 	require.False(t, errors.Is(err, errNotRegular))
 }

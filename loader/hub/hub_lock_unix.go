@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // lockFile takes an exclusive flock on path (created if needed), waiting
@@ -19,15 +21,16 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|oNonblock, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|regfile.NonBlock, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err == nil {
+		err = regfile.Check(path, st)
+	}
+	if err != nil {
 		f.Close()
-		if err == nil {
-			err = notRegularError(path, st.Mode())
-		}
 		return nil, fmt.Errorf("hub: lock %w", err)
 	}
 	for {

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"strings"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // Preprocessor turns an RGB image into model input the way Hugging Face's
@@ -169,29 +169,7 @@ const maxPreprocessorBytes = 1 << 20
 // would block the open, a device never end) of at most
 // maxPreprocessorBytes.
 func readPreprocessorFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (mode %v)", path, st.Mode().Type())
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|oNonblock, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPreprocessorBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxPreprocessorBytes {
-		return nil, fmt.Errorf("%s is more than %d bytes, too large for a preprocessor config", path, maxPreprocessorBytes)
-	}
-	return data, nil
+	return regfile.ReadFile(path, maxPreprocessorBytes)
 }
 
 func parsePreprocessor(data []byte) (*Preprocessor, error) {

@@ -23,9 +23,9 @@ func TestReadPreprocessorNotRegular(t *testing.T) {
 	require.NoError(t, os.WriteFile(huge, []byte("{"), 0o644))
 	require.NoError(t, os.Truncate(huge, maxPreprocessorBytes+1)) // sparse
 	for _, tc := range []struct{ path, want string }{
-		{fifo, "is not a regular file"},
-		{dir, "is not a regular file"},
-		{huge, "too large for a preprocessor config"},
+		{fifo, "a named pipe (FIFO), not a regular file"},
+		{dir, "a directory, not a regular file"},
+		{huge, "more than the 1048576 expected"},
 	} {
 		done := make(chan error, 1)
 		go func() {

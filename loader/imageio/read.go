@@ -6,32 +6,17 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
+
+	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
 // openImageFile opens path for reading if it is a regular file, following
-// symbolic links, and returns its size. Anything else is refused before it is
-// opened, because opening a named pipe blocks until a writer comes and a
-// device such as /dev/zero never ends. The opened file is checked again, and
-// opened with O_NONBLOCK so that a file swapped for a pipe in between cannot
-// block either. Errors do not repeat the path.
+// symbolic links, and returns its size (package regfile: a named pipe or a
+// device such as /dev/zero is refused without blocking). Errors do not
+// repeat the path.
 func openImageFile(path string) (*os.File, int64, error) {
-	fi, err := os.Stat(path)
+	f, fi, err := regfile.Open(path)
 	if err != nil {
-		return nil, 0, bareError(err)
-	}
-	if err := requireRegular(fi); err != nil {
-		return nil, 0, err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, 0, bareError(err)
-	}
-	if fi, err = f.Stat(); err == nil {
-		err = requireRegular(fi)
-	}
-	if err != nil {
-		f.Close()
 		return nil, 0, bareError(err)
 	}
 	return f, fi.Size(), nil
@@ -45,24 +30,6 @@ func bareError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func requireRegular(fi fs.FileInfo) error {
-	m := fi.Mode()
-	kind := "a special file"
-	switch {
-	case m.IsRegular():
-		return nil
-	case m.IsDir():
-		kind = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		kind = "a named pipe"
-	case m&fs.ModeSocket != 0:
-		kind = "a socket"
-	case m&fs.ModeDevice != 0:
-		kind = "a device"
-	}
-	return fmt.Errorf("%s, not a regular file", kind)
 }
 
 // sniffLen is how many leading bytes identify a format (imageFormat).

@@ -31,9 +31,9 @@ func TestImageLoadSpecialFiles(t *testing.T) {
 	cases := []struct {
 		path, msg string
 	}{
-		{fifo, "a named pipe, not a regular file"},
-		{zero, "a device, not a regular file"},
-		{"/dev/null", "a device, not a regular file"},
+		{fifo, "a named pipe (FIFO), not a regular file"},
+		{zero, "a character device, not a regular file"},
+		{"/dev/null", "a character device, not a regular file"},
 		{dir, "a directory, not a regular file"},
 		{filepath.Join(dir, "missing.jpg"), "no such file or directory"},
 		{link, ""},
