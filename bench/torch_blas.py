@@ -39,9 +39,11 @@ OPENMP_DIR = os.path.join(LIBDIR, "openblas-openmp")
 PTHREAD_DIR = os.path.join(LIBDIR, "openblas-pthread")
 ALTERNATIVES = ("libblas.so.3-x86_64-linux-gnu", "liblapack.so.3-x86_64-linux-gnu", "libopenblas.so.0-x86_64-linux-gnu")
 REEXEC = "VKDEIT_TORCH_BLAS_REEXEC"  # JSON {var: original value or null} of what the re-exec changed
-# What the pthread build gets when the OpenMP build is not installed (measured in
-# bench/RESULTS.md: passive OpenMP waiting beat OPENBLAS_NUM_THREADS=1 on 2 cores).
-PTHREAD_FIX = {"OMP_WAIT_POLICY": "PASSIVE"}
+# What the pthread build gets when the OpenMP build is not installed: one OpenBLAS thread, so
+# nothing fights torch's OpenMP threads (GEMMs then run on one core). On the 2-core machine:
+# 71 ms/img at batch 1 against 240 ms as loaded and 45 ms on the OpenMP build;
+# OMP_WAIT_POLICY=PASSIVE ranged 55-115 ms from run to run, so it is not the default.
+PTHREAD_FIX = {"OPENBLAS_NUM_THREADS": "1"}
 ENV_KEYS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OPENBLAS_VERBOSE", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
             "GOMP_SPINCOUNT", "OMP_PROC_BIND", "MKL_NUM_THREADS", "DNNL_VERBOSE", "ONEDNN_VERBOSE",
             "LD_LIBRARY_PATH", "LD_PRELOAD")
@@ -178,7 +180,9 @@ def ensure_blas(mode, log=sys.stderr):
     if mode == "as-is" or info["variant"] == "openmp":
         return info
     if info["reexec"] is not None:  # already re-executed once: do not loop
-        print(f"torch_blas: warning: still on {info['blas']} [{info['variant']}] after re-executing", file=log)
+        if "LD_LIBRARY_PATH" in info["reexec"]:
+            print(f"torch_blas: warning: still on {info['blas']} [{info['variant']}] after re-executing with "
+                  f"LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH')}", file=log)
         return info
     if info["openmp_installed"]:
         change = {"LD_LIBRARY_PATH": OPENMP_DIR + (":" + os.environ["LD_LIBRARY_PATH"]
