@@ -8,7 +8,7 @@ torch.set_num_threads(--threads) at batch 1 and 8 (warm-up + timed iterations,
 like `vkdeit bench`), four ways: eager, torch.jit.trace, trace+torch.jit.freeze
 and trace+freeze+torch.jit.optimize_for_inference. The timed iterations run in
 --rounds rounds that alternate between the variants (the machine is shared).
-With --vkdeit it runs `vkdeit bench --cpu --json` in the same run on the same
+With --vkdeit it runs `vkdeit bench --device cpu --json` in the same run on the same
 machine and prints the throughput ratios vkdeit / torch against every variant
 and against the fastest one. Uses Debian's python3-torch (`/usr/bin/python3`);
 it is not part of CI.
@@ -274,12 +274,14 @@ def print_inspect(mode, r):
         print("    oneDNN primitives: " + ", ".join(f"{k} {n}x" for k, n in sorted(r["onednn"].items())))
 
 
-def run_vkdeit(binary, preset, batches, warmup, iters, max_time, env):
-    """Runs `vkdeit bench --cpu --json` and returns its report (or None)."""
+def run_vkdeit(binary, preset, devices, batches, warmup, iters, max_time, env):
+    """Runs `vkdeit bench --device DEVICES --json` and returns its report (or None)."""
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "vkdeit.json")
-        cmd = [binary, "bench", "--config", preset, "--cpu", "--batch", ",".join(map(str, batches)),
-               "--warmup", str(warmup), "--iters", str(iters), "--max-time", f"{max_time}s", "--json", out]
+        # vkdeit's --max-time bounds its whole run: give it max_time per (engine, batch), as torch gets.
+        total = max_time * len(devices.split(",")) * len(batches)
+        cmd = [binary, "bench", "--config", preset, "--device", devices, "--batch", ",".join(map(str, batches)),
+               "--warmup", str(warmup), "--iters", str(iters), "--max-time", f"{total}s", "--json", out]
         print("running:", " ".join(cmd), file=sys.stderr, flush=True)
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env=env)
         if p.returncode != 0:
@@ -316,7 +318,10 @@ def main():
                     "variant (at least 3 run)")
     ap.add_argument("--no-probe", action="store_true", help="skip the SGEMM GFLOPS probe and the path inspection")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--vkdeit", metavar="BINARY", help="also run `BINARY bench --cpu` in the same run and print ratios")
+    ap.add_argument("--vkdeit", metavar="BINARY", help="also run `BINARY bench` in the same run and print ratios")
+    ap.add_argument("--vkdeit-devices", default="cpu", metavar="LIST",
+                    help="vkdeit engines to time, as `vkdeit bench --device` takes them (default cpu, the SIMD CPU engine; "
+                         "e.g. cpu,gpu,ref adds Vulkan on lavapipe and the float64 reference)")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON")
     a = ap.parse_args()
     if a.iters < 1 or a.warmup < 0 or a.rounds < 1:
@@ -427,7 +432,8 @@ def main():
 
     vk = None
     if a.vkdeit:
-        vk = run_vkdeit(a.vkdeit, a.config, batches, a.warmup, a.iters, a.max_time, torch_blas.original_env())
+        vk = run_vkdeit(a.vkdeit, a.config, a.vkdeit_devices, batches, a.warmup, a.iters, a.max_time,
+                        torch_blas.original_env())
 
     blas_tag = f"{os.path.basename(os.path.dirname(info['blas'] or '?'))}"
     print()
@@ -438,7 +444,7 @@ def main():
     vk_by = {}
     if vk:
         for p in vk["paths"]:
-            label = "vkdeit " + ("Vulkan " + p["label"].split(" (")[0] if p["path"] == "gpu" else "Go reference")
+            label = f"vkdeit {p['path']}: {p['label']}"
             for bres in p["batches"]:
                 lt = bres["latency"]
                 rows.append((label, {"batch": bres["batch"], "iters": lt["n"], "p50_ms": lt["p50_ms"],
