@@ -205,7 +205,7 @@ main() {
 	echo "($(grep -c '^--- PASS' "$OUT/parity.log") tests passed, $(grep -c '^--- FAIL' "$OUT/parity.log") failed, $(grep -c '^--- SKIP' "$OUT/parity.log") skipped; full log parity.log)"
 	preset=small-distilled
 	[ $SMALL = 1 ] && preset=tiny-distilled
-	step "vkdeit verify $preset" parity 120 "$VK" verify --random $preset --batch 2
+	step "vkdeit verify $preset" parity 120 "$VK" verify --device gpu --random $preset --batch 2
 
 	# 3. Against Hugging Face transformers.
 	shape=small-distilled

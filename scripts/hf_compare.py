@@ -155,7 +155,7 @@ def run_vkdeit(binary, model_dir, images, device, timeout):
     for line in p.stdout.splitlines():
         r = json.loads(line)
         logits = np.zeros(1000)
-        for t in r["top"]:
+        for t in r["predictions"]:
             logits[t["index"]] = t["logit"]
         out[r["path"]] = logits
         device_name = r.get("device", "")

@@ -11,11 +11,15 @@ import (
 // goroutine per available CPU (GOMAXPROCS), and waits for all of them. With
 // one CPU, or n ≤ 1, f runs once on the calling goroutine. The ranges differ
 // in length by at most one chunk, so f must not assume a fixed size.
-func Rows(n int, f func(lo, hi int)) {
+func Rows(n int, f func(lo, hi int)) { RowsAtLeast(n, 1, f) }
+
+// RowsAtLeast is Rows giving each goroutine at least grain rows, so that
+// small inputs (a tiny image) do not pay for goroutines they cannot use.
+func RowsAtLeast(n, grain int, f func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	workers := min(runtime.GOMAXPROCS(0), n)
+	workers := min(runtime.GOMAXPROCS(0), n/max(grain, 1))
 	if workers <= 1 {
 		f(0, n)
 		return

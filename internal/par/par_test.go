@@ -29,3 +29,22 @@ func TestRowsCoversEachIndexOnce(t *testing.T) {
 		runtime.GOMAXPROCS(old)
 	}
 }
+
+func TestRowsAtLeast(t *testing.T) {
+	old := runtime.GOMAXPROCS(4)
+	defer runtime.GOMAXPROCS(old)
+	for _, c := range []struct{ n, grain, maxCalls int }{{15, 16, 1}, {40, 16, 2}, {1000, 16, 4}, {5, 0, 4}} {
+		var calls atomic.Int32
+		covered := make([]int32, c.n)
+		RowsAtLeast(c.n, c.grain, func(lo, hi int) {
+			calls.Add(1)
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&covered[i], 1)
+			}
+		})
+		require.LessOrEqual(t, int(calls.Load()), c.maxCalls, "%+v", c)
+		for i, v := range covered {
+			require.EqualValues(t, 1, v, "%+v index %d", c, i)
+		}
+	}
+}

@@ -88,15 +88,17 @@ func Load(path string, opts DecodeOptions) (*Image, error) {
 }
 
 // LoadContext is Load that gives up waiting for opts.Budget when ctx is done.
+// Errors read "PATH: problem", like the os package's: the path is the
+// context a user needs.
 func LoadContext(ctx context.Context, path string, opts DecodeOptions) (*Image, error) {
 	f, size, err := openImageFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("imageio: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
 	img, err := decodeReader(ctx, f, size, opts)
 	if err != nil {
-		return nil, fmt.Errorf("imageio: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }

@@ -55,7 +55,7 @@ func TestImageLoadSpecialFiles(t *testing.T) {
 				require.NoError(t, err)
 				return
 			}
-			require.ErrorContains(t, err, "imageio: "+c.path+": "+c.msg)
+			require.ErrorContains(t, err, c.path+": "+c.msg)
 		})
 	}
 }

@@ -2,8 +2,8 @@ package imageio
 
 import (
 	"math"
-	"runtime"
-	"sync"
+
+	"github.com/vkdeit/vkdeit/internal/par"
 )
 
 // PIL resampling filter codes, as stored in preprocessor_config.json's "resample" key
@@ -249,28 +249,6 @@ func resizeFilter(img *Image, w, h int, f resampleFilter) *Image {
 	return verticalPass(src, vert, h)
 }
 
-// parallelRows runs fn over [0, n) split into contiguous row ranges, one per
-// available CPU.
-func parallelRows(n int, fn func(y0, y1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	// Tiny images are not worth the goroutines.
-	if workers <= 1 || n < 16 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for y0 := 0; y0 < n; y0 += chunk {
-		y1 := min(y0+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(y0, y1)
-		}()
-	}
-	wg.Wait()
-}
-
 // horizontalPass resamples rows [first, last) of img to width len(c.min).
 func horizontalPass(img *Image, first, last int, c axisCoeffs) *Image {
 	outW := len(c.min)
@@ -359,3 +337,7 @@ func resizeNearest(img *Image, w, h int) *Image {
 	}
 	return out
 }
+
+// parallelRows runs fn over [0, n) split into contiguous row ranges on the
+// available CPUs; images of a few rows are not worth the goroutines.
+func parallelRows(n int, fn func(y0, y1 int)) { par.RowsAtLeast(n, 16, fn) }
