@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +62,6 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	jsonOut := fs.Bool("json", false, "short for --format json")
 	output := fs.StringP("output", "o", "", "write the results to `FILE` (atomically: complete or not at all) instead of stdout")
 	df := addDecodeFlags(fs)
-	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
 		return err
@@ -76,8 +74,6 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return usagef("classify: no images given (run \"vkdeit classify --help\")")
 	case *top < 1:
 		return usagef("classify: --top must be ≥ 1, got %d", *top)
-	case *workers < 1:
-		return usagef("classify: --workers must be ≥ 1, got %d", *workers)
 	case *format != "table" && *format != "json" && *format != "csv":
 		return usagef("classify: --format must be table, json or csv, not %q", *format)
 	}
@@ -105,7 +101,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	w := newResultWriter(out, *format, model.arg, eng, min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: *workers, Decode: decode},
+	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: df.workers, Decode: decode},
 		func(r deit.Result) error {
 			r.Name = displayName(inputName(ins[r.Index]))
 			if r.Err != nil {

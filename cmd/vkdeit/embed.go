@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/vkdeit/vkdeit/deit"
@@ -43,7 +42,6 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output)")
 	output := fs.StringP("output", "o", "", "write to `FILE` (atomically) instead of stdout")
 	df := addDecodeFlags(fs)
-	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
 		return err
@@ -55,8 +53,6 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		return usagef("embed: --format must be json or npy, not %q", *format)
 	case *format == "npy" && (*output == "" || *output == "-"):
 		return usagef("embed: --format npy needs --output FILE.npy")
-	case *workers < 1:
-		return usagef("embed: --workers must be ≥ 1, got %d", *workers)
 	}
 	if err := ef.check("embed"); err != nil {
 		return err
@@ -93,7 +89,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: *workers, Decode: decode},
+	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
 		func(r deit.Result) error {
 			name := displayName(inputName(ins[r.Index]))
 			if r.Err != nil {

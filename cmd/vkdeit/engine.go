@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/spf13/pflag"
 
@@ -105,14 +106,16 @@ func startImages(ctx context.Context, e *env, args []string, model *modelFlags, 
 
 // decodeFlags are the image-decoding flags of every command that reads images.
 type decodeFlags struct {
+	workers   int
 	noEXIF    bool
 	maxPixels int64
 	memoryMiB int64
 }
 
-// addDecodeFlags adds --no-exif, --max-pixels and --decode-memory.
+// addDecodeFlags adds --workers, --no-exif, --max-pixels and --decode-memory.
 func addDecodeFlags(fs *pflag.FlagSet) *decodeFlags {
 	f := &decodeFlags{}
+	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	fs.BoolVar(&f.noEXIF, "no-exif", false, "ignore the EXIF orientation tag")
 	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultMaxPixels, "refuse images with more pixels (Pillow's decompression-bomb limit)")
 	fs.Int64Var(&f.memoryMiB, "decode-memory", 1024, "MiB that the parallel image decoders may use together; larger images wait their turn")
@@ -122,6 +125,9 @@ func addDecodeFlags(fs *pflag.FlagSet) *decodeFlags {
 // options are the decode options the flags ask for, with one memory budget
 // shared by every decoder of the command.
 func (f *decodeFlags) options(cmd string) (imageio.DecodeOptions, error) {
+	if f.workers < 1 {
+		return imageio.DecodeOptions{}, usagef("%s: --workers must be ≥ 1, got %d", cmd, f.workers)
+	}
 	if f.maxPixels < 1 {
 		return imageio.DecodeOptions{}, usagef("%s: --max-pixels must be ≥ 1, got %d", cmd, f.maxPixels)
 	}

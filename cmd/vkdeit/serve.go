@@ -73,6 +73,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return usagef("serve: --max-batch must be ≥ 1, got %d", opts.MaxBatch)
 	}
 	opts.Decode = decode
+	opts.Workers = df.workers // --workers is the decode flags' (server.AddFlags' is shadowed)
 	opts.ServerVersion = version.String()
 	if opts.Name == "" {
 		opts.Name = server.DefaultName(model.arg)
