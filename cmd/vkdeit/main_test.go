@@ -416,3 +416,13 @@ func TestClassifyPreprocessorMismatch(t *testing.T) {
 	require.Contains(t, errs, good[0]+": preprocessing gave 768 values, the model takes 3072 (3×32×32)")
 	require.Contains(t, errs, "1 of 1 inputs could not be classified")
 }
+
+// TestVerifyFP16 is the fp16 engine against the reference with fp16's
+// default tolerance (the fp32 one, 1e-4, would fail).
+func TestVerifyFP16(t *testing.T) {
+	needGPU(t)
+	code, out, errs := runCLI(t, nil, "verify", "--random", "tiny-distilled", "--device", "gpu", "--precision", "fp16", "--batch", "2", "-q")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	require.Contains(t, out, "fp16 against reference")
+	require.Contains(t, out, "≤ 0.003")
+}
