@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +17,25 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 )
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines to write
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // freeAddr returns a loopback address that was free a moment ago.
 func freeAddr(t *testing.T) string {
@@ -33,7 +53,7 @@ func TestServe(t *testing.T) {
 	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	e := newEnv(nil, &bytes.Buffer{}, &stderr)
 	done := make(chan int, 1)
 	go func() {
