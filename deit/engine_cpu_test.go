@@ -60,17 +60,7 @@ func TestCPUEngineMatchesCPU(t *testing.T) {
 		require.NoError(t, err)
 		t.Run(tc.name, func(t *testing.T) {
 			forEachCPUISA(t, func(t *testing.T, isa cpu.ISA) {
-				e := newCPUEngine(t, m, tc.B, CPUOptions{ISA: isa})
-				logits, hidden, err := e.ForwardHidden(context.Background(), px, tc.B)
-				require.NoError(t, err)
-				require.Len(t, hidden, tc.cfg.Layers)
-				for l := range hidden {
-					requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], widen(ref.Hidden[l]), 1e-5)
-				}
-				requireRelL2(t, "logits", logits, widen(ref.Logits), 1e-5)
-				plain, err := e.Forward(context.Background(), px, tc.B)
-				require.NoError(t, err)
-				require.Equal(t, logits, plain, "Forward and ForwardHidden must compute the same logits")
+				requireMatchesReference(t, newCPUEngine(t, m, tc.B, CPUOptions{ISA: isa}), px, tc.B, ref, 1e-5)
 			})
 		})
 	}

@@ -91,16 +91,7 @@ func TestEngineMatchesCPU(t *testing.T) {
 			px := randomPixels(tc.cfg, tc.B, seed)
 			ref, err := m.ForwardReference(context.Background(), px, tc.B)
 			require.NoError(t, err)
-			logits, hidden, err := e.ForwardHidden(context.Background(), px, tc.B)
-			require.NoError(t, err)
-			require.Len(t, hidden, tc.cfg.Layers)
-			for l := range hidden {
-				requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], widen(ref.Hidden[l]), 1e-5)
-			}
-			requireRelL2(t, "logits", logits, widen(ref.Logits), 1e-5)
-			plain, err := e.Forward(context.Background(), px, tc.B)
-			require.NoError(t, err)
-			require.Equal(t, logits, plain, "Forward and ForwardHidden must compute the same logits")
+			requireMatchesReference(t, e, px, tc.B, ref, 1e-5)
 		})
 	}
 }

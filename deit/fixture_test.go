@@ -1,7 +1,9 @@
 package deit
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -139,4 +141,27 @@ func requireRelL2[T float32 | float64](t testing.TB, what string, got []T, want 
 	t.Logf("%s: relative L2 error %.3g; worst element %d: got %.9g want %.9g (|diff| %.3g)",
 		what, rel, worst, float64(got[worst]), want[worst], diff)
 	require.LessOrEqual(t, rel, tol, "%s: relative L2 error", what)
+}
+
+// hiddenForwarder is an engine that can also return every layer's output.
+type hiddenForwarder interface {
+	Forward(ctx context.Context, pixels []float32, B int) ([]float32, error)
+	ForwardHidden(ctx context.Context, pixels []float32, B int) ([]float32, [][]float32, error)
+}
+
+// requireMatchesReference runs e on px and requires its logits and every
+// layer's output within bound (relative L2) of the reference, and Forward to
+// give exactly ForwardHidden's logits.
+func requireMatchesReference(t *testing.T, e hiddenForwarder, px []float32, B int, ref *ReferenceResult, bound float64) {
+	t.Helper()
+	logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
+	require.NoError(t, err)
+	require.Len(t, hidden, len(ref.Hidden))
+	for l := range hidden {
+		requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], widen(ref.Hidden[l]), bound)
+	}
+	requireRelL2(t, "logits", logits, widen(ref.Logits), bound)
+	plain, err := e.Forward(context.Background(), px, B)
+	require.NoError(t, err)
+	require.Equal(t, logits, plain, "Forward and ForwardHidden must compute the same logits")
 }
