@@ -33,7 +33,7 @@ func newCPUEngine(t testing.TB, m *Model, maxBatch int, opts CPUOptions) *CPUEng
 
 // TestCPUEngineMatchesCPU compares the float32 CPU engine with the float64
 // reference, logits and every layer, on every ISA. The bound is the GPU
-// engine's (TestEngineMatchesCPU): float32 products of at most a few
+// engine's (TestGPUEngineMatchesReference): float32 products of at most a few
 // hundred terms and a float32 softmax stay near 1e-6 relative, so 1e-5
 // leaves a margin without hiding a wrong index or term.
 func TestCPUEngineMatchesCPU(t *testing.T) {
@@ -72,19 +72,9 @@ func TestCPUEngineMatchesTorch(t *testing.T) {
 	for _, f := range torchFixtures {
 		t.Run(f.Name, func(t *testing.T) {
 			m, px, want := loadFixture(t, f.Dir, f.Weights)
-			g := readGolden(t, f.Dir)
 			B := len(want) / m.Config.NumLabels
 			forEachCPUISA(t, func(t *testing.T, isa cpu.ISA) {
-				e := newCPUEngine(t, m, B, CPUOptions{ISA: isa})
-				logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
-				require.NoError(t, err)
-				requireRelL2(t, "logits", logits, want, 1e-5)
-				if len(g.Hidden) > 0 {
-					require.Len(t, hidden, len(g.Hidden))
-					for l := range hidden {
-						requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], g.Hidden[l], 1e-5)
-					}
-				}
+				requireMatchesTorch(t, newCPUEngine(t, m, B, CPUOptions{ISA: isa}), f.Dir, px, B, want, 1e-5)
 			})
 		})
 	}

@@ -56,14 +56,14 @@ func tinyConfig(head HeadKind) Config {
 		Channels: 3, NumLabels: 10, Eps: 1e-12, Head: head}
 }
 
-// TestEngineMatchesCPU runs small models on the GPU and the CPU reference and
+// TestGPUEngineMatchesReference runs small models on the GPU and the CPU reference and
 // compares the logits and every layer's output. The GPU computes in float32
 // with float32 accumulation over at most K = 256 terms per dot product and
 // float32 softmax; the reference accumulates in float64. With weights of
 // scale 0.02 the accumulated rounding stays near 1e-6 relative, so 1e-5
 // leaves a margin of ten without hiding a wrong index or a missing term
 // (which give errors of order 1).
-func TestEngineMatchesCPU(t *testing.T) {
+func TestGPUEngineMatchesReference(t *testing.T) {
 	dev := gputest.Open(t)
 	odd := tinyConfig(HeadDistilled)
 	odd.ImageSize, odd.PatchSize, odd.Hidden, odd.Heads, odd.MLP, odd.NumLabels, odd.Layers = 40, 16, 128, 2, 384, 1001, 1
@@ -96,11 +96,11 @@ func TestEngineMatchesCPU(t *testing.T) {
 	}
 }
 
-// TestEngineMatchesTorch runs every committed PyTorch fixture (HF
+// TestGPUEngineMatchesTorch runs every committed PyTorch fixture (HF
 // safetensors and pytorch_model.bin, timm .pth without config, ViT layout)
 // on the GPU and compares with PyTorch's float64 logits, layer by layer where
-// the fixture has hidden states. Bound as in TestEngineMatchesCPU.
-func TestEngineMatchesTorch(t *testing.T) {
+// the fixture has hidden states. Bound as in TestGPUEngineMatchesReference.
+func TestGPUEngineMatchesTorch(t *testing.T) {
 	dev := gputest.Open(t)
 	for _, f := range torchFixtures {
 		t.Run(f.Name, func(t *testing.T) {
@@ -109,25 +109,16 @@ func TestEngineMatchesTorch(t *testing.T) {
 			e, err := NewGPUEngine(dev, m, B)
 			require.NoError(t, err)
 			defer e.Close()
-			logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
-			require.NoError(t, err)
-			requireRelL2(t, "logits", logits, want, 1e-5)
-			g := readGolden(t, f.Dir)
-			if len(g.Hidden) > 0 {
-				require.Len(t, hidden, len(g.Hidden))
-				for l := range hidden {
-					requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], g.Hidden[l], 1e-5)
-				}
-			}
+			requireMatchesTorch(t, e, f.Dir, px, B, want, 1e-5)
 		})
 	}
 }
 
-// TestEngineDeiTSmall checks the full deit-small-distilled shape (random
+// TestGPUEngineDeiTSmall checks the full deit-small-distilled shape (random
 // weights, 22M parameters) against the CPU reference. K reaches 1536 and the
 // residual stream passes 12 layers, so float32 rounding grows to ~1e-5;
 // 1e-4 is the bound README promises for this shape.
-func TestEngineDeiTSmall(t *testing.T) {
+func TestGPUEngineDeiTSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full deit-small in -short mode")
 	}
@@ -150,10 +141,10 @@ func TestEngineDeiTSmall(t *testing.T) {
 	}
 }
 
-// TestEngineReplay replays recorded sequences across batch sizes that share
+// TestGPUEngineReplay replays recorded sequences across batch sizes that share
 // one set of buffers, from several goroutines at once: every answer must be
 // bit-identical to the first.
-func TestEngineReplay(t *testing.T) {
+func TestGPUEngineReplay(t *testing.T) {
 	dev := gputest.Open(t)
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 3)
@@ -203,10 +194,10 @@ func TestEngineReplay(t *testing.T) {
 	}
 }
 
-// TestEngineStaging runs the discrete-GPU path (device memory not mapped:
+// TestGPUEngineStaging runs the discrete-GPU path (device memory not mapped:
 // the input and logits travel through staging buffers and copies recorded
 // in the same submission) and must give the same bits as the mapped path.
-func TestEngineStaging(t *testing.T) {
+func TestGPUEngineStaging(t *testing.T) {
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 11)
 	px := randomPixels(c, 2, 11)
@@ -226,10 +217,10 @@ func TestEngineStaging(t *testing.T) {
 	require.Equal(t, answers[0], answers[1])
 }
 
-// TestEngineStagingFP16 is TestEngineStaging at fp16: fp16 weights travel
+// TestGPUEngineStagingFP16 is TestEngineStaging at fp16: fp16 weights travel
 // through WriteHalf's staging copies, and the logits must match the mapped
 // path bit for bit.
-func TestEngineStagingFP16(t *testing.T) {
+func TestGPUEngineStagingFP16(t *testing.T) {
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 12)
 	px := randomPixels(c, 2, 12)
@@ -249,7 +240,7 @@ func TestEngineStagingFP16(t *testing.T) {
 	require.Equal(t, answers[0], answers[1])
 }
 
-func TestEngineProfile(t *testing.T) {
+func TestGPUEngineProfile(t *testing.T) {
 	dev := gputest.Open(t)
 	if !dev.Info().Timestamps {
 		t.Skip("device has no timestamp queries")
@@ -279,7 +270,7 @@ func TestEngineProfile(t *testing.T) {
 	require.InDelta(t, 2*c.FLOPs(), flops, 0.02*2*c.FLOPs(), "profiled FLOPs vs Config.FLOPs for 2 images")
 }
 
-func TestEngineErrors(t *testing.T) {
+func TestGPUEngineErrors(t *testing.T) {
 	dev := gputest.Open(t)
 	c := tinyConfig(HeadDistilled)
 	m := randomModel(t, c, 1)

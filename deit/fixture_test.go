@@ -165,3 +165,19 @@ func requireMatchesReference(t *testing.T, e hiddenForwarder, px []float32, B in
 	require.NoError(t, err)
 	require.Equal(t, logits, plain, "Forward and ForwardHidden must compute the same logits")
 }
+
+// requireMatchesTorch runs e on a PyTorch fixture's pixels and requires its
+// logits, and every layer where the fixture has hidden states, within
+// bound of PyTorch's float64 values.
+func requireMatchesTorch(t *testing.T, e hiddenForwarder, dir string, px []float32, B int, want []float64, bound float64) {
+	t.Helper()
+	logits, hidden, err := e.ForwardHidden(context.Background(), px, B)
+	require.NoError(t, err)
+	requireRelL2(t, "logits", logits, want, bound)
+	if g := readGolden(t, dir); len(g.Hidden) > 0 {
+		require.Len(t, hidden, len(g.Hidden))
+		for l := range hidden {
+			requireRelL2(t, fmt.Sprintf("layer %d", l), hidden[l], g.Hidden[l], bound)
+		}
+	}
+}
