@@ -2,6 +2,7 @@ package deit
 
 import (
 	"maps"
+	"math"
 	"strings"
 	"testing"
 
@@ -215,5 +216,33 @@ func TestConfigFromTensors(t *testing.T) {
 			require.Equal(t, tc.want, cfg)
 			require.Contains(t, note, tc.note)
 		})
+	}
+}
+
+func TestFirstNonFinite(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 1 << 16, 3<<16 + 5, 40 << 16} {
+		v := make([]float32, n)
+		require.Equal(t, -1, firstNonFinite(v), "n %d", n)
+		for _, at := range []int{n - 1, n / 2, n/3 + 1, 0} {
+			if at < 0 || at >= n {
+				continue
+			}
+			// Two bad values: the first one is reported, whichever goroutine finds which.
+			v[at] = float32(math.Inf(-1))
+			if at+(1<<16) < n {
+				v[at+(1<<16)] = float32(math.NaN())
+			}
+			require.Equal(t, at, firstNonFinite(v), "n %d at %d", n, at)
+		}
+	}
+}
+
+func BenchmarkFirstNonFinite(b *testing.B) {
+	v := make([]float32, 256*3*224*224) // a batch of 256 DeiT inputs
+	b.SetBytes(int64(4 * len(v)))
+	for b.Loop() {
+		if firstNonFinite(v) >= 0 {
+			b.Fatal("finite input")
+		}
 	}
 }
