@@ -248,6 +248,14 @@ func (p *weightsPlan) fill(ts map[string]*checkpoint.Tensor) (*Weights, error) {
 // 60 ms on one core), so large slices are split over the CPUs.
 func firstNonFinite(v []float32) int {
 	const block = 1 << 16
+	if len(v) < 8*block { // not worth goroutines (and no allocation: engines promise none)
+		for i, x := range v {
+			if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
+				return i
+			}
+		}
+		return -1
+	}
 	first := atomic.Int64{}
 	first.Store(int64(len(v)))
 	par.RowsAtLeast((len(v)+block-1)/block, 8, func(lo, hi int) {
