@@ -34,17 +34,12 @@ var ErrNonFinite = errors.New("the model produced non-finite logits (NaN or Inf)
 // Scores are softmax probabilities computed in float64 over all classes.
 // labels name the classes ("LABEL_i" where missing).
 func TopK(logits []float32, k int, labels []string) ([]Prediction, error) {
-	m := math.Inf(-1)
 	for _, l := range logits {
 		if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
 			return nil, ErrNonFinite
 		}
-		m = math.Max(m, float64(l))
 	}
-	var sum float64
-	for _, l := range logits {
-		sum += math.Exp(float64(l) - m)
-	}
+	m, sum := softmaxNorm(logits)
 	idx := make([]int, len(logits))
 	for i := range idx {
 		idx[i] = i
@@ -55,6 +50,28 @@ func TopK(logits []float32, k int, labels []string) ([]Prediction, error) {
 		out = append(out, Prediction{Label: labelOf(labels, i), Score: math.Exp(float64(logits[i])-m) / sum, Index: i, Logit: logits[i]})
 	}
 	return out, nil
+}
+
+// softmaxNorm returns the largest logit and Σ exp(l − max), in float64:
+// score i is exp(l_i − max)/sum.
+func softmaxNorm(logits []float32) (m, sum float64) {
+	m = math.Inf(-1)
+	for _, l := range logits {
+		m = math.Max(m, float64(l))
+	}
+	for _, l := range logits {
+		sum += math.Exp(float64(l) - m)
+	}
+	return m, sum
+}
+
+// Softmax writes the softmax of one image's logits to dst (at least as
+// long), computed in float64 as TopK's scores are, rounded to float32.
+func Softmax(dst, logits []float32) {
+	m, sum := softmaxNorm(logits)
+	for i, l := range logits {
+		dst[i] = float32(math.Exp(float64(l)-m) / sum)
+	}
 }
 
 // labelOf returns class i's name, or Hugging Face's placeholder "LABEL_i".

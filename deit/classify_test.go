@@ -177,3 +177,14 @@ func TestNewEngineDevices(t *testing.T) {
 	_, err = NewEngine(m, EngineOptions{MaxBatch: -1})
 	require.ErrorContains(t, err, "batch size -1")
 }
+
+func TestSoftmaxMatchesTopK(t *testing.T) {
+	logits := []float32{1, 3, 3, -2, 80}
+	p := make([]float32, len(logits))
+	Softmax(p, logits)
+	top, err := TopK(logits, len(logits), nil)
+	require.NoError(t, err)
+	for _, pr := range top {
+		require.Equal(t, float32(pr.Score), p[pr.Index])
+	}
+}

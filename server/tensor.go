@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/vkdeit/vkdeit/deit"
 )
 
 // The model's tensors, as named in metadata and requests.
@@ -152,7 +154,7 @@ func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
 		case outputProbabilities:
 			t.data = make([]float32, len(logits))
 			for i := range n {
-				softmax(t.data[i*L:(i+1)*L], logits[i*L:(i+1)*L])
+				deit.Softmax(t.data[i*L:(i+1)*L], logits[i*L:(i+1)*L])
 			}
 		case outputEmbedding, outputDistEmbedding:
 			tok := 0
@@ -168,22 +170,6 @@ func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
 		out = append(out, t)
 	}
 	return out
-}
-
-// softmax writes the softmax of x to dst, computed in float64 like
-// deit.TopK's scores.
-func softmax(dst, x []float32) {
-	m := math.Inf(-1)
-	for _, v := range x {
-		m = math.Max(m, float64(v))
-	}
-	var sum float64
-	for _, v := range x {
-		sum += math.Exp(float64(v) - m)
-	}
-	for i, v := range x {
-		dst[i] = float32(math.Exp(float64(v)-m) / sum)
-	}
 }
 
 // decodeFP32 reads n little-endian float32 values.
