@@ -4,6 +4,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/vkdeit/vkdeit/internal/stats"
 )
 
 // Stats summarizes a set of latency samples in milliseconds. Percentiles use
@@ -22,27 +24,9 @@ type Stats struct {
 }
 
 // Percentile returns the p-th percentile (0 ≤ p ≤ 100) of sorted, an
-// ascending slice, interpolating linearly between the closest ranks. It
-// returns NaN for an empty slice.
-func Percentile(sorted []float64, p float64) float64 {
-	n := len(sorted)
-	if n == 0 {
-		return math.NaN()
-	}
-	if p <= 0 {
-		return sorted[0]
-	}
-	if p >= 100 {
-		return sorted[n-1]
-	}
-	rank := p / 100 * float64(n-1)
-	lo := int(math.Floor(rank))
-	if lo >= n-1 {
-		return sorted[n-1]
-	}
-	frac := rank - float64(lo)
-	return sorted[lo] + frac*(sorted[lo+1]-sorted[lo])
-}
+// ascending slice, interpolating linearly between the closest ranks (as
+// numpy.percentile does); NaN for an empty slice.
+func Percentile(sorted []float64, p float64) float64 { return stats.Percentile(sorted, p) }
 
 // Summarize computes Stats of the given durations. The input is not modified.
 func Summarize(samples []time.Duration) Stats {

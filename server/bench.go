@@ -19,6 +19,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vkdeit/vkdeit/internal/stats"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -157,7 +159,7 @@ func benchEngine(ctx context.Context, e deit.Engine, B, per int, d time.Duration
 		}
 		lat = append(lat, time.Since(t))
 	}
-	rep.EngineLatency = percentile(lat, 50)
+	rep.EngineLatency = stats.DurationPercentile(lat, 50)
 	return nil
 }
 
@@ -169,15 +171,6 @@ func benchPixels(n int, seed uint64) []float32 {
 		px[i] = float32(r.NormFloat64())
 	}
 	return px
-}
-
-// percentile is the p-th percentile of ds (sorted in place).
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	return ds[min(len(ds)-1, (len(ds)*p)/100)]
 }
 
 // loadGen sends requests to a server on loopback.
@@ -272,7 +265,7 @@ func (lg *loadGen) run(ctx context.Context, protocol string, clients int, d time
 	}
 	r.Requests = len(all)
 	r.Throughput = float64(r.Requests) / elapsed.Seconds()
-	r.P50, r.P99 = percentile(all, 50), percentile(all, 99)
+	r.P50, r.P99 = stats.DurationPercentile(all, 50), stats.DurationPercentile(all, 99)
 	if nb := lg.s.b.batches.Load() - batch0; nb > 0 {
 		r.MeanBatch = float64(lg.s.b.images.Load()-img0) / float64(nb)
 	}
