@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sort"
@@ -134,7 +133,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		t.Batches = keep
 	}
-	pixels := RandomPixels(cfg, maxB, opts.Seed)
+	pixels := deit.RandomPixels(cfg, maxB, opts.Seed)
 
 	outs := make([]map[int][]float32, len(opts.Targets))
 	for i, t := range opts.Targets {
@@ -350,17 +349,6 @@ func newBatchResult(b int, lat []time.Duration, flops float64) BatchResult {
 		br.TFLOPS = br.ImgPerSec * flops / 1e12
 	}
 	return br
-}
-
-// RandomPixels returns a deterministic pseudo-random input batch [B, C, H, W]
-// for cfg, uniform in [−2, 2.5) like normalized ImageNet pixels.
-func RandomPixels(cfg deit.Config, B int, seed int64) []float32 {
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
-	px := make([]float32, B*cfg.Channels*cfg.ImageSize*cfg.ImageSize)
-	for i := range px {
-		px[i] = float32(rng.Float64()*4.5 - 2)
-	}
-	return px
 }
 
 // sortedUnique returns a sorted copy of xs without repeats.

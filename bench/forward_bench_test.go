@@ -47,7 +47,7 @@ func benchGPU(b *testing.B, B int) {
 		b.Fatal(err)
 	}
 	defer eng.Close()
-	px := RandomPixels(m.Config, B, 1)
+	px := deit.RandomPixels(m.Config, B, 1)
 	ctx := context.Background()
 	if _, err := eng.Forward(ctx, px, B); err != nil { // records the sequence
 		b.Fatal(err)
@@ -71,7 +71,7 @@ func BenchmarkForwardGPUBatch8(b *testing.B) { benchGPU(b, 8) }
 // BenchmarkForwardReferenceBatch1 is the pure-Go reference path at batch 1.
 func BenchmarkForwardReferenceBatch1(b *testing.B) {
 	m := smallModel(b)
-	px := RandomPixels(m.Config, 1, 1)
+	px := deit.RandomPixels(m.Config, 1, 1)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -61,3 +61,14 @@ func RandomWeights(cfg Config, seed int64) *Weights {
 	}
 	return w
 }
+
+// RandomPixels returns a deterministic pseudo-random input batch [B, C, H, W]
+// for cfg, uniform in [−2, 2.5) like normalized ImageNet pixels.
+func RandomPixels(cfg Config, B int, seed int64) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	px := make([]float32, B*cfg.Channels*cfg.ImageSize*cfg.ImageSize)
+	for i := range px {
+		px[i] = float32(rng.Float64()*4.5 - 2)
+	}
+	return px
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
@@ -139,7 +138,7 @@ func Bench(ctx context.Context, m *deit.Model, e deit.Engine, opts BenchOptions)
 
 // benchEngine measures the bare engine into rep.
 func benchEngine(ctx context.Context, e deit.Engine, B, per int, d time.Duration, rep *BenchReport) error {
-	px := benchPixels(B*per, 1)
+	px := deit.RandomPixels(e.Config(), B, 1)
 	if _, err := e.Forward(ctx, px, B); err != nil { // warm-up
 		return fmt.Errorf("server: bench: engine: %w", err)
 	}
@@ -161,16 +160,6 @@ func benchEngine(ctx context.Context, e deit.Engine, B, per int, d time.Duration
 	}
 	rep.EngineLatency = stats.DurationPercentile(lat, 50)
 	return nil
-}
-
-// benchPixels is n seeded normal values.
-func benchPixels(n int, seed uint64) []float32 {
-	r := rand.New(rand.NewPCG(seed, 0xbe4c))
-	px := make([]float32, n)
-	for i := range px {
-		px[i] = float32(r.NormFloat64())
-	}
-	return px
 }
 
 // loadGen sends requests to a server on loopback.
@@ -275,8 +264,8 @@ func (lg *loadGen) run(ctx context.Context, protocol string, clients int, d time
 // sender returns client c's request function for a protocol: one image
 // of its own, encoded once.
 func (lg *loadGen) sender(protocol string, c int) func(context.Context) error {
-	px := benchPixels(lg.per, uint64(c)+100)
 	cfg := lg.s.cfg
+	px := deit.RandomPixels(cfg, 1, int64(c)+100)
 	shape := []int{1, cfg.Channels, cfg.ImageSize, cfg.ImageSize}
 	switch protocol {
 	case BenchGRPC:

@@ -61,9 +61,8 @@ func benchModel(b *testing.B) *deit.Model {
 func BenchmarkServe(b *testing.B) {
 	m := benchModel(b)
 	eng := refEngine(b, m, *benchBatch)
-	per := m.Config.Channels * m.Config.ImageSize * m.Config.ImageSize
 	b.Run(fmt.Sprintf("engine/batch=%d", *benchBatch), func(b *testing.B) {
-		px := benchPixels(*benchBatch*per, 1)
+		px := deit.RandomPixels(m.Config, *benchBatch, 1)
 		b.ResetTimer()
 		for range b.N {
 			if _, err := eng.Forward(b.Context(), px, *benchBatch); err != nil {
@@ -73,7 +72,7 @@ func BenchmarkServe(b *testing.B) {
 		b.ReportMetric(float64(b.N**benchBatch)/b.Elapsed().Seconds(), "img/s")
 	})
 	b.Run("engine/batch=1", func(b *testing.B) {
-		px := benchPixels(per, 1)
+		px := deit.RandomPixels(m.Config, 1, 1)
 		b.ResetTimer()
 		for range b.N {
 			if _, err := eng.Forward(b.Context(), px, 1); err != nil {

@@ -70,7 +70,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	var names []string
 	var pixels []float32
 	if fs.NArg() == 0 {
-		pixels = bench.RandomPixels(cfg, ef.batch, *seed)
+		pixels = deit.RandomPixels(cfg, ef.batch, *seed)
 		for i := range ef.batch {
 			names = append(names, fmt.Sprintf("random[%d]", i))
 		}
