@@ -117,6 +117,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	g.Log = e.stderr
 	var targets []bench.Target
 	seen := map[string]bool{}
+	hasGPU := deit.HasGPU() // asks Vulkan once, not per target
 	for _, d := range strings.Split(*devices, ",") {
 		kind, sel := deit.ResolveDevice(d, g.Select)
 		for i, prec := range precs {
@@ -140,7 +141,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			bs := list
 			if bs == nil {
 				bs = []int{1, 8}
-				if kind == "gpu" && deit.HasGPU() {
+				if kind == "gpu" && hasGPU {
 					bs = []int{1, 8, 32, 64, 128, 256}
 				}
 			}
