@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/internal/humanize"
 	"github.com/vkdeit/vkdeit/internal/version"
@@ -27,7 +28,7 @@ type Target struct {
 	// Open builds the engine for batches up to maxBatch. When it fails
 	// with an error wrapping gpu.ErrOutOfMemory, Run drops the largest
 	// batch and tries again.
-	Open func(maxBatch int) (deit.Engine, error)
+	Open func(maxBatch int) (engine.Engine, error)
 	// Batches are the batch sizes to time.
 	Batches []int
 }
@@ -51,7 +52,7 @@ type Options struct {
 	// are skipped with a note. Zero means no bound: exactly Iters passes.
 	MaxTime time.Duration
 	// ProfileRuns is the number of kernel-timed passes per batch size of a
-	// deit.Profiler engine, for the kernel breakdown (default 3).
+	// engine.Profiler engine, for the kernel breakdown (default 3).
 	ProfileRuns int
 	// Seed makes the random input deterministic.
 	Seed int64
@@ -184,7 +185,7 @@ func (run *runner) budget() time.Duration {
 func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*PathReport, map[int][]float32, error) {
 	cfg := run.opts.Model.Config
 	batches := t.Batches
-	var eng deit.Engine
+	var eng engine.Engine
 	for len(batches) > 0 && eng == nil {
 		top := batches[len(batches)-1]
 		e, err := t.Open(top)
@@ -230,8 +231,8 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 			return nil, nil, fmt.Errorf("bench: %s batch %d: %w", t.Path, b, err)
 		}
 		br := newBatchResult(b, lat, cfg.FLOPs())
-		if prof, ok := eng.(deit.Profiler); ok {
-			var runs [][]deit.DispatchTime
+		if prof, ok := eng.(engine.Profiler); ok {
+			var runs [][]engine.StepTime
 			var dev []float64
 			for range run.opts.ProfileRuns {
 				_, ds, err := prof.Profile(ctx, px, b)

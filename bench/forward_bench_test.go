@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
@@ -42,7 +43,7 @@ func benchDevice(b *testing.B) *gpu.Device {
 func benchGPU(b *testing.B, B int) {
 	m := smallModel(b)
 	d := benchDevice(b)
-	eng, err := deit.NewGPUEngine(d, m, B)
+	eng, err := engine.NewGPU(d, m, B, engine.GPUOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func BenchmarkForwardReferenceBatch1(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.ForwardReference(ctx, px, 1); err != nil {
+		if _, err := engine.RunReference(ctx, m, px, 1, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

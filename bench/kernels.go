@@ -3,7 +3,7 @@ package bench
 import (
 	"sort"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 )
 
 // KernelStat is one row of the per-kernel breakdown: every dispatch of one
@@ -25,7 +25,7 @@ type KernelStat struct {
 // forward pass by kernel name. Count is per run (the largest seen, so a run
 // that lost a timestamp does not lower it), times and FLOPs are averaged over
 // runs. Rows are sorted by total time, largest first, ties by name.
-func GroupKernels(runs ...[]deit.DispatchTime) []KernelStat {
+func GroupKernels(runs ...[]engine.StepTime) []KernelStat {
 	if len(runs) == 0 {
 		return nil
 	}
@@ -76,7 +76,7 @@ func GroupKernels(runs ...[]deit.DispatchTime) []KernelStat {
 }
 
 // DeviceMillis returns the summed dispatch time of one profiled run in ms.
-func DeviceMillis(run []deit.DispatchTime) float64 {
+func DeviceMillis(run []engine.StepTime) float64 {
 	var ns float64
 	for _, d := range run {
 		ns += d.Nanos

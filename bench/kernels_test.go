@@ -4,24 +4,23 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 )
 
 func TestGroupKernels(t *testing.T) {
-	run1 := []deit.DispatchTime{
-		{Kernel: "patchify", Label: "patchify", Nanos: 1000},
-		{Kernel: "matmul", Label: "embed", Nanos: 4000, FLOPs: 8e6},
-		{Kernel: "layernorm", Label: "layer0.ln1", Nanos: 500},
-		{Kernel: "matmul", Label: "layer0.qkv", Nanos: 6000, FLOPs: 12e6},
-		{Kernel: "attention", Label: "layer0.attn", Nanos: 3000, FLOPs: 3e6},
+	run1 := []engine.StepTime{
+		{Kernel: "patchify", Step: "patchify", Nanos: 1000},
+		{Kernel: "matmul", Step: "embed", Nanos: 4000, FLOPs: 8e6},
+		{Kernel: "layernorm", Step: "layer0.ln1", Nanos: 500},
+		{Kernel: "matmul", Step: "layer0.qkv", Nanos: 6000, FLOPs: 12e6},
+		{Kernel: "attention", Step: "layer0.attn", Nanos: 3000, FLOPs: 3e6},
 	}
-	run2 := []deit.DispatchTime{
-		{Kernel: "patchify", Label: "patchify", Nanos: 3000},
-		{Kernel: "matmul", Label: "embed", Nanos: 6000, FLOPs: 8e6},
-		{Kernel: "layernorm", Label: "layer0.ln1", Nanos: 1500},
-		{Kernel: "matmul", Label: "layer0.qkv", Nanos: 4000, FLOPs: 12e6},
-		{Kernel: "attention", Label: "layer0.attn", Nanos: 1000, FLOPs: 3e6},
+	run2 := []engine.StepTime{
+		{Kernel: "patchify", Step: "patchify", Nanos: 3000},
+		{Kernel: "matmul", Step: "embed", Nanos: 6000, FLOPs: 8e6},
+		{Kernel: "layernorm", Step: "layer0.ln1", Nanos: 1500},
+		{Kernel: "matmul", Step: "layer0.qkv", Nanos: 4000, FLOPs: 12e6},
+		{Kernel: "attention", Step: "layer0.attn", Nanos: 1000, FLOPs: 3e6},
 	}
 	got := GroupKernels(run1, run2)
 	// Totals per run: 14500 and 15500 ns → 30000 ns in all.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 )
 
@@ -24,8 +25,8 @@ func tinyModel(t *testing.T) *deit.Model {
 
 // refTarget is the reference engine as a bench target.
 func refTarget(m *deit.Model, batches ...int) Target {
-	return Target{Path: "ref", Batches: batches, Open: func(b int) (deit.Engine, error) {
-		return deit.NewReferenceEngine(m, b, 0)
+	return Target{Path: "ref", Batches: batches, Open: func(b int) (engine.Engine, error) {
+		return engine.NewReference(m, b, engine.ReferenceOptions{})
 	}}
 }
 
@@ -92,8 +93,8 @@ func TestRunBounds(t *testing.T) {
 func TestRunGPU(t *testing.T) {
 	m := tinyModel(t)
 	d := gputest.Open(t)
-	gpuTarget := Target{Path: "gpu", Batches: []int{1, 3}, Open: func(b int) (deit.Engine, error) {
-		return deit.NewGPUEngine(d, m, b)
+	gpuTarget := Target{Path: "gpu", Batches: []int{1, 3}, Open: func(b int) (engine.Engine, error) {
+		return engine.NewGPU(d, m, b, engine.GPUOptions{})
 	}}
 	r, err := Run(context.Background(), Options{Model: m, ModelName: "tiny", Targets: []Target{gpuTarget, refTarget(m, 1)},
 		Warmup: 1, Iters: 3, ProfileRuns: 2, Seed: 5})

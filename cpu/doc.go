@@ -2,8 +2,8 @@
 // bias/GELU/residual epilogues, fused multi-head attention, LayerNorm and
 // GELU, in float32, for amd64 with AVX-512 or AVX2+FMA and in plain Go
 // everywhere else. The package is model-agnostic: it knows shapes and
-// layouts, not DeiT or file formats (package deit builds its CPUEngine on
-// it).
+// layouts, not DeiT or file formats (package engine runs a model's plan
+// with it).
 //
 // # Using it
 //

@@ -113,10 +113,10 @@ func (c Config) FLOPs() float64 {
 	return 2 * (patch + float64(c.Layers)*layer + heads)
 }
 
-// checkPixels reports a pixel slice that is not B images of the model's
+// CheckPixels reports a pixel slice that is not B images of the model's
 // input shape [Channels, ImageSize, ImageSize], or that holds a NaN or an
 // infinity (which would make every logit of its image NaN).
-func (c Config) checkPixels(pixels []float32, B int) error {
+func (c Config) CheckPixels(pixels []float32, B int) error {
 	if B < 1 {
 		return fmt.Errorf("batch size %d, want at least 1", B)
 	}

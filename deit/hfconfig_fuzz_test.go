@@ -3,13 +3,15 @@ package deit
 import (
 	"os"
 	"testing"
+
+	"github.com/vkdeit/vkdeit/internal/fixture"
 )
 
 // FuzzHFConfig fuzzes config.json parsing and its interpretation. Whatever
 // ConfigFromHF accepts must be a valid Config with a name for every label.
 func FuzzHFConfig(f *testing.F) {
 	for _, dir := range []string{"tiny-distilled", "tiny-vit"} {
-		if b, err := os.ReadFile(testdataPath(dir, "config.json")); err == nil {
+		if b, err := os.ReadFile(fixture.Path(dir, "config.json")); err == nil {
 			f.Add(b)
 		}
 	}

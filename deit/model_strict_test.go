@@ -1,7 +1,6 @@
 package deit
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
 	"github.com/vkdeit/vkdeit/loader/hub"
 )
@@ -23,7 +23,7 @@ import (
 // and returns the model files.
 func writeFixtureVariant(t *testing.T, config string, edit func(ts map[string]*checkpoint.Tensor)) hub.ModelFiles {
 	t.Helper()
-	ts, err := checkpoint.Read(testdataPath("tiny-distilled", "model.safetensors"))
+	ts, err := checkpoint.Read(fixture.Path("tiny-distilled", "model.safetensors"))
 	require.NoError(t, err)
 	if edit != nil {
 		edit(ts)
@@ -42,7 +42,7 @@ func writeFixtureVariant(t *testing.T, config string, edit func(ts map[string]*c
 	files := hub.ModelFiles{Dir: dir, Weights: filepath.Join(dir, "model.safetensors"), Config: filepath.Join(dir, "config.json")}
 	require.NoError(t, checkpoint.WriteSafetensors(files.Weights, list))
 	if config == "" {
-		b, err := os.ReadFile(testdataPath("tiny-distilled", "config.json"))
+		b, err := os.ReadFile(fixture.Path("tiny-distilled", "config.json"))
 		require.NoError(t, err)
 		config = string(b)
 	}
@@ -54,7 +54,7 @@ func writeFixtureVariant(t *testing.T, config string, edit func(ts map[string]*c
 // (old → new replacements).
 func fixtureConfigJSON(t *testing.T, edits ...string) string {
 	t.Helper()
-	b, err := os.ReadFile(testdataPath("tiny-distilled", "config.json"))
+	b, err := os.ReadFile(fixture.Path("tiny-distilled", "config.json"))
 	require.NoError(t, err)
 	s := string(b)
 	for i := 0; i+1 < len(edits); i += 2 {
@@ -171,7 +171,8 @@ func TestLoadDoesNotReadUnusedTensors(t *testing.T) {
 
 // TestLoadRefusesNonFinite checks that a NaN or infinite weight is refused at
 // load, naming the tensor and the first bad element, and that engines refuse
-// non-finite weights built by hand and non-finite pixels.
+// non-finite weights built by hand (NewPlan) and non-finite pixels
+// (Config.CheckPixels, which every engine calls).
 func TestLoadRefusesNonFinite(t *testing.T) {
 	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
 	for _, tc := range []struct {
@@ -199,25 +200,22 @@ func TestLoadRefusesNonFinite(t *testing.T) {
 		})
 	}
 
-	m := tinyModel(t)
+	m, err := Load(fixture.Files("tiny-distilled", "model.safetensors"))
+	require.NoError(t, err)
 	bad := *m.Weights
 	bad.Layers = append([]Layer(nil), bad.Layers...)
 	bad.Layers[1].FC2B = append([]float32(nil), bad.Layers[1].FC2B...)
 	bad.Layers[1].FC2B[5] = nan
-	_, err := NewReferenceEngine(&Model{Config: m.Config, Weights: &bad}, 1, 1)
-	require.ErrorContains(t, err, "weights Layers[1].FC2B[5] is NaN")
+	_, err = NewPlan(&Model{Config: m.Config, Weights: &bad})
+	require.ErrorContains(t, err, "weights Layers[1].FC2B[5] is NaN", "every engine builds its plan, so none runs such weights")
 
-	eng, err := NewReferenceEngine(m, 2, 1)
-	require.NoError(t, err)
-	defer eng.Close()
-	pixels, batch := readInputs(t)
+	pixels, batch := fixture.ReadInputs(t)
 	per := len(pixels) / batch
 	for _, v := range []float32{nan, float32(math.Inf(1))} {
 		p := append([]float32(nil), pixels...)
 		p[per+2*32*32+5*32+7] = v
-		_, err := eng.Forward(context.Background(), p, batch)
+		err := m.Config.CheckPixels(p, batch)
 		require.ErrorContains(t, err, fmt.Sprintf("pixel value %d (image 1, channel 2, row 5, column 7) is %v", per+2*32*32+5*32+7, v))
 	}
-	_, err = eng.Forward(context.Background(), pixels, batch)
-	require.NoError(t, err)
+	require.NoError(t, m.Config.CheckPixels(pixels, batch))
 }

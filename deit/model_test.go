@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
@@ -26,15 +27,15 @@ const tinyConfigJSON = `{"model_type": "deit", "hidden_size": 64, "num_hidden_la
  "intermediate_size": 256, "image_size": 32, "patch_size": 8%s}`
 
 func TestLoad(t *testing.T) {
-	hfWeights := testdataPath("tiny-distilled", "model.safetensors")
-	timmWeights := testdataPath("tiny-distilled-timm", "model.pth")
+	hfWeights := fixture.Path("tiny-distilled", "model.safetensors")
+	timmWeights := fixture.Path("tiny-distilled-timm", "model.pth")
 	for _, tc := range []struct {
 		name    string
 		files   func(t *testing.T) hub.ModelFiles
 		check   func(t *testing.T, m *Model, log string)
 		wantErr string
 	}{
-		{"hf dir", func(*testing.T) hub.ModelFiles { return fixtureFiles("tiny-distilled", "model.safetensors") },
+		{"hf dir", func(*testing.T) hub.ModelFiles { return fixture.Files("tiny-distilled", "model.safetensors") },
 			func(t *testing.T, m *Model, log string) {
 				require.Equal(t, HeadDistilled, m.Config.Head)
 				require.Equal(t, float32(1e-12), m.Config.Eps)

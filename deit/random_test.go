@@ -19,12 +19,12 @@ func meanStd(x []float32) (mean, std float64) {
 }
 
 func TestRandomWeights(t *testing.T) {
-	cfg := cpuTinyConfig(HeadDistilled)
+	cfg := testConfig(HeadDistilled)
 	a, b := RandomWeights(cfg, 42), RandomWeights(cfg, 42)
 	require.Equal(t, a, b, "same seed, same weights")
 	require.NotEqual(t, a.Layers[0].QW, RandomWeights(cfg, 43).Layers[0].QW, "other seed, other weights")
 	require.NoError(t, a.check(cfg))
-	require.Nil(t, RandomWeights(cpuTinyConfig(HeadClassifier), 1).DistW)
+	require.Nil(t, RandomWeights(testConfig(HeadClassifier), 1).DistW)
 	require.Nil(t, RandomWeights(Config{}, 1), "invalid config")
 
 	small, err := Preset("small")

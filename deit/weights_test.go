@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
 )
 
@@ -66,7 +67,7 @@ func TestDetectLayout(t *testing.T) {
 // fixtureTensors reads a committed fixture checkpoint.
 func fixtureTensors(t *testing.T, dir, file string) map[string]*checkpoint.Tensor {
 	t.Helper()
-	ts, err := checkpoint.Read(testdataPath(dir, file))
+	ts, err := checkpoint.Read(fixture.Path(dir, file))
 	require.NoError(t, err)
 	return ts
 }
@@ -74,7 +75,7 @@ func fixtureTensors(t *testing.T, dir, file string) map[string]*checkpoint.Tenso
 // fixtureConfig reads a committed fixture config.json through ConfigFromHF.
 func fixtureConfig(t *testing.T, dir string) Config {
 	t.Helper()
-	hf, err := ReadHFConfig(testdataPath(dir, "config.json"))
+	hf, err := ReadHFConfig(fixture.Path(dir, "config.json"))
 	require.NoError(t, err)
 	c, err := ConfigFromHF(hf)
 	require.NoError(t, err)

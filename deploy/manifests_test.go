@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/server"
 )
@@ -178,7 +179,7 @@ func probeServer(t *testing.T, paths []string) {
 	require.NoError(t, err)
 	m, err := deit.Load(files)
 	require.NoError(t, err)
-	e, err := deit.NewEngine(m, deit.EngineOptions{Device: "ref", MaxBatch: 1})
+	e, err := engine.New(m, engine.Options{Device: "ref", MaxBatch: 1})
 	require.NoError(t, err)
 	defer e.Close()
 	s, err := server.New(m, e, server.Options{})

@@ -36,8 +36,8 @@
 // the same sources (fp32 arithmetic, one rounding per store) or, where the
 // device has cooperative matrices, matmul_coopmat and attention_coopmat,
 // whose tile shape comes from the driver's list as specialization
-// constants. Precision names the model-level choice (fp32, fp16, auto) and
-// Resolve says what it means on a device. Half, ToHalf and FromHalf convert
+// constants. Which element types a model runs at is the engine's choice
+// (package engine), made from DeviceInfo. Half, ToHalf and FromHalf convert
 // to and from binary16; Device.WriteHalf and ReadHalf move fp16 data.
 //
 // # Memory: blocks and buffers

@@ -111,7 +111,7 @@ var (
 	// or could not fit in the device's memory heap.
 	ErrOutOfMemory = errors.New("gpu: out of device memory")
 	// ErrUnsupported reports that the device lacks a feature an operation
-	// needs (fp16 storage and arithmetic for PrecisionFP16).
+	// needs (fp16 storage and arithmetic for F16 arguments).
 	ErrUnsupported = errors.New("gpu: not supported by the device")
 )
 

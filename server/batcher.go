@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 )
 
 // batcher is the dynamic batcher: requests from every client and both
@@ -25,7 +26,7 @@ import (
 // batch releases them, and a request whose client gives up (deadline,
 // cancellation) releases the places of its images not yet handed out.
 type batcher struct {
-	eng      deit.Engine
+	eng      engine.Engine
 	maxBatch int
 	maxDelay time.Duration
 	maxQueue int64
@@ -55,7 +56,7 @@ type batcher struct {
 }
 
 // newBatcher returns a stopped batcher; start launches its goroutines.
-func newBatcher(eng deit.Engine, cfg deit.Config, maxBatch int, maxDelay time.Duration, maxQueue int, met *metrics, log *slog.Logger) *batcher {
+func newBatcher(eng engine.Engine, cfg deit.Config, maxBatch int, maxDelay time.Duration, maxQueue int, met *metrics, log *slog.Logger) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &batcher{
 		eng: eng, maxBatch: maxBatch, maxDelay: maxDelay, maxQueue: int64(maxQueue),
@@ -71,7 +72,7 @@ func newBatcher(eng deit.Engine, cfg deit.Config, maxBatch int, maxDelay time.Du
 // job is one request's images on their way through the batcher.
 type job struct {
 	n     int
-	embed bool      // the request wants embeddings: its batches use ForwardEmbeddings
+	embed bool      // the request wants embeddings: its batches tap the embeddings
 	enq   time.Time // when it entered the queue
 
 	mu        sync.Mutex
@@ -447,10 +448,13 @@ func (b *batcher) forward(bt *batch) (logits, emb []float32, err error) {
 			err = fmt.Errorf("server: engine %s panicked on a batch of %d: %v", b.eng.Name(), bt.n, p)
 		}
 	}()
+	var taps deit.Tap
 	if bt.embed {
-		logits, emb, err = b.eng.ForwardEmbeddings(b.abortCtx, bt.pixels, bt.n)
-	} else {
-		logits, err = b.eng.Forward(b.abortCtx, bt.pixels, bt.n)
+		taps = deit.TapEmbeddings
+	}
+	out, err := b.eng.Run(b.abortCtx, bt.pixels, bt.n, taps)
+	if err == nil {
+		logits, emb = out.Logits, out.Embeddings
 	}
 	switch {
 	case err != nil:

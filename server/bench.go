@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/internal/stats"
 
 	"google.golang.org/grpc"
@@ -86,7 +87,7 @@ type BenchReport struct {
 // latency percentiles for each protocol at each concurrency. Inputs are
 // random preprocessed images. It is what `vkdeit bench serve` prints;
 // the engine stays the caller's.
-func Bench(ctx context.Context, m *deit.Model, e deit.Engine, opts BenchOptions) (*BenchReport, error) {
+func Bench(ctx context.Context, m *deit.Model, e engine.Engine, opts BenchOptions) (*BenchReport, error) {
 	if len(opts.Clients) == 0 {
 		opts.Clients = []int{1, 8, 64}
 	}
@@ -137,7 +138,7 @@ func Bench(ctx context.Context, m *deit.Model, e deit.Engine, opts BenchOptions)
 }
 
 // benchEngine measures the bare engine into rep.
-func benchEngine(ctx context.Context, e deit.Engine, B, per int, d time.Duration, rep *BenchReport) error {
+func benchEngine(ctx context.Context, e engine.Engine, B, per int, d time.Duration, rep *BenchReport) error {
 	px := deit.RandomPixels(e.Config(), B, 1)
 	if _, err := e.Forward(ctx, px, B); err != nil { // warm-up
 		return fmt.Errorf("server: bench: engine: %w", err)

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 )
 
 // classifyDefaultTopK is /classify's default ranking length, as for the
@@ -42,7 +42,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	top, err := deit.TopK(logits, k, s.cfg.Labels)
+	top, err := classify.TopK(logits, k, s.cfg.Labels)
 	if err != nil {
 		return errorf(kindInternal, "classify: %w", err)
 	}

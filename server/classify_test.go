@@ -8,8 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 )
 
 func TestClassify(t *testing.T) {
@@ -19,7 +18,7 @@ func TestClassify(t *testing.T) {
 	jpg := readFile(t, "../samples/grace_hopper.jpg")
 	logits := imageLogits(t, m, eng, jpg)
 	top := func(k int) []map[string]any {
-		preds, err := deit.TopK(logits, k, m.Config.Labels)
+		preds, err := classify.TopK(logits, k, m.Config.Labels)
 		require.NoError(t, err)
 		var out []map[string]any
 		for _, p := range preds {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/server/inference"
 )
@@ -40,9 +41,9 @@ func tinyModel(t testing.TB) *deit.Model {
 }
 
 // refEngine is the deterministic float64 reference engine for m.
-func refEngine(t testing.TB, m *deit.Model, maxBatch int) deit.Engine {
+func refEngine(t testing.TB, m *deit.Model, maxBatch int) engine.Engine {
 	t.Helper()
-	e, err := deit.NewEngine(m, deit.EngineOptions{Device: "ref", MaxBatch: maxBatch, Threads: 1})
+	e, err := engine.New(m, engine.Options{Device: "ref", MaxBatch: maxBatch, Threads: 1})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
 	return e
@@ -52,7 +53,7 @@ func refEngine(t testing.TB, m *deit.Model, maxBatch int) deit.Engine {
 // every call's batch size, can hold calls until released, and can fail
 // or panic.
 type testEngine struct {
-	deit.Engine
+	engine.Engine
 	mu      sync.Mutex
 	sizes   []int
 	gate    chan struct{} // when set, each call waits for a token (or its context)
@@ -89,11 +90,11 @@ func (e *testEngine) Forward(ctx context.Context, px []float32, B int) ([]float3
 	return e.Engine.Forward(ctx, px, B)
 }
 
-func (e *testEngine) ForwardEmbeddings(ctx context.Context, px []float32, B int) ([]float32, []float32, error) {
+func (e *testEngine) Run(ctx context.Context, px []float32, B int, taps deit.Tap) (*engine.Output, error) {
 	if err := e.begin(ctx, B); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return e.Engine.ForwardEmbeddings(ctx, px, B)
+	return e.Engine.Run(ctx, px, B, taps)
 }
 
 func (e *testEngine) calls() []int {
@@ -114,7 +115,7 @@ type testServer struct {
 
 // startServer serves m on e over 127.0.0.1, stopping it when the test
 // ends.
-func startServer(t testing.TB, m *deit.Model, e deit.Engine, opts Options) *testServer {
+func startServer(t testing.TB, m *deit.Model, e engine.Engine, opts Options) *testServer {
 	t.Helper()
 	s, err := New(m, e, opts)
 	require.NoError(t, err)
@@ -170,14 +171,14 @@ func randomPixels(m *deit.Model, n int, seed uint64) []float32 {
 
 // forwardEach is the engine's logits (and embeddings) for each image
 // alone: what every server answer must equal bit for bit.
-func forwardEach(t testing.TB, e deit.Engine, px []float32, n int) (logits, emb []float32) {
+func forwardEach(t testing.TB, e engine.Engine, px []float32, n int) (logits, emb []float32) {
 	t.Helper()
 	per := len(px) / n
 	for i := range n {
-		l, em, err := e.ForwardEmbeddings(context.Background(), px[i*per:(i+1)*per], 1)
+		out, err := e.Run(context.Background(), px[i*per:(i+1)*per], 1, deit.TapEmbeddings)
 		require.NoError(t, err)
-		logits = append(logits, l...)
-		emb = append(emb, em...)
+		logits = append(logits, out.Logits...)
+		emb = append(emb, out.Embeddings...)
 	}
 	return logits, emb
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
@@ -105,7 +105,7 @@ func DefaultName(model string) string {
 
 // withDefaults returns o with every zero field set, or why o is unusable
 // with engine e.
-func (o Options) withDefaults(e deit.Engine) (Options, error) {
+func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	if o.Name == "" {
 		o.Name = "deit"
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/server/inference"
 )
 
@@ -86,7 +87,7 @@ func TestOptionsDefaults(t *testing.T) {
 
 // fakeEngine is an engine that only describes itself.
 type fakeEngine struct {
-	deit.Engine
+	engine.Engine
 	cfg      deit.Config
 	maxBatch int
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
@@ -89,7 +90,7 @@ func (p *prepPool) one(ctx context.Context, name string, data []byte, dst []floa
 	if len(data) == 0 {
 		return fmt.Errorf("%s: empty image", name)
 	}
-	px, err := p.m.Prepare(ctx, deit.Input{Name: name, Data: data}, p.opts)
+	px, err := classify.Prepare(ctx, p.m, classify.Input{Name: name, Data: data}, p.opts)
 	if err != nil {
 		return err
 	}

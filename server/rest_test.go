@@ -18,7 +18,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -140,12 +142,12 @@ func bytesElems(elems ...[]byte) []byte {
 	return out
 }
 
-// probsOf is the softmax deit.TopK computes, per image, in index order.
+// probsOf is the softmax classify.TopK computes, per image, in index order.
 func probsOf(t testing.TB, logits []float32, L int) []float32 {
 	t.Helper()
 	out := make([]float32, len(logits))
 	for i := 0; i < len(logits); i += L {
-		top, err := deit.TopK(logits[i:i+L], L, nil)
+		top, err := classify.TopK(logits[i:i+L], L, nil)
 		require.NoError(t, err)
 		for _, p := range top {
 			out[i+p.Index] = float32(p.Score)
@@ -154,7 +156,7 @@ func probsOf(t testing.TB, logits []float32, L int) []float32 {
 	return out
 }
 
-// embRows picks token tok's rows from ForwardEmbeddings output.
+// embRows picks token tok's rows from the embeddings tap.
 func embRows(emb []float32, n, H, D, tok int) []float32 {
 	var out []float32
 	for i := range n {
@@ -259,11 +261,11 @@ func TestRESTInferExact(t *testing.T) {
 
 // imageLogits is what `vkdeit classify` computes for an image file:
 // Model.Prepare, then the engine.
-func imageLogits(t testing.TB, m *deit.Model, e deit.Engine, files ...[]byte) []float32 {
+func imageLogits(t testing.TB, m *deit.Model, e engine.Engine, files ...[]byte) []float32 {
 	t.Helper()
 	var out []float32
 	for _, f := range files {
-		px, err := m.Prepare(context.Background(), deit.Input{Data: f}, imageio.DecodeOptions{})
+		px, err := classify.Prepare(context.Background(), m, classify.Input{Data: f}, imageio.DecodeOptions{})
 		require.NoError(t, err)
 		l, err := e.Forward(t.Context(), px, 1)
 		require.NoError(t, err)
@@ -429,7 +431,7 @@ func TestRESTNonFiniteJSON(t *testing.T) {
 }
 
 // nanEngine makes every image's first logit NaN.
-type nanEngine struct{ deit.Engine }
+type nanEngine struct{ engine.Engine }
 
 func (e *nanEngine) Forward(ctx context.Context, px []float32, B int) ([]float32, error) {
 	l, err := e.Engine.Forward(ctx, px, B)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/server/inference"
 )
 
@@ -28,7 +29,7 @@ import (
 // shutdown. The engine stays the caller's: close it after Run returns.
 type Server struct {
 	m    *deit.Model
-	eng  deit.Engine
+	eng  engine.Engine
 	cfg  deit.Config
 	opts Options
 	log  *slog.Logger
@@ -59,8 +60,8 @@ type Server struct {
 }
 
 // New returns a server for model m running on engine e (built for m, by
-// deit.NewEngine for instance), configured by opts. It starts nothing.
-func New(m *deit.Model, e deit.Engine, opts Options) (*Server, error) {
+// engine.New for instance), configured by opts. It starts nothing.
+func New(m *deit.Model, e engine.Engine, opts Options) (*Server, error) {
 	if m == nil || e == nil {
 		return nil, errors.New("server: nil model or engine")
 	}

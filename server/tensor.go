@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 )
 
 // The model's tensors, as named in metadata and requests.
@@ -46,8 +46,8 @@ type request struct {
 	outputs []string
 }
 
-// wantsEmbeddings reports whether any requested output needs
-// ForwardEmbeddings.
+// wantsEmbeddings reports whether any requested output needs the
+// embeddings tap.
 func (r *request) wantsEmbeddings() bool {
 	return slices.Contains(r.outputs, outputEmbedding) || slices.Contains(r.outputs, outputDistEmbedding)
 }
@@ -154,7 +154,7 @@ func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
 		case outputProbabilities:
 			t.data = make([]float32, len(logits))
 			for i := range n {
-				deit.Softmax(t.data[i*L:(i+1)*L], logits[i*L:(i+1)*L])
+				classify.Softmax(t.data[i*L:(i+1)*L], logits[i*L:(i+1)*L])
 			}
 		case outputEmbedding, outputDistEmbedding:
 			tok := 0

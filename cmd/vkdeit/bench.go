@@ -9,6 +9,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/server"
 )
@@ -105,9 +106,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	var precs []gpu.Precision
+	var precs []deit.Precision
 	for _, p := range strings.Split(*precisions, ",") {
-		pr, err := gpu.ParsePrecision(strings.TrimSpace(p))
+		pr, err := deit.ParsePrecision(strings.TrimSpace(p))
 		if err != nil {
 			return usagef("bench: --precision: %v", err)
 		}
@@ -117,21 +118,21 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	g.Log = e.stderr
 	var targets []bench.Target
 	seen := map[string]bool{}
-	hasGPU := deit.HasGPU() // asks Vulkan once, not per target
+	hasGPU := engine.HasGPU() // asks Vulkan once, not per target
 	for _, d := range strings.Split(*devices, ",") {
-		kind, sel := deit.ResolveDevice(d, g.Select)
+		kind, sel := engine.ResolveDevice(d, g.Select)
 		for i, prec := range precs {
 			if kind != "gpu" && i > 0 {
 				break // CPU engines have one precision
 			}
 			if kind != "gpu" {
-				prec = gpu.PrecisionFP32
+				prec = deit.FP32
 			}
-			path := kind
+			path := string(kind)
 			if sel != "" {
 				path = "gpu:" + sel
 			}
-			if prec != gpu.PrecisionFP32 {
+			if prec != deit.FP32 {
 				path += "-" + prec.String()
 			}
 			if seen[path] {
@@ -146,8 +147,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 				}
 			}
 			dev := d
-			targets = append(targets, bench.Target{Path: path, Batches: bs, Open: func(b int) (deit.Engine, error) {
-				return deit.NewEngine(m, deit.EngineOptions{Device: dev, Precision: prec, MaxBatch: b, GPU: g})
+			targets = append(targets, bench.Target{Path: path, Batches: bs, Open: func(b int) (engine.Engine, error) {
+				return engine.New(m, engine.Options{Device: dev, Precision: prec, MaxBatch: b, GPU: g})
 			}})
 		}
 	}
@@ -161,8 +162,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if len(bs) == 0 {
 			bs = []int{1}
 		}
-		targets = append(targets, bench.Target{Path: "ref", Batches: bs, Open: func(b int) (deit.Engine, error) {
-			return deit.NewReferenceEngine(m, b, 0)
+		targets = append(targets, bench.Target{Path: "ref", Batches: bs, Open: func(b int) (engine.Engine, error) {
+			return engine.NewReference(m, b, engine.ReferenceOptions{})
 		}})
 	}
 	opts := bench.Options{Model: m, ModelName: name, Targets: targets, Warmup: *warmup, Iters: *iters,
@@ -253,7 +254,7 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("bench serve: unexpected arguments %q", fs.Args())
 	}
-	prec, err := gpu.ParsePrecision(*precision)
+	prec, err := deit.ParsePrecision(*precision)
 	if err != nil {
 		return usagef("bench serve: --precision: %v", err)
 	}

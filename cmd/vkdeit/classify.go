@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/engine"
 )
 
 const classifySynopsis = `classify [flags] PATH...
@@ -36,14 +37,14 @@ const classifyExamples = `  vkdeit classify samples/grace_hopper.jpg
 
 // classifyJSON is one image's JSON line.
 type classifyJSON struct {
-	Path        string            `json:"path"`
-	Error       string            `json:"error,omitempty"`
-	Predictions []deit.Prediction `json:"predictions,omitempty"`
-	Device      string            `json:"device,omitempty"`
-	Precision   string            `json:"precision,omitempty"`
-	Model       string            `json:"model,omitempty"`
-	BatchSize   int               `json:"batch_size,omitempty"`
-	Timing      *timingJSON       `json:"timing_ms,omitempty"`
+	Path        string                `json:"path"`
+	Error       string                `json:"error,omitempty"`
+	Predictions []classify.Prediction `json:"predictions,omitempty"`
+	Device      string                `json:"device,omitempty"`
+	Precision   string                `json:"precision,omitempty"`
+	Model       string                `json:"model,omitempty"`
+	BatchSize   int                   `json:"batch_size,omitempty"`
+	Timing      *timingJSON           `json:"timing_ms,omitempty"`
 }
 
 type timingJSON struct {
@@ -101,8 +102,8 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	w := newResultWriter(out, *format, model.arg, eng, min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: *top, Workers: df.workers, Decode: decode},
-		func(r deit.Result) error {
+	err = c.Stream(ctx, ins, classify.Options{TopK: *top, Workers: df.workers, Decode: decode},
+		func(r classify.Result) error {
 			r.Name = displayName(inputName(ins[r.Index]))
 			if r.Err != nil {
 				failed++
@@ -141,7 +142,7 @@ type resultWriter struct {
 	header bool // the CSV header is written
 }
 
-func newResultWriter(w io.Writer, format, model string, eng deit.Engine, k int) *resultWriter {
+func newResultWriter(w io.Writer, format, model string, eng engine.Engine, k int) *resultWriter {
 	rw := &resultWriter{w: w, format: format, model: model, device: eng.Name(), arith: eng.Arithmetic(), k: k}
 	if format == "csv" {
 		rw.csv = csv.NewWriter(w)
@@ -152,7 +153,7 @@ func newResultWriter(w io.Writer, format, model string, eng deit.Engine, k int) 
 // write prints one result; failures appear in JSON and CSV (so no input
 // disappears from a results file) but not in the table, which is for people
 // who read the errors on stderr.
-func (rw *resultWriter) write(r deit.Result) error {
+func (rw *resultWriter) write(r classify.Result) error {
 	switch rw.format {
 	case "json":
 		rec := classifyJSON{Path: r.Name}
@@ -225,7 +226,7 @@ func (rw *resultWriter) flush() error {
 }
 
 // formatTable renders one image's predictions as an aligned table.
-func formatTable(name string, preds []deit.Prediction, numLabels int) string {
+func formatTable(name string, preds []classify.Prediction, numLabels int) string {
 	var b strings.Builder
 	if name == stdinName {
 		name = "(standard input)"

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/internal/npy"
 )
 
@@ -89,8 +89,8 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
-		func(r deit.Result) error {
+	err = c.Stream(ctx, ins, classify.Options{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
+		func(r classify.Result) error {
 			name := displayName(inputName(ins[r.Index]))
 			if r.Err != nil {
 				failed++

@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
@@ -17,7 +19,7 @@ type engineFlags struct {
 	device    string
 	batch     int
 	precision string
-	prec      gpu.Precision // parsed by check
+	prec      deit.Precision // parsed by check
 }
 
 // precisionHelp describes --precision for every command that runs a model.
@@ -38,7 +40,7 @@ func (f *engineFlags) check(cmd string) error {
 	if f.batch < 1 {
 		return usagef("%s: --batch must be ≥ 1, got %d", cmd, f.batch)
 	}
-	p, err := gpu.ParsePrecision(f.precision)
+	p, err := deit.ParsePrecision(f.precision)
 	if err != nil {
 		return usagef("%s: --precision: %v", cmd, err)
 	}
@@ -49,10 +51,10 @@ func (f *engineFlags) check(cmd string) error {
 // openEngine builds the engine --device asks for, for batches up to
 // maxBatch, and says on stderr (unless quiet) what runs the model.
 // $VKDEIT_DEVICE and $VKDEIT_VALIDATION apply to Vulkan devices.
-func openEngine(e *env, m *deit.Model, device string, prec gpu.Precision, maxBatch int, quiet bool) (deit.Engine, error) {
+func openEngine(e *env, m *deit.Model, device string, prec deit.Precision, maxBatch int, quiet bool) (engine.Engine, error) {
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
-	eng, err := deit.NewEngine(m, deit.EngineOptions{Device: device, Precision: prec, MaxBatch: maxBatch, GPU: g})
+	eng, err := engine.New(m, engine.Options{Device: device, Precision: prec, MaxBatch: maxBatch, GPU: g})
 	if err != nil {
 		return nil, err
 	}
@@ -66,9 +68,9 @@ func openEngine(e *env, m *deit.Model, device string, prec gpu.Precision, maxBat
 // imageJob is what classify and embed start from: the images named on the
 // command line and a classifier for them.
 type imageJob struct {
-	inputs  []deit.Input
+	inputs  []classify.Input
 	argErrs int // arguments that named no readable input (already reported)
-	c       *deit.Classifier
+	c       *classify.Classifier
 }
 
 // startImages expands args into images (reporting bad arguments on
@@ -96,7 +98,7 @@ func startImages(ctx context.Context, e *env, args []string, model *modelFlags, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := deit.NewClassifier(m, eng)
+	c, err := classify.New(m, eng)
 	if err != nil {
 		eng.Close()
 		return nil, err

@@ -14,8 +14,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 )
 
 // serveRepo imitates the Hub's resolve endpoint for one repo holding the
@@ -84,7 +83,7 @@ func TestDownloadThenClassifyOffline(t *testing.T) {
 	code, out, errs = runCLI(t, nil, "classify", "--model", repo, "--device", "ref", "--top", "1", good[0])
 	require.Equal(t, 0, code, errs)
 	m := loadTiny(t)
-	want, err := deit.TopK(expectedLogits(t, m, good[0]), 1, m.Config.Labels)
+	want, err := classify.TopK(expectedLogits(t, m, good[0]), 1, m.Config.Labels)
 	require.NoError(t, err)
 	require.Contains(t, out, want[0].Label)
 	require.Equal(t, downloaded, gets.Load(), "offline classify must not download")

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -23,7 +23,7 @@ const stdinName = "-"
 // Problems (a missing path, an unreadable directory) come back as errors
 // naming the path; the other arguments still expand. warnings are harmless
 // notes such as a directory without images.
-func expandInputs(args []string, stdin io.Reader) (ins []deit.Input, errs []error, warnings []string) {
+func expandInputs(args []string, stdin io.Reader) (ins []classify.Input, errs []error, warnings []string) {
 	stdinUsed := false
 	for _, a := range args {
 		if a == stdinName {
@@ -39,7 +39,7 @@ func expandInputs(args []string, stdin io.Reader) (ins []deit.Input, errs []erro
 			case int64(len(data)) > imageio.DefaultMaxBytes:
 				errs = append(errs, fmt.Errorf("-: standard input holds more than %d bytes, the most one image may have", int64(imageio.DefaultMaxBytes)))
 			default:
-				ins = append(ins, deit.Input{Name: stdinName, Data: data})
+				ins = append(ins, classify.Input{Name: stdinName, Data: data})
 			}
 			continue
 		}
@@ -49,7 +49,7 @@ func expandInputs(args []string, stdin io.Reader) (ins []deit.Input, errs []erro
 			continue
 		}
 		if !st.IsDir() {
-			ins = append(ins, deit.Input{Path: a})
+			ins = append(ins, classify.Input{Path: a})
 			continue
 		}
 		found := 0
@@ -69,7 +69,7 @@ func expandInputs(args []string, stdin io.Reader) (ins []deit.Input, errs []erro
 					return nil // broken link or link to a directory: not an image file
 				}
 			}
-			ins = append(ins, deit.Input{Path: p})
+			ins = append(ins, classify.Input{Path: p})
 			found++
 			return nil
 		})
@@ -110,7 +110,7 @@ func displayName(p string) string {
 }
 
 // inputName is how results name an input: its path, or "-" for stdin.
-func inputName(in deit.Input) string {
+func inputName(in classify.Input) string {
 	if in.Name != "" {
 		return in.Name
 	}

@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkdeit/vkdeit/bench"
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
@@ -99,7 +101,7 @@ func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
 	require.NoError(t, err)
 	px, err := m.Pre.Apply(img)
 	require.NoError(t, err)
-	res, err := m.ForwardReference(context.Background(), px, 1)
+	res, err := engine.RunReference(context.Background(), m, px, 1, 0)
 	require.NoError(t, err)
 	return res.Logits
 }
@@ -138,7 +140,7 @@ func TestClassifyMixedDirectory(t *testing.T) {
 				i := strings.Index(out, p+"\n")
 				require.Greater(t, i, pos, "%s missing or out of order in\n%s", p, out)
 				pos = i
-				want, err := deit.TopK(expectedLogits(t, m, p), 3, m.Config.Labels)
+				want, err := classify.TopK(expectedLogits(t, m, p), 3, m.Config.Labels)
 				require.NoError(t, err)
 				block := out[i:]
 				lines := strings.Split(block, "\n")
@@ -192,7 +194,7 @@ func TestClassifyJSONAndStdin(t *testing.T) {
 		}
 	}
 	// Standard input gives exactly what the file gives, and both match a
-	// direct ForwardReference call.
+	// direct engine.RunReference call.
 	require.Equal(t, fileRes.Predictions, stdinRes.Predictions)
 	want := expectedLogits(t, m, good[0])
 	for _, p := range fileRes.Predictions {

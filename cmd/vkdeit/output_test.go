@@ -17,7 +17,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -43,7 +45,7 @@ func TestClassifyCSV(t *testing.T) {
 	for _, p := range good {
 		r := byPath[p]
 		require.NotNil(t, r, p)
-		want, err := deit.TopK(expectedLogits(t, m, p), 2, m.Config.Labels)
+		want, err := classify.TopK(expectedLogits(t, m, p), 2, m.Config.Labels)
 		require.NoError(t, err)
 		require.Equal(t, want[0].Label, r[1])
 		score, err := strconv.ParseFloat(r[2], 64)
@@ -141,9 +143,9 @@ func TestInterruptExitStatus(t *testing.T) {
 func TestEmbed(t *testing.T) {
 	_, good := mixedDir(t)
 	m := loadTiny(t)
-	px, err := m.Prepare(context.Background(), deit.Input{Path: good[0]}, imageioOpts())
+	px, err := classify.Prepare(context.Background(), m, classify.Input{Path: good[0]}, imageioOpts())
 	require.NoError(t, err)
-	want, err := m.ForwardReference(context.Background(), px, 1)
+	want, err := engine.RunReference(context.Background(), m, px, 1, deit.TapEmbeddings)
 	require.NoError(t, err)
 	D := m.Config.Hidden
 

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/internal/version"
 	"github.com/vkdeit/vkdeit/server"
 )
@@ -52,7 +52,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	prec, err := gpu.ParsePrecision(*precision)
+	prec, err := deit.ParsePrecision(*precision)
 	if err != nil {
 		return usagef("serve: --precision: %v", err)
 	}

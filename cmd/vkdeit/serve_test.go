@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/classify"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines to write
@@ -91,7 +90,7 @@ func TestServe(t *testing.T) {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
 	m := loadTiny(t)
-	want, err := deit.TopK(expectedLogits(t, m, good[0]), 2, m.Config.Labels)
+	want, err := classify.TopK(expectedLogits(t, m, good[0]), 2, m.Config.Labels)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, want[0].Label, got[0].Label)

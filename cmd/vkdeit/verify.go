@@ -8,7 +8,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/vkdeit/vkdeit/bench"
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 )
 
 const verifySynopsis = `verify [flags] [IMAGE...]
@@ -86,7 +88,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			return errFailed
 		}
 		for _, in := range ins {
-			px, err := m.Prepare(ctx, in, decode)
+			px, err := classify.Prepare(ctx, m, in, decode)
 			if err != nil {
 				return err
 			}
@@ -104,10 +106,10 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	if strings.HasPrefix(eng.Arithmetic(), "fp16") && !fs.Changed("tol") {
+	if eng.Precision() != deit.FP32 && !fs.Changed("tol") {
 		*tol = fp16Tol
 	}
-	ref, err := deit.NewReferenceEngine(m, eng.MaxBatch(), 0)
+	ref, err := engine.NewReference(m, eng.MaxBatch(), engine.ReferenceOptions{})
 	if err != nil {
 		return err
 	}
@@ -177,10 +179,10 @@ func topAgree(got, want []float32, k int, tie float64) (bool, string) {
 	return true, "agree"
 }
 
-// topIndices is the class indices of deit.TopK, for comparisons; logits
+// topIndices is the class indices of classify.TopK, for comparisons; logits
 // that are not finite rank nothing.
 func topIndices(logits []float32, k int) []int {
-	top, _ := deit.TopK(logits, k, nil)
+	top, _ := classify.TopK(logits, k, nil)
 	idx := make([]int, len(top))
 	for i, p := range top {
 		idx[i] = p.Index

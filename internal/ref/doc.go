@@ -6,8 +6,7 @@
 // Each kernel family has one file here named after it (matmul.go,
 // attention.go, layernorm.go, gelu.go, glue.go for patchify, tokens and
 // gatherrows), and every kernel test compares against these functions. The
-// DeiT reference forward pass (deit.Model.ForwardReference) is built from
-// them too, rounding to float32 between steps as PyTorch stores its
+// reference engine (engine.Reference) executes a model's plan with them, rounding to float32 between steps as PyTorch stores its
 // activations, so "the reference" means the same arithmetic everywhere.
 //
 // Results that are not exact in float32 come back as []float64 (unrounded,

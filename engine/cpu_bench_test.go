@@ -1,4 +1,4 @@
-package deit
+package engine
 
 import (
 	"context"
@@ -8,44 +8,45 @@ import (
 	"testing"
 
 	"github.com/vkdeit/vkdeit/cpu"
+	"github.com/vkdeit/vkdeit/deit"
 )
 
-// BenchmarkCPUEngineSmallBatch1 and …Batch8 run deit-small-distilled
+// BenchmarkCPUSmallBatch1 and …Batch8 run deit-small-distilled
 // (random weights) on the CPU engine with every CPU and the best ISA,
 // reporting img/s and ms/img, and log the per-kernel breakdown of one
 // profiled forward. VKDEIT_CPU_ISA is not read: use the ISA sub-benchmarks
-// of BenchmarkCPUEngineSmallISA to compare instruction sets.
-func BenchmarkCPUEngineSmallBatch1(b *testing.B) { benchCPUEngineSmall(b, 1, CPUOptions{}) }
+// of BenchmarkCPUSmallISA to compare instruction sets.
+func BenchmarkCPUSmallBatch1(b *testing.B) { benchCPUSmall(b, 1, CPUOptions{}) }
 
-func BenchmarkCPUEngineSmallBatch8(b *testing.B) { benchCPUEngineSmall(b, 8, CPUOptions{}) }
+func BenchmarkCPUSmallBatch8(b *testing.B) { benchCPUSmall(b, 8, CPUOptions{}) }
 
-// BenchmarkCPUEngineSmallISA runs batch 1 on each supported AVX ISA with
+// BenchmarkCPUSmallISA runs batch 1 on each supported AVX ISA with
 // one and with every thread.
-func BenchmarkCPUEngineSmallISA(b *testing.B) {
+func BenchmarkCPUSmallISA(b *testing.B) {
 	for _, isa := range []cpu.ISA{cpu.AVX2, cpu.AVX512} {
 		if !isa.Supported() {
 			continue
 		}
 		for _, threads := range []int{1, 0} {
 			b.Run(fmt.Sprintf("%v/t%d", isa, threads), func(b *testing.B) {
-				benchCPUEngineSmall(b, 1, CPUOptions{ISA: isa, Threads: threads})
+				benchCPUSmall(b, 1, CPUOptions{ISA: isa, Threads: threads})
 			})
 		}
 	}
 }
 
-func benchCPUEngineSmall(b *testing.B, B int, opts CPUOptions) {
-	c, err := Preset("small-distilled")
+func benchCPUSmall(b *testing.B, B int, opts CPUOptions) {
+	c, err := deit.Preset("small-distilled")
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := &Model{Config: c, Weights: RandomWeights(c, 1)}
-	e, err := NewCPUEngine(m, B, opts)
+	m := randomModel(c, 1)
+	e, err := NewCPU(m, B, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	px := randomPixels(c, B, 1)
+	px := deit.RandomPixels(c, B, 1)
 	dst := make([]float32, B*c.NumLabels)
 	ctx := context.Background()
 	if err := e.ForwardInto(ctx, dst, px, B); err != nil { // warm the caches and the workers
@@ -73,7 +74,7 @@ func benchCPUEngineSmall(b *testing.B, B int, opts CPUOptions) {
 
 // logCPUProfile logs one profiled forward summed by kernel role (qkv,
 // attention, fc1, …, over all layers): time, share and GFLOPS.
-func logCPUProfile(b *testing.B, e *CPUEngine, px []float32, B int) {
+func logCPUProfile(b *testing.B, e *CPU, px []float32, B int) {
 	_, times, err := e.Profile(context.Background(), px, B)
 	if err != nil {
 		b.Fatal(err)
@@ -82,7 +83,7 @@ func logCPUProfile(b *testing.B, e *CPUEngine, px []float32, B int) {
 	by := map[string]*agg{}
 	var total float64
 	for _, d := range times {
-		role := d.Label[strings.IndexByte(d.Label, '.')+1:]
+		role := d.Step[strings.IndexByte(d.Step, '.')+1:]
 		if by[role] == nil {
 			by[role] = &agg{}
 		}

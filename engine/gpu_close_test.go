@@ -1,4 +1,4 @@
-package deit
+package engine
 
 import (
 	"context"
@@ -10,18 +10,19 @@ import (
 
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
+	"github.com/vkdeit/vkdeit/internal/fixture"
 )
 
-// TestGPUEngineDeviceClosedDuringForward closes the device under engines
+// TestGPUDeviceClosedDuringForward closes the device under engines
 // whose Forward runs on other goroutines: Close waits for the forward in
 // flight, every later Forward fails with an error wrapping gpu.ErrClosed,
 // and closing the engines afterwards is harmless (run with -race).
-func TestGPUEngineDeviceClosedDuringForward(t *testing.T) {
+func TestGPUDeviceClosedDuringForward(t *testing.T) {
 	dev := gputest.Open(t)
-	m, pixels, _ := loadFixture(t, "tiny-distilled", "model.safetensors")
-	var engines []*GPUEngine
+	m, pixels, _ := loadFixture(t, fixture.Torches[0])
+	var engines []*GPU
 	for range 2 {
-		e, err := NewGPUEngine(dev, m, 2)
+		e, err := NewGPU(dev, m, 2, GPUOptions{})
 		require.NoError(t, err)
 		engines = append(engines, e)
 	}
@@ -60,6 +61,6 @@ func TestGPUEngineDeviceClosedDuringForward(t *testing.T) {
 		require.ErrorIs(t, err, gpu.ErrClosed, "a batch size never recorded")
 		require.NoError(t, e.Close())
 	}
-	_, err := NewGPUEngine(dev, m, 1)
+	_, err := NewGPU(dev, m, 1, GPUOptions{})
 	require.ErrorIs(t, err, gpu.ErrClosed)
 }

@@ -1,4 +1,8 @@
-package deit
+// Package classify is the classification pipeline the CLI and the server
+// share: decoding and preprocessing on worker goroutines ahead of an
+// engine, batches of up to the engine's MaxBatch, results in input order
+// with per-input errors as values, and the rankings (TopK, Softmax).
+package classify
 
 import (
 	"bytes"
@@ -12,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -109,10 +115,10 @@ func (in Input) name() string {
 	return "image"
 }
 
-// Prepare turns one input into the model's input pixels: decoding (with
-// opts, waiting for opts.Budget under ctx) and the model's preprocessing, or
-// a length check for Pixels. Errors name the input.
-func (m *Model) Prepare(ctx context.Context, in Input, opts imageio.DecodeOptions) ([]float32, error) {
+// Prepare turns one input into m's input pixels: decoding (with opts,
+// waiting for opts.Budget under ctx) and the model's preprocessing, or a
+// length check for Pixels. Errors name the input.
+func Prepare(ctx context.Context, m *deit.Model, in Input, opts imageio.DecodeOptions) ([]float32, error) {
 	set := 0
 	for _, ok := range []bool{in.Path != "", in.Data != nil, in.Image != nil, in.Pixels != nil} {
 		if ok {
@@ -124,7 +130,7 @@ func (m *Model) Prepare(ctx context.Context, in Input, opts imageio.DecodeOption
 	}
 	c := m.Config
 	if in.Pixels != nil {
-		if err := c.checkPixels(in.Pixels, 1); err != nil {
+		if err := c.CheckPixels(in.Pixels, 1); err != nil {
 			return nil, fmt.Errorf("%s: %w", in.name(), err)
 		}
 		return in.Pixels, nil
@@ -174,13 +180,13 @@ type Result struct {
 	// Err is why this input has no result (unreadable, not an image,
 	// non-finite logits); the other fields are then empty.
 	Err error
-	// Top is the ranking, most probable first (ClassifyOptions.TopK long).
+	// Top is the ranking, most probable first (Options.TopK long).
 	Top []Prediction
 	// Logits are all NumLabels logits.
 	Logits []float32
 	// Embedding is the final-LayerNorm [CLS] row (Hugging Face DeiTModel's
 	// last_hidden_state[:, 0]) and DistillationEmbedding the [DIST] row of
-	// distilled models; set only with ClassifyOptions.Embeddings.
+	// distilled models; set only with Options.Embeddings.
 	Embedding, DistillationEmbedding []float32
 	// Preprocess is the time spent decoding and preprocessing this input;
 	// Forward the wall time of the forward pass of the batch that held it,
@@ -189,8 +195,8 @@ type Result struct {
 	BatchSize           int
 }
 
-// ClassifyOptions tune Classify and Stream.
-type ClassifyOptions struct {
+// Options tune Classify and Stream.
+type Options struct {
 	// TopK is the length of each ranking (default 5; more than the class
 	// count gives all).
 	TopK int
@@ -205,33 +211,33 @@ type ClassifyOptions struct {
 	Decode imageio.DecodeOptions
 }
 
-// Classifier classifies images with a Model on an Engine: decoding and
+// Classifier classifies images with a model on an engine: decoding and
 // preprocessing run on worker goroutines ahead of the engine, images go
 // through it in batches of up to Engine.MaxBatch, and every input gets a
 // Result in input order. It is safe for concurrent use (the engine
 // serializes forward passes).
 type Classifier struct {
-	m   *Model
-	eng Engine
+	m   *deit.Model
+	eng engine.Engine
 }
 
-// NewClassifier returns a Classifier for m running on e, which it takes
-// over: Classifier.Close closes it. e must have been built for m.
-func NewClassifier(m *Model, e Engine) (*Classifier, error) {
+// New returns a Classifier for m running on e, which it takes over:
+// Classifier.Close closes it. e must have been built for m.
+func New(m *deit.Model, e engine.Engine) (*Classifier, error) {
 	if m == nil || e == nil {
-		return nil, errors.New("deit: classifier: nil model or engine")
+		return nil, errors.New("classify: nil model or engine")
 	}
 	if ec := e.Config(); ec.Hidden != m.Config.Hidden || ec.NumLabels != m.Config.NumLabels || ec.ImageSize != m.Config.ImageSize {
-		return nil, errors.New("deit: classifier: the engine was built for another model")
+		return nil, errors.New("classify: the engine was built for another model")
 	}
 	return &Classifier{m: m, eng: e}, nil
 }
 
 // Engine is the engine the classifier runs on.
-func (c *Classifier) Engine() Engine { return c.eng }
+func (c *Classifier) Engine() engine.Engine { return c.eng }
 
 // Model is the classifier's model.
-func (c *Classifier) Model() *Model { return c.m }
+func (c *Classifier) Model() *deit.Model { return c.m }
 
 // Close closes the engine.
 func (c *Classifier) Close() error { return c.eng.Close() }
@@ -239,7 +245,7 @@ func (c *Classifier) Close() error { return c.eng.Close() }
 // Classify classifies every input and returns their results in input
 // order. Per-input failures are in Result.Err; the error is for failures
 // that stop everything (the engine, ctx).
-func (c *Classifier) Classify(ctx context.Context, inputs []Input, opts ClassifyOptions) ([]Result, error) {
+func (c *Classifier) Classify(ctx context.Context, inputs []Input, opts Options) ([]Result, error) {
 	out := make([]Result, 0, len(inputs))
 	err := c.Stream(ctx, inputs, opts, func(r Result) error {
 		out = append(out, r)
@@ -250,7 +256,7 @@ func (c *Classifier) Classify(ctx context.Context, inputs []Input, opts Classify
 
 // ClassifyImage ranks one decoded image: the top k classes.
 func (c *Classifier) ClassifyImage(ctx context.Context, img image.Image, k int) ([]Prediction, error) {
-	res, err := c.Classify(ctx, []Input{{Image: img}}, ClassifyOptions{TopK: k, Workers: 1})
+	res, err := c.Classify(ctx, []Input{{Image: img}}, Options{TopK: k, Workers: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -270,12 +276,12 @@ type slot struct {
 // can print results while later images are still being decoded. At most a
 // few batches are decoded ahead, bounding memory. An error from yield stops
 // the stream and is returned.
-func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts ClassifyOptions, yield func(Result) error) error {
+func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, yield func(Result) error) error {
 	if opts.TopK == 0 {
 		opts.TopK = 5
 	}
 	if opts.TopK < 0 {
-		return fmt.Errorf("deit: classify: top-k %d must be positive", opts.TopK)
+		return fmt.Errorf("classify: top-k %d must be positive", opts.TopK)
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -315,7 +321,7 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts ClassifyOp
 			defer wg.Done()
 			for i := range jobs {
 				t0 := time.Now()
-				slots[i].pixels, slots[i].err = c.m.Prepare(ctx, inputs[i], opts.Decode)
+				slots[i].pixels, slots[i].err = Prepare(ctx, c.m, inputs[i], opts.Decode)
 				slots[i].prep = time.Since(t0)
 				close(slots[i].done)
 			}
@@ -331,17 +337,16 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts ClassifyOp
 		var fwd time.Duration
 		if len(inBatch) > 0 {
 			t0 := time.Now()
-			var err error
+			var taps deit.Tap
 			if opts.Embeddings {
-				logits, emb, err = c.eng.ForwardEmbeddings(ctx, batch, len(inBatch))
-			} else {
-				logits, err = c.eng.Forward(ctx, batch, len(inBatch))
+				taps = deit.TapEmbeddings
 			}
+			out, err := c.eng.Run(ctx, batch, len(inBatch), taps)
 			if err != nil {
-				return fmt.Errorf("deit: classify: forward pass on %s (batch of %d starting with %s): %w",
+				return fmt.Errorf("classify: forward pass on %s (batch of %d starting with %s): %w",
 					c.eng.Name(), len(inBatch), inputs[inBatch[0]].name(), err)
 			}
-			fwd = time.Since(t0)
+			logits, emb, fwd = out.Logits, out.Embeddings, time.Since(t0)
 		}
 		k := 0
 		for _, i := range pending {
@@ -383,7 +388,7 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts ClassifyOp
 }
 
 // fill sets r's ranking (and embeddings) from row k of a batch's outputs.
-func (c *Classifier) fill(r *Result, logits, emb []float32, k int, opts ClassifyOptions) {
+func (c *Classifier) fill(r *Result, logits, emb []float32, k int, opts Options) {
 	cfg := c.m.Config
 	L, D, H := cfg.NumLabels, cfg.Hidden, cfg.HeadTokens()
 	r.Logits = append([]float32(nil), logits[k*L:(k+1)*L]...)

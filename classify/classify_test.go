@@ -1,4 +1,4 @@
-package deit
+package classify
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
+	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/internal/ref"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
@@ -46,22 +49,28 @@ func TestTopK(t *testing.T) {
 }
 
 // tinyModel loads the committed tiny distilled fixture.
-func tinyModel(t *testing.T) *Model {
+func tinyModel(t *testing.T) *deit.Model {
 	t.Helper()
-	m, err := Load(fixtureFiles("tiny-distilled", "model.safetensors"))
+	m, err := deit.Load(fixture.Files("tiny-distilled", "model.safetensors"))
 	require.NoError(t, err)
 	return m
 }
 
+// newReference is the reference engine for m, batches up to B.
+func newReference(t *testing.T, m *deit.Model, B int) engine.Engine {
+	t.Helper()
+	e, err := engine.NewReference(m, B, engine.ReferenceOptions{})
+	require.NoError(t, err)
+	return e
+}
+
 func TestClassifierStream(t *testing.T) {
 	m := tinyModel(t)
-	eng, err := NewReferenceEngine(m, 2, 0)
-	require.NoError(t, err)
-	c, err := NewClassifier(m, eng)
+	c, err := New(m, newReference(t, m, 2))
 	require.NoError(t, err)
 	defer c.Close()
 
-	pngPath := testdataPath("grace_hopper_96x112.png")
+	pngPath := fixture.Path("grace_hopper_96x112.png")
 	data, err := os.ReadFile(pngPath)
 	require.NoError(t, err)
 	f, err := os.Open(pngPath)
@@ -69,7 +78,7 @@ func TestClassifierStream(t *testing.T) {
 	decoded, err := png.Decode(f)
 	f.Close()
 	require.NoError(t, err)
-	pixels, err := m.Prepare(context.Background(), Input{Path: pngPath}, imageio.DecodeOptions{})
+	pixels, err := Prepare(context.Background(), m, Input{Path: pngPath}, imageio.DecodeOptions{})
 	require.NoError(t, err)
 	bad := filepath.Join(t.TempDir(), "bad.png")
 	require.NoError(t, os.WriteFile(bad, []byte("not an image"), 0o644))
@@ -83,11 +92,11 @@ func TestClassifierStream(t *testing.T) {
 		{Name: "short pixels", Pixels: pixels[:10]},
 		{Name: "two sources", Path: pngPath, Data: data},
 	}
-	res, err := c.Classify(context.Background(), inputs, ClassifyOptions{TopK: 3, Embeddings: true, Workers: 3})
+	res, err := c.Classify(context.Background(), inputs, Options{TopK: 3, Embeddings: true, Workers: 3})
 	require.NoError(t, err)
 	require.Len(t, res, len(inputs))
 
-	want, err := m.ForwardReference(context.Background(), pixels, 1)
+	want, err := engine.RunReference(context.Background(), m, pixels, 1, deit.TapEmbeddings)
 	require.NoError(t, err)
 	wantTop, err := TopK(want.Logits, 3, m.Config.Labels)
 	require.NoError(t, err)
@@ -120,33 +129,31 @@ func TestClassifierStream(t *testing.T) {
 	// An error from yield stops the stream and comes back.
 	stop := errors.New("stop")
 	n := 0
-	err = c.Stream(context.Background(), inputs, ClassifyOptions{}, func(Result) error { n++; return stop })
+	err = c.Stream(context.Background(), inputs, Options{}, func(Result) error { n++; return stop })
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, 1, n)
 
 	// A cancelled context stops it too.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = c.Classify(ctx, inputs, ClassifyOptions{})
+	_, err = c.Classify(ctx, inputs, Options{})
 	require.ErrorIs(t, err, context.Canceled)
 }
 
 // nanEngine returns NaN logits, as a model with NaN weights would.
-type nanEngine struct{ *ReferenceEngine }
+type nanEngine struct{ engine.Engine }
 
-func (e nanEngine) Forward(ctx context.Context, px []float32, B int) ([]float32, error) {
-	out := make([]float32, B*e.m.Config.NumLabels)
-	for i := range out {
-		out[i] = float32(math.NaN())
+func (e nanEngine) Run(ctx context.Context, px []float32, B int, taps deit.Tap) (*engine.Output, error) {
+	out := &engine.Output{Logits: make([]float32, B*e.Config().NumLabels)}
+	for i := range out.Logits {
+		out.Logits[i] = float32(math.NaN())
 	}
 	return out, nil
 }
 
 func TestClassifierNonFiniteLogits(t *testing.T) {
 	m := tinyModel(t)
-	ref, err := NewReferenceEngine(m, 4, 0)
-	require.NoError(t, err)
-	c, err := NewClassifier(m, nanEngine{ref})
+	c, err := New(m, nanEngine{newReference(t, m, 4)})
 	require.NoError(t, err)
 	img := image.NewGray(image.Rect(0, 0, 40, 40))
 	_, err = c.ClassifyImage(context.Background(), img, 5)
@@ -155,27 +162,10 @@ func TestClassifierNonFiniteLogits(t *testing.T) {
 
 func TestNewClassifierRejectsMismatch(t *testing.T) {
 	m := tinyModel(t)
-	other := tinyConfig(HeadDistilled)
-	other.NumLabels = 3
-	eng, err := NewReferenceEngine(randomModel(t, other, 1), 1, 0)
-	require.NoError(t, err)
-	_, err = NewClassifier(m, eng)
+	other := m.Config
+	other.NumLabels, other.Labels = 3, nil
+	_, err := New(m, newReference(t, &deit.Model{Config: other, Weights: deit.RandomWeights(other, 1)}, 1))
 	require.ErrorContains(t, err, "another model")
-}
-
-func TestNewEngineDevices(t *testing.T) {
-	m := tinyModel(t)
-	e, err := NewEngine(m, EngineOptions{Device: "ref", MaxBatch: 3})
-	require.NoError(t, err)
-	require.Contains(t, e.Name(), "reference")
-	require.Equal(t, 3, e.MaxBatch())
-	require.NoError(t, e.Close())
-	_, err = e.Forward(context.Background(), make([]float32, 3*32*32), 1)
-	require.ErrorContains(t, err, "used after Close")
-	_, err = NewEngine(m, EngineOptions{Device: "no-such-device-xyzzy"})
-	require.Error(t, err)
-	_, err = NewEngine(m, EngineOptions{MaxBatch: -1})
-	require.ErrorContains(t, err, "batch size -1")
 }
 
 func TestSoftmaxMatchesTopK(t *testing.T) {

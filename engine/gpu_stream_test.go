@@ -1,4 +1,4 @@
-package deit
+package engine
 
 import (
 	"context"
@@ -7,21 +7,22 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 )
 
-// TestEngineForwardStream streams five batches through the mapped path and
+// TestGPUForwardStream streams five batches through the mapped path and
 // the staging path (two slots overlapping upload and compute): every batch's
 // logits must equal Forward's bit for bit and arrive in order; errors from
 // next and emit end the stream, leaving the engine usable.
-func TestEngineForwardStream(t *testing.T) {
-	c := tinyConfig(HeadDistilled)
-	m := randomModel(t, c, 13)
+func TestGPUForwardStream(t *testing.T) {
+	c := tinyConfig(deit.HeadDistilled)
+	m := randomModel(c, 13)
 	const B, n = 2, 5
 	batches := make([][]float32, n)
 	for i := range batches {
-		batches[i] = randomPixels(c, B, int64(30+i))
+		batches[i] = deit.RandomPixels(c, B, int64(30+i))
 	}
 	for _, tc := range []struct {
 		name string
@@ -29,7 +30,7 @@ func TestEngineForwardStream(t *testing.T) {
 	}{{"mapped", gpu.Options{}}, {"staging", gpu.Options{ForceStaging: true}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dev := gputest.OpenOptions(t, tc.opts)
-			e, err := NewGPUEngine(dev, m, B)
+			e, err := NewGPU(dev, m, B, GPUOptions{})
 			require.NoError(t, err)
 			defer e.Close()
 			ctx := context.Background()

@@ -1,6 +1,6 @@
 //go:build unix
 
-package deit
+package engine
 
 import "syscall"
 

@@ -1,5 +1,5 @@
 //go:build !unix
 
-package deit
+package engine
 
 func cpuSeconds() float64 { return 0 }

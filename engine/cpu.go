@@ -1,0 +1,306 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vkdeit/vkdeit/cpu"
+	"github.com/vkdeit/vkdeit/deit"
+)
+
+// CPUOptions configure NewCPU. The zero value uses every CPU (GOMAXPROCS),
+// the fastest instruction set the CPU supports, and fp32.
+type CPUOptions struct {
+	// Threads is the number of workers, the calling goroutine included;
+	// 0 means runtime.GOMAXPROCS(0).
+	Threads int
+	// ISA forces an instruction set (cpu.Generic, cpu.AVX2, cpu.AVX512);
+	// cpu.Auto, the zero value, picks cpu.Best(). NewCPU fails if the CPU
+	// cannot run the one asked for.
+	ISA cpu.ISA
+	// Precision must be fp32 or auto (which is fp32).
+	Precision deit.Precision
+}
+
+// cpuPrecisions are the precisions the CPU engine runs.
+var cpuPrecisions = []deit.Precision{deit.FP32}
+
+// CPU runs a model's plan on the CPU with the SIMD kernels of package cpu,
+// in float32 like PyTorch. The Linear weights are packed once into the GEMM
+// micro-kernels' layout, the activations are allocated once for MaxBatch
+// images, and ForwardInto allocates nothing. Each kernel uses every worker;
+// an image's logits depend neither on the batch it is in nor on the thread
+// count (bit for bit).
+//
+// A CPU engine is safe for concurrent use: calls are serialized, because
+// all of them share the activations and the workers.
+type CPU struct {
+	mu       sync.Mutex
+	k        *cpu.Kernels
+	plan     *deit.Plan
+	maxBatch int
+	packed   []*cpu.PackedB            // per step: the packed weight of a Linear, else nil
+	vals     [deit.NumValues][]float32 // activations for maxBatch images; Pixels and Logits are the caller's
+	closed   bool
+}
+
+// maxCPUActivationBytes refuses batches whose activations could not be
+// allocated anyway (a mistaken maxBatch would otherwise crash the process).
+const maxCPUActivationBytes = 1 << 40
+
+// NewCPU packs m's weights and allocates activations for up to maxBatch
+// images.
+func NewCPU(m *deit.Model, maxBatch int, opts CPUOptions) (*CPU, error) {
+	if maxBatch < 1 {
+		return nil, fmt.Errorf("engine: cpu: batch size %d, want at least 1", maxBatch)
+	}
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("engine: cpu: %d threads, want ≥ 0 (0: GOMAXPROCS)", opts.Threads)
+	}
+	if err := opts.Precision.Supported("cpu engine", cpuPrecisions...); err != nil {
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	plan, err := deit.NewPlan(m)
+	if err != nil {
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	e := &CPU{plan: plan, maxBatch: maxBatch}
+	if err := e.allocate(); err != nil {
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	if err := e.pack(); err != nil {
+		return nil, fmt.Errorf("engine: cpu: packing weights: %w", err)
+	}
+	k, err := cpu.New(opts.ISA, opts.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	c := plan.Config
+	if err := k.ReserveAttention(c.Tokens(), c.HeadDim()); err != nil {
+		k.Close()
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	e.k = k
+	return e, nil
+}
+
+// allocate sizes every activation the plan uses for maxBatch images,
+// refusing sizes that overflow or exceed maxCPUActivationBytes in total.
+func (e *CPU) allocate() error {
+	const limit = maxCPUActivationBytes / 4 // floats
+	B := int64(e.maxBatch)
+	var sizes [deit.NumValues]int64
+	var total int64
+	for v := range deit.Value(deit.NumValues) {
+		if v == deit.Pixels || v == deit.Logits {
+			continue
+		}
+		rows, cols := e.plan.Shape(v)
+		n := int64(rows) * int64(cols)
+		if n <= 0 || B > limit/n {
+			n = limit + 1
+		} else {
+			n *= B
+		}
+		sizes[v] = n
+		if total += n; n > limit || total > limit {
+			return fmt.Errorf("activations for batch %d exceed %d GiB", e.maxBatch, maxCPUActivationBytes>>30)
+		}
+	}
+	for v, n := range sizes {
+		if n > 0 {
+			e.vals[v] = make([]float32, n)
+		}
+	}
+	return nil
+}
+
+// pack puts every Linear step's weight in the GEMM's panel layout
+// (cpu.PackLinear reads nn.Linear's [out, in] as is).
+func (e *CPU) pack() error {
+	e.packed = make([]*cpu.PackedB, len(e.plan.Steps))
+	for i, s := range e.plan.Steps {
+		l, ok := s.(*deit.Linear)
+		if !ok {
+			continue
+		}
+		p, err := cpu.PackLinear(l.W, l.N, l.K)
+		if err != nil {
+			return fmt.Errorf("%s: %w", l.Name, err)
+		}
+		e.packed[i] = p
+	}
+	return nil
+}
+
+// MaxBatch implements Engine.
+func (e *CPU) MaxBatch() int { return e.maxBatch }
+
+// Precision implements Engine: fp32.
+func (e *CPU) Precision() deit.Precision { return deit.FP32 }
+
+// Arithmetic implements Engine: float32 throughout, like PyTorch on the CPU.
+func (e *CPU) Arithmetic() string { return "fp32" }
+
+// Config implements Engine.
+func (e *CPU) Config() deit.Config { return e.plan.Config }
+
+// Name implements Engine, e.g. "cpu avx512 (2 threads)".
+func (e *CPU) Name() string {
+	return fmt.Sprintf("cpu %v (%d threads)", e.k.ISA(), e.k.Threads())
+}
+
+// Close stops the engine's workers. Later calls return an error.
+func (e *CPU) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.closed = true
+		e.k.Close()
+	}
+	return nil
+}
+
+var errCPUClosed = errors.New("engine: cpu: used after Close")
+
+// Forward implements Engine.
+func (e *CPU) Forward(ctx context.Context, pixels []float32, B int) ([]float32, error) {
+	if err := checkBatch(B, e.maxBatch); err != nil {
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	logits := make([]float32, B*e.plan.Config.NumLabels)
+	if err := e.ForwardInto(ctx, logits, pixels, B); err != nil {
+		return nil, err
+	}
+	return logits, nil
+}
+
+// ForwardInto is Forward writing the logits into dst ([B, L]); it
+// allocates nothing.
+func (e *CPU) ForwardInto(ctx context.Context, dst, pixels []float32, B int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.run(ctx, dst, pixels, B, 0, nil, nil)
+}
+
+// Run implements Engine.
+func (e *CPU) Run(ctx context.Context, pixels []float32, B int, taps deit.Tap) (*Output, error) {
+	if err := checkBatch(B, e.maxBatch); err != nil {
+		return nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	out := &Output{Logits: make([]float32, B*e.plan.Config.NumLabels)}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.run(ctx, out.Logits, pixels, B, taps, out, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Profile implements Profiler: one forward pass and the wall time of each
+// step.
+func (e *CPU) Profile(ctx context.Context, pixels []float32, B int) ([]float32, []StepTime, error) {
+	if err := checkBatch(B, e.maxBatch); err != nil {
+		return nil, nil, fmt.Errorf("engine: cpu: %w", err)
+	}
+	logits := make([]float32, B*e.plan.Config.NumLabels)
+	prof := make([]StepTime, 0, len(e.plan.Steps))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.run(ctx, logits, pixels, B, 0, nil, &prof); err != nil {
+		return nil, nil, err
+	}
+	return logits, prof, nil
+}
+
+// run executes the plan. taps and out, when set, receive the taps asked
+// for; prof, when not nil, every step's time.
+func (e *CPU) run(ctx context.Context, logits, pixels []float32, B int, taps deit.Tap, out *Output, prof *[]StepTime) error {
+	if e.closed {
+		return errCPUClosed
+	}
+	if err := checkBatch(B, e.maxBatch); err != nil {
+		return fmt.Errorf("engine: cpu: %w", err)
+	}
+	c := e.plan.Config
+	if err := c.CheckPixels(pixels, B); err != nil {
+		return fmt.Errorf("engine: cpu: %w", err)
+	}
+	if len(logits) != B*c.NumLabels {
+		return fmt.Errorf("engine: cpu: logits buffer has %d values, want B×L = %d×%d", len(logits), B, c.NumLabels)
+	}
+	vals := e.vals
+	vals[deit.Pixels], vals[deit.Logits] = pixels, logits
+	k := e.k
+	layer := -1
+	for i, step := range e.plan.Steps {
+		si := step.Info()
+		if i == 0 || si.Layer != layer { // ctx is checked between layers
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			layer = si.Layer
+		}
+		var t0 time.Time
+		if prof != nil {
+			t0 = time.Now()
+		}
+		in, dst := vals[si.In], vals[si.Out]
+		var err error
+		switch s := step.(type) {
+		case *deit.Patchify:
+			err = cpu.Patchify(dst, in, B, s.Channels, s.Size, s.Size, s.Patch)
+		case *deit.Linear:
+			var r []float32
+			if s.Epilogue == deit.EpilogueResidual {
+				r = vals[s.Resid]
+			}
+			err = k.Gemm(dst, in, e.packed[i], s.Bias, r, B*s.Rows, cpuEpilogue(s.Epilogue))
+		case *deit.Tokens:
+			err = cpu.Tokens(dst, in, s.Special, s.Pos, B, s.T, s.S, s.D)
+		case *deit.LayerNorm:
+			err = k.LayerNorm(dst, in, s.Gamma, s.Beta, B*s.Rows, s.D, s.Eps)
+		case *deit.Attention:
+			err = k.Attention(dst, in, B, s.T, s.Heads, s.HeadDim, float32(s.Scale))
+		case *deit.GatherRows:
+			err = cpu.GatherRows(dst, in, B, s.T, s.Rows, s.D)
+		default:
+			err = fmt.Errorf("%T not supported", step)
+		}
+		if err != nil {
+			return fmt.Errorf("engine: cpu: %s: %w", si.Name, err)
+		}
+		if prof != nil {
+			*prof = append(*prof, StepTime{Step: si.Name, Kernel: si.Kernel, Nanos: float64(time.Since(t0).Nanoseconds()), FLOPs: step.FLOPs(B)})
+		}
+		if si.Tap&taps != 0 {
+			tapOut(out, si.Tap, dst[:e.plan.Len(si.Out, B)])
+		}
+	}
+	return nil
+}
+
+// tapOut stores a copy of a tapped value in out.
+func tapOut(out *Output, t deit.Tap, v []float32) {
+	c := append([]float32(nil), v...)
+	switch t {
+	case deit.TapHidden:
+		out.Hidden = append(out.Hidden, c)
+	case deit.TapEmbeddings:
+		out.Embeddings = c
+	}
+}
+
+// cpuEpilogue maps the plan's epilogue to the GEMM's.
+func cpuEpilogue(ep deit.Epilogue) cpu.Epilogue {
+	switch ep {
+	case deit.EpilogueGELU:
+		return cpu.EpilogueGELU
+	case deit.EpilogueResidual:
+		return cpu.EpilogueResidual
+	}
+	return cpu.EpilogueNone
+}

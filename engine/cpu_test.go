@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/cpu"
+	"github.com/vkdeit/vkdeit/deit"
+)
+
+// TestCPUThreadsInvariant: the CPU engine's logits are the same bits with
+// one worker or three, on every ISA.
+func TestCPUThreadsInvariant(t *testing.T) {
+	c := tinyConfig(deit.HeadDistilled)
+	m := randomModel(c, 21)
+	const B = 5
+	px := deit.RandomPixels(c, B, 21)
+	for _, isa := range cpu.ISAs() {
+		t.Run(isa.String(), func(t *testing.T) {
+			if !isa.Supported() {
+				t.Skipf("%v not supported here", isa)
+			}
+			one, err := newCPU(t, m, B, CPUOptions{ISA: isa, Threads: 1}).Forward(context.Background(), px, B)
+			require.NoError(t, err)
+			three, err := newCPU(t, m, B, CPUOptions{ISA: isa, Threads: 3}).Forward(context.Background(), px, B)
+			require.NoError(t, err)
+			require.Equal(t, one, three, "1 vs 3 threads")
+		})
+	}
+}
+
+// TestCPUNoAllocs: ForwardInto allocates nothing (Forward allocates only
+// the logits it returns).
+func TestCPUNoAllocs(t *testing.T) {
+	c := tinyConfig(deit.HeadDistilled)
+	e := newCPU(t, randomModel(c, 4), 2, CPUOptions{})
+	px := deit.RandomPixels(c, 2, 4)
+	dst := make([]float32, 2*c.NumLabels)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(5, func() {
+		if err := e.ForwardInto(ctx, dst, px, 2); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs, "allocations per ForwardInto")
+	allocs = testing.AllocsPerRun(5, func() {
+		if _, err := e.Forward(ctx, px, 2); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Equal(t, 1.0, allocs, "allocations per Forward (the logits)")
+}
+
+// TestCPUErrors covers what only the CPU engine checks: its options and
+// the size of its activations.
+func TestCPUErrors(t *testing.T) {
+	c := tinyConfig(deit.HeadDistilled)
+	m := randomModel(c, 1)
+	_, err := NewCPU(m, 0, CPUOptions{})
+	require.ErrorContains(t, err, "batch size 0")
+	_, err = NewCPU(m, 1, CPUOptions{Threads: -1})
+	require.ErrorContains(t, err, "threads")
+	_, err = NewCPU(m, 1, CPUOptions{ISA: cpu.ISA(42)})
+	require.ErrorContains(t, err, "not supported")
+	_, err = NewCPU(m, 1<<40, CPUOptions{})
+	require.ErrorContains(t, err, "exceed")
+	e := newCPU(t, m, 2, CPUOptions{})
+	require.ErrorContains(t, e.ForwardInto(context.Background(), make([]float32, 3), deit.RandomPixels(c, 1, 1), 1), "logits buffer has 3")
+	require.Contains(t, e.Name(), "threads")
+	require.NoError(t, e.Close())
+	require.NoError(t, e.Close(), "a second Close is harmless")
+}
