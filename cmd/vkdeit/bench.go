@@ -24,7 +24,8 @@ list (e.g. gpu,cpu); --ref adds the float64 reference (batches up to 8). The
 first engine's throughput is compared with each other's, and every engine's
 logits with the reference's (or the first's). Random weights of a preset by
 default, so nothing is downloaded. Batch sizes that do not fit in device or
-host memory are skipped with a note; --max-time bounds the whole run.`
+host memory are skipped with a note (a run in which every batch is skipped
+fails, with the reasons); --max-time bounds the whole run.`
 
 const benchExamples = `  vkdeit bench                                   random deit-small-distilled weights
   vkdeit bench serve --clients 1,8,64            the inference server against its engine (see "vkdeit bench serve --help")
