@@ -22,9 +22,9 @@ import (
 //
 // Fields already set in o are the flags' defaults. The engine flags
 // (--model, --device, --precision) and the image decoding options
-// (Options.Decode) are the caller's: it builds the engine
-// with MaxBatch = o.MaxBatch and should then set o.MaxBatch to the
-// engine's MaxBatch, which a GPU short of memory may have halved.
+// (Options.Decode) are the caller's: it builds the engine for
+// o.MaxBatch images, and New lowers o.MaxBatch to the engine's MaxBatch
+// should a GPU short of memory have built it for fewer.
 func (o *Options) AddFlags(fs *flag.FlagSet) {
 	def := func(v, d string) string {
 		if v == "" {

@@ -41,8 +41,10 @@ type Options struct {
 	// Serve takes listeners instead.
 	HTTPAddr, GRPCAddr string
 
-	// MaxBatch is the most images one engine call takes (default and
-	// upper bound: the engine's MaxBatch).
+	// MaxBatch is the most images one engine call takes (default: the
+	// engine's MaxBatch). More than the engine was built for (a GPU short
+	// of memory builds for fewer) is lowered to the engine's, with a
+	// warning through Logger.
 	MaxBatch int
 	// MaxDelay is how long the oldest queued request may wait for more
 	// images to fill a batch (Triton's max_queue_delay; default 0: a batch
@@ -106,6 +108,9 @@ func DefaultName(model string) string {
 // withDefaults returns o with every zero field set, or why o is unusable
 // with engine e.
 func (o Options) withDefaults(e deit.Engine) (Options, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	if o.Name == "" {
 		o.Name = "deit"
 	}
@@ -137,7 +142,8 @@ func (o Options) withDefaults(e deit.Engine) (Options, error) {
 	case o.MaxBatch < 0:
 		return o, fmt.Errorf("max batch %d, want at least 1", o.MaxBatch)
 	case o.MaxBatch > em:
-		return o, fmt.Errorf("max batch %d is more than the engine takes (%d); build the engine for a larger batch", o.MaxBatch, em)
+		o.Logger.Warn("max batch lowered to what the engine was built for", "asked", o.MaxBatch, "max_batch", em)
+		o.MaxBatch = em
 	}
 	o.MaxDelay = max(o.MaxDelay, 0)
 	switch {
@@ -169,9 +175,6 @@ func (o Options) withDefaults(e deit.Engine) (Options, error) {
 	}
 	if o.Timeout < 0 {
 		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, nil
 }

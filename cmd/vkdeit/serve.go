@@ -91,11 +91,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	if b := eng.MaxBatch(); b < opts.MaxBatch {
-		opts.Logger.Warn("max batch lowered to fit in device memory", "asked", opts.MaxBatch, "max_batch", b)
-		opts.MaxBatch = b
-	}
-	opts.Logger.Info("engine ready", "engine", eng.Name(), "precision", eng.Arithmetic(), "model", model.arg, "name", opts.Name, "max_batch", opts.MaxBatch)
+	// The engine may have been built for fewer images than asked (a GPU
+	// short of memory); the server lowers its max batch to match.
+	opts.Logger.Info("engine ready", "engine", eng.Name(), "precision", eng.Arithmetic(), "model", model.arg, "name", opts.Name, "engine_max_batch", eng.MaxBatch())
 	s, err := server.New(m, eng, opts)
 	if err != nil {
 		return err
