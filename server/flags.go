@@ -10,7 +10,7 @@ import (
 // into o, with the defaults `vkdeit serve` documents (and that
 // deploy/servingruntime.yaml relies on):
 //
-//	--name NAME                 model name in URLs (default: the caller's, e.g. DefaultName(--model))
+//	--name NAME                 model name in URLs (default: the caller's; `vkdeit serve` derives it from --model)
 //	--http ADDR, --grpc ADDR    listen addresses (:8080, :8081; "off" disables one)
 //	--max-batch N               images per engine call (8; the engine is built for it)
 //	--max-delay DURATION        how long a partial batch may wait (0)

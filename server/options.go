@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
-	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -27,7 +25,7 @@ const Off = "off"
 // default.
 type Options struct {
 	// Name is the model's name in URLs and gRPC requests (default "deit";
-	// the CLI passes DefaultName of the --model argument). It may not
+	// `vkdeit serve` derives one from its --model argument). It may not
 	// contain "/".
 	Name string
 	// Version is the model version served (default "1"). Requests may name
@@ -79,30 +77,6 @@ type Options struct {
 
 	// Logger receives the server's logs (default: discard).
 	Logger *slog.Logger
-}
-
-// DefaultName is the model name for a --model argument: a Hub repo id's
-// name without owner or revision ("facebook/deit-small-patch16-224@main"
-// → "deit-small-patch16-224"), a directory's base name, or a weights
-// file's directory's base name. It is "deit" when nothing usable remains.
-func DefaultName(model string) string {
-	if model == "" {
-		model = hub.DefaultModel
-	}
-	p := model
-	if hub.IsRepoID(p) {
-		p, _, _ = strings.Cut(p, "@")
-	}
-	p = filepath.Clean(p)
-	switch strings.ToLower(filepath.Ext(p)) {
-	case ".safetensors", ".bin", ".pth", ".pt", ".json":
-		p = filepath.Dir(p)
-	}
-	name := filepath.Base(p)
-	if name == "" || name == "." || name == "/" || name == ".." || strings.ContainsAny(name, "/\\") {
-		return "deit"
-	}
-	return name
 }
 
 // withDefaults returns o with every zero field set, or why o is unusable

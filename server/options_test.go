@@ -20,27 +20,6 @@ import (
 	"github.com/vkdeit/vkdeit/server/inference"
 )
 
-func TestDefaultName(t *testing.T) {
-	for in, want := range map[string]string{
-		"facebook/deit-small-distilled-patch16-224":  "deit-small-distilled-patch16-224",
-		"facebook/deit-base-patch16-224@main":        "deit-base-patch16-224",
-		"":                                           "deit-small-distilled-patch16-224", // hub.DefaultModel
-		"/mnt/models":                                "models",
-		"/mnt/models/":                               "models",
-		"./testdata/tiny-distilled":                  "tiny-distilled",
-		"models/deit-tiny/model.safetensors":         "deit-tiny",
-		"/ckpt/deit_small_distilled_patch16_224.pth": "ckpt",
-		"/":            "deit",
-		".":            "deit",
-		"C:thing":      "C:thing",
-		"org/my-model": "my-model",
-		"../up/one":    "one",
-		"/data/hub/models--facebook--deit/snapshots/abc": "abc",
-	} {
-		require.Equal(t, want, DefaultName(in), "DefaultName(%q)", in)
-	}
-}
-
 func TestOptionsDefaults(t *testing.T) {
 	m := tinyModel(t)
 	e := refEngine(t, m, 8)

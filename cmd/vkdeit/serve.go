@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/internal/version"
+	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/server"
 )
 
@@ -76,7 +79,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	opts.Workers = df.workers // --workers is the decode flags' (server.AddFlags' is shadowed)
 	opts.ServerVersion = version.String()
 	if opts.Name == "" {
-		opts.Name = server.DefaultName(model.arg)
+		opts.Name = servedName(model.arg)
 	}
 
 	m, err := loadModel(ctx, e, model, true)
@@ -108,4 +111,29 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return errShutDown
 	}
 	return nil
+}
+
+// servedName is the model name `vkdeit serve` answers to when --name is not
+// given, from its --model argument: a Hub repo id's name without owner or
+// revision ("facebook/deit-small-patch16-224@main" →
+// "deit-small-patch16-224"), a directory's base name, or a weights file's
+// directory's base name. It is "deit" when nothing usable remains.
+func servedName(model string) string {
+	if model == "" {
+		model = hub.DefaultModel
+	}
+	p := model
+	if hub.IsRepoID(p) {
+		p, _, _ = strings.Cut(p, "@")
+	}
+	p = filepath.Clean(p)
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".safetensors", ".bin", ".pth", ".pt", ".json":
+		p = filepath.Dir(p)
+	}
+	name := filepath.Base(p)
+	if name == "" || name == "." || name == "/" || name == ".." || strings.ContainsAny(name, "/\\") {
+		return "deit"
+	}
+	return name
 }

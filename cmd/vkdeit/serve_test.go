@@ -107,3 +107,25 @@ func TestServe(t *testing.T) {
 	require.Contains(t, stderr.String(), "shutting down")
 	require.False(t, strings.Contains(stderr.String(), "level=ERROR"), stderr.String())
 }
+
+// TestServedName: the model name serve derives from --model.
+func TestServedName(t *testing.T) {
+	for in, want := range map[string]string{
+		"facebook/deit-small-distilled-patch16-224":  "deit-small-distilled-patch16-224",
+		"facebook/deit-base-patch16-224@main":        "deit-base-patch16-224",
+		"":                                           "deit-small-distilled-patch16-224", // hub.DefaultModel
+		"/mnt/models":                                "models",
+		"/mnt/models/":                               "models",
+		"./testdata/tiny-distilled":                  "tiny-distilled",
+		"models/deit-tiny/model.safetensors":         "deit-tiny",
+		"/ckpt/deit_small_distilled_patch16_224.pth": "ckpt",
+		"/":            "deit",
+		".":            "deit",
+		"C:thing":      "C:thing",
+		"org/my-model": "my-model",
+		"../up/one":    "one",
+		"/data/hub/models--facebook--deit/snapshots/abc": "abc",
+	} {
+		require.Equal(t, want, servedName(in), "servedName(%q)", in)
+	}
+}
