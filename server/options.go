@@ -129,8 +129,11 @@ func (o Options) withDefaults(e deit.Engine) (Options, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if o.Workers <= 0 {
+	switch {
+	case o.Workers == 0:
 		o.Workers = runtime.GOMAXPROCS(0)
+	case o.Workers < 0:
+		return o, fmt.Errorf("workers %d, want at least 1 (0: GOMAXPROCS)", o.Workers)
 	}
 	if o.MaxRequestBytes == 0 {
 		c := e.Config()

@@ -53,6 +53,7 @@ func TestOptionsDefaults(t *testing.T) {
 		{Options{HTTPAddr: Off, GRPCAddr: Off}, "both HTTP and gRPC are off"},
 		{Options{MaxBatch: -1}, "at least 1"},
 		{Options{MaxQueue: 4}, "less than max batch 8"},
+		{Options{Workers: -1}, "workers -1, want at least 1"},
 		{Options{MaxRequestBytes: -5}, "max request size"},
 		{Options{Timeout: -time.Second}, "negative"},
 	} {
