@@ -155,3 +155,7 @@ func (o Options) withDefaults(e deit.Engine) (Options, error) {
 	}
 	return o, nil
 }
+
+// Options are the options s runs with: those given to New with every
+// default applied and MaxBatch lowered to the engine's.
+func (s *Server) Options() Options { return s.opts }
