@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vkdeit/vkdeit/deit"
@@ -66,7 +67,8 @@ type Options struct {
 
 // Run measures the targets and returns the report. Problems that affect
 // only one batch size (out of memory, a failed profile, the time bound)
-// become notes in the report; anything else is an error.
+// become notes in the report; anything else is an error, and so is a run
+// in which every batch size was skipped (the error gives the reasons).
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Model == nil {
 		return nil, errors.New("bench: no model")
@@ -147,8 +149,24 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			outs[i] = out
 		}
 	}
+	if measured(r) == 0 {
+		why := "no batch sizes"
+		if len(r.Notes) > 0 {
+			why = strings.Join(r.Notes, "; ")
+		}
+		return nil, fmt.Errorf("bench: nothing was measured: %s", why)
+	}
 	r.Parity = parity(opts.Targets, outs)
 	return r, nil
+}
+
+// measured counts the (engine, batch) results in r.
+func measured(r *Report) int {
+	n := 0
+	for _, p := range r.Paths {
+		n += len(p.Batches)
+	}
+	return n
 }
 
 // runner is one Run's state.

@@ -90,6 +90,29 @@ func TestRunBounds(t *testing.T) {
 	}
 }
 
+// TestRunNothingMeasured: a run in which every batch size was skipped is
+// an error that gives the reasons, not an empty report.
+func TestRunNothingMeasured(t *testing.T) {
+	m := tinyModel(t)
+	per := int64(3 * 32 * 32 * 4)
+	for _, tt := range []struct {
+		name    string
+		targets []Target
+		host    int64
+		msg     string
+	}{
+		{"every input too large", []Target{refTarget(m, 2, 4)}, per,
+			"bench: nothing was measured: ref batch 2 skipped: its input needs 24.0 KiB, more than the 12.0 KiB of host memory set aside for inputs; ref batch 4 skipped"},
+		{"no batch sizes", []Target{refTarget(m)}, 0, "bench: nothing was measured: no batch sizes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Run(context.Background(), Options{Model: m, Targets: tt.targets, Iters: 1, HostBytes: tt.host})
+			require.ErrorContains(t, err, tt.msg)
+			require.Nil(t, r)
+		})
+	}
+}
+
 func TestRunGPU(t *testing.T) {
 	m := tinyModel(t)
 	d := gputest.Open(t)

@@ -1,16 +1,18 @@
 package server
 
 import (
-	"flag"
 	"runtime"
 	"strconv"
+
+	"github.com/spf13/pflag"
 )
 
-// AddFlags registers the server's command-line flags on fs, each writing
+// AddFlags registers the server's command-line flags on fs (GNU style,
+// github.com/spf13/pflag, as the vkdeit CLI parses them), each writing
 // into o, with the defaults `vkdeit serve` documents (and that
 // deploy/servingruntime.yaml relies on):
 //
-//	--name NAME                 model name in URLs (default: the caller's, e.g. DefaultName(--model))
+//	--name NAME                 model name in URLs (default: the caller's; `vkdeit serve` derives it from --model)
 //	--http ADDR, --grpc ADDR    listen addresses (:8080, :8081; "off" disables one)
 //	--max-batch N               images per engine call (8; the engine is built for it)
 //	--max-delay DURATION        how long a partial batch may wait (0)
@@ -20,12 +22,14 @@ import (
 //	--max-request-bytes N       body / message limit (0: derived from max batch and image size)
 //	--drain-timeout DURATION    graceful shutdown bound (25s)
 //
-// Fields already set in o are the flags' defaults. The engine flags
-// (--model, --device, --precision) and the image decoding options
-// (Options.Decode) are the caller's: it builds the engine
-// with MaxBatch = o.MaxBatch and should then set o.MaxBatch to the
-// engine's MaxBatch, which a GPU short of memory may have halved.
-func (o *Options) AddFlags(fs *flag.FlagSet) {
+// Fields already set in o are the flags' defaults. fs must not define
+// these names already (pflag panics on a flag defined twice). The engine
+// flags (--model, --device, --precision) and the image decoding options
+// (Options.Decode) are the caller's; --workers, decoding's parallelism,
+// is the server's. The caller builds the engine for o.MaxBatch images,
+// and New lowers o.MaxBatch to the engine's MaxBatch should a GPU short
+// of memory have built it for fewer.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	def := func(v, d string) string {
 		if v == "" {
 			return d

@@ -1,17 +1,17 @@
 package server
 
 import (
-	"flag"
 	"io"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 )
 
 func TestAddFlags(t *testing.T) {
 	var o Options
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	o.AddFlags(fs)
 	require.Equal(t, ":8080", fs.Lookup("http").DefValue)

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/vkdeit/vkdeit/engine"
-	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -27,7 +25,7 @@ const Off = "off"
 // default.
 type Options struct {
 	// Name is the model's name in URLs and gRPC requests (default "deit";
-	// the CLI passes DefaultName of the --model argument). It may not
+	// `vkdeit serve` derives one from its --model argument). It may not
 	// contain "/".
 	Name string
 	// Version is the model version served (default "1"). Requests may name
@@ -41,8 +39,10 @@ type Options struct {
 	// Serve takes listeners instead.
 	HTTPAddr, GRPCAddr string
 
-	// MaxBatch is the most images one engine call takes (default and
-	// upper bound: the engine's MaxBatch).
+	// MaxBatch is the most images one engine call takes (default: the
+	// engine's MaxBatch). More than the engine was built for (a GPU short
+	// of memory builds for fewer) is lowered to the engine's, with a
+	// warning through Logger.
 	MaxBatch int
 	// MaxDelay is how long the oldest queued request may wait for more
 	// images to fill a batch (Triton's max_queue_delay; default 0: a batch
@@ -79,33 +79,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// DefaultName is the model name for a --model argument: a Hub repo id's
-// name without owner or revision ("facebook/deit-small-patch16-224@main"
-// → "deit-small-patch16-224"), a directory's base name, or a weights
-// file's directory's base name. It is "deit" when nothing usable remains.
-func DefaultName(model string) string {
-	if model == "" {
-		model = hub.DefaultModel
-	}
-	p := model
-	if hub.IsRepoID(p) {
-		p, _, _ = strings.Cut(p, "@")
-	}
-	p = filepath.Clean(p)
-	switch strings.ToLower(filepath.Ext(p)) {
-	case ".safetensors", ".bin", ".pth", ".pt", ".json":
-		p = filepath.Dir(p)
-	}
-	name := filepath.Base(p)
-	if name == "" || name == "." || name == "/" || name == ".." || strings.ContainsAny(name, "/\\") {
-		return "deit"
-	}
-	return name
-}
-
 // withDefaults returns o with every zero field set, or why o is unusable
 // with engine e.
 func (o Options) withDefaults(e engine.Engine) (Options, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	if o.Name == "" {
 		o.Name = "deit"
 	}
@@ -137,7 +116,8 @@ func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	case o.MaxBatch < 0:
 		return o, fmt.Errorf("max batch %d, want at least 1", o.MaxBatch)
 	case o.MaxBatch > em:
-		return o, fmt.Errorf("max batch %d is more than the engine takes (%d); build the engine for a larger batch", o.MaxBatch, em)
+		o.Logger.Warn("max batch lowered to what the engine was built for", "asked", o.MaxBatch, "max_batch", em)
+		o.MaxBatch = em
 	}
 	o.MaxDelay = max(o.MaxDelay, 0)
 	switch {
@@ -149,8 +129,11 @@ func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if o.Workers <= 0 {
+	switch {
+	case o.Workers == 0:
 		o.Workers = runtime.GOMAXPROCS(0)
+	case o.Workers < 0:
+		return o, fmt.Errorf("workers %d, want at least 1 (0: GOMAXPROCS)", o.Workers)
 	}
 	if o.MaxRequestBytes == 0 {
 		c := e.Config()
@@ -170,8 +153,9 @@ func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	if o.Timeout < 0 {
 		return o, fmt.Errorf("timeout %v is negative", o.Timeout)
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
 	return o, nil
 }
+
+// Options are the options s runs with: those given to New with every
+// default applied and MaxBatch lowered to the engine's.
+func (s *Server) Options() Options { return s.opts }

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,27 +20,6 @@ import (
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/server/inference"
 )
-
-func TestDefaultName(t *testing.T) {
-	for in, want := range map[string]string{
-		"facebook/deit-small-distilled-patch16-224":  "deit-small-distilled-patch16-224",
-		"facebook/deit-base-patch16-224@main":        "deit-base-patch16-224",
-		"":                                           "deit-small-distilled-patch16-224", // hub.DefaultModel
-		"/mnt/models":                                "models",
-		"/mnt/models/":                               "models",
-		"./testdata/tiny-distilled":                  "tiny-distilled",
-		"models/deit-tiny/model.safetensors":         "deit-tiny",
-		"/ckpt/deit_small_distilled_patch16_224.pth": "ckpt",
-		"/":            "deit",
-		".":            "deit",
-		"C:thing":      "C:thing",
-		"org/my-model": "my-model",
-		"../up/one":    "one",
-		"/data/hub/models--facebook--deit/snapshots/abc": "abc",
-	} {
-		require.Equal(t, want, DefaultName(in), "DefaultName(%q)", in)
-	}
-}
 
 func TestOptionsDefaults(t *testing.T) {
 	m := tinyModel(t)
@@ -70,9 +52,9 @@ func TestOptionsDefaults(t *testing.T) {
 		{Options{Name: "a/b"}, `contains "/"`},
 		{Options{Version: "1/2"}, `contains "/"`},
 		{Options{HTTPAddr: Off, GRPCAddr: Off}, "both HTTP and gRPC are off"},
-		{Options{MaxBatch: 9}, "more than the engine takes (8)"},
 		{Options{MaxBatch: -1}, "at least 1"},
 		{Options{MaxQueue: 4}, "less than max batch 8"},
+		{Options{Workers: -1}, "workers -1, want at least 1"},
 		{Options{MaxRequestBytes: -5}, "max request size"},
 		{Options{Timeout: -time.Second}, "negative"},
 	} {
@@ -83,6 +65,34 @@ func TestOptionsDefaults(t *testing.T) {
 	require.Error(t, err)
 	_, err = New(m, fakeEngine{cfg: small, maxBatch: 1}, Options{})
 	require.ErrorContains(t, err, "another model")
+}
+
+// TestOptionsMaxBatch: the server takes at most the batch its engine was
+// built for; asking for more lowers it to the engine's, with a warning in
+// the server's log rather than an error.
+func TestOptionsMaxBatch(t *testing.T) {
+	m := tinyModel(t)
+	e := refEngine(t, m, 8)
+	for _, tt := range []struct {
+		asked, want int
+		warned      bool
+	}{
+		{0, 8, false},
+		{1, 1, false},
+		{8, 8, false},
+		{9, 8, true},
+		{64, 8, true},
+	} {
+		var log bytes.Buffer
+		s, err := New(m, e, Options{MaxBatch: tt.asked, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+		require.NoError(t, err, "max batch %d", tt.asked)
+		require.Equal(t, tt.want, s.opts.MaxBatch, "max batch %d", tt.asked)
+		if tt.warned {
+			require.Contains(t, log.String(), fmt.Sprintf(`level=WARN msg="max batch lowered to what the engine was built for" asked=%d max_batch=8`, tt.asked))
+		} else {
+			require.Empty(t, log.String())
+		}
+	}
 }
 
 // fakeEngine is an engine that only describes itself.

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vkdeit/vkdeit/bench"
+	"github.com/vkdeit/vkdeit/bench/serveload"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
@@ -25,7 +27,8 @@ list (e.g. gpu,cpu); --ref adds the float64 reference (batches up to 8). The
 first engine's throughput is compared with each other's, and every engine's
 logits with the reference's (or the first's). Random weights of a preset by
 default, so nothing is downloaded. Batch sizes that do not fit in device or
-host memory are skipped with a note; --max-time bounds the whole run.`
+host memory are skipped with a note (a run in which every batch is skipped
+fails, with the reasons); --max-time bounds the whole run.`
 
 const benchExamples = `  vkdeit bench                                   random deit-small-distilled weights
   vkdeit bench serve --clients 1,8,64            the inference server against its engine (see "vkdeit bench serve --help")
@@ -243,7 +246,7 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	device := fs.StringP("device", "d", "auto", deviceHelp)
 	precision := fs.String("precision", "fp32", precisionHelp)
 	clients := fs.String("clients", "1,8,64", "comma-separated numbers of concurrent clients")
-	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(server.BenchProtocols(), ",")+")")
+	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(serveload.Protocols(), ",")+")")
 	duration := fs.Duration("duration", 5*time.Second, "how long each (protocol, clients) level runs")
 	maxBatch := fs.Int("max-batch", 8, "the server's --max-batch (and the engine's batch)")
 	maxDelay := fs.Duration("max-delay", 0, "the server's --max-delay")
@@ -268,12 +271,19 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	var ps []string
 	if *protocols != "" {
 		ps = strings.Split(*protocols, ",")
+		for _, p := range ps {
+			if !slices.Contains(serveload.Protocols(), p) {
+				return usagef("bench serve: --protocols: unknown protocol %q (want %s)", p, strings.Join(serveload.Protocols(), ", "))
+			}
+		}
 	}
 	var m *deit.Model
+	name := model.arg
 	if model.arg != "" {
 		m, err = loadModel(ctx, e, model, false)
 	} else {
 		m, err = randomModel(*preset, *seed)
+		name = fmt.Sprintf("random %s (seed %d)", *preset, *seed)
 	}
 	if err != nil {
 		return err
@@ -283,10 +293,12 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	rep, err := server.Bench(ctx, m, eng, server.BenchOptions{Clients: cs, Protocols: ps, Duration: *duration,
-		Server: server.Options{MaxBatch: eng.MaxBatch(), MaxDelay: *maxDelay}})
+	// The server lowers --max-batch to the engine's should a GPU short of
+	// memory have built it for fewer.
+	rep, err := serveload.Run(ctx, m, eng, serveload.Options{Clients: cs, Protocols: ps, Duration: *duration, ModelName: name,
+		Server: server.Options{MaxBatch: *maxBatch, MaxDelay: *maxDelay}})
 	if err != nil {
 		return err
 	}
-	return rep.Format(e.stdout)
+	return rep.WriteText(e.stdout)
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/vkdeit/vkdeit/deit"
+
 	"github.com/vkdeit/vkdeit/internal/version"
+	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/server"
 )
 
@@ -30,35 +34,44 @@ const serveExamples = `  vkdeit serve --model facebook/deit-small-distilled-patc
   grpcurl -plaintext localhost:8081 inference.GRPCInferenceService/ServerReady
 `
 
-func runServe(ctx context.Context, e *env, args []string) error {
+// serveConfig is what serve's command line asks for.
+type serveConfig struct {
+	model     *modelFlags
+	device    string
+	precision deit.Precision
+	opts      server.Options // every server flag, the decode options, the logger and the name
+}
+
+// parseServe parses serve's flags: the engine's, the server's
+// (server.Options.AddFlags, --workers among them), image decoding's and
+// logging's, each registered once.
+func parseServe(e *env, args []string) (*serveConfig, error) {
 	fs := newFlagSet(e, "serve", serveSynopsis, serveExamples)
 	model := modelFlag(fs)
 	device := fs.StringP("device", "d", "auto", deviceHelp)
 	precision := fs.String("precision", "fp32", precisionHelp)
-	df := addDecodeFlags(fs)
 	var opts server.Options
-	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	opts.AddFlags(gofs)
-	fs.AddGoFlagSet(gofs)
+	opts.AddFlags(fs)
+	df := addServeDecodeFlags(fs)
 	logFormat := fs.String("log-format", "json", "log lines as json or text")
 	logLevel := fs.String("log-level", "info", "least severe level logged: debug, info, warn or error")
 	if err := parse(e, fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() != 0 {
-		return usagef("serve: unexpected arguments %q (the model is --model)", fs.Args())
+		return nil, usagef("serve: unexpected arguments %q (the model is --model)", fs.Args())
 	}
 	decode, err := df.options("serve")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prec, err := deit.ParsePrecision(*precision)
 	if err != nil {
-		return usagef("serve: --precision: %v", err)
+		return nil, usagef("serve: --precision: %v", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usagef("serve: --log-level: %v", err)
+		return nil, usagef("serve: --log-level: %v", err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	switch *logFormat {
@@ -67,18 +80,43 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	case "text":
 		opts.Logger = slog.New(slog.NewTextHandler(e.stderr, hopts))
 	default:
-		return usagef("serve: --log-format must be json or text, not %q", *logFormat)
+		return nil, usagef("serve: --log-format must be json or text, not %q", *logFormat)
 	}
-	if opts.MaxBatch < 1 {
-		return usagef("serve: --max-batch must be ≥ 1, got %d", opts.MaxBatch)
+	switch {
+	case opts.MaxBatch < 1:
+		return nil, usagef("serve: --max-batch must be ≥ 1, got %d", opts.MaxBatch)
+	case opts.Workers < 0:
+		return nil, usagef("serve: --workers must be ≥ 0 (0: GOMAXPROCS), got %d", opts.Workers)
 	}
 	opts.Decode = decode
-	opts.Workers = df.workers // --workers is the decode flags' (server.AddFlags' is shadowed)
 	opts.ServerVersion = version.String()
 	if opts.Name == "" {
-		opts.Name = server.DefaultName(model.arg)
+		opts.Name = servedName(model.arg)
 	}
+	return &serveConfig{model: model, device: *device, precision: prec, opts: opts}, nil
+}
 
+// addServeDecodeFlags adds the image decoding flags to serve's flag set,
+// all but --workers: that one is the server's (server.Options.Workers, the
+// parallel decoders ahead of the engine), registered by AddFlags.
+func addServeDecodeFlags(fs *pflag.FlagSet) *decodeFlags {
+	all := pflag.NewFlagSet("decode", pflag.ContinueOnError)
+	all.SortFlags = false // visit them in the order they were added
+	df := addDecodeFlags(all)
+	all.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "workers" {
+			fs.AddFlag(f)
+		}
+	})
+	return df
+}
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	c, err := parseServe(e, args)
+	if err != nil {
+		return err
+	}
+	model, opts := c.model, c.opts
 	m, err := loadModel(ctx, e, model, true)
 	if err != nil {
 		return err
@@ -86,16 +124,14 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	for _, n := range m.Notes {
 		opts.Logger.Info("model note", "note", n)
 	}
-	eng, err := openEngine(e, m, *device, prec, opts.MaxBatch, true)
+	eng, err := openEngine(e, m, c.device, c.precision, opts.MaxBatch, true)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	if b := eng.MaxBatch(); b < opts.MaxBatch {
-		opts.Logger.Warn("max batch lowered to fit in device memory", "asked", opts.MaxBatch, "max_batch", b)
-		opts.MaxBatch = b
-	}
-	opts.Logger.Info("engine ready", "engine", eng.Name(), "precision", eng.Arithmetic(), "model", model.arg, "name", opts.Name, "max_batch", opts.MaxBatch)
+	// The engine may have been built for fewer images than asked (a GPU
+	// short of memory); the server lowers its max batch to match.
+	opts.Logger.Info("engine ready", "engine", eng.Name(), "precision", eng.Arithmetic(), "model", model.arg, "name", opts.Name, "engine_max_batch", eng.MaxBatch())
 	s, err := server.New(m, eng, opts)
 	if err != nil {
 		return err
@@ -110,4 +146,29 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return errShutDown
 	}
 	return nil
+}
+
+// servedName is the model name `vkdeit serve` answers to when --name is not
+// given, from its --model argument: a Hub repo id's name without owner or
+// revision ("facebook/deit-small-patch16-224@main" →
+// "deit-small-patch16-224"), a directory's base name, or a weights file's
+// directory's base name. It is "deit" when nothing usable remains.
+func servedName(model string) string {
+	if model == "" {
+		model = hub.DefaultModel
+	}
+	p := model
+	if hub.IsRepoID(p) {
+		p, _, _ = strings.Cut(p, "@")
+	}
+	p = filepath.Clean(p)
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".safetensors", ".bin", ".pth", ".pt", ".json":
+		p = filepath.Dir(p)
+	}
+	name := filepath.Base(p)
+	if name == "" || name == "." || name == "/" || name == ".." || strings.ContainsAny(name, "/\\") {
+		return "deit"
+	}
+	return name
 }

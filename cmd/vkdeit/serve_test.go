@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 	"github.com/vkdeit/vkdeit/classify"
+
+	"github.com/vkdeit/vkdeit/server"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines to write
@@ -105,4 +108,99 @@ func TestServe(t *testing.T) {
 	}
 	require.Contains(t, stderr.String(), "shutting down")
 	require.False(t, strings.Contains(stderr.String(), "level=ERROR"), stderr.String())
+}
+
+// TestServedName: the model name serve derives from --model.
+func TestServedName(t *testing.T) {
+	for in, want := range map[string]string{
+		"facebook/deit-small-distilled-patch16-224":  "deit-small-distilled-patch16-224",
+		"facebook/deit-base-patch16-224@main":        "deit-base-patch16-224",
+		"":                                           "deit-small-distilled-patch16-224", // hub.DefaultModel
+		"/mnt/models":                                "models",
+		"/mnt/models/":                               "models",
+		"./testdata/tiny-distilled":                  "tiny-distilled",
+		"models/deit-tiny/model.safetensors":         "deit-tiny",
+		"/ckpt/deit_small_distilled_patch16_224.pth": "ckpt",
+		"/":            "deit",
+		".":            "deit",
+		"C:thing":      "C:thing",
+		"org/my-model": "my-model",
+		"../up/one":    "one",
+		"/data/hub/models--facebook--deit/snapshots/abc": "abc",
+	} {
+		require.Equal(t, want, servedName(in), "servedName(%q)", in)
+	}
+}
+
+// TestServeFlags: every server flag given on serve's command line reaches
+// server.Options, and changes only its own field; so do the decode flags.
+// Each flag is registered once: --workers is the server's, not shadowed by
+// a decode flag of the same name (0 is the server's GOMAXPROCS default).
+func TestServeFlags(t *testing.T) {
+	e := newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{})
+	base, err := parseServe(e, nil)
+	require.NoError(t, err)
+	require.Equal(t, "deit-small-distilled-patch16-224", base.opts.Name, "named after the default model")
+	require.Equal(t, 8, base.opts.MaxBatch)
+	require.Zero(t, base.opts.Workers, "the server's default: GOMAXPROCS")
+	require.EqualValues(t, 1024<<20, base.opts.Decode.Budget.Size())
+	// plain is o without its pointers (logger, decode budget), for comparing.
+	plain := func(o server.Options) server.Options {
+		o.Logger, o.Decode.Budget = nil, nil
+		return o
+	}
+	tested := map[string]bool{}
+	for _, tt := range []struct {
+		flag string
+		args []string
+		set  func(o *server.Options)
+	}{
+		{"name", []string{"--name", "cats"}, func(o *server.Options) { o.Name = "cats" }},
+		{"http", []string{"--http=127.0.0.1:9"}, func(o *server.Options) { o.HTTPAddr = "127.0.0.1:9" }},
+		{"grpc", []string{"--grpc", "off"}, func(o *server.Options) { o.GRPCAddr = server.Off }},
+		{"max-batch", []string{"--max-batch", "32"}, func(o *server.Options) { o.MaxBatch = 32 }},
+		{"max-delay", []string{"--max-delay", "2ms"}, func(o *server.Options) { o.MaxDelay = 2 * time.Millisecond }},
+		{"max-queue", []string{"--max-queue=512"}, func(o *server.Options) { o.MaxQueue = 512 }},
+		{"timeout", []string{"--timeout", "5s"}, func(o *server.Options) { o.Timeout = 5 * time.Second }},
+		{"workers", []string{"--workers", "3"}, func(o *server.Options) { o.Workers = 3 }},
+		{"workers", []string{"--workers", "0"}, func(o *server.Options) {}},
+		{"max-request-bytes", []string{"--max-request-bytes", "1048576"}, func(o *server.Options) { o.MaxRequestBytes = 1 << 20 }},
+		{"drain-timeout", []string{"--drain-timeout", "10s"}, func(o *server.Options) { o.DrainTimeout = 10 * time.Second }},
+		{"no-exif", []string{"--no-exif"}, func(o *server.Options) { o.Decode.NoEXIF = true }},
+		{"max-pixels", []string{"--max-pixels", "1000"}, func(o *server.Options) { o.Decode.MaxPixels = 1000 }},
+		{"model", []string{"--model", "org/some-deit@v2"}, func(o *server.Options) { o.Name = "some-deit" }},
+	} {
+		c, err := parseServe(e, tt.args)
+		require.NoError(t, err, "%v", tt.args)
+		want := plain(base.opts)
+		tt.set(&want)
+		require.Equal(t, want, plain(c.opts), "%v", tt.args)
+		tested[tt.flag] = true
+	}
+	var fs pflag.FlagSet
+	(&server.Options{}).AddFlags(&fs)
+	fs.VisitAll(func(f *pflag.Flag) { require.True(t, tested[f.Name], "server flag --%s is not tested", f.Name) })
+
+	c, err := parseServe(e, []string{"--decode-memory", "64", "--device", "cpu", "--precision", "fp16"})
+	require.NoError(t, err)
+	require.EqualValues(t, 64<<20, c.opts.Decode.Budget.Size())
+	require.Equal(t, "cpu", c.device)
+	require.Equal(t, "fp16", c.precision.String())
+
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--workers", "-1"}, "serve: --workers must be ≥ 0 (0: GOMAXPROCS), got -1"},
+		{[]string{"--max-batch", "0"}, "serve: --max-batch must be ≥ 1, got 0"},
+		{[]string{"--max-pixels", "0"}, "serve: --max-pixels must be ≥ 1, got 0"},
+	} {
+		_, err := parseServe(e, tt.args)
+		require.EqualError(t, err, tt.msg)
+	}
+
+	code, out, errs := runCLI(t, nil, "serve", "--help")
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, 1, strings.Count(out, "--workers"), out)
+	require.Contains(t, out, "images decoded and preprocessed in parallel (0: GOMAXPROCS")
 }
