@@ -15,12 +15,6 @@ import (
 	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
-// DefaultTimeout bounds how long an open may take before Within calls it
-// blocked. Opens that are refused return at once; the bound only keeps a
-// regression to a blocking open from hanging the test run, so it is
-// generous for a loaded machine.
-const DefaultTimeout = 10 * time.Second
-
 // Want says what the opener under test accepts and how it refuses.
 type Want struct {
 	// Name is the base name of the files the cases create ("config.json",

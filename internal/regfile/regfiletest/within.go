@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// DefaultTimeout bounds how long an open may take before RequireRefused
+// calls it blocked. Opens that are refused return at once; the bound only
+// keeps a regression to a blocking open from hanging the test run, so it
+// is generous for a loaded machine.
+const DefaultTimeout = 10 * time.Second
+
 // Within runs f and fails t if f has not returned after d, so that a
 // regression to a hang fails instead of blocking the test run. It bounds
 // time; it does not measure speed.
