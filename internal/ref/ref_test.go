@@ -96,7 +96,7 @@ func noise(n int, seed uint64) []float32 {
 }
 
 // TestPatchifyMatchesConv checks the patch embedding against the
-// convolution formula of docs/deit-numerics.md written out directly.
+// convolution formula of docs/numerics.md written out directly.
 func TestPatchifyMatchesConv(t *testing.T) {
 	const B, C, H, W, P, D = 2, 3, 17, 13, 4, 5 // remainders dropped on both axes
 	pixels := noise(B*C*H*W, 3)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vkdeit/vkdeit/internal/humanize"
 	"github.com/vkdeit/vkdeit/internal/regfile"
 )
 
@@ -25,6 +26,47 @@ const maxDownloadAttempts = 5
 // received nothing: a server that sends headers and then no bytes costs two
 // stall timeouts, not five.
 const maxIdleAttempts = 2
+
+// maxConfigBytes and maxPreprocessorBytes bound config.json and
+// preprocessor_config.json as their readers do (package deit refuses a
+// config.json over 16 MiB, package imageio a preprocessor_config.json over
+// 1 MiB): a larger one is refused from the size the HEAD announces, before
+// anything is fetched, and a body without an announced size is cut there.
+const (
+	maxConfigBytes       = 16 << 20
+	maxPreprocessorBytes = 1 << 20
+)
+
+// defaultMaxUnsized bounds a weights download whose size the server does
+// not announce (a mirror without X-Linked-Size or Content-Length), so that
+// an endless body cannot fill the disk: 4 GiB, over ten times the largest
+// DeiT checkpoint (DeiT-B/384, 350 MB in float32) and above ViT-H's 2.5 GB.
+// An announced size is not capped; it must fit in the free disk space.
+const defaultMaxUnsized = 4 << 30
+
+// maxFileBytes returns the most bytes file may have whatever the server
+// announces, or -1 when only the free space bounds it (weights).
+func maxFileBytes(file string) int64 {
+	switch file {
+	case hubConfigFile:
+		return maxConfigBytes
+	case hubPreprocessorFile:
+		return maxPreprocessorBytes
+	}
+	return -1
+}
+
+// maxBodyBytes returns how many bytes a download of file may take when the
+// server announces no size.
+func (h *Client) maxBodyBytes(file string) int64 {
+	if n := maxFileBytes(file); n >= 0 {
+		return n
+	}
+	if h.maxUnsized > 0 {
+		return h.maxUnsized
+	}
+	return defaultMaxUnsized
+}
 
 // hubTarget names one file of a repo at a revision.
 type hubTarget struct{ repo, rev, file string }
@@ -44,6 +86,10 @@ func (h *Client) downloadBlob(ctx context.Context, rc repoCache, t hubTarget, m 
 	if isRegularFile(blob) {
 		return nil
 	}
+	if limit := maxFileBytes(t.file); limit >= 0 && m.size > limit {
+		return &blobVerifyError{fmt.Sprintf("hub: %s: the server announces %d bytes, more than the %d a %s may have",
+			u, m.size, limit, t.file)}
+	}
 	if err := os.MkdirAll(filepath.Dir(blob), 0o755); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -56,6 +102,15 @@ func (h *Client) downloadBlob(ctx context.Context, rc repoCache, t hubTarget, m 
 		return nil
 	}
 	tmp := blob + ".incomplete"
+	if m.size >= 0 {
+		need := m.size
+		if st, err := os.Stat(tmp); err == nil && st.Size() <= m.size {
+			need -= st.Size() // resumed from there
+		}
+		if err := checkFreeSpace(filepath.Dir(tmp), need); err != nil {
+			return fmt.Errorf("hub: downloading %s: %w", u, err)
+		}
+	}
 	bar := newProgress(h.Progress, t.file, m.size)
 	var lastErr error
 	attempts, idle := 0, 0
@@ -80,6 +135,11 @@ func (h *Client) downloadBlob(ctx context.Context, rc repoCache, t hubTarget, m 
 		}
 	}
 	if lastErr != nil {
+		var ve *blobVerifyError
+		if errors.As(lastErr, &ve) {
+			os.Remove(tmp)
+			return fmt.Errorf("%w (partial file removed)", lastErr)
+		}
 		if !retryable(lastErr) || ctx.Err() != nil {
 			return lastErr
 		}
@@ -126,7 +186,8 @@ func (e *blobVerifyError) Error() string { return e.msg }
 // and starts over when the server answers with the whole file (200) instead
 // of the range (206). It never writes more than the size the HEAD announced:
 // a body that runs on past it is cut there (the size and digest checks then
-// judge what was kept).
+// judge what was kept). Without an announced size a body is refused once it
+// runs past maxBodyBytes.
 func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileMeta, bar *progress) (int64, error) {
 	u := h.fileURL(t.repo, t.rev, t.file)
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|regfile.NonBlock, 0o644)
@@ -147,6 +208,16 @@ func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileM
 	if m.size >= 0 && off == m.size {
 		bar.set(off)
 		return 0, nil // complete; only the rename was missing
+	}
+	limit := m.size
+	if limit < 0 {
+		limit = h.maxBodyBytes(t.file)
+		if off > limit { // not the file we expect: start over
+			if err := truncateAt(f, 0); err != nil {
+				return 0, fmt.Errorf("hub: %s: %w", tmp, local(err))
+			}
+			off = 0
+		}
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -196,8 +267,14 @@ func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileM
 	var body io.Reader = &watchedReader{r: resp.Body, timer: watchdog, stall: stall}
 	if m.size >= 0 {
 		body = io.LimitReader(body, m.size-off)
+	} else {
+		body = io.LimitReader(body, limit-off+1) // one byte more shows the body is too long
 	}
 	n, err := io.Copy(io.MultiWriter(localWriter{f}, bar), body)
+	if m.size < 0 && off+n > limit {
+		return n, &blobVerifyError{fmt.Sprintf("hub: %s: the server announced no size and sent more than the %d bytes a %s may have",
+			final, limit, t.file)}
+	}
 	if err != nil {
 		var le *localError
 		if errors.As(err, &le) {
@@ -209,6 +286,18 @@ func (h *Client) fetchInto(ctx context.Context, t hubTarget, tmp string, m fileM
 		return n, fmt.Errorf("hub: %s: %w", tmp, local(err))
 	}
 	return n, nil
+}
+
+// checkFreeSpace returns a localError when need more bytes do not fit on the
+// file system holding dir (where free space can be asked; elsewhere a full
+// disk shows as ENOSPC while writing).
+func checkFreeSpace(dir string, need int64) error {
+	free, ok := freeSpace(dir)
+	if !ok || need <= free {
+		return nil
+	}
+	return local(fmt.Errorf("%d more bytes (%s) needed but %d (%s) free on the file system of %s",
+		need, humanize.Bytes(need), free, humanize.Bytes(free), dir))
 }
 
 // stallCause reports the watchdog's reason when it ended the request.

@@ -15,9 +15,6 @@ import (
 // FIFO or a device would block open(2) or never end, and a directory or
 // socket is never what a model path means.
 
-// errNotRegular is wrapped by the errors for paths that are not regular files.
-var errNotRegular = regfile.ErrNotRegular
-
 // describeMode names the type of a non-regular file for error messages.
 func describeMode(mode fs.FileMode) string { return regfile.Describe(mode) }
 

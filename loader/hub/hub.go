@@ -70,6 +70,8 @@ type Client struct {
 	// retried, resuming where it stopped, only while attempts make
 	// progress: two attempts in a row that receive nothing end it.
 	StallTimeout time.Duration
+
+	maxUnsized int64 // defaultMaxUnsized when 0; tests shorten it
 }
 
 // FromEnv returns a Client configured the way huggingface_hub reads its

@@ -41,6 +41,8 @@ type fakeHub struct {
 	hang     bool              // the CDN sends headers and then nothing, until the client gives up
 	hangHead bool              // the hub never answers a HEAD
 	pad      int               // the CDN sends this many more bytes after the file, chunked (no Content-Length)
+	announce map[string]string // file → the size a HEAD announces (X-Linked-Size or Content-Length) instead of the real one
+	unsized  bool              // no size anywhere: HEADs without X-Linked-Size or Content-Length, GET bodies chunked
 }
 
 // fakeRepo holds the files of each commit and the refs pointing at them.
@@ -187,17 +189,28 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
+	size := strconv.Itoa(len(body))
+	if a, ok := f.announce[file]; ok && r.Method == http.MethodHead {
+		size = a
+	}
 	if isLFS(file) {
 		sum := sha256Hex(body)
 		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
-		w.Header().Set("X-Linked-Size", strconv.Itoa(len(body)))
+		if !f.unsized {
+			w.Header().Set("X-Linked-Size", size)
+		}
 		w.Header().Set("ETag", `W/"redirect-body-etag"`) // must not name the blob
 		w.Header().Set("Location", f.cdn.URL+"/lfs/"+sum+"?X-Amz-Signature=x")
 		w.WriteHeader(http.StatusFound)
 		return
 	}
 	w.Header().Set("ETag", `"`+gitBlobSHA1(body)+`"`)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if f.unsized {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush() // headers out before the body: chunked, no Content-Length
+	} else {
+		w.Header().Set("Content-Length", size)
+	}
 	if r.Method == http.MethodGet {
 		w.Write(body)
 	}
@@ -213,7 +226,7 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	stall := f.stallAt
 	f.stallAt = 0
-	noRange, hang, pad := f.noRange, f.hang, f.pad
+	noRange, hang, pad, unsized := f.noRange, f.hang, f.pad, f.unsized
 	f.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
@@ -245,8 +258,9 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 		case <-time.After(10 * time.Second):
 		}
 		return
-	case pad > 0:
-		w.WriteHeader(http.StatusOK) // chunked: no Content-Length
+	case pad > 0 || unsized:
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush() // headers out before the body: chunked, no Content-Length
 		w.Write(rest)
 		junk := make([]byte, 64<<10)
 		for left := pad; left > 0 && r.Context().Err() == nil; left -= len(junk) {

@@ -4,15 +4,14 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/internal/regfile/regfiletest"
 )
 
 // TestHubDiskFull makes every write of the download fail with ENOSPC (the
@@ -80,7 +79,7 @@ func TestHubSnapshotEntryNotRegular(t *testing.T) {
 			h := &Client{Endpoint: "http://127.0.0.1:1", CacheDir: t.TempDir(), Offline: true}
 			writeCachedModel(t, h.CacheDir, fakeCommit("nr"), tc.files)
 			var err error
-			within(t, 5*time.Second, func() { _, err = h.Snapshot(context.Background(), testRepo) })
+			regfiletest.Within(t, regfiletest.DefaultTimeout, func() { _, err = h.Snapshot(context.Background(), testRepo) })
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
@@ -113,7 +112,7 @@ func TestHubRefNotACommit(t *testing.T) {
 			require.NoError(t, os.MkdirAll(refs, 0o755))
 			tc.make(t, filepath.Join(refs, "main"))
 			var err error
-			within(t, 5*time.Second, func() { _, err = h.Snapshot(context.Background(), testRepo) })
+			regfiletest.Within(t, regfiletest.DefaultTimeout, func() { _, err = h.Snapshot(context.Background(), testRepo) })
 			require.Error(t, err)
 			msg := err.Error()
 			require.Contains(t, msg, tc.want)
@@ -162,27 +161,34 @@ func TestResolveModelNotRegular(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			arg := tc.make(t, t.TempDir())
 			var err error
-			within(t, 5*time.Second, func() { _, err = ResolveModel(context.Background(), arg, h) })
+			regfiletest.Within(t, regfiletest.DefaultTimeout, func() { _, err = ResolveModel(context.Background(), arg, h) })
 			require.ErrorContains(t, err, tc.want)
 			require.True(t, strings.HasPrefix(err.Error(), "hub: "), err.Error())
 		})
 	}
 }
 
-// TestReadRegularRefusesFIFO checks the helper every hub read goes through.
-func TestReadRegularRefusesFIFO(t *testing.T) {
+// TestReadRegularRefused checks the helpers every hub read goes through,
+// and that a token file that is a FIFO is ignored without blocking.
+func TestReadRegularRefused(t *testing.T) {
+	regfiletest.RequireRefused(t, func(p string) error {
+		_, err := readRegular(p, 100)
+		return err
+	}, regfiletest.Want{Name: "token", Limit: 100, Accept: []byte("hf_x")})
+	regfiletest.RequireRefused(t, func(p string) error {
+		f, err := openRegular(p)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	}, regfiletest.Want{Name: "model.safetensors", Accept: []byte("w")})
+
 	p := filepath.Join(t.TempDir(), "token")
 	require.NoError(t, syscall.Mkfifo(p, 0o600))
-	var err error
-	within(t, 5*time.Second, func() { _, err = readRegular(p, 100) })
-	require.ErrorIs(t, err, errNotRegular)
 	t.Setenv("HF_TOKEN", "")
 	t.Setenv("HUGGING_FACE_HUB_TOKEN", "")
 	t.Setenv("HF_TOKEN_PATH", p)
-	within(t, 5*time.Second, func() { require.Empty(t, envToken()) })
-	big := filepath.Join(t.TempDir(), "big")
-	require.NoError(t, os.WriteFile(big, make([]byte, 101), 0o644))
-	_, err = readRegular(big, 100)
-	require.ErrorContains(t, err, "more than the 100 expected")
-	require.False(t, errors.Is(err, errNotRegular))
+	var token string
+	regfiletest.Within(t, regfiletest.DefaultTimeout, func() { token = envToken() })
+	require.Empty(t, token)
 }

@@ -13,23 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/internal/regfile/regfiletest"
 )
-
-// within runs f and fails the test if it takes longer than d, so that a
-// regression to a hang fails instead of blocking the test run.
-func within(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still running after %v", d)
-	}
-}
 
 // cdnGets counts the CDN requests seen so far (and forgets all requests).
 func (f *fakeHub) cdnGets() int {
@@ -67,7 +52,7 @@ func TestHubStalledServer(t *testing.T) {
 	h.StallTimeout = 150 * time.Millisecond
 	var err error
 	start := time.Now()
-	within(t, 10*time.Second, func() { _, err = h.Snapshot(context.Background(), testRepo) })
+	regfiletest.Within(t, 10*time.Second, func() { _, err = h.Snapshot(context.Background(), testRepo) })
 	require.ErrorIs(t, err, errStalled)
 	require.ErrorContains(t, err, "gave up after 2 attempts in a row received nothing")
 	require.Equal(t, 2, f.cdnGets())
@@ -83,7 +68,7 @@ func TestHubHeadNeverAnswers(t *testing.T) {
 	h := testHub(t, f)
 	h.StallTimeout = 150 * time.Millisecond
 	var err error
-	within(t, 5*time.Second, func() { _, err = h.Snapshot(context.Background(), testRepo) })
+	regfiletest.Within(t, 5*time.Second, func() { _, err = h.Snapshot(context.Background(), testRepo) })
 	require.ErrorIs(t, err, errStalled)
 	require.ErrorContains(t, err, "config.json")
 }

@@ -1,6 +1,7 @@
 package imageio
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,6 +174,11 @@ func readPreprocessorFile(path string) ([]byte, error) {
 }
 
 func parsePreprocessor(data []byte) (*Preprocessor, error) {
+	// null would unmarshal into the defaults, as if the file were absent
+	// (a list or a number fails obscurely): a preprocessor config is an object.
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
 	var r rawPreprocessor
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
