@@ -148,7 +148,7 @@ func Prepare(ctx context.Context, m *deit.Model, in Input, opts imageio.DecodeOp
 	if err != nil {
 		return nil, nameErr(in, err)
 	}
-	pre := m.Pre
+	pre := m.Preprocessor
 	if pre == nil {
 		pre = imageio.DefaultPreprocessor()
 	}

@@ -8,7 +8,8 @@ import (
 )
 
 // Epilogue says what Gemm does to each element after the product and the
-// bias. The values match internal/ref.Epilogue and gpu.Epilogue.
+// bias. (The model's plan has its own epilogue type; package engine maps
+// it to this one.)
 type Epilogue int
 
 const (

@@ -4,16 +4,16 @@ import (
 	"fmt"
 
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
-	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // Model is a ready-to-run classifier: its shape, its weights, and the
 // image preprocessing its checkpoint asks for.
 type Model struct {
-	Config  Config
-	Weights *Weights
-	Pre     *imageio.Preprocessor
+	Config       Config
+	Weights      *Weights
+	Preprocessor *imageio.Preprocessor
 	// Notes records what Load had to assume because the checkpoint did not
 	// say (for example sizes read from tensor shapes and eps 1e-6 for a
 	// timm/facebookresearch file without config.json). Load prints nothing;
@@ -38,12 +38,12 @@ type Model struct {
 // checked against the checkpoint's index before anything is converted, and
 // only the tensors the model uses are ever read. Load is LoadWith with the
 // zero LoadOptions.
-func Load(files hub.ModelFiles) (*Model, error) {
+func Load(files modeldir.Files) (*Model, error) {
 	return LoadWith(files, LoadOptions{})
 }
 
 // LoadWith is Load with options.
-func LoadWith(files hub.ModelFiles, opts LoadOptions) (*Model, error) {
+func LoadWith(files modeldir.Files, opts LoadOptions) (*Model, error) {
 	if files.Weights == "" {
 		where := files.Dir
 		if where == "" {
@@ -116,8 +116,8 @@ func LoadWith(files hub.ModelFiles, opts LoadOptions) (*Model, error) {
 			files.Weights, len(plan.extras), listCapped(quoteNames(plan.extras), ", ")))
 	}
 	if files.Preprocessor == "" {
-		m.Pre = imageio.DefaultPreprocessor()
-	} else if m.Pre, err = imageio.ReadPreprocessor(files.Preprocessor); err != nil {
+		m.Preprocessor = imageio.DefaultPreprocessor()
+	} else if m.Preprocessor, err = imageio.ReadPreprocessor(files.Preprocessor); err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
 	}
 	return m, nil

@@ -14,14 +14,14 @@ import (
 
 	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
-	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // writeFixtureVariant writes the tiny-distilled fixture's tensors, edited by
 // edit (which may add, drop or replace tensors), as a safetensors file in a
 // fresh directory together with config (the fixture's config.json when "")
 // and returns the model files.
-func writeFixtureVariant(t *testing.T, config string, edit func(ts map[string]*checkpoint.Tensor)) hub.ModelFiles {
+func writeFixtureVariant(t *testing.T, config string, edit func(ts map[string]*checkpoint.Tensor)) modeldir.Files {
 	t.Helper()
 	ts, err := checkpoint.Read(fixture.Path("tiny-distilled", "model.safetensors"))
 	require.NoError(t, err)
@@ -39,7 +39,7 @@ func writeFixtureVariant(t *testing.T, config string, edit func(ts map[string]*c
 		list[i].Name = n
 	}
 	dir := t.TempDir()
-	files := hub.ModelFiles{Dir: dir, Weights: filepath.Join(dir, "model.safetensors"), Config: filepath.Join(dir, "config.json")}
+	files := modeldir.Files{Dir: dir, Weights: filepath.Join(dir, "model.safetensors"), Config: filepath.Join(dir, "config.json")}
 	require.NoError(t, checkpoint.WriteSafetensors(files.Weights, list))
 	if config == "" {
 		b, err := os.ReadFile(fixture.Path("tiny-distilled", "config.json"))

@@ -11,8 +11,8 @@ import (
 
 	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
-	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // writeConfig writes a config.json into a fresh temp dir and returns its path.
@@ -31,67 +31,67 @@ func TestLoad(t *testing.T) {
 	timmWeights := fixture.Path("tiny-distilled-timm", "model.pth")
 	for _, tc := range []struct {
 		name    string
-		files   func(t *testing.T) hub.ModelFiles
+		files   func(t *testing.T) modeldir.Files
 		check   func(t *testing.T, m *Model, log string)
 		wantErr string
 	}{
-		{"hf dir", func(*testing.T) hub.ModelFiles { return fixture.Files("tiny-distilled", "model.safetensors") },
+		{"hf dir", func(*testing.T) modeldir.Files { return fixture.Files("tiny-distilled", "model.safetensors") },
 			func(t *testing.T, m *Model, log string) {
 				require.Equal(t, HeadDistilled, m.Config.Head)
 				require.Equal(t, float32(1e-12), m.Config.Eps)
 				require.Equal(t, "cat, domestic cat", m.Config.Labels[3])
-				require.Equal(t, 32, m.Pre.CropH, "the fixture's preprocessor_config.json")
+				require.Equal(t, 32, m.Preprocessor.CropH, "the fixture's preprocessor_config.json")
 				require.Empty(t, m.Notes)
 				require.Empty(t, log)
 			}, ""},
-		{"timm without config", func(*testing.T) hub.ModelFiles { return hub.ModelFiles{Weights: timmWeights} },
+		{"timm without config", func(*testing.T) modeldir.Files { return modeldir.Files{Weights: timmWeights} },
 			func(t *testing.T, m *Model, log string) {
 				require.Equal(t, float32(1e-6), m.Config.Eps)
 				require.Equal(t, 1, m.Config.Heads)
 				require.Equal(t, "LABEL_9", m.Config.Labels[9])
-				require.Equal(t, imageio.DefaultPreprocessor(), m.Pre)
+				require.Equal(t, imageio.DefaultPreprocessor(), m.Preprocessor)
 				require.Len(t, m.Notes, 1)
 				require.Contains(t, m.Notes[0], "model.pth: no config.json: model shape read from the timm/facebookresearch")
 				require.Contains(t, log, "LayerNorm eps 1e-06")
 			}, ""},
-		{"timm with a timm config.json", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: timmWeights, Config: writeConfig(t, `{"architecture": "deit_tiny_distilled", "num_classes": 10}`)}
+		{"timm with a timm config.json", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: timmWeights, Config: writeConfig(t, `{"architecture": "deit_tiny_distilled", "num_classes": 10}`)}
 		}, func(t *testing.T, m *Model, log string) {
 			require.Equal(t, float32(1e-6), m.Config.Eps)
 			require.Len(t, m.Notes, 2)
 			require.Contains(t, m.Notes[0], "is not a Hugging Face model config (no model_type or architectures); ignored")
 		}, ""},
-		{"config without id2label or architectures", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t, strings.Replace(tinyConfigJSON, "%s", "", 1))}
+		{"config without id2label or architectures", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: hfWeights, Config: writeConfig(t, strings.Replace(tinyConfigJSON, "%s", "", 1))}
 		}, func(t *testing.T, m *Model, log string) {
 			require.Equal(t, HeadDistilled, m.Config.Head, "from the tensor names")
 			require.Equal(t, 10, m.Config.NumLabels, "from the classifier rows")
 			require.Equal(t, "LABEL_0", m.Config.Labels[0])
 			require.Equal(t, float32(1e-12), m.Config.Eps)
 		}, ""},
-		{"config layers beyond the checkpoint", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config layers beyond the checkpoint", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 3`, 1))}
 		}, nil, "model.safetensors: Hugging Face DeiT (deit.*) checkpoint does not fit the config (D=64, layers=3"},
-		{"config with absurd layers", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config with absurd layers", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"num_hidden_layers": 2`, `"num_hidden_layers": 1000000000000`, 1))}
 		}, nil, "model.safetensors: the config asks for 1000000000000 layers but the Hugging Face DeiT (deit.*) checkpoint holds only"},
-		{"config with absurd hidden size", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config with absurd hidden size", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(strings.Replace(tinyConfigJSON, "%s", "", 1), `"hidden_size": 64`, `"hidden_size": 1000000000000000`, 1))}
 		}, nil, "deit.embeddings.cls_token: want [1 1 1000000000000000], found [1 1 64]"},
-		{"config with the wrong head", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"config with the wrong head", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTForImageClassification"]`, 1))}
 		}, nil, "the config asks for DeiTForImageClassification (classifier) but the Hugging Face DeiT (deit.*) checkpoint holds DeiTForImageClassificationWithTeacher"},
-		{"unsupported architecture", func(t *testing.T) hub.ModelFiles {
-			return hub.ModelFiles{Weights: hfWeights, Config: writeConfig(t,
+		{"unsupported architecture", func(t *testing.T) modeldir.Files {
+			return modeldir.Files{Weights: hfWeights, Config: writeConfig(t,
 				strings.Replace(tinyConfigJSON, "%s", `, "architectures": ["DeiTModel"]`, 1))}
 		}, nil, `architectures ["DeiTModel"]`},
-		{"no weights", func(*testing.T) hub.ModelFiles { return hub.ModelFiles{Dir: "some/dir"} }, nil,
+		{"no weights", func(*testing.T) modeldir.Files { return modeldir.Files{Dir: "some/dir"} }, nil,
 			"deit: some/dir: no weights file"},
-		{"weights not found", func(*testing.T) hub.ModelFiles { return hub.ModelFiles{Weights: "nope/model.safetensors"} }, nil,
+		{"weights not found", func(*testing.T) modeldir.Files { return modeldir.Files{Weights: "nope/model.safetensors"} }, nil,
 			"nope/model.safetensors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

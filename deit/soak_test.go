@@ -8,7 +8,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/internal/soak"
-	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // TestSoakLoad loads the tiny fixture (safetensors and the timm .pth, both
@@ -18,7 +18,7 @@ func TestSoakLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak")
 	}
-	bad := hub.ModelFiles{Weights: fixture.Path("tiny-distilled", "model.safetensors"),
+	bad := modeldir.Files{Weights: fixture.Path("tiny-distilled", "model.safetensors"),
 		Config: writeConfig(t, `{"model_type": "deit", "hidden_size": 64, "num_hidden_layers": 1}`)}
 	load := func(i int) {
 		switch i % 3 {
@@ -26,7 +26,7 @@ func TestSoakLoad(t *testing.T) {
 			_, err := Load(fixture.Files("tiny-distilled", "model.safetensors"))
 			require.NoError(t, err)
 		case 1:
-			_, err := Load(hub.ModelFiles{Weights: fixture.Path("tiny-distilled-timm", "model.pth")})
+			_, err := Load(modeldir.Files{Weights: fixture.Path("tiny-distilled-timm", "model.pth")})
 			require.NoError(t, err)
 		case 2:
 			_, err := Load(bad)

@@ -28,7 +28,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pixels, err := model.Pre.Apply(img) // [3, H, W] float32
+	pixels, err := model.Preprocessor.Apply(img) // [3, H, W] float32
 	if err != nil {
 		log.Fatal(err)
 	}

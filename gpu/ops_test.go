@@ -124,9 +124,12 @@ func requireOpsExact(t *testing.T, what string, got []float32, want []float64) {
 	t.Logf("%s: %d elements exact", what, len(got))
 }
 
-// refMatmul is ref.Matmul with the gpu epilogue (the numbering is shared).
+// refMatmul is ref.Matmul with the gpu epilogue mapped to its twin's.
 func refMatmul(a, w, bias, r []float32, M, N, K int, ep gpu.Epilogue) []float64 {
-	return ref.Matmul(a, w, bias, r, M, N, K, ref.Epilogue(ep))
+	twin := map[gpu.Epilogue]ref.Epilogue{
+		gpu.EpilogueNone: ref.EpilogueNone, gpu.EpilogueGELU: ref.EpilogueGELU, gpu.EpilogueResidual: ref.EpilogueResidual,
+	}
+	return ref.Matmul(a, w, bias, r, M, N, K, twin[ep])
 }
 
 // ulp16 is the fp16 unit roundoff 2⁻¹¹: rounding a value to fp16 moves it by

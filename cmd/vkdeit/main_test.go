@@ -99,7 +99,7 @@ func expectedLogits(t *testing.T, m *deit.Model, path string) []float32 {
 	t.Helper()
 	img, err := imageio.Load(path, imageio.DecodeOptions{})
 	require.NoError(t, err)
-	px, err := m.Pre.Apply(img)
+	px, err := m.Preprocessor.Apply(img)
 	require.NoError(t, err)
 	res, err := engine.RunReference(context.Background(), m, px, 1, 0)
 	require.NoError(t, err)
@@ -112,8 +112,8 @@ func loadTiny(t *testing.T) *deit.Model {
 	require.NoError(t, err)
 	m, err := deit.Load(files)
 	require.NoError(t, err)
-	if m.Pre == nil {
-		m.Pre = imageio.DefaultPreprocessor()
+	if m.Preprocessor == nil {
+		m.Preprocessor = imageio.DefaultPreprocessor()
 	}
 	return m
 }

@@ -3,7 +3,8 @@ package ref
 import "github.com/vkdeit/vkdeit/internal/par"
 
 // Epilogue says what a matmul does to each element after the product and
-// the bias. The values match gpu.Epilogue and cpu.Epilogue.
+// the bias, as the matmul kernels of packages gpu and cpu do (each with an
+// Epilogue type of its own; their tests map theirs to this one).
 type Epilogue int
 
 const (

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/internal/humanize"
 	"github.com/vkdeit/vkdeit/internal/regfile"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // maxDownloadAttempts bounds how often one blob download is retried after a
@@ -48,9 +49,9 @@ const defaultMaxUnsized = 4 << 30
 // announces, or -1 when only the free space bounds it (weights).
 func maxFileBytes(file string) int64 {
 	switch file {
-	case hubConfigFile:
+	case modeldir.ConfigFile:
 		return maxConfigBytes
-	case hubPreprocessorFile:
+	case modeldir.PreprocessorFile:
 		return maxPreprocessorBytes
 	}
 	return -1

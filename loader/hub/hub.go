@@ -2,7 +2,7 @@
 //
 // A model is named on the command line by a directory, a weights file or a Hub
 // repo id ("org/name", optionally "org/name@revision"). [ResolveModel] turns any
-// of these into [ModelFiles]: the paths of the weights, config.json and
+// of these into [modeldir.Files]: the paths of the weights, config.json and
 // preprocessor_config.json. Repo ids go through [Hub.Snapshot], which reads and
 // fills the cache exactly as Python's huggingface_hub lays it out, so a model a
 // user already fetched with transformers is used as is and a model fetched by

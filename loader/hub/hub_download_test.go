@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 const testRepo = "acme/deit-test"
@@ -63,7 +64,7 @@ func TestHubDownloadFresh(t *testing.T) {
 	require.NoError(t, err)
 	root := filepath.Join(h.CacheDir, "models--acme--deit-test")
 	snap := filepath.Join(root, "snapshots", commit)
-	require.Equal(t, ModelFiles{
+	require.Equal(t, modeldir.Files{
 		Dir:          snap,
 		Weights:      filepath.Join(snap, "model.safetensors"),
 		Config:       filepath.Join(snap, "config.json"),
@@ -406,7 +407,7 @@ func TestHubPythonCache(t *testing.T) {
 		mf, err := ResolveModel(context.Background(), "", nil) // "" is DefaultModel
 		require.NoError(t, err)
 		snap := filepath.Join(root, "snapshots", commit)
-		require.Equal(t, ModelFiles{Dir: snap, Weights: filepath.Join(snap, "pytorch_model.bin"), Config: filepath.Join(snap, "config.json")}, mf)
+		require.Equal(t, modeldir.Files{Dir: snap, Weights: filepath.Join(snap, "pytorch_model.bin"), Config: filepath.Join(snap, "config.json")}, mf)
 		got, err := os.ReadFile(mf.Weights)
 		require.NoError(t, err)
 		require.Equal(t, weights, got)
@@ -473,7 +474,7 @@ func TestHubConcurrentSnapshots(t *testing.T) {
 	h := testHub(t, f)
 
 	const n = 4
-	results := make([]ModelFiles, n)
+	results := make([]modeldir.Files, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // inside reports whether path lies strictly inside dir.
@@ -47,12 +49,12 @@ func FuzzRepoID(f *testing.F) {
 			t.Fatalf("commit %q: snapshot %s", rev, rc.snapshotDir(rev))
 		}
 		h := &Client{Endpoint: "https://hub.example"}
-		u, err := url.Parse(h.fileURL(repo, rev, hubConfigFile))
+		u, err := url.Parse(h.fileURL(repo, rev, modeldir.ConfigFile))
 		if err != nil {
 			t.Fatalf("resolve URL of %q: %v", s, err)
 		}
 		parts := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
-		if len(parts) != 5 || parts[2] != "resolve" || parts[4] != hubConfigFile || u.RawQuery != "" || u.Fragment != "" || u.Host != "hub.example" {
+		if len(parts) != 5 || parts[2] != "resolve" || parts[4] != modeldir.ConfigFile || u.RawQuery != "" || u.Fragment != "" || u.Host != "hub.example" {
 			t.Fatalf("resolve URL %s of %q does not keep the revision one segment", u, s)
 		}
 		if got, err := url.PathUnescape(parts[3]); err != nil || got != rev {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/vkdeit/vkdeit/internal/regfile/regfiletest"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // gets returns the GET requests seen so far, as "server path", and forgets
@@ -84,7 +85,7 @@ func TestHubUnsizedBodyCapped(t *testing.T) {
 			f.unsized, f.pad = true, tc.pad
 			h := testHub(t, f)
 			h.maxUnsized = limit
-			var mf ModelFiles
+			var mf modeldir.Files
 			var err error
 			regfiletest.Within(t, regfiletest.DefaultTimeout, func() { mf, err = h.Snapshot(context.Background(), testRepo) })
 			if tc.want == "" {

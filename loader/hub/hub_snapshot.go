@@ -5,16 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-)
 
-// Files vkdeit takes from a repo, in the order they are fetched.
-const (
-	hubConfigFile       = "config.json"
-	hubPreprocessorFile = "preprocessor_config.json"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
-
-// hubWeightFiles are the checkpoint names looked for in a repo, preferred first.
-var hubWeightFiles = []string{"model.safetensors", "pytorch_model.bin"}
 
 // Snapshot returns the files of the Hub model repo ("org/name" or
 // "org/name@revision", revision "main" by default; a branch, a tag, a 40-hex
@@ -28,28 +21,28 @@ var hubWeightFiles = []string{"model.safetensors", "pytorch_model.bin"}
 // model.safetensors, or pytorch_model.bin when the repo has no safetensors.
 // With h.Offline only the cache is consulted and the error says which file
 // is missing and how to get it.
-func (h *Client) Snapshot(ctx context.Context, repoID string) (ModelFiles, error) {
+func (h *Client) Snapshot(ctx context.Context, repoID string) (modeldir.Files, error) {
 	repo, rev, err := parseRepoID(repoID)
 	if err != nil {
-		return ModelFiles{}, err
+		return modeldir.Files{}, err
 	}
 	s := &snapshot{h: h, id: repoID, repo: repo, rev: rev, rc: newRepoCache(h.cacheDir(), repo)}
 	if isCommitHash(rev) {
 		s.commit = rev
 	} else if s.commit, err = s.rc.readRef(rev); err != nil {
-		return ModelFiles{}, err
+		return modeldir.Files{}, err
 	}
 	if s.commit != "" {
 		mf, ok, err := s.cached()
 		if err != nil {
-			return ModelFiles{}, err
+			return modeldir.Files{}, err
 		}
 		if ok {
 			return s.completeOptional(ctx, mf)
 		}
 	}
 	if h.Offline {
-		return ModelFiles{}, s.offlineError()
+		return modeldir.Files{}, s.offlineError()
 	}
 	return s.download(ctx)
 }
@@ -67,24 +60,24 @@ type snapshot struct {
 // cached returns the files present in the snapshot of s.commit and whether
 // they suffice (config.json and a weights file). An entry that is not a
 // regular file is an error.
-func (s *snapshot) cached() (ModelFiles, bool, error) {
-	mf := ModelFiles{Dir: s.rc.snapshotDir(s.commit)}
+func (s *snapshot) cached() (modeldir.Files, bool, error) {
+	mf := modeldir.Files{Dir: s.rc.snapshotDir(s.commit)}
 	for _, f := range []struct {
 		name string
 		dst  *string
-	}{{hubConfigFile, &mf.Config}, {hubPreprocessorFile, &mf.Preprocessor}} {
+	}{{modeldir.ConfigFile, &mf.Config}, {modeldir.PreprocessorFile, &mf.Preprocessor}} {
 		p, ok, err := s.rc.snapshotFile(s.commit, f.name)
 		if err != nil {
-			return ModelFiles{}, false, err
+			return modeldir.Files{}, false, err
 		}
 		if ok {
 			*f.dst = p
 		}
 	}
-	for _, w := range hubWeightFiles {
+	for _, w := range modeldir.WeightFiles {
 		p, ok, err := s.rc.snapshotFile(s.commit, w)
 		if err != nil {
-			return ModelFiles{}, false, err
+			return modeldir.Files{}, false, err
 		}
 		if ok {
 			mf.Weights = p
@@ -99,11 +92,11 @@ func (s *snapshot) cached() (ModelFiles, bool, error) {
 // cache records it as absent or we are offline. A connection failure leaves
 // the model usable with the default preprocessing, as huggingface_hub falls
 // back to the cache when the Hub cannot be reached.
-func (s *snapshot) completeOptional(ctx context.Context, mf ModelFiles) (ModelFiles, error) {
-	if mf.Preprocessor != "" || s.h.Offline || s.rc.knownMissing(s.commit, hubPreprocessorFile) {
+func (s *snapshot) completeOptional(ctx context.Context, mf modeldir.Files) (modeldir.Files, error) {
+	if mf.Preprocessor != "" || s.h.Offline || s.rc.knownMissing(s.commit, modeldir.PreprocessorFile) {
 		return mf, nil
 	}
-	p, err := s.fetch(ctx, hubPreprocessorFile)
+	p, err := s.fetch(ctx, modeldir.PreprocessorFile)
 	var he *hubError
 	switch {
 	case err == nil:
@@ -111,16 +104,16 @@ func (s *snapshot) completeOptional(ctx context.Context, mf ModelFiles) (ModelFi
 	case isEntryNotFound(err) || (!errors.As(err, &he) && ctx.Err() == nil):
 		// absent from the repo, or the Hub is unreachable: the defaults apply
 	default:
-		return ModelFiles{}, err
+		return modeldir.Files{}, err
 	}
 	return mf, nil
 }
 
 // download fetches config.json, the optional preprocessor config and the
 // weights into the cache.
-func (s *snapshot) download(ctx context.Context) (ModelFiles, error) {
-	var mf ModelFiles
-	p, err := s.fetch(ctx, hubConfigFile)
+func (s *snapshot) download(ctx context.Context) (modeldir.Files, error) {
+	var mf modeldir.Files
+	p, err := s.fetch(ctx, modeldir.ConfigFile)
 	if isEntryNotFound(err) {
 		return mf, fmt.Errorf("%w; the repository %s or its revision %q does not exist, or it is not a transformers model",
 			err, s.repo, s.rev)
@@ -130,22 +123,22 @@ func (s *snapshot) download(ctx context.Context) (ModelFiles, error) {
 	}
 	mf.Config = p
 	mf.Dir = s.rc.snapshotDir(s.commit)
-	if mf.Preprocessor, err = s.fetch(ctx, hubPreprocessorFile); err != nil && !isEntryNotFound(err) {
-		return ModelFiles{}, err
+	if mf.Preprocessor, err = s.fetch(ctx, modeldir.PreprocessorFile); err != nil && !isEntryNotFound(err) {
+		return modeldir.Files{}, err
 	}
-	for _, w := range hubWeightFiles {
+	for _, w := range modeldir.WeightFiles {
 		p, err := s.fetch(ctx, w)
 		if isEntryNotFound(err) {
 			continue
 		}
 		if err != nil {
-			return ModelFiles{}, err
+			return modeldir.Files{}, err
 		}
 		mf.Weights = p
 		return mf, nil
 	}
-	return ModelFiles{}, fmt.Errorf("hub: %s at revision %q (commit %s) has neither %s; vkdeit needs one of them",
-		s.repo, s.rev, s.commit, strings.Join(hubWeightFiles, " nor "))
+	return modeldir.Files{}, fmt.Errorf("hub: %s at revision %q (commit %s) has neither %s; vkdeit needs one of them",
+		s.repo, s.rev, s.commit, strings.Join(modeldir.WeightFiles, " nor "))
 }
 
 // fetch returns the snapshot path of file, downloading it when it is not
@@ -216,17 +209,17 @@ func (s *snapshot) offlineError() error {
 	}
 	var missing []string
 	if mf.Config == "" {
-		missing = append(missing, hubConfigFile)
+		missing = append(missing, modeldir.ConfigFile)
 	}
 	if mf.Weights == "" {
 		var ws []string
-		for _, w := range hubWeightFiles {
+		for _, w := range modeldir.WeightFiles {
 			if !s.rc.knownMissing(s.commit, w) {
 				ws = append(ws, w)
 			}
 		}
 		if len(ws) == 0 {
-			ws = []string{"a weights file (the cache records that the repo has neither " + strings.Join(hubWeightFiles, " nor ") + ")"}
+			ws = []string{"a weights file (the cache records that the repo has neither " + strings.Join(modeldir.WeightFiles, " nor ") + ")"}
 		}
 		missing = append(missing, strings.Join(ws, " or "))
 	}

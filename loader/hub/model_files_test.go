@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // makeFiles creates the named files (content = name) under dir.
@@ -24,28 +25,28 @@ func TestResolveModelPaths(t *testing.T) {
 		name    string
 		files   []string
 		arg     string // relative to the temp dir
-		want    ModelFiles
+		want    modeldir.Files
 		wantErr string
 	}{
 		{"dir with safetensors", []string{"m/config.json", "m/preprocessor_config.json", "m/model.safetensors", "m/pytorch_model.bin"}, "m",
-			ModelFiles{Dir: "m", Weights: "m/model.safetensors", Config: "m/config.json", Preprocessor: "m/preprocessor_config.json"}, ""},
+			modeldir.Files{Dir: "m", Weights: "m/model.safetensors", Config: "m/config.json", Preprocessor: "m/preprocessor_config.json"}, ""},
 		{"dir with bin and trainer files", []string{"m/config.json", "m/pytorch_model.bin", "m/training_args.bin", "m/optimizer.pt"}, "m",
-			ModelFiles{Dir: "m", Weights: "m/pytorch_model.bin", Config: "m/config.json"}, ""},
+			modeldir.Files{Dir: "m", Weights: "m/pytorch_model.bin", Config: "m/config.json"}, ""},
 		{"dir with one pth", []string{"m/deit_small_distilled_patch16_224-649709d9.pth", "m/rng_state.pth", "m/README.md"}, "m",
-			ModelFiles{Dir: "m", Weights: "m/deit_small_distilled_patch16_224-649709d9.pth"}, ""},
-		{"dir with two checkpoints", []string{"m/a.pt", "m/b.safetensors"}, "m", ModelFiles{}, "several weights files (a.pt, b.safetensors)"},
-		{"dir without weights", []string{"m/config.json"}, "m", ModelFiles{}, "no weights file"},
-		{"sharded", []string{"m/model.safetensors.index.json"}, "m", ModelFiles{}, "sharded"},
+			modeldir.Files{Dir: "m", Weights: "m/deit_small_distilled_patch16_224-649709d9.pth"}, ""},
+		{"dir with two checkpoints", []string{"m/a.pt", "m/b.safetensors"}, "m", modeldir.Files{}, "several weights files (a.pt, b.safetensors)"},
+		{"dir without weights", []string{"m/config.json"}, "m", modeldir.Files{}, "no weights file"},
+		{"sharded", []string{"m/model.safetensors.index.json"}, "m", modeldir.Files{}, "sharded"},
 		{"weights file with configs beside", []string{"w/ck.pth", "w/config.json", "w/preprocessor_config.json"}, "w/ck.pth",
-			ModelFiles{Dir: "w", Weights: "w/ck.pth", Config: "w/config.json", Preprocessor: "w/preprocessor_config.json"}, ""},
-		{"weights file alone", []string{"w/ck.bin"}, "w/ck.bin", ModelFiles{Dir: "w", Weights: "w/ck.bin"}, ""},
+			modeldir.Files{Dir: "w", Weights: "w/ck.pth", Config: "w/config.json", Preprocessor: "w/preprocessor_config.json"}, ""},
+		{"weights file alone", []string{"w/ck.bin"}, "w/ck.bin", modeldir.Files{Dir: "w", Weights: "w/ck.bin"}, ""},
 		{"config file names its dir", []string{"m/config.json", "m/model.safetensors"}, "m/config.json",
-			ModelFiles{Dir: "m", Weights: "m/model.safetensors", Config: "m/config.json"}, ""},
+			modeldir.Files{Dir: "m", Weights: "m/model.safetensors", Config: "m/config.json"}, ""},
 		{"existing path shaped like a repo id wins", []string{"acme/deit-test/model.safetensors"}, "acme/deit-test",
-			ModelFiles{Dir: "acme/deit-test", Weights: "acme/deit-test/model.safetensors"}, ""},
-		{"missing relative path", nil, "./x/y", ModelFiles{}, "not a Hugging Face repo id"},
-		{"missing file", nil, "nothing.pth", ModelFiles{}, "nothing.pth: no such file or directory"},
-		{"bad revision", nil, "acme/x@", ModelFiles{}, `"" is not a valid revision`},
+			modeldir.Files{Dir: "acme/deit-test", Weights: "acme/deit-test/model.safetensors"}, ""},
+		{"missing relative path", nil, "./x/y", modeldir.Files{}, "not a Hugging Face repo id"},
+		{"missing file", nil, "nothing.pth", modeldir.Files{}, "nothing.pth: no such file or directory"},
+		{"bad revision", nil, "acme/x@", modeldir.Files{}, `"" is not a valid revision`},
 	}
 	// A hub that would fail loudly if asked: offline with an empty cache.
 	h := &Client{Endpoint: "http://127.0.0.1:1", CacheDir: t.TempDir(), Offline: true}
@@ -62,7 +63,7 @@ func TestResolveModelPaths(t *testing.T) {
 			}
 			require.NoError(t, err)
 			clean := func(p string) string { return filepath.FromSlash(p) }
-			require.Equal(t, ModelFiles{Dir: clean(tc.want.Dir), Weights: clean(tc.want.Weights),
+			require.Equal(t, modeldir.Files{Dir: clean(tc.want.Dir), Weights: clean(tc.want.Weights),
 				Config: clean(tc.want.Config), Preprocessor: clean(tc.want.Preprocessor)}, got)
 		})
 	}
