@@ -18,6 +18,7 @@ import (
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
+	"github.com/vkdeit/vkdeit/internal/hostmem"
 	"github.com/vkdeit/vkdeit/internal/humanize"
 	"github.com/vkdeit/vkdeit/internal/version"
 )
@@ -96,7 +97,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.ProfileRuns = 3
 	}
 	if opts.HostBytes <= 0 {
-		opts.HostBytes = availableMemory() / 4
+		opts.HostBytes = hostmem.Available() / 4
 	}
 	if opts.Log == nil {
 		opts.Log = io.Discard

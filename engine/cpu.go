@@ -9,6 +9,8 @@ import (
 
 	"github.com/vkdeit/vkdeit/cpu"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/internal/hostmem"
+	"github.com/vkdeit/vkdeit/internal/humanize"
 )
 
 // CPUOptions configure NewCPU. The zero value uses every CPU (GOMAXPROCS),
@@ -23,6 +25,10 @@ type CPUOptions struct {
 	ISA cpu.ISA
 	// Precision must be fp32 or auto (which is fp32).
 	Precision deit.Precision
+	// MaxBytes bounds the activations (0: half the memory the host can
+	// still allocate, hostmem.Available). A larger batch is an error
+	// wrapping ErrOutOfMemory, before anything is allocated.
+	MaxBytes int64
 }
 
 // cpuPrecisions are the precisions the CPU engine runs.
@@ -47,10 +53,6 @@ type CPU struct {
 	closed   bool
 }
 
-// maxCPUActivationBytes refuses batches whose activations could not be
-// allocated anyway (a mistaken maxBatch would otherwise crash the process).
-const maxCPUActivationBytes = 1 << 40
-
 // NewCPU packs m's weights and allocates activations for up to maxBatch
 // images.
 func NewCPU(m *deit.Model, maxBatch int, opts CPUOptions) (*CPU, error) {
@@ -68,7 +70,11 @@ func NewCPU(m *deit.Model, maxBatch int, opts CPUOptions) (*CPU, error) {
 		return nil, fmt.Errorf("engine: cpu: %w", err)
 	}
 	e := &CPU{plan: plan, maxBatch: maxBatch}
-	if err := e.allocate(); err != nil {
+	limit := opts.MaxBytes
+	if limit <= 0 {
+		limit = hostmem.Available() / 2
+	}
+	if err := e.allocate(limit); err != nil {
 		return nil, fmt.Errorf("engine: cpu: %w", err)
 	}
 	if err := e.pack(); err != nil {
@@ -88,27 +94,32 @@ func NewCPU(m *deit.Model, maxBatch int, opts CPUOptions) (*CPU, error) {
 }
 
 // allocate sizes every activation the plan uses for maxBatch images,
-// refusing sizes that overflow or exceed maxCPUActivationBytes in total.
-func (e *CPU) allocate() error {
-	const limit = maxCPUActivationBytes / 4 // floats
+// refusing batches whose activations overflow or exceed maxBytes in total
+// (a mistaken batch size would otherwise take the machine's memory, or the
+// process, down).
+func (e *CPU) allocate(maxBytes int64) error {
+	limit := maxBytes / 4 // floats
 	B := int64(e.maxBatch)
 	var sizes [deit.NumValues]int64
-	var total int64
+	var total, perImage int64
 	for v := range deit.Value(deit.NumValues) {
 		if v == deit.Pixels || v == deit.Logits {
 			continue
 		}
 		rows, cols := e.plan.Shape(v)
 		n := int64(rows) * int64(cols)
+		perImage += n
 		if n <= 0 || B > limit/n {
 			n = limit + 1
 		} else {
 			n *= B
 		}
 		sizes[v] = n
-		if total += n; n > limit || total > limit {
-			return fmt.Errorf("activations for batch %d exceed %d GiB", e.maxBatch, maxCPUActivationBytes>>30)
-		}
+		total += n
+	}
+	if total > limit {
+		return fmt.Errorf("activations for batch %d need %s, more than the %s it may use; batches up to %d fit: %w",
+			e.maxBatch, humanize.Bytes(B*perImage*4), humanize.Bytes(maxBytes), limit/max(perImage, 1), ErrOutOfMemory)
 	}
 	for v, n := range sizes {
 		if n > 0 {

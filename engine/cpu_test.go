@@ -8,6 +8,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/cpu"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/internal/hostmem"
 )
 
 // TestCPUThreadsInvariant: the CPU engine's logits are the same bits with
@@ -65,7 +66,21 @@ func TestCPUErrors(t *testing.T) {
 	_, err = NewCPU(m, 1, CPUOptions{ISA: cpu.ISA(42)})
 	require.ErrorContains(t, err, "not supported")
 	_, err = NewCPU(m, 1<<40, CPUOptions{})
-	require.ErrorContains(t, err, "exceed")
+	require.ErrorIs(t, err, ErrOutOfMemory)
+	perImage := 4 * (c.Patches()*(c.Channels*c.PatchSize*c.PatchSize+c.Hidden) + c.Tokens()*(7*c.Hidden+c.MLP) + 2*c.HeadTokens()*c.Hidden)
+	_, err = NewCPU(m, 11, CPUOptions{MaxBytes: int64(10 * perImage)})
+	require.ErrorIs(t, err, ErrOutOfMemory)
+	require.ErrorContains(t, err, "batches up to 10 fit")
+	fits, err := NewCPU(m, 10, CPUOptions{MaxBytes: int64(10 * perImage)})
+	require.NoError(t, err, "exactly the limit fits")
+	require.NoError(t, fits.Close())
+	// New halves a batch that does not fit in the host's memory instead of
+	// failing or taking the machine down.
+	huge, err := New(m, Options{Device: "cpu", MaxBatch: 1 << 40})
+	require.NoError(t, err)
+	defer huge.Close()
+	require.Less(t, huge.MaxBatch(), 1<<40)
+	require.LessOrEqual(t, int64(huge.MaxBatch())*int64(perImage), hostmem.Available()/2)
 	e := newCPU(t, m, 2, CPUOptions{})
 	require.ErrorContains(t, e.ForwardInto(context.Background(), make([]float32, 3), deit.RandomPixels(c, 1, 1), 1), "logits buffer has 3")
 	require.Contains(t, e.Name(), "threads")

@@ -78,9 +78,10 @@ type Options struct {
 	//   "ref": the float64 reference (slow; for checking);
 	//   a number or any other word: the Vulkan device with that index or name substring.
 	Device string
-	// MaxBatch is the largest batch the engine must accept (default 8). A
-	// GPU engine that does not fit in device memory is retried at half the
-	// batch, down to 1; Engine.MaxBatch reports what was built.
+	// MaxBatch is the largest batch the engine must accept (default 8). An
+	// engine whose activations do not fit in device memory (a GPU) or in
+	// half the host's available memory (the CPU engine) is retried at half
+	// the batch, down to 1; Engine.MaxBatch reports what was built.
 	MaxBatch int
 	// GPU configures Vulkan (validation, staging); its Select is set from
 	// Device when Device names a device.
@@ -93,6 +94,11 @@ type Options struct {
 	// supported ones.
 	Precision deit.Precision
 }
+
+// ErrOutOfMemory is wrapped by the errors of engines whose activations do
+// not fit in the memory they may use (the CPU engine's host memory; GPU
+// engines wrap gpu.ErrOutOfMemory). New then retries at half the batch.
+var ErrOutOfMemory = errors.New("engine: out of memory")
 
 // Kind is the kind of engine a device name resolves to.
 type Kind string
@@ -160,7 +166,9 @@ func New(m *deit.Model, opts Options) (Engine, error) {
 	case KindReference:
 		return NewReference(m, batch, ReferenceOptions{Threads: opts.Threads, Precision: opts.Precision})
 	case KindCPU:
-		return NewCPU(m, batch, CPUOptions{Threads: opts.Threads, Precision: opts.Precision})
+		return halving(batch, func(b int) (Engine, error) {
+			return NewCPU(m, b, CPUOptions{Threads: opts.Threads, Precision: opts.Precision})
+		})
 	}
 	// Refuse an unsupported precision before opening a device.
 	if err := opts.Precision.Supported("gpu engine", gpuPrecisions...); err != nil {
@@ -172,15 +180,27 @@ func New(m *deit.Model, opts Options) (Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	for b := batch; ; b /= 2 {
+	e, err := halving(batch, func(b int) (Engine, error) {
 		e, err := NewGPU(d, m, b, GPUOptions{Precision: opts.Precision})
-		if err == nil {
-			e.ownsDevice = true
-			return e, nil
-		}
-		if !errors.Is(err, gpu.ErrOutOfMemory) || b <= 1 {
-			d.Close()
+		if err != nil {
 			return nil, err
+		}
+		e.ownsDevice = true
+		return e, nil
+	})
+	if err != nil {
+		d.Close()
+	}
+	return e, err
+}
+
+// halving builds an engine for batch, retrying at half the batch, down to
+// 1, while it does not fit in memory.
+func halving(batch int, build func(b int) (Engine, error)) (Engine, error) {
+	for b := batch; ; b /= 2 {
+		e, err := build(b)
+		if err == nil || b <= 1 || !(errors.Is(err, ErrOutOfMemory) || errors.Is(err, gpu.ErrOutOfMemory)) {
+			return e, err
 		}
 	}
 }

@@ -1,4 +1,7 @@
-package bench
+// Package hostmem says how much host memory a program can still allocate,
+// so that batch sizes chosen by users are checked before they are
+// allocated (bench, the CPU engine).
+package hostmem
 
 import (
 	"bufio"
@@ -7,10 +10,10 @@ import (
 	"strings"
 )
 
-// availableMemory is the memory the kernel says can be allocated without
+// Available is the memory the kernel says can be allocated without
 // swapping (MemAvailable in /proc/meminfo), or 4 GiB where that cannot be
 // read.
-func availableMemory() int64 {
+func Available() int64 {
 	const fallback = 4 << 30
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
