@@ -109,13 +109,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	var precs []deit.Precision
-	for _, p := range strings.Split(*precisions, ",") {
-		pr, err := deit.ParsePrecision(strings.TrimSpace(p))
-		if err != nil {
-			return usagef("bench: --precision: %v", err)
-		}
-		precs = append(precs, pr)
+	precs, err := deit.ParsePrecisions(*precisions)
+	if err != nil {
+		return usagef("bench: --precision: %v", err)
 	}
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
@@ -244,7 +240,8 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	preset := fs.String("config", "small-distilled", "random-weight preset ("+presetNames+")")
 	model := addModelFlags(fs, "")
 	device := fs.StringP("device", "d", "auto", deviceHelp)
-	precision := fs.String("precision", "fp32", precisionHelp)
+	var prec deit.Precision
+	precisionFlag(fs, &prec)
 	clients := fs.String("clients", "1,8,64", "comma-separated numbers of concurrent clients")
 	protocols := fs.String("protocols", "", "comma-separated load generators (default all: "+strings.Join(serveload.Protocols(), ",")+")")
 	duration := fs.Duration("duration", 5*time.Second, "how long each (protocol, clients) level runs")
@@ -256,10 +253,6 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return usagef("bench serve: unexpected arguments %q", fs.Args())
-	}
-	prec, err := deit.ParsePrecision(*precision)
-	if err != nil {
-		return usagef("bench serve: --precision: %v", err)
 	}
 	cs, err := parseBatches(*clients)
 	if err != nil {

@@ -16,35 +16,34 @@ import (
 
 // engineFlags are the flags of every command that runs a model.
 type engineFlags struct {
-	device    string
-	batch     int
-	precision string
-	prec      deit.Precision // parsed by check
+	device string
+	batch  int
+	prec   deit.Precision
 }
 
 // precisionHelp describes --precision for every command that runs a model.
-const precisionHelp = "arithmetic on Vulkan devices: fp32 (bit-faithful to Hugging Face), fp16 (half-precision storage, " +
+const precisionHelp = "arithmetic: fp32 (bit-faithful to Hugging Face; every engine), fp16 (Vulkan devices with fp16: half-precision storage, " +
 	"fp32 accumulation, tensor cores where the device has them; about 1e-3 relative difference) or auto (fp16 on a GPU, else fp32)"
+
+// precisionFlag adds --precision (default fp32), parsed as the flag is set.
+func precisionFlag(fs *pflag.FlagSet, p *deit.Precision) {
+	fs.Var(p, "precision", precisionHelp)
+}
 
 // addEngineFlags adds --device, --batch (default batch def) and --precision.
 func addEngineFlags(fs *pflag.FlagSet, def int) *engineFlags {
 	f := &engineFlags{}
 	fs.StringVarP(&f.device, "device", "d", "auto", deviceHelp)
 	fs.IntVarP(&f.batch, "batch", "b", def, "images per forward pass")
-	fs.StringVar(&f.precision, "precision", "fp32", precisionHelp)
+	precisionFlag(fs, &f.prec)
 	return f
 }
 
-// check reports a bad --batch or --precision as a usage error.
+// check reports a bad --batch as a usage error.
 func (f *engineFlags) check(cmd string) error {
 	if f.batch < 1 {
 		return usagef("%s: --batch must be ≥ 1, got %d", cmd, f.batch)
 	}
-	p, err := deit.ParsePrecision(f.precision)
-	if err != nil {
-		return usagef("%s: --precision: %v", cmd, err)
-	}
-	f.prec = p
 	return nil
 }
 

@@ -44,5 +44,5 @@ func randomModel(preset string, seed int64) (*deit.Model, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Pre: imageio.DefaultPreprocessor()}, nil
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Preprocessor: imageio.DefaultPreprocessor()}, nil
 }

@@ -49,7 +49,8 @@ func parseServe(e *env, args []string) (*serveConfig, error) {
 	fs := newFlagSet(e, "serve", serveSynopsis, serveExamples)
 	model := modelFlag(fs)
 	device := fs.StringP("device", "d", "auto", deviceHelp)
-	precision := fs.String("precision", "fp32", precisionHelp)
+	var prec deit.Precision
+	precisionFlag(fs, &prec)
 	var opts server.Options
 	opts.AddFlags(fs)
 	df := addServeDecodeFlags(fs)
@@ -64,10 +65,6 @@ func parseServe(e *env, args []string) (*serveConfig, error) {
 	decode, err := df.options("serve")
 	if err != nil {
 		return nil, err
-	}
-	prec, err := deit.ParsePrecision(*precision)
-	if err != nil {
-		return nil, usagef("serve: --precision: %v", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
