@@ -433,12 +433,15 @@ func TestRESTNonFiniteJSON(t *testing.T) {
 // nanEngine makes every image's first logit NaN.
 type nanEngine struct{ engine.Engine }
 
-func (e *nanEngine) Forward(ctx context.Context, px []float32, B int) ([]float32, error) {
-	l, err := e.Engine.Forward(ctx, px, B)
-	for i := 0; i < len(l); i += 10 {
-		l[i] = float32(math.NaN())
+func (e *nanEngine) Run(ctx context.Context, px []float32, B int, taps deit.Tap) (*engine.Output, error) {
+	out, err := e.Engine.Run(ctx, px, B, taps)
+	if err != nil {
+		return nil, err
 	}
-	return l, err
+	for i := 0; i < len(out.Logits); i += 10 {
+		out.Logits[i] = float32(math.NaN())
+	}
+	return out, nil
 }
 
 func TestRESTSlowHeaders(t *testing.T) {

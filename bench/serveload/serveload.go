@@ -187,9 +187,10 @@ func Run(ctx context.Context, m *deit.Model, e engine.Engine, opts Options) (*Re
 }
 
 // measureEngine times e alone with bench.Run at batch 1 and at maxBatch,
-// for about d each.
+// for about d each. The bound is at least minEngineTime: a short load test
+// on a busy machine must still measure the baseline it is compared with.
 func measureEngine(ctx context.Context, m *deit.Model, e engine.Engine, name string, maxBatch int, d time.Duration) (*bench.Report, error) {
-	r, err := bench.Run(ctx, bench.Options{Model: m, ModelName: name, Warmup: 3, Iters: engineIters, MaxTime: 2 * d, Seed: 1,
+	r, err := bench.Run(ctx, bench.Options{Model: m, ModelName: name, Warmup: 3, Iters: engineIters, MaxTime: max(2*d, minEngineTime), Seed: 1,
 		Targets: []bench.Target{{Path: enginePath, Batches: []int{1, maxBatch},
 			Open: func(int) (engine.Engine, error) { return callersEngine{e}, nil }}}})
 	if err != nil {
@@ -202,6 +203,9 @@ func measureEngine(ctx context.Context, m *deit.Model, e engine.Engine, name str
 	}
 	return r, nil
 }
+
+// minEngineTime is the least time the engine-alone baseline may take.
+const minEngineTime = 5 * time.Second
 
 // callersEngine lends the caller's engine to bench.Run, which closes the
 // engines it opens.
