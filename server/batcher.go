@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 )
@@ -399,70 +401,115 @@ func (b *batcher) form(queue *[]*job, buf []float32) *batch {
 }
 
 // execute is the executor goroutine: one engine call per batch, then the
-// rows go back to their jobs.
+// rows go back to their jobs. When a batch of several requests fails, each
+// request's images run again alone, so that one request's failure (an
+// input the engine refuses) fails that request only.
 func (b *batcher) execute() {
 	defer b.stopped.Done()
 	for bt := range b.exec {
-		t0 := time.Now()
-		logits, emb, err := b.forward(bt)
-		d := time.Since(t0)
-		b.batches.Add(1)
-		b.images.Add(int64(bt.n))
-		b.met.batches.Inc()
-		b.met.images.Add(float64(bt.n))
-		b.met.batchSize.Observe(float64(bt.n))
-		b.met.compute.Observe(d.Seconds())
-		if err != nil {
-			b.log.Error("engine call failed", "engine", b.eng.Name(), "batch", bt.n, "err", err)
-		}
-		off := 0
-		for _, s := range bt.segs {
-			j := s.j
-			if err != nil {
-				j.mu.Lock()
-				if j.err == nil {
-					j.err = err
-				}
-				j.mu.Unlock()
-			} else {
-				copy(j.logits[s.from*b.rowL:(s.from+s.n)*b.rowL], logits[off*b.rowL:(off+s.n)*b.rowL])
-				if j.embed {
-					copy(j.emb[s.from*b.rowE:(s.from+s.n)*b.rowE], emb[off*b.rowE:(off+s.n)*b.rowE])
-				}
+		logits, emb, err := b.run(bt.pixels, bt.n, bt.embed)
+		if err != nil && len(bt.segs) > 1 {
+			b.log.Warn("batch failed; running its requests one by one", "engine", b.eng.Name(), "batch", bt.n, "requests", len(bt.segs), "err", err)
+			off := 0
+			for _, s := range bt.segs {
+				l, e, err := b.run(bt.pixels[off*b.per:(off+s.n)*b.per], s.n, bt.embed)
+				b.finish(s, l, e, 0, err)
+				off += s.n
 			}
-			off += s.n
-			if j.left.Add(-int64(s.n)) == 0 {
-				close(j.done)
+		} else {
+			off := 0
+			for _, s := range bt.segs {
+				b.finish(s, logits, emb, off, err)
+				off += s.n
 			}
 		}
 		b.freed <- bt.buf[:0]
 	}
 }
 
-// forward runs one batch on the engine, turning a panic into an error and
+// run is one engine call on n images, recorded in the metrics.
+func (b *batcher) run(pixels []float32, n int, embed bool) (logits, emb []float32, err error) {
+	t0 := time.Now()
+	logits, emb, err = b.forward(pixels, n, embed)
+	d := time.Since(t0)
+	b.batches.Add(1)
+	b.images.Add(int64(n))
+	b.met.batches.Inc()
+	b.met.images.Add(float64(n))
+	b.met.batchSize.Observe(float64(n))
+	b.met.compute.Observe(d.Seconds())
+	return logits, emb, err
+}
+
+// finish hands a segment its rows, from row off of an engine call's
+// results, or the call's error. Non-finite results fail the segment's
+// request as the client's fault: its pixels were finite (the parsers
+// check) but too large for the model.
+func (b *batcher) finish(s segment, logits, emb []float32, off int, err error) {
+	j := s.j
+	if err == nil {
+		l := logits[off*b.rowL : (off+s.n)*b.rowL]
+		var e []float32
+		if j.embed {
+			e = emb[off*b.rowE : (off+s.n)*b.rowE]
+		}
+		if i := firstNonFinite(l); i >= 0 {
+			err = nonFiniteError(s.from + i/b.rowL)
+		} else if i := firstNonFinite(e); i >= 0 {
+			err = nonFiniteError(s.from + i/b.rowE)
+		} else {
+			copy(j.logits[s.from*b.rowL:(s.from+s.n)*b.rowL], l)
+			if j.embed {
+				copy(j.emb[s.from*b.rowE:(s.from+s.n)*b.rowE], e)
+			}
+		}
+	} else if errors.Is(err, classify.ErrNonFinite) {
+		err = errorf(kindBadRequest, "%w", err)
+	} else if !errors.Is(err, context.Canceled) {
+		b.log.Error("engine call failed", "engine", b.eng.Name(), "images", s.n, "err", err)
+	}
+	if err != nil {
+		j.mu.Lock()
+		if j.err == nil {
+			j.err = err
+		}
+		j.mu.Unlock()
+	}
+	if j.left.Add(-int64(s.n)) == 0 {
+		close(j.done)
+	}
+}
+
+// nonFiniteError is the error of a request whose image i made the model
+// compute NaN or ±Inf.
+func nonFiniteError(i int) error {
+	return errorf(kindBadRequest, "image %d: %w: its pixel values are finite but too large for the model", i, classify.ErrNonFinite)
+}
+
+// forward runs n images on the engine, turning a panic into an error and
 // checking the output sizes.
-func (b *batcher) forward(bt *batch) (logits, emb []float32, err error) {
+func (b *batcher) forward(pixels []float32, n int, embed bool) (logits, emb []float32, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			b.log.Error("engine panic", "panic", p, "stack", string(debug.Stack()))
-			err = fmt.Errorf("server: engine %s panicked on a batch of %d: %v", b.eng.Name(), bt.n, p)
+			err = fmt.Errorf("server: engine %s panicked on a batch of %d: %v", b.eng.Name(), n, p)
 		}
 	}()
 	var taps deit.Tap
-	if bt.embed {
+	if embed {
 		taps = deit.TapEmbeddings
 	}
-	out, err := b.eng.Run(b.abortCtx, bt.pixels, bt.n, taps)
+	out, err := b.eng.Run(b.abortCtx, pixels, n, taps)
 	if err == nil {
 		logits, emb = out.Logits, out.Embeddings
 	}
 	switch {
 	case err != nil:
-		return nil, nil, fmt.Errorf("server: forward pass on %s (batch of %d): %w", b.eng.Name(), bt.n, err)
-	case len(logits) != bt.n*b.rowL:
-		return nil, nil, fmt.Errorf("server: engine %s returned %d logits for %d images of %d classes", b.eng.Name(), len(logits), bt.n, b.rowL)
-	case bt.embed && len(emb) != bt.n*b.rowE:
-		return nil, nil, fmt.Errorf("server: engine %s returned %d embedding values for %d images of %d", b.eng.Name(), len(emb), bt.n, b.rowE)
+		return nil, nil, fmt.Errorf("server: forward pass on %s (batch of %d): %w", b.eng.Name(), n, err)
+	case len(logits) != n*b.rowL:
+		return nil, nil, fmt.Errorf("server: engine %s returned %d logits for %d images of %d classes", b.eng.Name(), len(logits), n, b.rowL)
+	case embed && len(emb) != n*b.rowE:
+		return nil, nil, fmt.Errorf("server: engine %s returned %d embedding values for %d images of %d", b.eng.Name(), len(emb), n, b.rowE)
 	}
 	return logits, emb, nil
 }

@@ -69,7 +69,7 @@ func restPost(ctx context.Context, ts *testServer, h http.Header, body []byte) a
 	}
 	if n := resp.Header.Get(headerJSONLength); n != "" {
 		k, _ := strconv.Atoi(n)
-		a.logits, a.err = decodeFP32("logits", b[k:], (len(b)-k)/4)
+		a.logits, a.err = decodeFP32("logits", b[k:], (len(b)-k)/4, nil)
 		return a
 	}
 	var r restResponse
@@ -90,7 +90,7 @@ func grpcClient(ctx context.Context, ts *testServer, px []float32, n int) answer
 		}
 		return answer{code: st.Code(), status: codeStatus(st.Code())}
 	}
-	l, err := decodeFP32("logits", resp.GetRawOutputContents()[0], len(resp.GetRawOutputContents()[0])/4)
+	l, err := decodeFP32("logits", resp.GetRawOutputContents()[0], len(resp.GetRawOutputContents()[0])/4, nil)
 	return answer{status: 200, logits: l, err: err}
 }
 
@@ -250,9 +250,9 @@ func TestMixedOutputsShareBatches(t *testing.T) {
 				return
 			}
 			raw := resp.GetRawOutputContents()
-			results[i].logits, _ = decodeFP32("", raw[0], L)
+			results[i].logits, _ = decodeFP32("", raw[0], L, nil)
 			if len(raw) > 1 {
-				results[i].emb, _ = decodeFP32("", raw[1], D)
+				results[i].emb, _ = decodeFP32("", raw[1], D, nil)
 			}
 		})
 	}
@@ -518,7 +518,7 @@ func TestRequestsInProgressBounded(t *testing.T) {
 		require.Equal(t, 429, a.status, "%s: two requests in progress is the limit", c.name)
 	}
 	status, _, body := postJSON(t, ts.url+"/v2/models/tiny/infer", map[string]any{"inputs": []any{}})
-	require.Equal(t, 429, status, "refused before its body is even read")
+	require.Equal(t, 429, status, "refused once its body is read")
 	require.Contains(t, errorBody(t, body), "2 requests are in progress")
 	close(eng.gate)
 	require.Equal(t, 200, (<-held).status)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -20,20 +21,27 @@ const classifyDefaultTopK = 5
 // the Hugging Face Inference API's image classification:
 // [{"label": ..., "score": ...}, ...], most probable first.
 func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
+	k := classifyDefaultTopK
+	if v := r.URL.Query().Get("top_k"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errorf(kindBadRequest, "top_k %s: want a positive integer", quote(v))
+		}
+		k = n
+	}
+	// The body is read before the request takes a slot (see restInfer).
+	c := &claim{m: s.mem}
+	defer c.release()
+	body, err := s.readBody(w, r, c)
+	if err != nil {
+		return err
+	}
 	leave, err := s.enter()
 	if err != nil {
 		return err
 	}
 	defer leave()
-	k := classifyDefaultTopK
-	if v := r.URL.Query().Get("top_k"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return errorf(kindBadRequest, "top_k %q: want a positive integer", v)
-		}
-		k = n
-	}
-	data, err := s.classifyImage(w, r)
+	data, err := classifyImage(r.Header, body)
 	if err != nil {
 		return err
 	}
@@ -58,50 +66,39 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// classifyImage reads /classify's image: the first file part of a
-// multipart/form-data body (or its part named "file" or "image"), else
-// the whole body.
-func (s *Server) classifyImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+// classifyImage finds /classify's image in its body: the first file part
+// of a multipart/form-data body (or its part named "file" or "image"),
+// else the whole body. A part aliases the body where it can.
+func classifyImage(h http.Header, body []byte) ([]byte, error) {
+	mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	if mt != "multipart/form-data" {
-		data, err := s.readBody(w, r)
-		if err == nil && len(data) == 0 {
-			err = errorf(kindBadRequest, "empty body; send an image file (or multipart/form-data with a file)")
+		if len(body) == 0 {
+			return nil, errorf(kindBadRequest, "empty body; send an image file (or multipart/form-data with a file)")
 		}
-		return data, err
+		return body, nil
 	}
 	if params["boundary"] == "" {
 		return nil, errorf(kindBadRequest, "multipart/form-data without a boundary")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
 			return nil, errorf(kindBadRequest, "the multipart/form-data body has no file part")
 		}
 		if err != nil {
-			return nil, s.bodyError(err)
+			return nil, errorf(kindBadRequest, "reading the multipart/form-data body: %v", err)
 		}
 		if p.FileName() == "" && p.FormName() != "file" && p.FormName() != "image" {
 			continue
 		}
 		data, err := io.ReadAll(p)
 		if err != nil {
-			return nil, s.bodyError(err)
+			return nil, errorf(kindBadRequest, "reading the multipart/form-data body: %v", err)
 		}
 		if len(data) == 0 {
-			return nil, errorf(kindBadRequest, "the file part %q is empty", p.FormName())
+			return nil, errorf(kindBadRequest, "the file part %s is empty", quote(p.FormName()))
 		}
 		return data, nil
 	}
-}
-
-// bodyError classifies a failure while reading a body.
-func (s *Server) bodyError(err error) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return errorf(kindTooLarge, "request body is over the server's limit of %d bytes", s.opts.MaxRequestBytes)
-	}
-	return errorf(kindBadRequest, "reading the request body: %v", err)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 )
@@ -23,6 +25,7 @@ const (
 	kindCanceled                   // the client went away
 	kindInternal                   // the server or the engine failed
 	kindNotAllowed                 // wrong HTTP method for the endpoint
+	kindSlowClient                 // the request body arrived too slowly
 )
 
 // statusClientClosed is the status recorded (never seen by anyone) for a
@@ -48,6 +51,8 @@ func (k errKind) httpStatus() int {
 		return statusClientClosed
 	case kindNotAllowed:
 		return http.StatusMethodNotAllowed
+	case kindSlowClient:
+		return http.StatusRequestTimeout
 	}
 	return http.StatusInternalServerError
 }
@@ -63,7 +68,7 @@ func (k errKind) grpcCode() codes.Code {
 		return codes.ResourceExhausted
 	case kindUnavailable:
 		return codes.Unavailable
-	case kindTimeout:
+	case kindTimeout, kindSlowClient:
 		return codes.DeadlineExceeded
 	case kindCanceled:
 		return codes.Canceled
@@ -84,10 +89,57 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 func (e *apiError) Unwrap() error { return e.err }
 
-// errorf returns an apiError of the given kind.
+// errorf returns an apiError of the given kind. Its message is cut to
+// maxErrorMessage bytes, whatever the arguments hold: client strings are
+// quoted shorter still (quote), and this bounds what nothing else did (an
+// echoed number of a million digits, say).
 func errorf(kind errKind, format string, args ...any) *apiError {
 	err := fmt.Errorf(format, args...)
-	return &apiError{kind: kind, msg: err.Error(), err: errors.Unwrap(err)}
+	return &apiError{kind: kind, msg: capMessage(err.Error()), err: errors.Unwrap(err)}
+}
+
+// maxErrorMessage bounds the message of an error answer.
+const maxErrorMessage = 1 << 10
+
+// capMessage cuts msg to maxErrorMessage bytes (on a UTF-8 boundary),
+// saying so.
+func capMessage(msg string) string {
+	if len(msg) <= maxErrorMessage {
+		return msg
+	}
+	return fmt.Sprintf("%s… (%d bytes cut)", utf8Prefix(msg, maxErrorMessage-32), len(msg)-(maxErrorMessage-32))
+}
+
+// maxQuoted is how many bytes of a client's string an error quotes.
+const maxQuoted = 64
+
+// quote is a client's string for an error message: Go-quoted, and cut to
+// its first maxQuoted bytes with its length when longer, so that an error
+// never echoes a client's megabyte back to it.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", utf8Prefix(s, maxQuoted), len(s))
+}
+
+// clip is quote without the quotes, for strings shown bare (URL paths).
+func clip(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", utf8Prefix(s, maxQuoted), len(s))
+}
+
+// utf8Prefix is s cut to at most n bytes without splitting a character.
+func utf8Prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Errors of the batching queue.
@@ -112,5 +164,5 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, context.Canceled):
 		return &apiError{kind: kindCanceled, msg: "the request was canceled", err: err}
 	}
-	return &apiError{kind: kindInternal, msg: err.Error(), err: err}
+	return &apiError{kind: kindInternal, msg: capMessage(err.Error()), err: err}
 }

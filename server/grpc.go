@@ -99,21 +99,31 @@ func (g *grpcService) ModelMetadata(_ context.Context, r *inference.ModelMetadat
 		Inputs: conv(md.Inputs), Outputs: conv(md.Outputs)}, nil
 }
 
-// ModelInfer implements inference.GRPCInferenceServiceServer. Inputs come
-// in raw_input_contents or in contents (fp32_contents for pixel_values,
-// bytes_contents for image); the answer uses the same form as the
-// request: raw_output_contents for raw inputs, fp32_contents otherwise.
+// ModelInfer implements inference.GRPCInferenceServiceServer for a
+// request decoded already; the server itself serves ModelInfer with
+// modelInferHandler, which checks a message's bytes before decoding them.
 func (g *grpcService) ModelInfer(ctx context.Context, r *inference.ModelInferRequest) (*inference.ModelInferResponse, error) {
 	s := g.s
-	if err := s.checkModel(r.GetModelName(), r.GetModelVersion()); err != nil {
-		return nil, err
-	}
 	leave, err := s.enter()
 	if err != nil {
 		return nil, err
 	}
 	defer leave()
-	req, raw, err := s.parseGRPC(r)
+	c := &claim{m: s.mem}
+	defer c.release()
+	return s.modelInfer(ctx, r, c)
+}
+
+// modelInfer answers a decoded ModelInferRequest, charging the tensors it
+// decodes to c. Inputs come in raw_input_contents or in contents
+// (fp32_contents for pixel_values, bytes_contents for image); the answer
+// uses the same form as the request: raw_output_contents for raw inputs,
+// fp32_contents otherwise.
+func (s *Server) modelInfer(ctx context.Context, r *inference.ModelInferRequest, c *claim) (*inference.ModelInferResponse, error) {
+	if err := s.checkModel(r.GetModelName(), r.GetModelVersion()); err != nil {
+		return nil, err
+	}
+	req, raw, err := s.parseGRPC(r, c)
 	if err != nil {
 		return nil, err
 	}
@@ -134,9 +144,9 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *inference.ModelInferReq
 	return resp, nil
 }
 
-// parseGRPC decodes a ModelInferRequest; raw reports whether its input
-// came in raw_input_contents.
-func (s *Server) parseGRPC(r *inference.ModelInferRequest) (req *request, raw bool, err error) {
+// parseGRPC decodes a ModelInferRequest, charging the pixels it decodes
+// to c; raw reports whether its input came in raw_input_contents.
+func (s *Server) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *request, raw bool, err error) {
 	ins := r.GetInputs()
 	if len(ins) != 1 {
 		return nil, false, errorf(kindBadRequest, "%d inputs; a request has exactly one: %s or %s", len(ins), inputPixels, inputImage)
@@ -156,24 +166,27 @@ func (s *Server) parseGRPC(r *inference.ModelInferRequest) (req *request, raw bo
 		return nil, false, errorf(kindBadRequest, "input %s has no data (contents or raw_input_contents)", in.GetName())
 	}
 	raw = len(raws) > 0
-	c := in.GetContents()
+	contents := in.GetContents()
 	switch in.GetName() {
 	case inputPixels:
 		count := s.pixelCount(req.n)
 		if raw {
-			req.pixels, err = decodeFP32(in.GetName(), raws[0], count)
-		} else if got := len(c.GetFp32Contents()); got != count {
+			req.pixels, err = decodeFP32(in.GetName(), raws[0], count, c)
+		} else if got := len(contents.GetFp32Contents()); got != count {
 			err = errorf(kindBadRequest, "input %s: %d fp32_contents; its shape says %d", in.GetName(), got, count)
 		} else {
-			req.pixels = c.GetFp32Contents()
+			req.pixels = contents.GetFp32Contents()
+		}
+		if err == nil {
+			err = s.checkFinite(in.GetName(), req.pixels)
 		}
 	case inputImage:
 		if raw {
 			req.images, err = splitBytes(in.GetName(), raws[0], req.n)
-		} else if got := len(c.GetBytesContents()); got != req.n {
+		} else if got := len(contents.GetBytesContents()); got != req.n {
 			err = errorf(kindBadRequest, "input %s: %d bytes_contents; its shape says %d", in.GetName(), got, req.n)
 		} else {
-			req.images = c.GetBytesContents()
+			req.images = contents.GetBytesContents()
 		}
 	}
 	if err != nil {

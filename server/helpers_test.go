@@ -117,8 +117,18 @@ type testServer struct {
 // ends.
 func startServer(t testing.TB, m *deit.Model, e engine.Engine, opts Options) *testServer {
 	t.Helper()
+	return startServerWith(t, m, e, opts, nil)
+}
+
+// startServerWith is startServer with a hook that adjusts the server
+// before it serves (nil: none).
+func startServerWith(t testing.TB, m *deit.Model, e engine.Engine, opts Options, hook func(*Server)) *testServer {
+	t.Helper()
 	s, err := New(m, e, opts)
 	require.NoError(t, err)
+	if hook != nil {
+		hook(s)
+	}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	gl, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -45,7 +44,7 @@ func (s *Server) httpHandler() http.Handler {
 				metricsH.ServeHTTP(rec, r)
 			}
 		default:
-			s.writeError(rec, r, errorf(kindNotFound, "no endpoint %s", p))
+			s.writeError(rec, r, errorf(kindNotFound, "no endpoint %s", clip(p)))
 		}
 	})
 }
@@ -63,7 +62,7 @@ func (s *Server) routeModel(w http.ResponseWriter, r *http.Request, rest string)
 	case len(parts) == 1 && (parts[0] == "ready" || parts[0] == "infer"):
 		action = parts[0]
 	case len(parts) > 0 && !(len(parts) == 1 && parts[0] == ""):
-		s.writeError(w, r, errorf(kindNotFound, "no endpoint %s", r.URL.Path))
+		s.writeError(w, r, errorf(kindNotFound, "no endpoint %s", clip(r.URL.Path)))
 		return
 	}
 	method := http.MethodGet
@@ -95,10 +94,10 @@ func (s *Server) routeModel(w http.ResponseWriter, r *http.Request, rest string)
 // checkModel reports a model name or version this server does not serve.
 func (s *Server) checkModel(name, version string) error {
 	if name != s.opts.Name {
-		return errorf(kindNotFound, "unknown model %q; this server serves %q", name, s.opts.Name)
+		return errorf(kindNotFound, "unknown model %s; this server serves %q", quote(name), s.opts.Name)
 	}
 	if version != "" && version != s.opts.Version {
-		return errorf(kindNotFound, "model %q has no version %q; it has version %q", name, version, s.opts.Version)
+		return errorf(kindNotFound, "model %q has no version %s; it has version %q", name, quote(version), s.opts.Version)
 	}
 	return nil
 }
@@ -175,7 +174,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, want string) bool
 		allowed = "GET, HEAD"
 	}
 	w.Header().Set("Allow", allowed)
-	s.writeError(w, r, errorf(kindNotAllowed, "%s %s: method not allowed (use %s)", r.Method, r.URL.Path, allowed))
+	s.writeError(w, r, errorf(kindNotAllowed, "%s %s: method not allowed (use %s)", clip(r.Method), clip(r.URL.Path), allowed))
 	return false
 }
 
@@ -268,20 +267,4 @@ func (s *Server) recoverHTTP(w *statusWriter, r *http.Request) {
 	if w.status == 0 {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": fmt.Sprintf("internal error: %v", p)})
 	}
-}
-
-// readBody reads the request body, up to Options.MaxRequestBytes.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := s.opts.MaxRequestBytes
-	if r.ContentLength > limit {
-		return nil, errorf(kindTooLarge, "request body of %d bytes is over the server's limit of %d", r.ContentLength, limit)
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		return nil, s.bodyError(err)
-	}
-	return buf.Bytes(), nil
 }

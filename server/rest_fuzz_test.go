@@ -31,7 +31,12 @@ func FuzzParseREST(f *testing.F) {
 		if jsonLen >= 0 {
 			h.Set(headerJSONLength, strconv.Itoa(jsonLen))
 		}
-		req, binOut, err := s.parseREST(h, body)
+		c := &claim{m: s.mem}
+		defer c.release()
+		req, binOut, err := s.parseREST(h, body, c)
+		// Pixels are charged once their count matches: at most 4 bytes per
+		// value of 2 bytes or more of text ("0,"), or 4 bytes of binary.
+		require.LessOrEqual(t, c.bytes, 2*int64(len(body)), "memory charged for a %d-byte body", len(body))
 		if err != nil {
 			require.IsType(t, &apiError{}, err)
 			return

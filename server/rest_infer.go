@@ -35,7 +35,9 @@ type restInput struct {
 	Shape      []int64                    `json:"shape"`
 	Datatype   string                     `json:"datatype"`
 	Parameters map[string]json.RawMessage `json:"parameters"`
-	Data       json.RawMessage            `json:"data"`
+	// Data is the input's data value, undecoded: scanREST finds it in the
+	// body, so that encoding/json skips it rather than copying it.
+	Data []byte `json:"-"`
 }
 
 // restOutput is $request_output.
@@ -44,18 +46,23 @@ type restOutput struct {
 	Parameters map[string]json.RawMessage `json:"parameters"`
 }
 
-// restInfer serves POST /v2/models/NAME[/versions/V]/infer.
+// restInfer serves POST /v2/models/NAME[/versions/V]/infer. The body is
+// read before the request takes an inference slot (readBody), so that
+// slow uploads hold no slot, and charged to the request memory budget with
+// the tensors decoded from it.
 func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
+	c := &claim{m: s.mem}
+	defer c.release()
+	body, err := s.readBody(w, r, c)
+	if err != nil {
+		return err
+	}
 	leave, err := s.enter()
 	if err != nil {
 		return err
 	}
 	defer leave()
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	req, binaryOut, err := s.parseREST(r.Header, body)
+	req, binaryOut, err := s.parseREST(r.Header, body, c)
 	if err != nil {
 		return err
 	}
@@ -69,18 +76,24 @@ func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
 // parseREST decodes an inference request body: JSON, JSON followed by
 // binary tensors, or (Inference-Header-Content-Length: 0) one raw encoded
 // image. binaryOut says, per requested output, whether to send it binary.
-func (s *Server) parseREST(h http.Header, body []byte) (req *request, binaryOut []bool, err error) {
+// The JSON is checked by scanREST before it is decoded, and pixels are
+// allocated (and charged to c) once their count matches the shape.
+func (s *Server) parseREST(h http.Header, body []byte, c *claim) (req *request, binaryOut []bool, err error) {
 	jsonPart, binPart := body, []byte(nil)
 	if v := h.Get(headerJSONLength); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 || n > int64(len(body)) {
-			return nil, nil, errorf(kindBadRequest, "%s: %q is not a length within the %d-byte body", headerJSONLength, v, len(body))
+			return nil, nil, errorf(kindBadRequest, "%s: %s is not a length within the %d-byte body", headerJSONLength, quote(v), len(body))
 		}
 		if n == 0 {
 			// A raw binary request: the body is one image file.
 			return &request{n: 1, images: [][]byte{body}, outputs: []string{outputLogits}}, []bool{false}, nil
 		}
 		jsonPart, binPart = body[:n], body[n:]
+	}
+	data, err := scanREST(jsonPart, len(s.outputNames()))
+	if err != nil {
+		return nil, nil, err
 	}
 	var rr restRequest
 	if err := json.Unmarshal(jsonPart, &rr); err != nil {
@@ -90,6 +103,7 @@ func (s *Server) parseREST(h http.Header, body []byte) (req *request, binaryOut 
 		return nil, nil, errorf(kindBadRequest, "%d inputs; a request has exactly one: %s or %s", len(rr.Inputs), inputPixels, inputImage)
 	}
 	in := rr.Inputs[0]
+	in.Data = data
 	req = &request{id: rr.ID}
 	if req.n, err = s.inputShape(in.Name, in.Datatype, in.Shape); err != nil {
 		return nil, nil, err
@@ -112,9 +126,12 @@ func (s *Server) parseREST(h http.Header, body []byte) (req *request, binaryOut 
 	case inputPixels:
 		count := s.pixelCount(req.n)
 		if hasBin {
-			req.pixels, err = decodeFP32(in.Name, binPart, count)
+			req.pixels, err = decodeFP32(in.Name, binPart, count, c)
 		} else {
-			req.pixels, err = parseJSONFloats(in.Name, in.Data, count)
+			req.pixels, err = parseJSONFloats(in.Name, in.Data, count, c)
+		}
+		if err == nil {
+			err = s.checkFinite(in.Name, req.pixels)
 		}
 	case inputImage:
 		if hasBin {
@@ -162,7 +179,7 @@ func intParam(params map[string]json.RawMessage, key, where string) (int64, bool
 	}
 	var v int64
 	if err := json.Unmarshal(raw, &v); err != nil || v < 0 {
-		return 0, false, errorf(kindBadRequest, "%s: parameter %s is %s, want a non-negative integer", where, key, raw)
+		return 0, false, errorf(kindBadRequest, "%s: parameter %s is %s, want a non-negative integer", where, key, clip(string(raw)))
 	}
 	return v, true, nil
 }
@@ -175,41 +192,36 @@ func boolParam(params map[string]json.RawMessage, key, where string) (bool, bool
 	}
 	var v bool
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return false, false, errorf(kindBadRequest, "%s: parameter %s is %s, want true or false", where, key, raw)
+		return false, false, errorf(kindBadRequest, "%s: parameter %s is %s, want true or false", where, key, clip(string(raw)))
 	}
 	return v, true, nil
 }
 
 // parseJSONBase64 reads n BYTES elements from JSON: strings (in a flat or
 // nested array) holding base64 (standard alphabet) of image files, since
-// JSON strings cannot carry arbitrary bytes.
-func parseJSONBase64(name string, data json.RawMessage, n int) ([][]byte, error) {
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, errorf(kindBadRequest, "input %s: %v", name, err)
-	}
+// JSON strings cannot carry arbitrary bytes. It stops at element n+1, so
+// that what it decodes is at most n images of the body's size.
+func parseJSONBase64(name string, data []byte, n int) ([][]byte, error) {
 	var out [][]byte
-	var walk func(v any) error
-	walk = func(v any) error {
-		switch x := v.(type) {
-		case []any:
-			for _, e := range x {
-				if err := walk(e); err != nil {
-					return err
-				}
-			}
-		case string:
-			b, err := base64.StdEncoding.DecodeString(x)
-			if err != nil {
-				return errorf(kindBadRequest, "input %s: element %d is not base64 (BYTES in JSON are base64-encoded image files): %v", name, len(out), err)
-			}
-			out = append(out, b)
-		default:
-			return errorf(kindBadRequest, "input %s: element %d is %T, want a base64 string", name, len(out), v)
+	err := walkJSONArray(name, data, func(tok []byte, _ int) error {
+		if tok[0] != '"' {
+			return errorf(kindBadRequest, "input %s: element %d is not a string; want a base64 string (BYTES in JSON are base64-encoded image files)", name, len(out))
 		}
+		if len(out) == n {
+			return errorf(kindBadRequest, "input %s: more than the %d elements of its shape [%d]", name, n, n)
+		}
+		var str string
+		if err := json.Unmarshal(tok, &str); err != nil {
+			return errorf(kindBadRequest, "input %s: element %d: %v", name, len(out), err)
+		}
+		b, err := base64.StdEncoding.DecodeString(str)
+		if err != nil {
+			return errorf(kindBadRequest, "input %s: element %d is not base64 (BYTES in JSON are base64-encoded image files): %v", name, len(out), err)
+		}
+		out = append(out, b)
 		return nil
-	}
-	if err := walk(v); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(out) != n {

@@ -359,7 +359,7 @@ func TestRESTInferErrors(t *testing.T) {
 		{"malformed json", jsonH, []byte(`{"inputs": [`), 400, "malformed JSON"},
 		{"not an object", jsonH, []byte(`[1,2]`), 400, "malformed JSON"},
 		{"no inputs", jsonH, []byte(`{"inputs": []}`), 400, "0 inputs"},
-		{"two inputs", jsonH, js(map[string]any{"inputs": []any{pix(nil, nil)["inputs"].([]any)[0], pix(nil, nil)["inputs"].([]any)[0]}}), 400, "2 inputs"},
+		{"two inputs", jsonH, js(map[string]any{"inputs": []any{pix(nil, nil)["inputs"].([]any)[0], pix(nil, nil)["inputs"].([]any)[0]}}), 400, "more than one input"},
 		{"unknown input", jsonH, []byte(`{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}`), 400, `unknown input "x"`},
 		{"no input name", jsonH, []byte(`{"inputs":[{"datatype":"FP32","shape":[1],"data":[1]}]}`), 400, "no name"},
 		{"wrong datatype", jsonH, []byte(`{"inputs":[{"name":"pixel_values","datatype":"FP64","shape":[1,3,32,32],"data":[1]}]}`), 400, "datatype FP64"},
@@ -376,7 +376,7 @@ func TestRESTInferErrors(t *testing.T) {
 		{"string value", jsonH, js(pix([]int{1, 3, 32, 32}, []any{"1"})), 400, "not a number"},
 		{"null value", jsonH, js(pix([]int{1, 3, 32, 32}, []any{nil})), 400, "not a number"},
 		{"data not array", jsonH, js(pix([]int{1, 3, 32, 32}, 5)), 400, "want an array"},
-		{"out of float32 range", jsonH, []byte(`{"inputs":[{"name":"pixel_values","datatype":"FP32","shape":[1,3,32,32],"data":[1e39]}]}`), 400, "not an FP32 number"},
+		{"out of float32 range", jsonH, []byte(`{"inputs":[{"name":"pixel_values","datatype":"FP32","shape":[1,3,32,32],"data":[1e39` + strings.Repeat(",0", 3071) + `]}]}`), 400, "value 0 (1e39) is not an FP32 number"},
 		{"unknown output", jsonH, withOutputs(map[string]any{"name": "scores"}), 400, `unknown output "scores"`},
 		{"duplicate output", jsonH, withOutputs(map[string]any{"name": "logits"}, map[string]any{"name": "logits"}), 400, "twice"},
 		{"bad binary_data", jsonH, withOutputs(map[string]any{"name": "logits", "parameters": map[string]any{"binary_data": "yes"}}), 400, "want true or false"},
@@ -414,20 +414,20 @@ func TestRESTInferErrors(t *testing.T) {
 	require.Equal(t, 200, status, "%s", body)
 }
 
-func TestRESTNonFiniteJSON(t *testing.T) {
+func TestRESTNonFiniteOutputs(t *testing.T) {
 	m := tinyModel(t)
 	ts := startServer(t, m, &nanEngine{refEngine(t, m, 4)}, Options{Name: "tiny"})
 	one := randomPixels(m, 1, 3)
 	req := map[string]any{"inputs": []any{map[string]any{"name": "pixel_values", "datatype": "FP32", "shape": []int{1, 3, 32, 32}, "data": one}}}
+	// Finite pixels that make the model compute NaN are the client's: 400,
+	// whether the answer would be JSON or binary.
 	status, _, body := postJSON(t, ts.url+"/v2/models/tiny/infer", req)
-	require.Equal(t, 500, status)
-	require.Contains(t, errorBody(t, body), "non-finite")
-	// Binary output carries NaN as its IEEE bits.
+	require.Equal(t, 400, status)
+	require.Contains(t, errorBody(t, body), "image 0: the model produced non-finite logits")
 	req["outputs"] = []any{map[string]any{"name": "logits", "parameters": map[string]any{"binary_data": true}}}
-	status, h, body := postJSON(t, ts.url+"/v2/models/tiny/infer", req)
-	require.Equal(t, 200, status, "%s", body)
-	_, bin := splitBinaryResponse(t, h, body)
-	require.True(t, math.IsNaN(float64(math.Float32frombits(binary.LittleEndian.Uint32(bin)))))
+	status, _, body = postJSON(t, ts.url+"/v2/models/tiny/infer", req)
+	require.Equal(t, 400, status, "%s", body)
+	require.Contains(t, errorBody(t, body), "too large for the model")
 }
 
 // nanEngine makes every image's first logit NaN.

@@ -19,7 +19,6 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
-	"github.com/vkdeit/vkdeit/server/inference"
 )
 
 // Server serves one DeiT model over the Open Inference Protocol (KServe
@@ -37,10 +36,22 @@ type Server struct {
 	met  *metrics
 	b    *batcher
 	prep *prepPool
-	// slots bounds inference requests in progress, those still being read
-	// and decoded included (each admitted one holds a queue place too), so
-	// that memory stays bounded whatever the clients do.
+	// slots bounds inference requests in progress: REST ones once their
+	// body is read, gRPC ones before their message is (each admitted one
+	// holds a queue place too).
 	slots chan struct{}
+	// mem bounds the bytes requests hold (bodies, messages, tensors); see
+	// memBudget.
+	mem *memBudget
+	// grpcRecv bounds gRPC messages being received at once (each up to
+	// Options.MaxRequestBytes, before mem can charge it its real size).
+	grpcRecv chan struct{}
+	// pace is how fast REST bodies must arrive.
+	pace bodyPace
+	// drainCut is canceled when a drain runs out of time: body reads and
+	// message receipts still going on end then.
+	drainCut context.Context
+	cutDrain context.CancelFunc
 
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
@@ -78,7 +89,9 @@ func New(m *deit.Model, e engine.Engine, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{m: m, eng: e, cfg: cfg, opts: opts, log: opts.Logger, listening: make(chan struct{}),
-		slots: make(chan struct{}, opts.MaxQueue)}
+		slots: make(chan struct{}, opts.MaxQueue), mem: &memBudget{limit: inflightFactor * opts.MaxRequestBytes},
+		grpcRecv: make(chan struct{}, inflightFactor), pace: defaultPace}
+	s.drainCut, s.cutDrain = context.WithCancel(context.Background())
 	s.met = newMetrics(opts.MaxBatch)
 	s.b = newBatcher(e, cfg, opts.MaxBatch, opts.MaxDelay, opts.MaxQueue, s.met, s.log)
 	s.prep = newPrepPool(m, opts.Decode, opts.Workers, s.log)
@@ -94,12 +107,18 @@ func New(m *deit.Model, e engine.Engine, opts Options) (*Server, error) {
 	s.grpcSrv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(opts.MaxRequestBytes)),
 		grpc.MaxConcurrentStreams(maxStreams),
+		// A stream buffers at most this much before its handler reads it
+		// (the window opens to a whole message once it does); a static
+		// window also keeps BDP estimation from growing it.
+		grpc.StaticStreamWindowSize(streamWindow),
+		grpc.StaticConnWindowSize(connWindow),
+		grpc.ForceServerCodecV2(newGRPCCodec()),
 		grpc.ConnectionTimeout(opts.ReadHeaderTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: opts.IdleTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.grpcRecover),
 	)
-	inference.RegisterGRPCInferenceServiceServer(s.grpcSrv, &grpcService{s: s})
+	s.grpcSrv.RegisterService(s.grpcServiceDesc(), &grpcService{s: s})
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
@@ -107,8 +126,17 @@ func New(m *deit.Model, e engine.Engine, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// maxStreams bounds concurrent gRPC calls per connection.
-const maxStreams = 256
+// maxStreams bounds concurrent gRPC calls per connection; a client
+// wanting more opens more connections or waits.
+const maxStreams = 32
+
+// streamWindow and connWindow are gRPC's flow-control windows: per stream,
+// what a client may send before the server reads; per connection, what may
+// be in flight over all its streams.
+const (
+	streamWindow = 64 << 10
+	connWindow   = 4 << 20
+)
 
 // enter takes a slot for one inference request, or refuses it at once
 // when Options.MaxQueue requests are in progress; leave gives it back.
@@ -168,12 +196,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, hl, gl)
 }
 
+// ErrDrainCutShort is wrapped by Serve's (and Run's) error when graceful
+// shutdown ran past Options.DrainTimeout and cut the requests still in
+// progress short (each answered 503 / UNAVAILABLE where it still could
+// be). The server has stopped all the same: it is a note for the logs,
+// not a failure of the server.
+var ErrDrainCutShort = errors.New("drain cut short")
+
 // Serve serves HTTP/REST on hl and gRPC on gl (either may be nil, not
 // both) until ctx ends or a listener fails, then shuts down gracefully:
 // readiness turns false, new requests get 503 / UNAVAILABLE, every
 // request already accepted is answered, the listeners close, and Serve
-// returns nil — or, past Options.DrainTimeout, cuts the rest short and
-// returns an error saying so. It may be called once.
+// returns nil — or, past Options.DrainTimeout, cuts the rest short (body
+// reads and image decoding included) and returns an error wrapping
+// ErrDrainCutShort alone. A listener's failure is returned instead. It
+// may be called once.
 func (s *Server) Serve(ctx context.Context, hl, gl net.Listener) error {
 	if hl == nil && gl == nil {
 		return errors.New("server: no listener")
@@ -216,7 +253,10 @@ func (s *Server) Serve(ctx context.Context, hl, gl net.Listener) error {
 		s.log.Error("listener failed; shutting down", "err", serveErr)
 	}
 	err := s.shutdown(hl != nil, gl != nil)
-	return errors.Join(serveErr, err)
+	if serveErr != nil {
+		return serveErr // the drain's own outcome is in the logs
+	}
+	return err
 }
 
 // shutdown drains and stops everything Serve started (see Serve).
@@ -258,8 +298,10 @@ func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 	var err error
 	if ctx.Err() != nil {
 		// Past the drain timeout: fail what is left (503 / UNAVAILABLE),
-		// give the handlers a moment to write that, then cut connections.
+		// body reads and decodes included, give the handlers a moment to
+		// write that, then cut connections.
 		n := s.b.queued.Load()
+		s.cutDrain()
 		s.b.abort()
 		grace, cancel := context.WithTimeout(context.Background(), time.Second)
 		if s.b.close(grace) == nil {
@@ -274,13 +316,38 @@ func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 		cancel()
 		s.httpSrv.Close()
 		s.grpcSrv.Stop()
-		err = fmt.Errorf("server: requests still running after the %v drain timeout were cut short (%d images queued)", s.opts.DrainTimeout, n)
+		err = fmt.Errorf("server: %w: requests still running after the %v drain timeout were cut short (%d images queued)", ErrDrainCutShort, s.opts.DrainTimeout, n)
 	}
 	wg.Wait()
 	s.b.stop()
-	s.prep.stop()
-	s.log.Info("stopped", "took", time.Since(t0), "clean", err == nil)
+	if !s.stopPrep(time.Second) {
+		err = fmt.Errorf("server: %w: an image decoder was still running %v after the drain", ErrDrainCutShort, time.Second)
+	}
+	s.cutDrain()
+	if err != nil {
+		s.log.Warn("stopped; drain cut short", "took", time.Since(t0), "err", err)
+	} else {
+		s.log.Info("stopped", "took", time.Since(t0), "clean", true)
+	}
 	return err
+}
+
+// stopPrep stops the image decoders, waiting for the images in progress
+// at most grace (they were canceled when the drain ran out); it reports
+// whether they all ended. A decoder that ignores its context is left to
+// finish on its own: the process is about to end anyway.
+func (s *Server) stopPrep(grace time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		s.prep.stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(grace):
+		return false
+	}
 }
 
 // addrString is a listener's address for logs, or "off".

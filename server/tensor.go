@@ -83,8 +83,8 @@ func (s *Server) inputShape(name, datatype string, shape []int64) (int, error) {
 		return 0, errorf(kindBadRequest, "an input has no name; the model takes %s (FP32 [B, %d, %d, %d]) or %s (BYTES [B])",
 			inputPixels, c.Channels, c.ImageSize, c.ImageSize, inputImage)
 	default:
-		return 0, errorf(kindBadRequest, "unknown input %q; the model takes %s (FP32 [B, %d, %d, %d]) or %s (BYTES [B])",
-			name, inputPixels, c.Channels, c.ImageSize, c.ImageSize, inputImage)
+		return 0, errorf(kindBadRequest, "unknown input %s; the model takes %s (FP32 [B, %d, %d, %d]) or %s (BYTES [B])",
+			quote(name), inputPixels, c.Channels, c.ImageSize, c.ImageSize, inputImage)
 	}
 	b := shape[0]
 	switch {
@@ -102,19 +102,28 @@ func wantType(name, got, want string) error {
 		return nil
 	}
 	if !slices.Contains(knownDatatypes, got) {
-		return errorf(kindBadRequest, "input %s has unknown datatype %q; it takes %s", name, got, want)
+		return errorf(kindBadRequest, "input %s has unknown datatype %s; it takes %s", name, quote(got), want)
 	}
 	return errorf(kindBadRequest, "input %s has datatype %s; it takes %s", name, got, want)
 }
 
-// shapeString writes a shape as "[2, 3, 224, 224]".
+// shapeString writes a shape as "[2, 3, 224, 224]"; one of more than
+// maxShownDims dimensions (a client's, in an error) is cut to its first
+// ones and its length.
 func shapeString(shape []int64) string {
-	parts := make([]string, len(shape))
+	parts := make([]string, 0, min(len(shape), maxShownDims+1))
 	for i, d := range shape {
-		parts[i] = fmt.Sprint(d)
+		if i == maxShownDims {
+			parts = append(parts, fmt.Sprintf("… (%d dimensions)", len(shape)))
+			break
+		}
+		parts = append(parts, fmt.Sprint(d))
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
+
+// maxShownDims is how many dimensions shapeString writes.
+const maxShownDims = 8
 
 // checkOutputs validates requested output names (empty: logits alone).
 func (s *Server) checkOutputs(names []string) ([]string, error) {
@@ -124,10 +133,10 @@ func (s *Server) checkOutputs(names []string) ([]string, error) {
 	known := s.outputNames()
 	for i, n := range names {
 		if !slices.Contains(known, n) {
-			return nil, errorf(kindBadRequest, "unknown output %q; the model has %s", n, strings.Join(known, ", "))
+			return nil, errorf(kindBadRequest, "unknown output %s; the model has %s", quote(n), strings.Join(known, ", "))
 		}
 		if slices.Contains(names[:i], n) {
-			return nil, errorf(kindBadRequest, "output %q is asked for twice", n)
+			return nil, errorf(kindBadRequest, "output %s is asked for twice", quote(n))
 		}
 	}
 	return names, nil
@@ -172,10 +181,16 @@ func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
 	return out
 }
 
-// decodeFP32 reads n little-endian float32 values.
-func decodeFP32(name string, raw []byte, n int) ([]float32, error) {
+// decodeFP32 reads n little-endian float32 values, charging them to c
+// (nil: to nothing).
+func decodeFP32(name string, raw []byte, n int, c *claim) ([]float32, error) {
 	if len(raw) != 4*n {
 		return nil, errorf(kindBadRequest, "input %s: %d bytes of FP32 data for %d values (want %d bytes)", name, len(raw), n, 4*n)
+	}
+	if c != nil {
+		if err := c.grow(4 * int64(n)); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]float32, n)
 	for i := range out {
@@ -217,6 +232,28 @@ func splitBytes(name string, raw []byte, n int) ([][]byte, error) {
 		return nil, errorf(kindBadRequest, "input %s: %d BYTES elements for shape [%d]", name, len(out), n)
 	}
 	return out, nil
+}
+
+// checkFinite refuses pixels holding a NaN or an infinity, naming the
+// first: the engines refuse them too, but only for a whole batch, which
+// holds other clients' images.
+func (s *Server) checkFinite(name string, pixels []float32) error {
+	i := firstNonFinite(pixels)
+	if i < 0 {
+		return nil
+	}
+	per := s.pixelCount(1)
+	return errorf(kindBadRequest, "input %s: value %d (image %d) is %v; pixel values must be finite", name, i, i/per, pixels[i])
+}
+
+// firstNonFinite is the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, f := range v {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return i
+		}
+	}
+	return -1
 }
 
 // pixelCount is the number of FP32 values of n images.

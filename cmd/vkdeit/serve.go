@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -136,7 +137,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	// A signal starts the drain; the process waits for it (plus a margin)
 	// before it ends the command by force.
 	e.setGrace(s.DrainTimeout() + 5*time.Second)
-	if err := s.Run(ctx); err != nil {
+	// A drain cut short at its timeout is still a clean stop (the server
+	// logged it): exit 0.
+	if err := s.Run(ctx); err != nil && !errors.Is(err, server.ErrDrainCutShort) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if ctx.Err() != nil {
