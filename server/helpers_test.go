@@ -83,10 +83,6 @@ func (e *testEngine) begin(ctx context.Context, B int) error {
 	return fail
 }
 
-func (e *testEngine) Forward(ctx context.Context, px []float32, B int) ([]float32, error) {
-	if err := e.begin(ctx, B); err != nil {
-		return nil, err
-	}
 	return e.Engine.Forward(ctx, px, B)
 }
 

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/server/inference"
 )
 
@@ -394,12 +396,12 @@ func (e *poisonEngine) check(px []float32, B int) error {
 	return nil
 }
 
-func (e *poisonEngine) Forward(ctx context.Context, px []float32, B int) ([]float32, error) {
-	l, err := e.testEngine.Forward(ctx, px, B)
+func (e *poisonEngine) Run(ctx context.Context, px []float32, B int, taps deit.Tap) (*engine.Output, error) {
+	out, err := e.testEngine.Run(ctx, px, B, taps)
 	if err == nil {
 		err = e.check(px, B)
 	}
-	return l, err
+	return out, err
 }
 
 func TestHostileOneBadRequestInABatch(t *testing.T) {
