@@ -83,9 +83,6 @@ func (e *testEngine) begin(ctx context.Context, B int) error {
 	return fail
 }
 
-	return e.Engine.Forward(ctx, px, B)
-}
-
 func (e *testEngine) Run(ctx context.Context, px []float32, B int, taps deit.Tap) (*engine.Output, error) {
 	if err := e.begin(ctx, B); err != nil {
 		return nil, err
