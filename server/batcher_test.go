@@ -128,7 +128,7 @@ func TestBatchesForm(t *testing.T) {
 	eng := gated(t, m, 4)
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
 	const N = 12
-	px := randomPixels(m, N, 21)
+	px := deit.RandomPixels(m.Config, N, 21)
 	want, _ := forwardEach(t, eng.Engine, px, N)
 	per, L := len(px)/N, m.Config.NumLabels
 
@@ -162,7 +162,7 @@ func TestBatchesForm(t *testing.T) {
 
 func TestMaxDelay(t *testing.T) {
 	m := tinyModel(t)
-	px := randomPixels(m, 4, 31)
+	px := deit.RandomPixels(m.Config, 4, 31)
 	per := len(px) / 4
 	for _, tt := range []struct {
 		name    string
@@ -204,7 +204,7 @@ func TestLargeRequestSplit(t *testing.T) {
 	eng := &testEngine{Engine: refEngine(t, m, 4)}
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
 	const n = 10
-	px := randomPixels(m, n, 41)
+	px := deit.RandomPixels(m.Config, n, 41)
 	want, _ := forwardEach(t, eng.Engine, px, n)
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
@@ -222,7 +222,7 @@ func TestMixedOutputsShareBatches(t *testing.T) {
 	m := tinyModel(t)
 	eng := gated(t, m, 4)
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
-	px := randomPixels(m, 5, 51)
+	px := deit.RandomPixels(m.Config, 5, 51)
 	per := len(px) / 5
 	wantL, wantE := forwardEach(t, eng.Engine, px, 5)
 	D, H, L := m.Config.Hidden, m.Config.HeadTokens(), m.Config.NumLabels
@@ -278,7 +278,7 @@ func TestQueueFull(t *testing.T) {
 	m := tinyModel(t)
 	eng := gated(t, m, 2)
 	ts := startServer(t, m, eng, Options{Name: "tiny", MaxQueue: 4})
-	px := randomPixels(m, 6, 61)
+	px := deit.RandomPixels(m.Config, 6, 61)
 	per := len(px) / 6
 	want, _ := forwardEach(t, eng.Engine, px, 6)
 
@@ -320,7 +320,7 @@ func TestDeadlinesAndCancellation(t *testing.T) {
 	m := tinyModel(t)
 	eng := gated(t, m, 2)
 	ts := startServer(t, m, eng, Options{Name: "tiny", Timeout: 300 * time.Millisecond})
-	px := randomPixels(m, 1, 71)
+	px := deit.RandomPixels(m.Config, 1, 71)
 
 	// The first request holds the engine (and will time out in it).
 	busy := make(chan answer, 1)
@@ -385,7 +385,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	eng := gated(t, m, 4)
 	ts := startServer(t, m, eng, Options{Name: "tiny", DrainTimeout: 20 * time.Second})
 	const N = 9
-	px := randomPixels(m, N, 81)
+	px := deit.RandomPixels(m.Config, N, 81)
 	per, L := len(px)/N, m.Config.NumLabels
 	want, _ := forwardEach(t, eng.Engine, px, N)
 	answers := make([]answer, N)
@@ -422,7 +422,7 @@ func TestShutdownDrainTimeout(t *testing.T) {
 	m := tinyModel(t)
 	eng := gated(t, m, 2) // never released: the engine hangs
 	ts := startServer(t, m, eng, Options{Name: "tiny", DrainTimeout: 300 * time.Millisecond})
-	px := randomPixels(m, 1, 91)
+	px := deit.RandomPixels(m.Config, 1, 91)
 	answers := make(chan answer, 2)
 	go func() { answers <- grpcClient(context.Background(), ts, px, 1) }()
 	<-eng.entered
@@ -444,7 +444,7 @@ func TestEngineFailure(t *testing.T) {
 	m := tinyModel(t)
 	eng := &testEngine{Engine: refEngine(t, m, 4), panics: true}
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
-	px := randomPixels(m, 1, 101)
+	px := deit.RandomPixels(m.Config, 1, 101)
 	for _, c := range clients {
 		a := c.do(t.Context(), ts, px, 1)
 		require.NoError(t, a.err, "%s: a panic must not drop the connection", c.name)
@@ -473,7 +473,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	func() {
 		ts := startServer(t, m, refEngine(t, m, 4), Options{Name: "tiny", Timeout: time.Second})
-		px := randomPixels(m, 2, 111)
+		px := deit.RandomPixels(m.Config, 2, 111)
 		for i := range 30 {
 			c := clients[i%len(clients)]
 			ctx, cancel := context.WithCancel(t.Context())
@@ -506,7 +506,7 @@ func TestRequestsInProgressBounded(t *testing.T) {
 	m := tinyModel(t)
 	eng := gated(t, m, 1)
 	ts := startServer(t, m, eng, Options{Name: "tiny", MaxBatch: 1, MaxQueue: 2})
-	px := randomPixels(m, 1, 131)
+	px := deit.RandomPixels(m.Config, 1, 131)
 	held := make(chan answer, 2)
 	go func() { held <- grpcClient(t.Context(), ts, px, 1) }()
 	<-eng.entered // in the engine: no queue place, but still in progress

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/server/inference"
 )
 
@@ -76,7 +77,7 @@ func TestGRPCInferExact(t *testing.T) {
 	eng := refEngine(t, m, 4)
 	ts := startServer(t, m, eng, Options{Name: "tiny", Workers: 2})
 	const n = 5 // more than max batch 4: split over two engine calls
-	px := randomPixels(m, n, 11)
+	px := deit.RandomPixels(m.Config, n, 11)
 	wantLogits, wantEmb := forwardEach(t, eng, px, n)
 	L, D, H := m.Config.NumLabels, m.Config.Hidden, m.Config.HeadTokens()
 	pixIn := &inference.ModelInferRequest_InferInputTensor{Name: "pixel_values", Datatype: "FP32", Shape: []int64{n, 3, 32, 32}}
@@ -143,7 +144,7 @@ func TestGRPCInferExact(t *testing.T) {
 func TestGRPCInferErrors(t *testing.T) {
 	m := tinyModel(t)
 	ts := startServer(t, m, refEngine(t, m, 4), Options{Name: "tiny", MaxQueue: 8, MaxRequestBytes: 1 << 20})
-	one := randomPixels(m, 1, 5)
+	one := deit.RandomPixels(m.Config, 1, 5)
 	type in = inference.ModelInferRequest_InferInputTensor
 	pix := func(shape ...int64) *in { return &in{Name: "pixel_values", Datatype: "FP32", Shape: shape} }
 	good := []int64{1, 3, 32, 32}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -159,17 +158,6 @@ func (ts *testServer) stop(t testing.TB) error {
 		t.Fatal("Serve did not return 30s after its context was canceled")
 		return nil
 	}
-}
-
-// randomPixels returns n images of the model's input size, seeded.
-func randomPixels(m *deit.Model, n int, seed uint64) []float32 {
-	c := m.Config
-	r := rand.New(rand.NewPCG(seed, 7))
-	px := make([]float32, n*c.Channels*c.ImageSize*c.ImageSize)
-	for i := range px {
-		px[i] = float32(r.NormFloat64())
-	}
-	return px
 }
 
 // forwardEach is the engine's logits (and embeddings) for each image

@@ -259,7 +259,7 @@ func TestHostileGRPCDecodeBounded(t *testing.T) {
 		})
 	}
 	// The server still serves.
-	require.Equal(t, 200, grpcClient(t.Context(), ts, randomPixels(m, 1, 1), 1).status)
+	require.Equal(t, 200, grpcClient(t.Context(), ts, deit.RandomPixels(m.Config, 1, 1), 1).status)
 }
 
 // slowUpload posts to path with the given Content-Length (-1: chunked)
@@ -332,7 +332,7 @@ func TestHostileSlowUploaders(t *testing.T) {
 		go func() { statuses <- slowUpload(addr, "/v2/models/tiny/infer", cl, 50*time.Millisecond, stop) }()
 	}
 	time.Sleep(100 * time.Millisecond) // the slow clients are all sending
-	px := randomPixels(m, 1, 7)
+	px := deit.RandomPixels(m.Config, 1, 7)
 	for i := range 6 {
 		c := clients[i%len(clients)]
 		a := c.do(t.Context(), ts, px, 1)
@@ -366,7 +366,7 @@ func TestHostileMemoryBudget(t *testing.T) {
 	ts := startServer(t, m, refEngine(t, m, 4), Options{Name: "tiny", MaxRequestBytes: 64 << 10})
 	c := &claim{m: ts.mem}
 	require.NoError(t, c.grow(ts.mem.limit-1000))
-	px := randomPixels(m, 1, 9)
+	px := deit.RandomPixels(m.Config, 1, 9)
 	a := restBinaryClient(t.Context(), ts, px, 1)
 	require.Equal(t, 429, a.status, "a body that does not fit in what is left of the budget")
 	require.Equal(t, 429, grpcClient(t.Context(), ts, px, 1).status, "a gRPC message that does not fit either")
@@ -410,7 +410,7 @@ func TestHostileOneBadRequestInABatch(t *testing.T) {
 	pe := &poisonEngine{testEngine: eng, per: 3 * 32 * 32}
 	ts := startServer(t, m, pe, Options{Name: "tiny", MaxBatch: 8})
 	const N = 8
-	px := randomPixels(m, N+1, 21)
+	px := deit.RandomPixels(m.Config, N+1, 21)
 	per, L := len(px)/(N+1), m.Config.NumLabels
 	px[3*per] = poison // client 3's image
 	want, _ := forwardEach(t, eng.Engine, px, N+1)
@@ -446,7 +446,7 @@ func TestHostileNonFiniteInputs(t *testing.T) {
 	eng := &testEngine{Engine: refEngine(t, m, 4)}
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
 	for _, v := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
-		px := randomPixels(m, 2, 5)
+		px := deit.RandomPixels(m.Config, 2, 5)
 		px[3072+17] = v
 		for _, c := range clients[1:] { // JSON cannot carry NaN or Inf
 			a := c.do(t.Context(), ts, px, 2)
@@ -507,7 +507,7 @@ func TestShutdownCutsSlowUpload(t *testing.T) {
 func TestShutdownCleanReturnsNil(t *testing.T) {
 	m := tinyModel(t)
 	ts := startServer(t, m, refEngine(t, m, 4), Options{Name: "tiny"})
-	require.Equal(t, 200, restBinaryClient(t.Context(), ts, randomPixels(m, 1, 3), 1).status)
+	require.Equal(t, 200, restBinaryClient(t.Context(), ts, deit.RandomPixels(m.Config, 1, 3), 1).status)
 	err := ts.stop(t)
 	require.NoError(t, err)
 	require.False(t, errors.Is(err, ErrDrainCutShort))
@@ -531,7 +531,7 @@ func TestHostileSoak(t *testing.T) {
 	jsonH := http.Header{"Content-Type": {"application/json"}}
 	empties := emptyInputsJSON(limit - 100)
 	declared := []byte(`{"inputs":[{"name":"pixel_values","datatype":"FP32","shape":[64,3,32,32],"data":[0]}]}`)
-	nan := randomPixels(m, 1, 1)
+	nan := deit.RandomPixels(m.Config, 1, 1)
 	nan[5] = float32(math.NaN())
 	grpcEmpties := append(wireField(nil, 1, []byte("tiny")), bytes.Repeat([]byte{byte(fieldReqInputs<<3 | protowire.BytesType), 0}, limit/2-8)...)
 
@@ -558,7 +558,7 @@ func TestHostileSoak(t *testing.T) {
 	loop(func() { inferRaw(ctx, ts, grpcEmpties) })
 
 	var goodN atomic.Int64
-	px := randomPixels(m, 2, 33)
+	px := deit.RandomPixels(m.Config, 2, 33)
 	for i := range 6 {
 		c := clients[i%len(clients)]
 		good.Go(func() {

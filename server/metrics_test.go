@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/deit"
 )
 
 // scrape returns the server's /metrics text.
@@ -34,7 +35,7 @@ func TestMetrics(t *testing.T) {
 	m := tinyModel(t)
 	eng := &testEngine{Engine: refEngine(t, m, 4)}
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
-	px := randomPixels(m, 6, 121)
+	px := deit.RandomPixels(m.Config, 6, 121)
 	require.Equal(t, 200, restJSONClient(t.Context(), ts, px, 6).status) // 2 batches: 4 + 2
 	require.Equal(t, 200, grpcClient(t.Context(), ts, px[:3072], 1).status)
 	status, _, _ := postJSON(t, ts.url+"/v2/models/tiny/infer", map[string]any{"inputs": []any{}})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/deit"
 )
 
 // FuzzParseREST feeds arbitrary bodies, with and without the binary
@@ -16,7 +17,7 @@ func FuzzParseREST(f *testing.F) {
 	m := tinyModel(f)
 	s, err := New(m, refEngine(f, m, 2), Options{MaxQueue: 8})
 	require.NoError(f, err)
-	one := randomPixels(m, 1, 1)
+	one := deit.RandomPixels(m.Config, 1, 1)
 	js, _ := json.Marshal(map[string]any{"id": "x", "inputs": []any{map[string]any{"name": "pixel_values", "datatype": "FP32", "shape": []int{1, 3, 32, 32}, "data": one}},
 		"outputs": []any{map[string]any{"name": "probabilities", "parameters": map[string]any{"binary_data": true}}}})
 	f.Add(js, -1)

@@ -170,7 +170,7 @@ func TestRESTInferExact(t *testing.T) {
 	eng := refEngine(t, m, 4)
 	ts := startServer(t, m, eng, Options{Name: "tiny"})
 	const n = 3 // over max batch 4 with the splits below; also exercises a non-power of two
-	px := randomPixels(m, n, 1)
+	px := deit.RandomPixels(m.Config, n, 1)
 	wantLogits, wantEmb := forwardEach(t, eng, px, n)
 	c := m.Config
 	L, D, H := c.NumLabels, c.Hidden, c.HeadTokens()
@@ -316,7 +316,7 @@ func TestRESTInferErrors(t *testing.T) {
 	m := tinyModel(t)
 	ts := startServer(t, m, refEngine(t, m, 4), Options{Name: "tiny", MaxQueue: 8, MaxRequestBytes: 1 << 20})
 	url := ts.url + "/v2/models/tiny/infer"
-	one := randomPixels(m, 1, 3)
+	one := deit.RandomPixels(m.Config, 1, 3)
 	pix := func(shape []int, data any) map[string]any {
 		return map[string]any{"inputs": []any{map[string]any{"name": "pixel_values", "datatype": "FP32", "shape": shape, "data": data}}}
 	}
@@ -417,7 +417,7 @@ func TestRESTInferErrors(t *testing.T) {
 func TestRESTNonFiniteOutputs(t *testing.T) {
 	m := tinyModel(t)
 	ts := startServer(t, m, &nanEngine{refEngine(t, m, 4)}, Options{Name: "tiny"})
-	one := randomPixels(m, 1, 3)
+	one := deit.RandomPixels(m.Config, 1, 3)
 	req := map[string]any{"inputs": []any{map[string]any{"name": "pixel_values", "datatype": "FP32", "shape": []int{1, 3, 32, 32}, "data": one}}}
 	// Finite pixels that make the model compute NaN are the client's: 400,
 	// whether the answer would be JSON or binary.
