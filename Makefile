@@ -83,14 +83,14 @@ shaders:
 # CI and is skipped with a note elsewhere. The fp16 kernel tests without
 # cooperative matrices (Test*F16) run in go-test on the system's lavapipe:
 # Mesa 26 takes ~30 s to build each attention_regblock_f16 pipeline.
-COOPMAT_TESTS := DeviceFeatures|CoopMat|FP16|Precision
+COOPMAT_TESTS := DeviceFeatures|CoopMat|FP16|Precision|Engines|GPUStaging
 test-coopmat:
 	@lane=$$(bash scripts/vulkan-lane.sh) || { \
 	  if [ -n "$$CI" ]; then echo "test-coopmat: FAILED: the coopmat lane cannot be set up (reason above)"; exit 1; fi; \
 	  echo "test-coopmat: SKIPPED: the coopmat lane cannot be set up here (reason above); CI=true makes this a failure"; exit 0; }; \
 	echo "test-coopmat on $$(head -1 $$lane/versions.txt)"; \
-	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 \
-	  $(GO) test -timeout 20m -count=1 -exec "$$lane/bin/run" -run '$(COOPMAT_TESTS)' ./gpu/ ./deit/
+	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 VKDEIT_TEST_ENGINES=gpu/fp16 \
+	  $(GO) test -timeout 20m -count=1 -exec "$$lane/bin/run" -run '$(COOPMAT_TESTS)' ./gpu/ ./engine/
 
 # proto regenerates the committed gRPC code of server/inference with Debian's
 # protoc (package protobuf-compiler) and pinned plugins installed into a
@@ -110,7 +110,7 @@ proto:
 	  open_inference_grpc.proto
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./deit/ ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./gpu/ ./engine/ ./bench/
 	$(BIN) bench --config small-distilled --device auto,cpu --ref --max-time 2m
 
 demo: deps build

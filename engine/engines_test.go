@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -64,8 +66,26 @@ type engineCase struct {
 }
 
 // engineCases are every engine and precision: the reference, the CPU
-// engine on each ISA, and the GPU engine at fp32 and fp16.
+// engine on each ISA, and the GPU engine at fp32 and fp16 — or, when
+// $VKDEIT_TEST_ENGINES lists case names (comma-separated), only those (the
+// coopmat lane runs "gpu/fp16" alone).
 func engineCases() []engineCase {
+	all := allEngineCases()
+	only := os.Getenv("VKDEIT_TEST_ENGINES")
+	if only == "" {
+		return all
+	}
+	var cases []engineCase
+	for _, c := range all {
+		if slices.Contains(strings.Split(only, ","), c.name) {
+			cases = append(cases, c)
+		}
+	}
+	return cases
+}
+
+// allEngineCases is the whole table.
+func allEngineCases() []engineCase {
 	cases := []engineCase{{
 		name: "ref", bound: 0, hiddenChecked: true, batchExact: true,
 		open: func(t *testing.T, m *deit.Model, B int) Engine {

@@ -11,7 +11,7 @@
 #      (M×N×K, A/B/C/result types, scope) and the device vkdeit picks, and
 #      stops with a clear message when it is not a GPU;
 #   2. runs the parity suites on the GPU (gpu kernels, fp32, fp16 and
-#      cooperative-matrix; deit engine at fp32 and fp16, against the float64
+#      cooperative-matrix; the GPU engine at fp32 and fp16, against the float64
 #      reference and the PyTorch fixtures) and `vkdeit verify` on random
 #      deit-small weights;
 #   3. scripts/hf_compare.py: a random DeiTForImageClassificationWithTeacher
@@ -108,13 +108,13 @@ run_tiles() {
 
 # run_precisions benchmarks the forward at every precision (Forward and
 # ForwardStream), the matmul per precision and the matmul_coopmat tilings
-# (deit and gpu packages); batches from $PREC_BATCHES.
+# (engine and gpu packages); batches from $PREC_BATCHES.
 run_precisions() {
 	if [ "$HAVE_GO" = 1 ]; then
-		VKDEIT_BENCH_BATCHES=$PREC_BATCHES go test ./deit/ -run '^$' -bench 'EnginePrecision' -benchtime "$PREC_ITERS"x -timeout 10m &&
+		VKDEIT_BENCH_BATCHES=$PREC_BATCHES go test ./engine/ -run '^$' -bench 'GPUPrecision' -benchtime "$PREC_ITERS"x -timeout 10m &&
 			go test ./gpu/ -run '^$' -bench 'MatmulPrecision|MatmulCoopMatTiles' -benchtime "$PREC_ITERS"x -timeout 10m
 	else
-		(cd deit && VKDEIT_BENCH_BATCHES=$PREC_BATCHES ../.gpubin/deit.test -test.run '^$' -test.bench 'EnginePrecision' -test.benchtime "$PREC_ITERS"x) &&
+		(cd engine && VKDEIT_BENCH_BATCHES=$PREC_BATCHES ../.gpubin/engine.test -test.run '^$' -test.bench 'GPUPrecision' -test.benchtime "$PREC_ITERS"x) &&
 			(cd gpu && ../.gpubin/gpu.test -test.run '^$' -test.bench 'MatmulPrecision|MatmulCoopMatTiles' -test.benchtime "$PREC_ITERS"x)
 	fi
 }
@@ -193,10 +193,10 @@ main() {
 	kernels='Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather|DeviceFeatures|Precision|Half'
 	if [ $HAVE_GO = 1 ]; then
 		step "gpu kernel parity" parity 240 bash -c "go test ./gpu/ -count=1 -run '$kernels' -v >>'$OUT/parity.log' 2>&1"
-		step "deit engine parity" parity 240 bash -c "go test ./deit/ -count=1 -run 'Engine|GPU' -v >>'$OUT/parity.log' 2>&1"
+		step "engine parity" parity 240 bash -c "VKDEIT_TEST_ENGINES=gpu/fp32,gpu/fp16 go test ./engine/ -count=1 -run 'Engines|GPU|Precision' -v >>'$OUT/parity.log' 2>&1"
 	else
 		step "gpu kernel parity" parity 240 bash -c "cd gpu && ../.gpubin/gpu.test -test.count=1 -test.run '$kernels' -test.v >>'$OUT/parity.log' 2>&1"
-		step "deit engine parity" parity 240 bash -c "cd deit && ../.gpubin/deit.test -test.count=1 -test.run 'Engine|GPU' -test.v >>'$OUT/parity.log' 2>&1"
+		step "engine parity" parity 240 bash -c "cd engine && VKDEIT_TEST_ENGINES=gpu/fp32,gpu/fp16 ../.gpubin/engine.test -test.count=1 -test.run 'Engines|GPU|Precision' -test.v >>'$OUT/parity.log' 2>&1"
 	fi
 	unset VKDEIT_REQUIRE_COOPMAT VKDEIT_REQUIRE_FP16
 	echo "fp16 and coopmat errors (relative L2 against the float64 twins), first 16:"

@@ -3,7 +3,7 @@
 # machine that has no Go toolchain. Builds into .gpubin/ (git-ignored):
 #   .gpubin/vkdeit      the CLI
 #   .gpubin/gpu.test    gpu package tests (kernel parity: Ops, Matmul, Attention)
-#   .gpubin/deit.test   deit package tests (GPU engine parity: -test.run GPU)
+#   .gpubin/engine.test engine package tests (GPU engine parity and precision benchmarks)
 # Then carry .gpubin and .gl (the Vulkan loader .debs) and run
 # scripts/gpu-check.sh there.
 set -euo pipefail
@@ -17,7 +17,7 @@ git rev-parse --short HEAD >.gpubin/COMMIT 2>/dev/null || echo unknown >.gpubin/
 git diff --quiet HEAD 2>/dev/null || sed -i 's/$/+dirty/' .gpubin/COMMIT
 go build -buildvcs=auto -trimpath -ldflags="-s -w" -o .gpubin/vkdeit ./cmd/vkdeit
 go test -c -ldflags="-s -w" -o .gpubin/gpu.test ./gpu/
-go test -c -ldflags="-s -w" -o .gpubin/deit.test ./deit/
+go test -c -ldflags="-s -w" -o .gpubin/engine.test ./engine/
 # The binaries link glibc dynamically; the lent machine must have at least the
 # newest symbol version they use.
 need=$(for f in .gpubin/*; do objdump -T "$f" 2>/dev/null; done | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
