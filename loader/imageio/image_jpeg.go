@@ -45,7 +45,7 @@ package imageio
 #include <jpeglib.h>
 #include <jerror.h>
 
-// vk_jpeg is one decode: libjpeg's object, its error manager, and where a
+// jpg_dec is one decode: libjpeg's object, its error manager, and where a
 // fatal message goes.
 typedef struct {
 	struct jpeg_decompress_struct cinfo;
@@ -57,64 +57,64 @@ typedef struct {
 	int code;       // libjpeg's message code of the failure
 	char msg[JMSG_LENGTH_MAX];
 	unsigned long long coef_bytes;  // whole-image coefficient buffers, 0 for single-scan files
-} vk_jpeg;
+} jpg_dec;
 
-// vk_fail records the current message and returns to the setjmp of the entry
+// jpg_fail records the current message and returns to the setjmp of the entry
 // point that called into libjpeg.
-static void vk_fail(j_common_ptr cinfo) {
-	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+static void jpg_fail(j_common_ptr cinfo) {
+	jpg_dec *d = (jpg_dec *)cinfo->client_data;
 	d->code = cinfo->err->msg_code;
 	(*cinfo->err->format_message)(cinfo, d->msg);
 	longjmp(d->jump, 1);
 }
 
-// vk_emit handles warnings (level -1) and trace messages (level >= 0): all are
+// jpg_emit handles warnings (level -1) and trace messages (level >= 0): all are
 // silent, and running out of data is fatal unless every scanline is done.
-static void vk_emit(j_common_ptr cinfo, int level) {
-	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+static void jpg_emit(j_common_ptr cinfo, int level) {
+	jpg_dec *d = (jpg_dec *)cinfo->client_data;
 	if (level >= 0) {
 		return;
 	}
 	cinfo->err->num_warnings++;
 	if (cinfo->err->msg_code == JWRN_JPEG_EOF && !d->finishing) {
-		vk_fail(cinfo);
+		jpg_fail(cinfo);
 	}
 }
 
-static void vk_silent(j_common_ptr cinfo) {}
+static void jpg_silent(j_common_ptr cinfo) {}
 
-// VK_TOO_MANY_SCANS is vk_jpeg.code when vk_progress stops a decode.
-#define VK_TOO_MANY_SCANS (-1)
+// JPG_TOO_MANY_SCANS is jpg_dec.code when jpg_progress stops a decode.
+#define JPG_TOO_MANY_SCANS (-1)
 
-// vk_progress runs between the rows libjpeg reads; it stops files with more
+// jpg_progress runs between the rows libjpeg reads; it stops files with more
 // scans than max_scans, each of which may cost a pass over the whole image.
-static void vk_progress(j_common_ptr cinfo) {
-	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+static void jpg_progress(j_common_ptr cinfo) {
+	jpg_dec *d = (jpg_dec *)cinfo->client_data;
 	if (d->cinfo.input_scan_number > d->max_scans) {
-		d->code = VK_TOO_MANY_SCANS;
+		d->code = JPG_TOO_MANY_SCANS;
 		snprintf(d->msg, sizeof d->msg, "more than %d scans", d->max_scans);
 		longjmp(d->jump, 1);
 	}
 }
 
-static vk_jpeg *vk_jpeg_new(int max_scans) {
-	vk_jpeg *d = calloc(1, sizeof(vk_jpeg));
+static jpg_dec *jpg_new(int max_scans) {
+	jpg_dec *d = calloc(1, sizeof(jpg_dec));
 	if (d == NULL) {
 		return NULL;
 	}
 	d->cinfo.err = jpeg_std_error(&d->err);
-	d->err.error_exit = vk_fail;
-	d->err.emit_message = vk_emit;
-	d->err.output_message = vk_silent;
-	d->progress.progress_monitor = vk_progress;
+	d->err.error_exit = jpg_fail;
+	d->err.emit_message = jpg_emit;
+	d->err.output_message = jpg_silent;
+	d->progress.progress_monitor = jpg_progress;
 	d->max_scans = max_scans;
 	d->cinfo.client_data = d;
 	return d;
 }
 
-// vk_jpeg_header reads the markers up to the first scan of data[0:n], which
-// must stay valid until vk_jpeg_free. Returns 0, or -1 with d->msg set.
-static int vk_jpeg_header(vk_jpeg *d, const unsigned char *data, unsigned long n) {
+// jpg_header reads the markers up to the first scan of data[0:n], which
+// must stay valid until jpg_free. Returns 0, or -1 with d->msg set.
+static int jpg_header(jpg_dec *d, const unsigned char *data, unsigned long n) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -137,11 +137,11 @@ static int vk_jpeg_header(vk_jpeg *d, const unsigned char *data, unsigned long n
 	return 0;
 }
 
-// vk_jpeg_start starts decompression to RGB, or to CMYK when cmyk is set;
+// jpg_start starts decompression to RGB, or to CMYK when cmyk is set;
 // libjpeg may use max_mem bytes in all (its buffers beyond that would need a
 // backing store, which this build refuses). Progressive and other multi-scan
 // files are read to the end here.
-static int vk_jpeg_start(vk_jpeg *d, int cmyk, long max_mem) {
+static int jpg_start(jpg_dec *d, int cmyk, long max_mem) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -151,9 +151,9 @@ static int vk_jpeg_start(vk_jpeg *d, int cmyk, long max_mem) {
 	return 0;
 }
 
-// vk_jpeg_read reads up to rows scanlines into buf, one every stride bytes.
+// jpg_read reads up to rows scanlines into buf, one every stride bytes.
 // Returns the number read, or -1.
-static int vk_jpeg_read(vk_jpeg *d, unsigned char *buf, size_t stride, int rows) {
+static int jpg_read(jpg_dec *d, unsigned char *buf, size_t stride, int rows) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -169,8 +169,8 @@ static int vk_jpeg_read(vk_jpeg *d, unsigned char *buf, size_t stride, int rows)
 	return done;
 }
 
-// vk_jpeg_finish reads the markers after the last scan.
-static int vk_jpeg_finish(vk_jpeg *d) {
+// jpg_finish reads the markers after the last scan.
+static int jpg_finish(jpg_dec *d) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -179,7 +179,7 @@ static int vk_jpeg_finish(vk_jpeg *d) {
 	return 0;
 }
 
-static void vk_jpeg_free(vk_jpeg *d) {
+static void jpg_free(jpg_dec *d) {
 	jpeg_destroy_decompress(&d->cinfo);
 	free(d);
 }
@@ -196,7 +196,7 @@ import (
 // jpegDecoder is one libjpeg decode of an encoded image held in Go memory,
 // pinned because libjpeg's memory source keeps a pointer to it between calls.
 type jpegDecoder struct {
-	c   *C.vk_jpeg
+	c   *C.jpg_dec
 	pin runtime.Pinner
 }
 
@@ -209,13 +209,13 @@ const jpegMaxScans = 500
 // newJPEGDecoder reads the header of data (not empty). The caller must close
 // the decoder.
 func newJPEGDecoder(data []byte) (*jpegDecoder, error) {
-	c := C.vk_jpeg_new(jpegMaxScans)
+	c := C.jpg_new(jpegMaxScans)
 	if c == nil {
 		return nil, errors.New("libjpeg: out of memory")
 	}
 	d := &jpegDecoder{c: c}
 	d.pin.Pin(&data[0])
-	if C.vk_jpeg_header(c, (*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data))) != 0 {
+	if C.jpg_header(c, (*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data))) != 0 {
 		err := d.err()
 		d.close()
 		return nil, err
@@ -224,7 +224,7 @@ func newJPEGDecoder(data []byte) (*jpegDecoder, error) {
 }
 
 func (d *jpegDecoder) close() {
-	C.vk_jpeg_free(d.c)
+	C.jpg_free(d.c)
 	d.pin.Unpin()
 }
 
@@ -232,7 +232,7 @@ func (d *jpegDecoder) close() {
 func (d *jpegDecoder) err() error {
 	msg := C.GoString(&d.c.msg[0])
 	switch d.c.code {
-	case C.VK_TOO_MANY_SCANS:
+	case C.JPG_TOO_MANY_SCANS:
 		return fmt.Errorf("%w: JPEG with %s", ErrTooLarge, msg)
 	case C.JWRN_JPEG_EOF:
 		return fmt.Errorf("%w: truncated JPEG data", ErrCorruptImage)
@@ -312,7 +312,7 @@ func decodeJPEG(data []byte) (*Image, error) {
 		return nil, err
 	}
 	cmyk := h.components == 4
-	if C.vk_jpeg_start(d.c, C.int(boolInt(cmyk)), C.long(jpegWorkBytes(h))) != 0 {
+	if C.jpg_start(d.c, C.int(boolInt(cmyk)), C.long(jpegWorkBytes(h))) != 0 {
 		return nil, d.err()
 	}
 	if w, ht := int(d.c.cinfo.output_width), int(d.c.cinfo.output_height); w != h.w || ht != h.h {
@@ -327,7 +327,7 @@ func decodeJPEG(data []byte) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if C.vk_jpeg_finish(d.c) != 0 {
+	if C.jpg_finish(d.c) != 0 {
 		return nil, d.err()
 	}
 	return img, nil
@@ -335,7 +335,7 @@ func decodeJPEG(data []byte) (*Image, error) {
 
 // read decodes the next rows scanlines into buf, stride bytes apart.
 func (d *jpegDecoder) read(buf []uint8, stride, rows int) error {
-	n := C.vk_jpeg_read(d.c, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(stride), C.int(rows))
+	n := C.jpg_read(d.c, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(stride), C.int(rows))
 	if n < 0 {
 		return d.err()
 	}
