@@ -61,7 +61,11 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := openOutput(e, *output)
+	open := openOutput
+	if *format == "npy" {
+		open = openSeekableOutput
+	}
+	out, err := open(e, *output)
 	if err != nil {
 		return err
 	}
@@ -84,7 +88,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	var arr *npy.Writer
 	if *format == "npy" {
 		if arr, err = npy.NewWriter(out.Seeker(), m.Config.Hidden); err != nil {
-			return fmt.Errorf("%s: %w", *output, err)
+			return fmt.Errorf("%s: %w", displayName(*output), err)
 		}
 	}
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
@@ -102,7 +106,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 					return nil
 				}
 				if err := arr.Write(r.Embedding); err != nil {
-					return err
+					return fmt.Errorf("%s: %w", displayName(*output), err)
 				}
 				_, err := fmt.Fprintln(paths, name)
 				return err
@@ -123,7 +127,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	if arr != nil {
 		if err := arr.Close(); err != nil {
-			return fmt.Errorf("%s: %w", *output, err)
+			return fmt.Errorf("%s: %w", displayName(*output), err)
 		}
 		if err := paths.Commit(); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -196,10 +197,35 @@ func TestNotesAndQuiet(t *testing.T) {
 	require.Empty(t, errs)
 }
 
+// The atomic writer's errors name the --output path, never its temporary
+// file: opening, writing, renaming into place.
 func TestOutputFileErrors(t *testing.T) {
-	_, err := openOutput(newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{}), filepath.Join(t.TempDir(), "no", "dir", "x.csv"))
-	require.Error(t, err)
+	e := newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{})
+	missing := filepath.Join(t.TempDir(), "no", "dir", "x.csv")
+	_, err := openOutput(e, missing)
 	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+	require.EqualError(t, err, "--output "+missing+": creating a file in "+filepath.Dir(missing)+": no such file or directory")
+
+	dir := filepath.Join(t.TempDir(), "d")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "x.csv")
+	o, err := openOutput(e, path)
+	require.NoError(t, err)
+	_, err = io.WriteString(o, "a,b\n")
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(dir)) // the rename into place fails
+	err = o.Commit()
+	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+	require.EqualError(t, err, path+": no such file or directory")
+
+	o, err = openOutput(e, filepath.Join(t.TempDir(), "y.csv"))
+	require.NoError(t, err)
+	defer o.Discard()
+	o.f.Close() // the next write fails
+	_, err = io.WriteString(o, "a,b\n")
+	require.ErrorIs(t, err, os.ErrClosed)
+	require.EqualError(t, err, "writing "+o.path+": file already closed")
+	require.Equal(t, err, o.Commit())
 }
 
 func imageioOpts() imageio.DecodeOptions { return imageio.DecodeOptions{} }
