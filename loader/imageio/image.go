@@ -137,6 +137,17 @@ func DecodeContext(ctx context.Context, r io.Reader, opts DecodeOptions) (*Image
 	return img, nil
 }
 
+// ReadEncoded reads one encoded image from r without decoding it, as Decode
+// reads: the first bytes must identify a supported format (else nothing more
+// is read: a stream of zeros or text costs a few bytes, not MaxBytes), and
+// at most opts.MaxBytes bytes are read. The data is for a later Decode (of
+// opts too: the pixels are only judged then). Errors do not name r: the
+// caller does.
+func ReadEncoded(r io.Reader, opts DecodeOptions) ([]byte, error) {
+	data, _, err := readImage(r, -1, opts.maxBytes())
+	return data, err
+}
+
 // decodeReader reads (size: the expected length, or -1) and decodes one image.
 func decodeReader(ctx context.Context, r io.Reader, size int64, opts DecodeOptions) (*Image, error) {
 	data, format, err := readImage(r, size, opts.maxBytes())
