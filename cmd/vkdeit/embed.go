@@ -95,10 +95,10 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	failed := job.argErrs
 	err = c.Stream(ctx, ins, deit.ClassifyOptions{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
 		func(r deit.Result) error {
-			name := displayName(inputName(ins[r.Index]))
+			name := inputName(ins[r.Index])
 			if r.Err != nil {
 				failed++
-				bar.Printf(e.stderr, "vkdeit: %v\n", r.Err)
+				bar.Printf(e.stderr, "vkdeit: %s\n", errText(r.Err, name))
 			}
 			defer bar.Add(1)
 			if arr != nil {
@@ -108,16 +108,16 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 				if err := arr.Write(r.Embedding); err != nil {
 					return fmt.Errorf("%s: %w", displayName(*output), err)
 				}
-				_, err := fmt.Fprintln(paths, name)
+				_, err := fmt.Fprintln(paths, displayName(name)) // one line per path
 				return err
 			}
 			rec := embedJSON{Path: name, Embedding: r.Embedding, DistillationEmbedding: r.DistillationEmbedding}
 			if r.Err != nil {
-				rec.Error = oneLine(r.Err.Error())
+				rec.Error = oneLine(errText(r.Err, name))
 			}
 			b, err := json.Marshal(rec)
 			if err != nil {
-				return fmt.Errorf("%s: json: %w", name, err)
+				return fmt.Errorf("%s: json: %w", displayName(name), err)
 			}
 			return bar.Around(func() error { _, err := fmt.Fprintf(out, "%s\n", b); return err })
 		})

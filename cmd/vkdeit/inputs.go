@@ -107,6 +107,17 @@ func displayName(p string) string {
 	return p
 }
 
+// errText is an input's error as a line of stderr: the input's name, which
+// the error holds as it is, quoted as displayName quotes it, so that a
+// newline in a file name cannot forge or split a line.
+func errText(err error, name string) string {
+	s := err.Error()
+	if q := displayName(name); q != name {
+		s = strings.ReplaceAll(s, name, q)
+	}
+	return s
+}
+
 // inputName is how results name an input: its path, or "-" for stdin.
 func inputName(in deit.Input) string {
 	if in.Name != "" {
