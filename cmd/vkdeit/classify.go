@@ -95,6 +95,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer job.c.Close()
+	decode.Budget.LimitProcessMemory()
 	c, ins, m := job.c, job.inputs, job.c.Model()
 	eng := c.Engine()
 

@@ -83,6 +83,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer job.c.Close()
+	decode.Budget.LimitProcessMemory()
 	c, ins, m := job.c, job.inputs, job.c.Model()
 
 	var arr *npy.Writer

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,6 +230,27 @@ func TestOutputFileErrors(t *testing.T) {
 }
 
 func imageioOpts() imageio.DecodeOptions { return imageio.DecodeOptions{} }
+
+// classify and embed limit the Go heap to the decode budget plus what the
+// model and engine hold (imageio.Budget.LimitProcessMemory), so that the
+// decoders' garbage is collected before the process outgrows the budget.
+// The tiny model and the reference engine hold a few MiB; the test binary
+// some more.
+func TestDecodeMemoryLimit(t *testing.T) {
+	_, good := mixedDir(t)
+	prev := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(prev)
+	for _, cmd := range []string{"classify", "embed"} {
+		debug.SetMemoryLimit(math.MaxInt64)
+		var errb bytes.Buffer // not runCLI, which restores the limit
+		code := newEnv(nil, &bytes.Buffer{}, &errb).run(context.Background(),
+			[]string{cmd, "--model", tinyDir, "--device", "ref", "--decode-memory", "64", good[0]})
+		require.Equal(t, 0, code, errb.String())
+		limit := debug.SetMemoryLimit(-1)
+		require.GreaterOrEqual(t, limit, int64(64<<20+imageio.MemoryHeadroom), cmd)
+		require.Less(t, limit, int64(64<<20+imageio.MemoryHeadroom+256<<20), cmd)
+	}
+}
 
 func TestDecodeLimits(t *testing.T) {
 	_, good := mixedDir(t)
