@@ -24,8 +24,11 @@ type prepPool struct {
 	log   *slog.Logger
 	tasks chan prepTask
 	quit  chan struct{} // closed by stop
-	wg    sync.WaitGroup
-	n     int
+	// stopping ends with stop: it cancels the decodes still running.
+	stopping context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	n        int
 }
 
 // prepTask is one image of a prepare call.
@@ -41,8 +44,9 @@ type prepTask struct {
 
 func newPrepPool(m *deit.Model, opts imageio.DecodeOptions, workers int, log *slog.Logger) *prepPool {
 	c := m.Config
+	stopping, cancel := context.WithCancel(context.Background())
 	return &prepPool{m: m, opts: opts, per: c.Channels * c.ImageSize * c.ImageSize, log: log,
-		tasks: make(chan prepTask), quit: make(chan struct{}), n: workers}
+		tasks: make(chan prepTask), quit: make(chan struct{}), stopping: stopping, cancel: cancel, n: workers}
 }
 
 // start launches the workers.
@@ -53,9 +57,12 @@ func (p *prepPool) start() {
 	}
 }
 
-// stop ends the workers once their current images are done; prepare
-// calls still waiting then fail with errShuttingDown.
+// stop ends the workers: the images they are decoding are canceled (the
+// server has answered or cut short every request by then, so nobody waits
+// for them, and a large image must not hold up the exit), and prepare calls
+// still waiting fail with errShuttingDown.
 func (p *prepPool) stop() {
+	p.cancel()
 	close(p.quit)
 	p.wg.Wait()
 }
@@ -70,12 +77,21 @@ func (p *prepPool) work() {
 			return
 		}
 		if t.ctx.Err() == nil {
-			*t.err = p.one(t.ctx, t.name, t.data, t.dst)
+			*t.err = p.oneUntilStop(t)
 		}
 		if t.left.Add(-1) == 0 {
 			close(t.done)
 		}
 	}
+}
+
+// oneUntilStop prepares t's image under its request's context, which also
+// ends when the pool stops: libjpeg stops at the next row either way.
+func (p *prepPool) oneUntilStop(t prepTask) error {
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	defer context.AfterFunc(p.stopping, cancel)()
+	return p.one(ctx, t.name, t.data, t.dst)
 }
 
 // one prepares a single image into dst, turning a decoder panic into an

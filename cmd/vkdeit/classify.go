@@ -96,6 +96,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer job.c.Close()
+	decode.Budget.LimitProcessMemory()
 	c, ins, m := job.c, job.inputs, job.c.Model()
 	eng := c.Engine()
 
@@ -104,10 +105,10 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	failed := job.argErrs
 	err = c.Stream(ctx, ins, classify.Options{TopK: *top, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
-			r.Name = displayName(inputName(ins[r.Index]))
+			r.Name = inputName(ins[r.Index])
 			if r.Err != nil {
 				failed++
-				bar.Printf(e.stderr, "vkdeit: %v\n", r.Err)
+				bar.Printf(e.stderr, "vkdeit: %s\n", errText(r.Err, r.Name))
 			}
 			err := bar.Around(func() error { return w.write(r) })
 			bar.Add(1)
@@ -152,20 +153,21 @@ func newResultWriter(w io.Writer, format, model string, eng engine.Engine, k int
 
 // write prints one result; failures appear in JSON and CSV (so no input
 // disappears from a results file) but not in the table, which is for people
-// who read the errors on stderr.
+// who read the errors on stderr. JSON and CSV carry r.Name as it is (their
+// quoting keeps any byte of a path), the table quotes it.
 func (rw *resultWriter) write(r classify.Result) error {
 	switch rw.format {
 	case "json":
 		rec := classifyJSON{Path: r.Name}
 		if r.Err != nil {
-			rec.Error = oneLine(r.Err.Error())
+			rec.Error = oneLine(errText(r.Err, r.Name))
 		} else {
 			rec.Predictions, rec.Device, rec.Precision, rec.Model, rec.BatchSize = r.Top, rw.device, rw.arith, rw.model, r.BatchSize
 			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), Forward: ms(r.Forward)}
 		}
 		b, err := json.Marshal(rec)
 		if err != nil {
-			return fmt.Errorf("%s: json: %w", r.Name, err)
+			return fmt.Errorf("%s: json: %w", displayName(r.Name), err)
 		}
 		_, err = fmt.Fprintf(rw.w, "%s\n", b)
 		return err
@@ -183,11 +185,11 @@ func (rw *resultWriter) write(r classify.Result) error {
 				row = append(row, "", "", "")
 			}
 		}
-		errText := ""
+		msg := ""
 		if r.Err != nil {
-			errText = oneLine(r.Err.Error())
+			msg = oneLine(errText(r.Err, r.Name))
 		}
-		if err := rw.csv.Write(append(row, errText)); err != nil {
+		if err := rw.csv.Write(append(row, msg)); err != nil {
 			return err
 		}
 		rw.csv.Flush()
@@ -225,13 +227,14 @@ func (rw *resultWriter) flush() error {
 	return rw.csv.Error()
 }
 
-// formatTable renders one image's predictions as an aligned table.
+// formatTable renders one image's predictions as an aligned table, the
+// name quoted if it holds control characters (displayName).
 func formatTable(name string, preds []classify.Prediction, numLabels int) string {
 	var b strings.Builder
 	if name == stdinName {
 		name = "(standard input)"
 	}
-	fmt.Fprintf(&b, "%s\n", name)
+	fmt.Fprintf(&b, "%s\n", displayName(name))
 	rw := len(strconv.Itoa(len(preds)))
 	iw := len(strconv.Itoa(max(numLabels-1, 0)))
 	for i, p := range preds {

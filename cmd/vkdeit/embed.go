@@ -61,7 +61,11 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := openOutput(e, *output)
+	open := openOutput
+	if *format == "npy" {
+		open = openSeekableOutput
+	}
+	out, err := open(e, *output)
 	if err != nil {
 		return err
 	}
@@ -79,22 +83,23 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer job.c.Close()
+	decode.Budget.LimitProcessMemory()
 	c, ins, m := job.c, job.inputs, job.c.Model()
 
 	var arr *npy.Writer
 	if *format == "npy" {
 		if arr, err = npy.NewWriter(out.Seeker(), m.Config.Hidden); err != nil {
-			return fmt.Errorf("%s: %w", *output, err)
+			return fmt.Errorf("%s: %w", displayName(*output), err)
 		}
 	}
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
 	err = c.Stream(ctx, ins, classify.Options{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
-			name := displayName(inputName(ins[r.Index]))
+			name := inputName(ins[r.Index])
 			if r.Err != nil {
 				failed++
-				bar.Printf(e.stderr, "vkdeit: %v\n", r.Err)
+				bar.Printf(e.stderr, "vkdeit: %s\n", errText(r.Err, name))
 			}
 			defer bar.Add(1)
 			if arr != nil {
@@ -102,18 +107,18 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 					return nil
 				}
 				if err := arr.Write(r.Embedding); err != nil {
-					return err
+					return fmt.Errorf("%s: %w", displayName(*output), err)
 				}
-				_, err := fmt.Fprintln(paths, name)
+				_, err := fmt.Fprintln(paths, displayName(name)) // one line per path
 				return err
 			}
 			rec := embedJSON{Path: name, Embedding: r.Embedding, DistillationEmbedding: r.DistillationEmbedding}
 			if r.Err != nil {
-				rec.Error = oneLine(r.Err.Error())
+				rec.Error = oneLine(errText(r.Err, name))
 			}
 			b, err := json.Marshal(rec)
 			if err != nil {
-				return fmt.Errorf("%s: json: %w", name, err)
+				return fmt.Errorf("%s: json: %w", displayName(name), err)
 			}
 			return bar.Around(func() error { _, err := fmt.Fprintf(out, "%s\n", b); return err })
 		})
@@ -123,7 +128,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	if arr != nil {
 		if err := arr.Close(); err != nil {
-			return fmt.Errorf("%s: %w", *output, err)
+			return fmt.Errorf("%s: %w", displayName(*output), err)
 		}
 		if err := paths.Commit(); err != nil {
 			return err

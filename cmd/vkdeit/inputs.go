@@ -19,7 +19,8 @@ const stdinName = "-"
 
 // expandInputs turns command-line arguments into images: files as given,
 // directories walked recursively for image extensions (in lexical order), and
-// "-" for standard input (read here, at most imageio.DefaultMaxBytes).
+// "-" for standard input (read here as imageio reads an image: its first
+// bytes must name a format, and at most imageio.DefaultMaxBytes).
 // Problems (a missing path, an unreadable directory) come back as errors
 // naming the path; the other arguments still expand. warnings are harmless
 // notes such as a directory without images.
@@ -32,15 +33,12 @@ func expandInputs(args []string, stdin io.Reader) (ins []classify.Input, errs []
 				continue
 			}
 			stdinUsed = true
-			data, err := io.ReadAll(io.LimitReader(stdin, imageio.DefaultMaxBytes+1))
-			switch {
-			case err != nil:
-				errs = append(errs, fmt.Errorf("-: reading standard input: %w", err))
-			case int64(len(data)) > imageio.DefaultMaxBytes:
-				errs = append(errs, fmt.Errorf("-: standard input holds more than %d bytes, the most one image may have", int64(imageio.DefaultMaxBytes)))
-			default:
-				ins = append(ins, classify.Input{Name: stdinName, Data: data})
+			data, err := imageio.ReadEncoded(stdin, imageio.DecodeOptions{})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("-: standard input: %w", err))
+				continue
 			}
+			ins = append(ins, classify.Input{Name: stdinName, Data: data})
 			continue
 		}
 		st, err := os.Stat(a)
@@ -107,6 +105,17 @@ func displayName(p string) string {
 		}
 	}
 	return p
+}
+
+// errText is an input's error as a line of stderr: the input's name, which
+// the error holds as it is, quoted as displayName quotes it, so that a
+// newline in a file name cannot forge or split a line.
+func errText(err error, name string) string {
+	s := err.Error()
+	if q := displayName(name); q != name {
+		s = strings.ReplaceAll(s, name, q)
+	}
+	return s
 }
 
 // inputName is how results name an input: its path, or "-" for stdin.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,7 @@ func TestExpandInputs(t *testing.T) {
 	require.NoError(t, os.Symlink(filepath.Join(dir, "missing"), filepath.Join(dir, "e.jpg")))
 	explicit := filepath.Join(dir, "a", "y.txt")
 	ins, errs, warns := expandInputs([]string{dir, "-", explicit, filepath.Join(dir, "nope.png"), "-", filepath.Join(dir, "empty")},
-		strings.NewReader("stdin bytes"))
+		strings.NewReader("\x89PNG\r\n\x1a\nstdin bytes"))
 
 	var names []string
 	for _, in := range ins {
@@ -31,12 +33,69 @@ func TestExpandInputs(t *testing.T) {
 	// Directory entries in lexical order, image extensions only (any case),
 	// symlinks to files followed, broken ones skipped; explicit files as given.
 	require.Equal(t, []string{rel("a/x.webp"), rel("b.PNG"), rel("c.jpeg"), rel("d.jpg"), "-", explicit}, names)
-	require.Equal(t, []byte("stdin bytes"), ins[4].Data)
+	require.Equal(t, []byte("\x89PNG\r\n\x1a\nstdin bytes"), ins[4].Data, "read whole, decoded later")
 	require.Len(t, errs, 2)
 	require.Contains(t, errs[0].Error(), "nope.png: no such file or directory")
 	require.Contains(t, errs[1].Error(), "standard input given more than once")
 	require.Len(t, warns, 1)
 	require.Contains(t, warns[0], "empty: no image files")
+}
+
+// endlessReader is a stream like /dev/zero after a prefix; it fails the
+// read past limit bytes, so that reading too much is an error, not an hour
+// and a gigabyte.
+type endlessReader struct {
+	head  []byte
+	n     int64
+	limit int64
+}
+
+func (r *endlessReader) Read(p []byte) (int, error) {
+	if r.n+int64(len(p)) > r.limit {
+		return 0, fmt.Errorf("read past %d bytes", r.limit)
+	}
+	clear(p)
+	if r.n < int64(len(r.head)) {
+		copy(p, r.head[r.n:])
+	}
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+// Standard input is identified from its first bytes before the rest is
+// read: "classify - < /dev/zero" read and held 512 MiB (1.28 GB at the
+// peak) before it was refused.
+func TestExpandInputsStdinSniffedFirst(t *testing.T) {
+	cases := []struct {
+		name  string
+		head  string
+		limit int64
+		msg   string
+	}{
+		{"zeros", "", 16, "-: standard input: unsupported image format: not a JPEG, PNG, GIF, BMP, TIFF or WebP file"},
+		{"text", "hello, world\n", 16, "-: standard input: unsupported image format: not a JPEG, PNG, GIF, BMP, TIFF or WebP file"},
+		{"pdf", "%PDF-1.7", 16, "-: standard input: unsupported image format: PDF images are not supported (convert to JPEG or PNG)"},
+		{"empty", "", 0, "-: standard input: corrupt image: empty file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var r io.Reader = &endlessReader{head: []byte(c.head), limit: c.limit}
+			if c.limit == 0 {
+				r = strings.NewReader("")
+			}
+			ins, errs, _ := expandInputs([]string{"-"}, r)
+			require.Empty(t, ins)
+			require.Len(t, errs, 1)
+			require.EqualError(t, errs[0], c.msg)
+		})
+	}
+	// An image is read to its end.
+	_, good := mixedDir(t)
+	data, err := os.ReadFile(good[0])
+	require.NoError(t, err)
+	ins, errs, _ := expandInputs([]string{"-"}, bytes.NewReader(data))
+	require.Empty(t, errs)
+	require.Equal(t, data, ins[0].Data)
 }
 
 func TestProgress(t *testing.T) {

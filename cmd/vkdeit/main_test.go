@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,8 +30,10 @@ import (
 const tinyDir = "../../testdata/tiny-distilled"
 
 // runCLI runs the command in-process and returns its exit status and output.
+// The Go memory limit that commands decoding images set is restored after.
 func runCLI(t *testing.T, stdin []byte, args ...string) (int, string, string) {
 	t.Helper()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	var out, errb bytes.Buffer
 	code := newEnv(bytes.NewReader(stdin), &out, &errb).run(context.Background(), args)
 	// With VKDEIT_VALIDATION=1 (make test) the command prints what the

@@ -7,9 +7,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -198,13 +200,59 @@ func TestNotesAndQuiet(t *testing.T) {
 	require.Empty(t, errs)
 }
 
+// The atomic writer's errors name the --output path, never its temporary
+// file: opening, writing, renaming into place.
 func TestOutputFileErrors(t *testing.T) {
-	_, err := openOutput(newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{}), filepath.Join(t.TempDir(), "no", "dir", "x.csv"))
-	require.Error(t, err)
+	e := newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{})
+	missing := filepath.Join(t.TempDir(), "no", "dir", "x.csv")
+	_, err := openOutput(e, missing)
 	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+	require.EqualError(t, err, "--output "+missing+": creating a file in "+filepath.Dir(missing)+": no such file or directory")
+
+	dir := filepath.Join(t.TempDir(), "d")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "x.csv")
+	o, err := openOutput(e, path)
+	require.NoError(t, err)
+	_, err = io.WriteString(o, "a,b\n")
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(dir)) // the rename into place fails
+	err = o.Commit()
+	require.True(t, errors.Is(err, os.ErrNotExist), "%v", err)
+	require.EqualError(t, err, path+": no such file or directory")
+
+	o, err = openOutput(e, filepath.Join(t.TempDir(), "y.csv"))
+	require.NoError(t, err)
+	defer o.Discard()
+	o.f.Close() // the next write fails
+	_, err = io.WriteString(o, "a,b\n")
+	require.ErrorIs(t, err, os.ErrClosed)
+	require.EqualError(t, err, "writing "+o.path+": file already closed")
+	require.Equal(t, err, o.Commit())
 }
 
 func imageioOpts() imageio.DecodeOptions { return imageio.DecodeOptions{} }
+
+// classify and embed limit the Go heap to the decode budget plus what the
+// model and engine hold (imageio.Budget.LimitProcessMemory), so that the
+// decoders' garbage is collected before the process outgrows the budget.
+// The tiny model and the reference engine hold a few MiB; the test binary
+// some more.
+func TestDecodeMemoryLimit(t *testing.T) {
+	_, good := mixedDir(t)
+	prev := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(prev)
+	for _, cmd := range []string{"classify", "embed"} {
+		debug.SetMemoryLimit(math.MaxInt64)
+		var errb bytes.Buffer // not runCLI, which restores the limit
+		code := newEnv(nil, &bytes.Buffer{}, &errb).run(context.Background(),
+			[]string{cmd, "--model", tinyDir, "--device", "ref", "--decode-memory", "64", good[0]})
+		require.Equal(t, 0, code, errb.String())
+		limit := debug.SetMemoryLimit(-1)
+		require.GreaterOrEqual(t, limit, int64(64<<20+imageio.MemoryHeadroom), cmd)
+		require.Less(t, limit, int64(64<<20+imageio.MemoryHeadroom+256<<20), cmd)
+	}
+}
 
 func TestDecodeLimits(t *testing.T) {
 	_, good := mixedDir(t)

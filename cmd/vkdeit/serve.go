@@ -134,6 +134,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The decoders' budget bounds the process too, once the model and
+	// engine are in memory.
+	opts.Decode.Budget.LimitProcessMemory()
 	// A signal starts the drain; the process waits for it (plus a margin)
 	// before it ends the command by force.
 	e.setGrace(s.DrainTimeout() + 5*time.Second)

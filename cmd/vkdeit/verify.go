@@ -87,6 +87,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if len(errs) > 0 {
 			return errFailed
 		}
+		decode.Budget.LimitProcessMemory() // the model is loaded: bound the decodes
 		for _, in := range ins {
 			px, err := classify.Prepare(ctx, m, in, decode)
 			if err != nil {

@@ -4,6 +4,10 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"math"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 )
 
@@ -38,9 +42,10 @@ import (
 // The encoded bytes themselves (at most DecodeOptions.MaxBytes per decode)
 // are not counted. The RGB result leaves the budget when Decode returns it.
 // The Go decoders' intermediate images are garbage from then on, but the Go
-// runtime returns them to the system only after a collection; a process
-// that wants its heap bounded too should set a memory limit (GOMEMLIMIT or
-// runtime/debug.SetMemoryLimit) above the budget.
+// runtime reuses or returns that memory only after a collection, which by
+// default comes when the heap has doubled: a process that wants its memory
+// bounded by the budget too calls LimitProcessMemory once it has loaded
+// what it keeps (a model, an engine).
 //
 // Acquire and Release are exported so that a caller can hold more memory
 // under the same budget (say, the preprocessing of a decoded image). A
@@ -126,4 +131,58 @@ func (b *Budget) grant() {
 		b.waiters.Remove(e)
 		close(w.ready)
 	}
+}
+
+// MemoryHeadroom is what MemoryLimit allows beyond the budget and the
+// memory held before decoding: the Go runtime's own overhead (stacks, GC
+// metadata, partly filled spans) and the small allocations outside the
+// budget (preprocessed pixels, batches, buffers of the engine's calls).
+const MemoryHeadroom = 128 << 20
+
+// MemoryLimit is the soft memory limit for the Go runtime
+// (runtime/debug.SetMemoryLimit) of a process whose image decodes share b
+// and which holds inUse bytes of Go memory besides (a model, an engine):
+// b's size + inUse + MemoryHeadroom, saturating. Under it the collector
+// reclaims the decoders' garbage before the process grows past the budget
+// plus what it held, instead of when the heap has doubled.
+func (b *Budget) MemoryLimit(inUse int64) int64 {
+	if inUse > math.MaxInt64-MemoryHeadroom-b.size {
+		return math.MaxInt64
+	}
+	return b.size + inUse + MemoryHeadroom
+}
+
+// LimitProcessMemory sets the Go runtime's soft memory limit to
+// b.MemoryLimit of the Go memory in use now (measured after a collection),
+// unless a lower limit is set already (GOMEMLIMIT), and returns the limit
+// in force. Call it once what the process keeps is loaded (the model and
+// the engine) and before the decodes start. The limit is process-wide
+// state: programs call this, libraries do not. Memory outside the Go
+// runtime (libjpeg's, which the budget counts; a GPU driver's) is not
+// under the limit.
+func (b *Budget) LimitProcessMemory() int64 {
+	limit := b.MemoryLimit(goMemoryInUse())
+	if cur := debug.SetMemoryLimit(-1); cur <= limit {
+		return cur
+	}
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
+// goMemoryInUse is the Go memory the process holds after a collection: all
+// the runtime has mapped, less the heap's free, released and unused bytes.
+func goMemoryInUse() int64 {
+	runtime.GC()
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+	}
+	metrics.Read(samples)
+	n := int64(samples[0].Value.Uint64())
+	for _, s := range samples[1:] {
+		n -= int64(s.Value.Uint64())
+	}
+	return n
 }

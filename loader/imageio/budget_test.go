@@ -2,6 +2,8 @@ package imageio
 
 import (
 	"context"
+	"math"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -83,4 +85,27 @@ func TestImageBudgetCancel(t *testing.T) {
 	b.Release(70)
 	require.Zero(t, b.used)
 	require.Zero(t, b.waiters.Len())
+}
+
+// The Go memory limit of a decoding process: the budget, what the process
+// holds, and MemoryHeadroom; never below a limit already set (GOMEMLIMIT),
+// saturating rather than overflowing.
+func TestImageBudgetMemoryLimit(t *testing.T) {
+	b := NewBudget(1 << 30)
+	require.Equal(t, int64(1<<30+300<<20+MemoryHeadroom), b.MemoryLimit(300<<20))
+	require.Equal(t, int64(math.MaxInt64), b.MemoryLimit(math.MaxInt64-1))
+
+	prev := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(prev)
+	inUse := goMemoryInUse()
+	require.Positive(t, inUse)
+	limit := b.LimitProcessMemory()
+	require.Equal(t, limit, debug.SetMemoryLimit(-1), "set")
+	// The Go memory in use was measured then: within a few MiB of now.
+	require.InDelta(t, b.MemoryLimit(inUse), limit, 8<<20)
+
+	lower := int64(100 << 20)
+	debug.SetMemoryLimit(lower)
+	require.Equal(t, lower, b.LimitProcessMemory(), "a lower limit stays")
+	require.Equal(t, lower, debug.SetMemoryLimit(-1))
 }

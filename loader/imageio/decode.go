@@ -49,7 +49,7 @@ func decodeBytes(ctx context.Context, data []byte, format string, opts DecodeOpt
 	var img *Image
 	switch format {
 	case "JPEG":
-		img, err = decodeJPEG(data)
+		img, err = decodeJPEG(ctx, data)
 	case "GIF":
 		img, err = decodeGIF(data)
 		if err != nil {

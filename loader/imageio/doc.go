@@ -25,6 +25,10 @@
 // most DecodeOptions.MaxBytes, and check the size in the header against
 // DecodeOptions.MaxPixels (by default Pillow's MAX_IMAGE_PIXELS) before any
 // pixel memory is allocated. A Budget shared by concurrent decodes bounds
-// their total working memory. Truncated and corrupt files are errors, never
-// crashes.
+// their total working memory (and, through LimitProcessMemory, the Go
+// runtime's). A JPEG's scans may cost at most a fixed number of passes over
+// its blocks, and DecodeContext and LoadContext stop libjpeg when their
+// context ends. Truncated and corrupt files are errors, never crashes.
+// ReadEncoded reads an image's bytes the way Decode does, for callers that
+// decode later.
 package imageio

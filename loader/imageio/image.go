@@ -69,8 +69,9 @@ var (
 	// or malformed.
 	ErrCorruptImage = errors.New("corrupt image")
 	// ErrTooLarge: the image exceeds DecodeOptions.MaxPixels or MaxBytes,
-	// needs more memory than its whole Budget, or is a JPEG of more scans
-	// than encoders write (a CPU-time bomb).
+	// needs more memory than its whole Budget, or is a JPEG of more scans,
+	// or of scans decoding its blocks more times over, than encoders write
+	// (a CPU-time bomb).
 	ErrTooLarge = errors.New("image too large")
 )
 
@@ -87,7 +88,8 @@ func Load(path string, opts DecodeOptions) (*Image, error) {
 	return LoadContext(context.Background(), path, opts)
 }
 
-// LoadContext is Load that gives up waiting for opts.Budget when ctx is done.
+// LoadContext is Load that stops when ctx is done: it gives up waiting for
+// opts.Budget, and stops a JPEG decode within a row (see DecodeContext).
 // Errors read "PATH: problem", like the os package's: the path is the
 // context a user needs.
 func LoadContext(ctx context.Context, path string, opts DecodeOptions) (*Image, error) {
@@ -122,14 +124,28 @@ func Decode(r io.Reader, opts DecodeOptions) (*Image, error) {
 	return DecodeContext(context.Background(), r, opts)
 }
 
-// DecodeContext is Decode that gives up waiting for opts.Budget when ctx is
-// done.
+// DecodeContext is Decode that stops when ctx is done, returning ctx.Err()
+// (wrapped): it gives up waiting for opts.Budget, and libjpeg stops within a
+// row of blocks or pixels, so a deadline or a shutdown is not held up by a
+// large progressive JPEG. The Go decoders (PNG, GIF, BMP, TIFF, WebP) run to
+// the end once started; their work is linear in the pixels MaxPixels bounds.
 func DecodeContext(ctx context.Context, r io.Reader, opts DecodeOptions) (*Image, error) {
 	img, err := decodeReader(ctx, r, -1, opts)
 	if err != nil {
 		return nil, fmt.Errorf("imageio: %w", err)
 	}
 	return img, nil
+}
+
+// ReadEncoded reads one encoded image from r without decoding it, as Decode
+// reads: the first bytes must identify a supported format (else nothing more
+// is read: a stream of zeros or text costs a few bytes, not MaxBytes), and
+// at most opts.MaxBytes bytes are read. The data is for a later Decode (of
+// opts too: the pixels are only judged then). Errors do not name r: the
+// caller does.
+func ReadEncoded(r io.Reader, opts DecodeOptions) ([]byte, error) {
+	data, _, err := readImage(r, -1, opts.maxBytes())
+	return data, err
 }
 
 // decodeReader reads (size: the expected length, or -1) and decodes one image.

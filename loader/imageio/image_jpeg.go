@@ -24,7 +24,11 @@ package imageio
 //     source would instead warn and pretend the file ended there.)
 //   - libjpeg's fatal errors come back as Go errors: the error manager longjmps
 //     out of libjpeg instead of calling exit(3).
-//   - Unlike Pillow, files of more than jpegMaxScans scans are refused.
+//   - Unlike Pillow, files whose scans cost too much CPU time are refused:
+//     more than jpegMaxScans scans, or scans that decode more than
+//     jpegMaxPasses times the image's blocks (jpegMaxWork). libjpeg's
+//     progress hook enforces both as it reads, and also stops the decode
+//     when its context ends.
 //
 // libjpeg is linked statically (libjpeg.a): binaries carried to other
 // machines need no libjpeg there (Ubuntu, say, has libjpeg.so.8, not .62),
@@ -45,76 +49,107 @@ package imageio
 #include <jpeglib.h>
 #include <jerror.h>
 
-// vk_jpeg is one decode: libjpeg's object, its error manager, and where a
-// fatal message goes.
+// jpg_dec is one decode: libjpeg's object, its error manager and progress
+// hook, the limits the hook enforces, and where a fatal message goes.
 typedef struct {
 	struct jpeg_decompress_struct cinfo;
 	struct jpeg_error_mgr err;
 	struct jpeg_progress_mgr progress;
 	int max_scans;
+	// Work bound: blocks decoded over all scans, counted by jpg_progress while
+	// jpeg_start_decompress reads multi-scan files, against max_work.
+	unsigned long long blocks;     // blocks in the image, all components
+	unsigned long long work;       // blocks decoded so far
+	unsigned long long max_work;
+	int consuming;                 // set while jpeg_start_decompress reads the scans
+	const int *cancel;             // nonzero when Go cancels the decode; read atomically
 	jmp_buf jump;
 	int finishing;  // set while jpeg_finish_decompress reads the trailing markers
-	int code;       // libjpeg's message code of the failure
+	int code;       // libjpeg's message code of the failure, or a JPG_ code
 	char msg[JMSG_LENGTH_MAX];
 	unsigned long long coef_bytes;  // whole-image coefficient buffers, 0 for single-scan files
-} vk_jpeg;
+} jpg_dec;
 
-// vk_fail records the current message and returns to the setjmp of the entry
+// jpg_fail records the current message and returns to the setjmp of the entry
 // point that called into libjpeg.
-static void vk_fail(j_common_ptr cinfo) {
-	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+static void jpg_fail(j_common_ptr cinfo) {
+	jpg_dec *d = (jpg_dec *)cinfo->client_data;
 	d->code = cinfo->err->msg_code;
 	(*cinfo->err->format_message)(cinfo, d->msg);
 	longjmp(d->jump, 1);
 }
 
-// vk_emit handles warnings (level -1) and trace messages (level >= 0): all are
+// jpg_emit handles warnings (level -1) and trace messages (level >= 0): all are
 // silent, and running out of data is fatal unless every scanline is done.
-static void vk_emit(j_common_ptr cinfo, int level) {
-	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+static void jpg_emit(j_common_ptr cinfo, int level) {
+	jpg_dec *d = (jpg_dec *)cinfo->client_data;
 	if (level >= 0) {
 		return;
 	}
 	cinfo->err->num_warnings++;
 	if (cinfo->err->msg_code == JWRN_JPEG_EOF && !d->finishing) {
-		vk_fail(cinfo);
+		jpg_fail(cinfo);
 	}
 }
 
-static void vk_silent(j_common_ptr cinfo) {}
+static void jpg_silent(j_common_ptr cinfo) {}
 
-// VK_TOO_MANY_SCANS is vk_jpeg.code when vk_progress stops a decode.
-#define VK_TOO_MANY_SCANS (-1)
+// jpg_dec.code when jpg_progress stops a decode (libjpeg's codes are >= 0).
+#define JPG_TOO_MANY_SCANS (-1)
+#define JPG_TOO_MUCH_WORK (-2)
+#define JPG_CANCELED (-3)
 
-// vk_progress runs between the rows libjpeg reads; it stops files with more
-// scans than max_scans, each of which may cost a pass over the whole image.
-static void vk_progress(j_common_ptr cinfo) {
-	vk_jpeg *d = (vk_jpeg *)cinfo->client_data;
+// jpg_progress runs before libjpeg reads each row of MCUs of a multi-scan
+// file and before it outputs each scanline. It stops the decode when Go
+// cancelled it, and stops files whose scans cost too much: more scans than
+// max_scans, or more blocks decoded than max_work. (Each scan may cost a
+// pass over every block of its components for a few bytes of data.) Before
+// libjpeg decodes a row of MCUs of a scan, the blocks of that row of the
+// scan's components are added to work.
+static void jpg_progress(j_common_ptr cinfo) {
+	jpg_dec *d = (jpg_dec *)cinfo->client_data;
+	if (d->cancel != NULL && __atomic_load_n(d->cancel, __ATOMIC_RELAXED)) {
+		d->code = JPG_CANCELED;
+		snprintf(d->msg, sizeof d->msg, "canceled");
+		longjmp(d->jump, 1);
+	}
 	if (d->cinfo.input_scan_number > d->max_scans) {
-		d->code = VK_TOO_MANY_SCANS;
+		d->code = JPG_TOO_MANY_SCANS;
 		snprintf(d->msg, sizeof d->msg, "more than %d scans", d->max_scans);
+		longjmp(d->jump, 1);
+	}
+	if (!d->consuming || d->cinfo.input_iMCU_row >= d->cinfo.total_iMCU_rows) {
+		return;  // an output row, or the markers after a scan are read next
+	}
+	for (int i = 0; i < d->cinfo.comps_in_scan; i++) {
+		jpeg_component_info *c = d->cinfo.cur_comp_info[i];
+		d->work += (unsigned long long)c->width_in_blocks * c->v_samp_factor;
+	}
+	if (d->work > d->max_work) {
+		d->code = JPG_TOO_MUCH_WORK;
+		snprintf(d->msg, sizeof d->msg, "scans that decode more than %llu blocks", d->max_work);
 		longjmp(d->jump, 1);
 	}
 }
 
-static vk_jpeg *vk_jpeg_new(int max_scans) {
-	vk_jpeg *d = calloc(1, sizeof(vk_jpeg));
+static jpg_dec *jpg_new(int max_scans) {
+	jpg_dec *d = calloc(1, sizeof(jpg_dec));
 	if (d == NULL) {
 		return NULL;
 	}
 	d->cinfo.err = jpeg_std_error(&d->err);
-	d->err.error_exit = vk_fail;
-	d->err.emit_message = vk_emit;
-	d->err.output_message = vk_silent;
-	d->progress.progress_monitor = vk_progress;
+	d->err.error_exit = jpg_fail;
+	d->err.emit_message = jpg_emit;
+	d->err.output_message = jpg_silent;
+	d->progress.progress_monitor = jpg_progress;
 	d->max_scans = max_scans;
 	d->cinfo.client_data = d;
 	return d;
 }
 
-// vk_jpeg_header reads the markers up to the first scan of data[0:n], which
-// must stay valid until vk_jpeg_free. Returns 0, or -1 with d->msg set.
-static int vk_jpeg_header(vk_jpeg *d, const unsigned char *data, unsigned long n) {
+// jpg_header reads the markers up to the first scan of data[0:n], which
+// must stay valid until jpg_free. Returns 0, or -1 with d->msg set.
+static int jpg_header(jpg_dec *d, const unsigned char *data, unsigned long n) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -123,6 +158,11 @@ static int vk_jpeg_header(vk_jpeg *d, const unsigned char *data, unsigned long n
 	jpeg_mem_src(&d->cinfo, data, n);
 	jpeg_read_header(&d->cinfo, TRUE);
 	d->coef_bytes = 0;
+	d->blocks = 0;
+	for (int i = 0; i < d->cinfo.num_components; i++) {
+		jpeg_component_info *c = &d->cinfo.comp_info[i];
+		d->blocks += (unsigned long long)c->width_in_blocks * c->height_in_blocks;
+	}
 	if (jpeg_has_multiple_scans(&d->cinfo)) {
 		// jdcoefct.c keeps every block of every component: blocks padded to
 		// whole MCUs, 64 coefficients of JCOEF each.
@@ -137,23 +177,29 @@ static int vk_jpeg_header(vk_jpeg *d, const unsigned char *data, unsigned long n
 	return 0;
 }
 
-// vk_jpeg_start starts decompression to RGB, or to CMYK when cmyk is set;
+// jpg_start starts decompression to RGB, or to CMYK when cmyk is set;
 // libjpeg may use max_mem bytes in all (its buffers beyond that would need a
 // backing store, which this build refuses). Progressive and other multi-scan
-// files are read to the end here.
-static int vk_jpeg_start(vk_jpeg *d, int cmyk, long max_mem) {
+// files are read to the end here, decoding at most max_work blocks; cancel
+// (pinned Go memory) stops the decode at the next row when it turns nonzero.
+static int jpg_start(jpg_dec *d, int cmyk, long max_mem, unsigned long long max_work, const int *cancel) {
 	if (setjmp(d->jump)) {
+		d->consuming = 0;
 		return -1;
 	}
 	d->cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
 	d->cinfo.mem->max_memory_to_use = max_mem;
+	d->max_work = max_work;
+	d->cancel = cancel;
+	d->consuming = 1;
 	jpeg_start_decompress(&d->cinfo);
+	d->consuming = 0;
 	return 0;
 }
 
-// vk_jpeg_read reads up to rows scanlines into buf, one every stride bytes.
+// jpg_read reads up to rows scanlines into buf, one every stride bytes.
 // Returns the number read, or -1.
-static int vk_jpeg_read(vk_jpeg *d, unsigned char *buf, size_t stride, int rows) {
+static int jpg_read(jpg_dec *d, unsigned char *buf, size_t stride, int rows) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -169,8 +215,8 @@ static int vk_jpeg_read(vk_jpeg *d, unsigned char *buf, size_t stride, int rows)
 	return done;
 }
 
-// vk_jpeg_finish reads the markers after the last scan.
-static int vk_jpeg_finish(vk_jpeg *d) {
+// jpg_finish reads the markers after the last scan.
+static int jpg_finish(jpg_dec *d) {
 	if (setjmp(d->jump)) {
 		return -1;
 	}
@@ -179,7 +225,8 @@ static int vk_jpeg_finish(vk_jpeg *d) {
 	return 0;
 }
 
-static void vk_jpeg_free(vk_jpeg *d) {
+// jpg_free releases the decoder; the cancel flag is not touched (Go owns it).
+static void jpg_free(jpg_dec *d) {
 	jpeg_destroy_decompress(&d->cinfo);
 	free(d);
 }
@@ -187,17 +234,22 @@ static void vk_jpeg_free(vk_jpeg *d) {
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 )
 
 // jpegDecoder is one libjpeg decode of an encoded image held in Go memory,
-// pinned because libjpeg's memory source keeps a pointer to it between calls.
+// pinned because libjpeg's memory source keeps a pointer to it between calls,
+// and the flag that cancels it, pinned because libjpeg's progress hook reads
+// it.
 type jpegDecoder struct {
-	c   *C.vk_jpeg
-	pin runtime.Pinner
+	c      *C.jpg_dec
+	cancel *int32
+	pin    runtime.Pinner
 }
 
 // jpegMaxScans bounds the scans of a JPEG. Encoders write one (baseline) to
@@ -206,16 +258,38 @@ type jpegDecoder struct {
 // bomb Pillow does not guard against.
 const jpegMaxScans = 500
 
+// jpegMaxPasses and jpegMinWork bound the CPU time of the scans of a
+// multi-scan JPEG relative to its size: all scans together may decode
+// jpegMaxPasses times as many blocks as the image has (all components), or
+// jpegMinWork blocks when that is more. Encoders' progressive scans decode
+// each block about 5 times (libjpeg's default progression: 5.3 passes for
+// 4:2:0 YCbCr, 6 for CMYK, measured on the golden files), so real files
+// stay far below; a hostile file of a 9456×9456 image and 500 scans of a
+// few bytes each, which took libjpeg 44 s, is stopped after 16 passes.
+// jpegMinWork leaves small images their jpegMaxScans scans (4 Mi blocks are
+// 500 passes over a 730×730 gray image, a fraction of a second).
+const (
+	jpegMaxPasses = 16
+	jpegMinWork   = 4 << 20
+)
+
+// jpegMaxWork is the bound on the blocks the scans of an image of blocks
+// blocks may decode (see jpegMaxPasses).
+func jpegMaxWork(blocks int64) int64 {
+	return max(jpegMaxPasses*blocks, jpegMinWork)
+}
+
 // newJPEGDecoder reads the header of data (not empty). The caller must close
 // the decoder.
 func newJPEGDecoder(data []byte) (*jpegDecoder, error) {
-	c := C.vk_jpeg_new(jpegMaxScans)
+	c := C.jpg_new(jpegMaxScans)
 	if c == nil {
 		return nil, errors.New("libjpeg: out of memory")
 	}
-	d := &jpegDecoder{c: c}
+	d := &jpegDecoder{c: c, cancel: new(int32)}
 	d.pin.Pin(&data[0])
-	if C.vk_jpeg_header(c, (*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data))) != 0 {
+	d.pin.Pin(d.cancel)
+	if C.jpg_header(c, (*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data))) != 0 {
 		err := d.err()
 		d.close()
 		return nil, err
@@ -224,7 +298,7 @@ func newJPEGDecoder(data []byte) (*jpegDecoder, error) {
 }
 
 func (d *jpegDecoder) close() {
-	C.vk_jpeg_free(d.c)
+	C.jpg_free(d.c)
 	d.pin.Unpin()
 }
 
@@ -232,8 +306,13 @@ func (d *jpegDecoder) close() {
 func (d *jpegDecoder) err() error {
 	msg := C.GoString(&d.c.msg[0])
 	switch d.c.code {
-	case C.VK_TOO_MANY_SCANS:
+	case C.JPG_CANCELED:
+		return context.Canceled // decodeJPEG returns its context's error instead
+	case C.JPG_TOO_MANY_SCANS:
 		return fmt.Errorf("%w: JPEG with %s", ErrTooLarge, msg)
+	case C.JPG_TOO_MUCH_WORK:
+		return fmt.Errorf("%w: JPEG with %s, %d passes over its %d (a CPU-time bomb)",
+			ErrTooLarge, msg, int64(d.c.max_work)/max(int64(d.c.blocks), 1), int64(d.c.blocks))
 	case C.JWRN_JPEG_EOF:
 		return fmt.Errorf("%w: truncated JPEG data", ErrCorruptImage)
 	case C.JERR_BAD_PRECISION, C.JERR_CONVERSION_NOTIMPL, C.JERR_NOT_COMPILED, C.JERR_ARITH_NOTIMPL,
@@ -249,6 +328,8 @@ func (d *jpegDecoder) err() error {
 // jpegHeader is what decodeJPEG needs to know before it decodes.
 type jpegHeader struct {
 	w, h, components int
+	// blocks is the number of 8×8 blocks of all components.
+	blocks int64
 	// coefBytes is the size of libjpeg's whole-image coefficient buffers, which
 	// progressive and other multi-scan files need; 0 for single-scan files.
 	coefBytes int64
@@ -268,7 +349,7 @@ func readJPEGHeader(data []byte) (jpegHeader, error) {
 func (d *jpegDecoder) header() (jpegHeader, error) {
 	ci := &d.c.cinfo
 	h := jpegHeader{w: int(ci.image_width), h: int(ci.image_height), components: int(ci.num_components),
-		coefBytes: int64(d.c.coef_bytes)}
+		blocks: int64(d.c.blocks), coefBytes: int64(d.c.coef_bytes)}
 	if ci.data_precision != 8 {
 		return h, fmt.Errorf("%w: JPEG variant: %d-bit samples", ErrUnsupportedImage, ci.data_precision)
 	}
@@ -300,25 +381,37 @@ func jpegScratchBytes(h jpegHeader) int64 {
 }
 
 // decodeJPEG decodes data to RGB as Pillow's load_image would (see the top of
-// this file).
-func decodeJPEG(data []byte) (*Image, error) {
+// this file). ctx ending stops libjpeg within a row of blocks or pixels, and
+// decodeJPEG then returns ctx.Err().
+func decodeJPEG(ctx context.Context, data []byte) (img *Image, err error) {
 	d, err := newJPEGDecoder(data)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
+	if ctx.Err() != nil {
+		atomic.StoreInt32(d.cancel, 1)
+	}
+	stop := context.AfterFunc(ctx, func() { atomic.StoreInt32(d.cancel, 1) })
+	defer stop()
+	defer func() {
+		if d.c.code == C.JPG_CANCELED {
+			img, err = nil, ctx.Err()
+		}
+	}()
 	h, err := d.header()
 	if err != nil {
 		return nil, err
 	}
 	cmyk := h.components == 4
-	if C.vk_jpeg_start(d.c, C.int(boolInt(cmyk)), C.long(jpegWorkBytes(h))) != 0 {
+	if C.jpg_start(d.c, C.int(boolInt(cmyk)), C.long(jpegWorkBytes(h)), C.ulonglong(jpegMaxWork(h.blocks)),
+		(*C.int)(unsafe.Pointer(d.cancel))) != 0 {
 		return nil, d.err()
 	}
 	if w, ht := int(d.c.cinfo.output_width), int(d.c.cinfo.output_height); w != h.w || ht != h.h {
 		return nil, fmt.Errorf("%w: JPEG output %dx%d for a %dx%d image", ErrCorruptImage, w, ht, h.w, h.h)
 	}
-	img := &Image{W: h.w, H: h.h, Pix: make([]uint8, 3*h.w*h.h)}
+	img = &Image{W: h.w, H: h.h, Pix: make([]uint8, 3*h.w*h.h)}
 	if cmyk {
 		err = d.readCMYK(img)
 	} else {
@@ -327,7 +420,7 @@ func decodeJPEG(data []byte) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if C.vk_jpeg_finish(d.c) != 0 {
+	if C.jpg_finish(d.c) != 0 {
 		return nil, d.err()
 	}
 	return img, nil
@@ -335,7 +428,7 @@ func decodeJPEG(data []byte) (*Image, error) {
 
 // read decodes the next rows scanlines into buf, stride bytes apart.
 func (d *jpegDecoder) read(buf []uint8, stride, rows int) error {
-	n := C.vk_jpeg_read(d.c, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(stride), C.int(rows))
+	n := C.jpg_read(d.c, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(stride), C.int(rows))
 	if n < 0 {
 		return d.err()
 	}

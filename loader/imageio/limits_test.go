@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/loader/imageio/imageiotest"
 )
 
 // webpBomb is a complete lossless WebP of w×h pixels (up to 16384 each) in
@@ -98,7 +100,7 @@ func TestImageBombsRefusedFromHeader(t *testing.T) {
 
 // A progressive JPEG whose last scan is repeated: each repetition costs a
 // few hundred bytes and a pass over the image, so past jpegMaxScans scans
-// the file is refused.
+// the file is refused (an image this small stays within jpegMinWork).
 func TestImageJPEGScanLimit(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(goldenDir, "q75_420_progressive.jpg"))
 	require.NoError(t, err)
@@ -124,6 +126,65 @@ func TestImageJPEGScanLimit(t *testing.T) {
 			require.ErrorContains(t, err, "JPEG with more than 500 scans")
 		})
 	}
+}
+
+// The scans of a JPEG may decode jpegMaxPasses times its blocks: a file of
+// cheap scans that each cost a pass over the image (the 9456×9456, 500-scan
+// file that took 44 s) is refused as soon as its scans have cost that much,
+// whatever the scan count.
+func TestImageJPEGWorkLimit(t *testing.T) {
+	const w, h = 4096, 4096 // 262144 blocks: 16 passes are jpegMinWork
+	require.Equal(t, int64(jpegMinWork), jpegMaxWork(w*h/64))
+	require.Equal(t, int64(jpegMinWork), jpegMaxWork(1), "small images keep the floor")
+	cases := []struct {
+		scans int
+		ok    bool
+	}{
+		{jpegMaxPasses, true},
+		{jpegMaxPasses + 1, false},
+		{jpegMaxScans, false},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.scans, " scans"), func(t *testing.T) {
+			data := imageiotest.JPEGScanBomb(w, h, c.scans)
+			require.Less(t, len(data), 200+100*c.scans, "a few dozen bytes a scan")
+			img, err := Decode(bytes.NewReader(data), DecodeOptions{})
+			if c.ok {
+				require.NoError(t, err)
+				require.Equal(t, [2]int{w, h}, [2]int{img.W, img.H})
+				require.Equal(t, uint8(128), img.Pix[3*(w*h-1)])
+				return
+			}
+			require.ErrorIs(t, err, ErrTooLarge)
+			require.ErrorContains(t, err, "JPEG with scans that decode more than 4194304 blocks, 16 passes over its 262144 (a CPU-time bomb)")
+		})
+	}
+}
+
+// A done context stops libjpeg mid-decode, within a row, and the decode
+// returns the context's error: deadlines and shutdown are not held up by a
+// slow image. (The image needs 16 passes over a million blocks and the
+// output of 64 Mpixels, some hundred milliseconds; the deadline comes after
+// 5 ms.)
+func TestImageJPEGDecodeCanceled(t *testing.T) {
+	data := imageiotest.JPEGScanBomb(8192, 8192, jpegMaxPasses)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	img, err := DecodeContext(ctx, bytes.NewReader(data), DecodeOptions{})
+	runtime.ReadMemStats(&after)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Nil(t, img)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "stopped before the RGB result was allocated")
+
+	// A context already done stops the decode before libjpeg's first row,
+	// even where the caller checked it just before (decodeJPEG is below the
+	// check in decodeBytes).
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	_, err = decodeJPEG(ctx, data)
+	require.ErrorIs(t, err, context.Canceled)
 }
 
 // countingReader counts the bytes read through it.
