@@ -15,6 +15,7 @@ import (
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/internal/fixture"
+	"github.com/vkdeit/vkdeit/internal/fixture/fixturemodel"
 	"github.com/vkdeit/vkdeit/internal/ref"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
@@ -49,12 +50,7 @@ func TestTopK(t *testing.T) {
 }
 
 // tinyModel loads the committed tiny distilled fixture.
-func tinyModel(t *testing.T) *deit.Model {
-	t.Helper()
-	m, err := deit.Load(fixture.Files("tiny-distilled", "model.safetensors"))
-	require.NoError(t, err)
-	return m
-}
+func tinyModel(t *testing.T) *deit.Model { return fixturemodel.Tiny(t) }
 
 // newReference is the reference engine for m, batches up to B.
 func newReference(t *testing.T, m *deit.Model, B int) engine.Engine {

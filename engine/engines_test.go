@@ -18,6 +18,7 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 	"github.com/vkdeit/vkdeit/internal/fixture"
+	"github.com/vkdeit/vkdeit/internal/fixture/fixturemodel"
 )
 
 // fp16LogitsBound is the relative L2 error allowed for fp16 logits against
@@ -167,19 +168,6 @@ func randomModel(c deit.Config, seed int64) *deit.Model {
 	return &deit.Model{Config: c, Weights: deit.RandomWeights(c, seed)}
 }
 
-// loadFixture loads one PyTorch fixture through deit.Load and returns the
-// model, its input pixels ([2, 3, 32, 32]) and PyTorch's float64 logits.
-func loadFixture(t testing.TB, f fixture.Torch) (m *deit.Model, pixels []float32, want []float64) {
-	t.Helper()
-	m, err := deit.Load(fixture.Files(f.Dir, f.Weights))
-	require.NoError(t, err)
-	pixels, batch := fixture.ReadInputs(t)
-	g := fixture.ReadGolden(t, f.Dir)
-	require.Equal(t, g.Batch, batch)
-	require.Equal(t, g.NumLabels, m.Config.NumLabels)
-	return m, pixels, g.Logits
-}
-
 // requireTop1 checks that got picks want's class for every image.
 func requireTop1[T float32 | float64](t *testing.T, got []T, want []float64, L int) {
 	t.Helper()
@@ -262,7 +250,7 @@ func TestEnginesMatchReference(t *testing.T) {
 // the fixture has hidden states.
 func TestEnginesMatchTorch(t *testing.T) {
 	for _, f := range fixture.Torches {
-		m, px, want := loadFixture(t, f)
+		m, px, want := fixturemodel.Load(t, f)
 		g := fixture.ReadGolden(t, f.Dir)
 		B := g.Batch
 		t.Run(f.Name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 	"github.com/vkdeit/vkdeit/internal/fixture"
+	"github.com/vkdeit/vkdeit/internal/fixture/fixturemodel"
 )
 
 // TestGPUDeviceClosedDuringForward closes the device under engines
@@ -19,7 +20,7 @@ import (
 // and closing the engines afterwards is harmless (run with -race).
 func TestGPUDeviceClosedDuringForward(t *testing.T) {
 	dev := gputest.Open(t)
-	m, pixels, _ := loadFixture(t, fixture.Torches[0])
+	m, pixels, _ := fixturemodel.Load(t, fixture.Torches[0])
 	var engines []*GPU
 	for range 2 {
 		e, err := NewGPU(dev, m, 2, GPUOptions{})

@@ -1,12 +1,10 @@
 package serveload
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +12,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
-	"github.com/vkdeit/vkdeit/loader/hub"
+	"github.com/vkdeit/vkdeit/internal/fixture/fixturemodel"
 	"github.com/vkdeit/vkdeit/server"
 )
 
@@ -24,22 +22,8 @@ var (
 	benchDelay  = flag.Duration("serve.delay", 0, "BenchmarkServe: max delay")
 )
 
-// loadTiny loads the committed tiny distilled fixture (32×32 images, 10
-// labels, hidden 64) once per test binary.
-var loadTiny = sync.OnceValues(func() (*deit.Model, error) {
-	files, err := hub.ResolveModel(context.Background(), "../../testdata/tiny-distilled", nil)
-	if err != nil {
-		return nil, err
-	}
-	return deit.Load(files)
-})
-
-func tinyModel(t testing.TB) *deit.Model {
-	t.Helper()
-	m, err := loadTiny()
-	require.NoError(t, err)
-	return m
-}
+// tinyModel is the committed tiny distilled fixture.
+func tinyModel(t testing.TB) *deit.Model { return fixturemodel.Tiny(t) }
 
 // refEngine is the float64 reference engine for m.
 func refEngine(t testing.TB, m *deit.Model, maxBatch int) engine.Engine {
