@@ -18,6 +18,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
+	"github.com/vkdeit/vkdeit/explain"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -188,6 +189,10 @@ type Result struct {
 	// last_hidden_state[:, 0]) and DistillationEmbedding the [DIST] row of
 	// distilled models; set only with Options.Embeddings.
 	Embedding, DistillationEmbedding []float32
+	// Attention are the image's attention maps made by Options.Attention
+	// (explain.Maps: per special token, over the patch grid); set only
+	// with that option.
+	Attention []explain.Map
 	// Preprocess is the time spent decoding and preprocessing this input;
 	// Forward the wall time of the forward pass of the batch that held it,
 	// BatchSize that batch's size.
@@ -202,6 +207,10 @@ type Options struct {
 	TopK int
 	// Embeddings also returns each image's embedding(s).
 	Embeddings bool
+	// Attention, when set (explain.Rollout or explain.Last), also returns
+	// each image's attention maps made that way; the forward passes then
+	// compute the attention probabilities (deit.TapAttention).
+	Attention explain.Method
 	// Workers decode and preprocess this many inputs in parallel, ahead of
 	// the engine (default GOMAXPROCS).
 	Workers int
@@ -283,6 +292,13 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, y
 	if opts.TopK < 0 {
 		return fmt.Errorf("classify: top-k %d must be positive", opts.TopK)
 	}
+	if opts.Attention != "" {
+		m, err := explain.ParseMethod(string(opts.Attention))
+		if err != nil {
+			return fmt.Errorf("classify: %w", err)
+		}
+		opts.Attention = m
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -333,27 +349,31 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, y
 	batch := make([]float32, 0, B*per)
 	var inBatch, pending []int // inputs in the batch; every input waiting to be yielded
 	runBatch := func() error {
-		var logits, emb []float32
+		out := &engine.Output{}
 		var fwd time.Duration
 		if len(inBatch) > 0 {
 			t0 := time.Now()
 			var taps deit.Tap
 			if opts.Embeddings {
-				taps = deit.TapEmbeddings
+				taps |= deit.TapEmbeddings
 			}
-			out, err := c.eng.Run(ctx, batch, len(inBatch), taps)
+			if opts.Attention != "" {
+				taps |= deit.TapAttention
+			}
+			var err error
+			out, err = c.eng.Run(ctx, batch, len(inBatch), taps)
 			if err != nil {
 				return fmt.Errorf("classify: forward pass on %s (batch of %d starting with %s): %w",
 					c.eng.Name(), len(inBatch), inputs[inBatch[0]].name(), err)
 			}
-			logits, emb, fwd = out.Logits, out.Embeddings, time.Since(t0)
+			fwd = time.Since(t0)
 		}
 		k := 0
 		for _, i := range pending {
 			r := Result{Index: i, Name: inputs[i].name(), Err: slots[i].err, Preprocess: slots[i].prep}
 			if r.Err == nil {
 				r.Forward, r.BatchSize = fwd, len(inBatch)
-				c.fill(&r, logits, emb, k, opts)
+				c.fill(&r, out, k, opts)
 				k++
 			}
 			if err := yield(r); err != nil {
@@ -387,11 +407,12 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, y
 	return runBatch()
 }
 
-// fill sets r's ranking (and embeddings) from row k of a batch's outputs.
-func (c *Classifier) fill(r *Result, logits, emb []float32, k int, opts Options) {
+// fill sets r's ranking (and embeddings, attention maps) from image k of a
+// batch's outputs.
+func (c *Classifier) fill(r *Result, out *engine.Output, k int, opts Options) {
 	cfg := c.m.Config
 	L, D, H := cfg.NumLabels, cfg.Hidden, cfg.HeadTokens()
-	r.Logits = append([]float32(nil), logits[k*L:(k+1)*L]...)
+	r.Logits = append([]float32(nil), out.Logits[k*L:(k+1)*L]...)
 	top, err := TopK(r.Logits, opts.TopK, cfg.Labels)
 	if err != nil {
 		r.Err = fmt.Errorf("%s: %w", r.Name, err)
@@ -399,8 +420,17 @@ func (c *Classifier) fill(r *Result, logits, emb []float32, k int, opts Options)
 		return
 	}
 	r.Top = top
+	if opts.Attention != "" {
+		maps, err := explain.Maps(opts.Attention, out.Attention, k, cfg)
+		if err != nil {
+			r.Err = fmt.Errorf("%s: %w", r.Name, err)
+			r.Logits, r.Top = nil, nil
+			return
+		}
+		r.Attention = maps
+	}
 	if opts.Embeddings {
-		row := emb[k*H*D : (k+1)*H*D]
+		row := out.Embeddings[k*H*D : (k+1)*H*D]
 		r.Embedding = append([]float32(nil), row[:D]...)
 		if H > 1 {
 			r.DistillationEmbedding = append([]float32(nil), row[D:2*D]...)

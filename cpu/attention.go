@@ -38,6 +38,12 @@ func (k *Kernels) Attention(out, qkv []float32, B, T, H, Dh int, scale float32) 
 	if overlaps(qkv, out) {
 		return fmt.Errorf("cpu: attention: out overlaps qkv")
 	}
+	return k.attend(out, qkv, false, B, T, H, Dh, scale)
+}
+
+// attend runs the checked attention job on the workers: P·V into out, or
+// with probs the probabilities P themselves (AttentionProbs).
+func (k *Kernels) attend(out, qkv []float32, probs bool, B, T, H, Dh int, scale float32) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
@@ -47,7 +53,7 @@ func (k *Kernels) Attention(out, qkv []float32, B, T, H, Dh int, scale float32) 
 	j := &k.attn
 	bq := 4 * k.mr
 	qc := min(max(1, ceilDiv(2*k.pool.workers, B*H)), ceilDiv(T, bq))
-	*j = attentionJob{k: k, out: out, qkv: qkv, T: T, H: H, Dh: Dh, scale: scale,
+	*j = attentionJob{k: k, out: out, qkv: qkv, probs: probs, T: T, H: H, Dh: Dh, scale: scale,
 		bq: bq, chunks: qc, chunkRows: ceilDiv(T, qc)}
 	k.pool.do(B*H*qc, j)
 	*j = attentionJob{}
@@ -94,6 +100,7 @@ func grow(s []float32, n int) []float32 {
 type attentionJob struct {
 	k                 *Kernels
 	out, qkv          []float32
+	probs             bool // out receives the probabilities [B, H, T, T] (AttentionProbs), not P·V
 	T, H, Dh          int
 	scale             float32
 	bq                int // queries per score block
@@ -112,8 +119,10 @@ func (j *attentionJob) run(worker, item int) {
 		return
 	}
 	base := b * T * stride
-	packInto(s.att.kp, j.qkv[base+D+h*Dh:], stride, Dh, T, true)    // Kᵀ: [Dh, T]
-	packInto(s.att.vp, j.qkv[base+2*D+h*Dh:], stride, T, Dh, false) // V: [T, Dh]
+	packInto(s.att.kp, j.qkv[base+D+h*Dh:], stride, Dh, T, true) // Kᵀ: [Dh, T]
+	if !j.probs {
+		packInto(s.att.vp, j.qkv[base+2*D+h*Dh:], stride, T, Dh, false) // V: [T, Dh]
+	}
 	tp := ceilDiv(T, nr) * nr
 	negInf := float32(math.Inf(-1))
 	for t0 := q0; t0 < q1; t0 += j.bq {
@@ -130,6 +139,12 @@ func (j *attentionJob) run(worker, item int) {
 				row[c] = negInf
 			}
 			k.softmaxRow(row, j.scale)
+			if j.probs {
+				copy(j.out[(bh*T+t0+i)*T:][:T], row)
+			}
+		}
+		if j.probs {
+			continue
 		}
 		k.gemmSerial(s, &gemmArgs{
 			a: scores, lda: tp,

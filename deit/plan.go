@@ -32,11 +32,15 @@ const (
 	HeadRows                // [B·H, D] the head tokens' rows of the last layer (H = Config.HeadTokens)
 	Embeddings              // [B·H, D] those rows after the final LayerNorm: what the head reads
 	Logits                  // [B, L] the output
+	// Probs [B·Heads·T, T]: one layer's attention probabilities, image b,
+	// head h, query t at row (b·Heads + h)·T + t. Only the optional
+	// AttentionProbs steps write it.
+	Probs
 
 	NumValues int = iota // the number of values
 )
 
-var valueNames = [...]string{"pixels", "patches", "embedded", "stream", "stream1", "normed", "qkv", "context", "hidden", "head_rows", "embeddings", "logits"}
+var valueNames = [...]string{"pixels", "patches", "embedded", "stream", "stream1", "normed", "qkv", "context", "hidden", "head_rows", "embeddings", "logits", "probs"}
 
 // String returns the value's name in the plan, e.g. "qkv".
 func (v Value) String() string {
@@ -96,10 +100,15 @@ const (
 	// [B, HeadTokens·D]: per image [CLS] then, for distilled models,
 	// [DIST] (Hugging Face's last_hidden_state[:, 0] and [:, 1]).
 	TapEmbeddings
+	// TapAttention: every encoder layer's attention probabilities
+	// softmax(scale·q·kᵀ) ([Layers][B·Heads·T·T], Hugging Face's
+	// output_attentions), made by optional AttentionProbs steps: the fused
+	// attention kernels never hold them whole.
+	TapAttention
 )
 
 // Step is one step of the plan: *Patchify, *Linear, *Tokens, *LayerNorm,
-// *Attention or *GatherRows. Engines execute a plan with a type switch.
+// *Attention, *AttentionProbs or *GatherRows. Engines execute a plan with a type switch.
 type Step interface {
 	// Info is what every step has: its name, kernel family, layer, the
 	// values it reads and writes, and the tap it produces.
@@ -124,10 +133,19 @@ type StepInfo struct {
 	In, Out Value
 	// Tap, when not 0, says that Out holds this tap after the step.
 	Tap Tap
+	// Optional steps exist only to produce their Tap: engines execute (and
+	// record) them only when that tap is asked for, so a forward pass
+	// without it costs nothing more. No other step reads an optional
+	// step's Out.
+	Optional bool
 }
 
 // Info implements Step.
 func (s *StepInfo) Info() *StepInfo { return s }
+
+// Runs reports whether an engine executes the step in a pass asked for
+// taps: always, unless the step is Optional and its tap is not asked for.
+func (s *StepInfo) Runs(taps Tap) bool { return !s.Optional || s.Tap&taps != 0 }
 
 // FLOPs implements Step for the steps that only move or normalize data.
 func (s *StepInfo) FLOPs(int) float64 { return 0 }
@@ -203,6 +221,22 @@ func (s *Attention) FLOPs(B int) float64 {
 	return 4 * float64(B) * float64(s.T) * float64(s.T) * float64(s.Heads*s.HeadDim)
 }
 
+// AttentionProbs writes the attention probabilities softmax(Scale·q·kᵀ)
+// of every image, head and query row, read from the fused QKV rows as
+// Attention reads them: Out row (b·Heads + h)·T + t holds image b, head h,
+// query t over the T keys. It is optional (StepInfo.Optional), producing
+// TapAttention.
+type AttentionProbs struct {
+	StepInfo
+	T, Heads, HeadDim int
+	Scale             float64 // 1/√HeadDim
+}
+
+// FLOPs implements Step: q·kᵀ again, 2·T·T·D per image.
+func (s *AttentionProbs) FLOPs(B int) float64 {
+	return 2 * float64(B) * float64(s.T) * float64(s.T) * float64(s.Heads*s.HeadDim)
+}
+
 // GatherRows copies the first Rows of each image's T rows of In: the head
 // tokens, the only rows the final LayerNorm and the head need.
 type GatherRows struct {
@@ -254,9 +288,13 @@ func NewPlan(m *Model) (*Plan, error) {
 		qkvW, qkvB := fusedQKV(l)
 		fc2 := linear("fc2", i, Hidden, Stream, T, D, M, l.FC2W, l.FC2B, EpilogueResidual, Stream1)
 		fc2.Tap = TapHidden
+		scale := 1 / math.Sqrt(float64(c.HeadDim()))
+		probs := &AttentionProbs{StepInfo: info("attention_probs", "attentionprobs", i, QKV, Probs), T: T, Heads: c.Heads, HeadDim: c.HeadDim(), Scale: scale}
+		probs.Tap, probs.Optional = TapAttention, true
 		add(&LayerNorm{StepInfo: info("ln1", "layernorm", i, Stream, Normed), Rows: T, D: D, Gamma: l.LN1G, Beta: l.LN1B, Eps: c.Eps},
 			linear("qkv", i, Normed, QKV, T, 3*D, D, qkvW, qkvB, EpilogueNone, 0),
-			&Attention{StepInfo: info("attention", "attention", i, QKV, Context), T: T, Heads: c.Heads, HeadDim: c.HeadDim(), Scale: 1 / math.Sqrt(float64(c.HeadDim()))},
+			&Attention{StepInfo: info("attention", "attention", i, QKV, Context), T: T, Heads: c.Heads, HeadDim: c.HeadDim(), Scale: scale},
+			probs,
 			linear("proj", i, Context, Stream1, T, D, D, l.ProjW, l.ProjB, EpilogueResidual, Stream),
 			&LayerNorm{StepInfo: info("ln2", "layernorm", i, Stream1, Normed), Rows: T, D: D, Gamma: l.LN2G, Beta: l.LN2B, Eps: c.Eps},
 			linear("fc1", i, Normed, Hidden, T, M, D, l.FC1W, l.FC1B, EpilogueGELU, 0),
@@ -299,6 +337,8 @@ func (p *Plan) Shape(v Value) (rows, cols int) {
 		return c.HeadTokens(), D
 	case Logits:
 		return 1, c.NumLabels
+	case Probs:
+		return c.Heads * T, T
 	}
 	return 0, 0
 }
@@ -319,6 +359,21 @@ func (p *Plan) Taps(t Tap) []Step {
 		}
 	}
 	return out
+}
+
+// Optional reports whether only optional steps write v: engines allocate
+// such a value only when a pass asks for their tap.
+func (p *Plan) Optional(v Value) bool {
+	written := false
+	for _, s := range p.Steps {
+		if si := s.Info(); si.Out == v {
+			if !si.Optional {
+				return false
+			}
+			written = true
+		}
+	}
+	return written
 }
 
 // LastWriter returns the index of the last step that writes v (−1 if none):

@@ -16,14 +16,15 @@ func testConfig(head HeadKind) Config {
 
 // TestPlan checks the plan's structure: the steps in order, every value
 // written before it is read, shapes that fit each step, one tap per layer,
-// and FLOPs that add up to Config.FLOPs.
+// FLOPs of the steps every pass runs that add up to Config.FLOPs, and one
+// optional attention-probabilities step per layer that nothing reads.
 func TestPlan(t *testing.T) {
 	for _, head := range []HeadKind{HeadDistilled, HeadClassifier, HeadDistilledClassifier} {
 		t.Run(head.String(), func(t *testing.T) {
 			c := testConfig(head)
 			p, err := NewPlan(&Model{Config: c, Weights: RandomWeights(c, 1)})
 			require.NoError(t, err)
-			require.Len(t, p.Steps, 3+7*c.Layers+3)
+			require.Len(t, p.Steps, 3+8*c.Layers+3)
 			written := map[Value]bool{Pixels: true}
 			names := map[string]bool{}
 			var flops float64
@@ -51,6 +52,21 @@ func TestPlan(t *testing.T) {
 					require.Equal(t, s.Rows*s.D, outRows*outCols, si.Name)
 				case *Attention:
 					require.Equal(t, [2]int{c.Tokens(), 3 * c.Hidden}, [2]int{inRows, inCols})
+				case *AttentionProbs:
+					require.Equal(t, [2]int{c.Tokens(), 3 * c.Hidden}, [2]int{inRows, inCols})
+					require.Equal(t, [2]int{c.Heads * c.Tokens(), c.Tokens()}, [2]int{outRows, outCols})
+					require.True(t, si.Optional, si.Name)
+					require.Equal(t, TapAttention, si.Tap)
+					require.False(t, si.Runs(0), "an optional step runs only for its tap")
+					require.True(t, si.Runs(TapAttention|TapHidden))
+				}
+				if !si.Optional {
+					require.True(t, si.Runs(0), si.Name)
+					require.NotEqual(t, Probs, si.In, "%s reads an optional step's output", si.Name)
+					if l, ok := s.(*Linear); ok {
+						require.NotEqual(t, Probs, l.Resid, si.Name)
+					}
+					flops += s.FLOPs(1)
 				}
 				if si.Layer >= 0 {
 					require.True(t, strings.HasPrefix(si.Name, fmt.Sprintf("layer%d.", si.Layer)), si.Name)
@@ -58,12 +74,15 @@ func TestPlan(t *testing.T) {
 				if si.Tap != 0 {
 					require.False(t, si.Out.Narrow(), "tapped values are fp32: %s", si.Name)
 				}
-				flops += s.FLOPs(1)
 			}
 			require.True(t, written[Logits])
 			require.Equal(t, c.FLOPs(), flops, "the steps' FLOPs add up to Config.FLOPs")
 			require.Len(t, p.Taps(TapHidden), c.Layers)
 			require.Len(t, p.Taps(TapEmbeddings), 1)
+			require.Len(t, p.Taps(TapAttention), c.Layers)
+			require.True(t, p.Optional(Probs), "only optional steps write the probabilities")
+			require.False(t, p.Optional(QKV))
+			require.False(t, p.Optional(Logits))
 			require.Equal(t, len(p.Steps)-1, p.LastWriter(Logits))
 			require.Equal(t, len(p.Steps)-2, p.LastWriter(Embeddings), "the embeddings survive to the end: read, not copied")
 			require.NotEqual(t, p.Taps(TapHidden)[0], p.Steps[p.LastWriter(Stream)], "the stream is overwritten: copied")
@@ -144,6 +163,9 @@ func ExampleNewPlan() {
 		if si.Tap != 0 {
 			extra += " (tap)"
 		}
+		if si.Optional {
+			extra += " (optional)"
+		}
 		fmt.Printf("%-17s %-10s %v → %v%s\n", si.Name, si.Kernel, si.In, si.Out, extra)
 	}
 	// Output:
@@ -153,6 +175,7 @@ func ExampleNewPlan() {
 	// layer0.ln1        layernorm  stream → normed
 	// layer0.qkv        matmul     normed → qkv [96×32] none
 	// layer0.attention  attention  qkv → context
+	// layer0.attention_probs attentionprobs qkv → probs (tap) (optional)
 	// layer0.proj       matmul     context → stream1 [32×32] residual + stream
 	// layer0.ln2        layernorm  stream1 → normed
 	// layer0.fc1        matmul     normed → hidden [64×32] gelu

@@ -50,7 +50,11 @@ type CPU struct {
 	maxBatch int
 	packed   []*cpu.PackedB            // per step: the packed weight of a Linear, else nil
 	vals     [deit.NumValues][]float32 // activations for maxBatch images; Pixels and Logits are the caller's
-	closed   bool
+	// spare is what the activations leave of the memory limit, in floats:
+	// the values only optional steps write (deit.Plan.Optional) are
+	// allocated from it on the first pass that asks for their tap.
+	spare  int64
+	closed bool
 }
 
 // NewCPU packs m's weights and allocates activations for up to maxBatch
@@ -103,7 +107,7 @@ func (e *CPU) allocate(maxBytes int64) error {
 	var sizes [deit.NumValues]int64
 	var total, perImage int64
 	for v := range deit.Value(deit.NumValues) {
-		if v == deit.Pixels || v == deit.Logits {
+		if v == deit.Pixels || v == deit.Logits || e.plan.Optional(v) {
 			continue
 		}
 		rows, cols := e.plan.Shape(v)
@@ -126,7 +130,25 @@ func (e *CPU) allocate(maxBytes int64) error {
 			e.vals[v] = make([]float32, n)
 		}
 	}
+	e.spare = limit - total
 	return nil
+}
+
+// optional returns the buffer of value v, which only optional steps write,
+// allocating it for maxBatch images from the spare memory on first use.
+func (e *CPU) optional(v deit.Value) ([]float32, error) {
+	if e.vals[v] != nil {
+		return e.vals[v], nil
+	}
+	rows, cols := e.plan.Shape(v)
+	per := int64(rows) * int64(cols)
+	if B := int64(e.maxBatch); per <= 0 || B > e.spare/per {
+		return nil, fmt.Errorf("%v for batch %d need %s, more than the %s left of the engine's memory limit: %w",
+			v, e.maxBatch, humanize.Bytes(B*per*4), humanize.Bytes(e.spare*4), ErrOutOfMemory)
+	}
+	e.spare -= int64(e.maxBatch) * per
+	e.vals[v] = make([]float32, int64(e.maxBatch)*per)
+	return e.vals[v], nil
 }
 
 // pack puts every Linear step's weight in the GEMM's panel layout
@@ -243,12 +265,22 @@ func (e *CPU) run(ctx context.Context, logits, pixels []float32, B int, taps dei
 	if len(logits) != B*c.NumLabels {
 		return fmt.Errorf("engine: cpu: logits buffer has %d values, want B×L = %d×%d", len(logits), B, c.NumLabels)
 	}
+	for _, s := range e.plan.Steps {
+		if si := s.Info(); si.Optional && si.Runs(taps) {
+			if _, err := e.optional(si.Out); err != nil {
+				return fmt.Errorf("engine: cpu: %s: %w", si.Name, err)
+			}
+		}
+	}
 	vals := e.vals
 	vals[deit.Pixels], vals[deit.Logits] = pixels, logits
 	k := e.k
 	layer := -1
 	for i, step := range e.plan.Steps {
 		si := step.Info()
+		if !si.Runs(taps) {
+			continue
+		}
 		if i == 0 || si.Layer != layer { // ctx is checked between layers
 			if err := ctx.Err(); err != nil {
 				return err
@@ -276,6 +308,8 @@ func (e *CPU) run(ctx context.Context, logits, pixels []float32, B int, taps dei
 			err = k.LayerNorm(dst, in, s.Gamma, s.Beta, B*s.Rows, s.D, s.Eps)
 		case *deit.Attention:
 			err = k.Attention(dst, in, B, s.T, s.Heads, s.HeadDim, float32(s.Scale))
+		case *deit.AttentionProbs:
+			err = k.AttentionProbs(dst, in, B, s.T, s.Heads, s.HeadDim, float32(s.Scale))
 		case *deit.GatherRows:
 			err = cpu.GatherRows(dst, in, B, s.T, s.Rows, s.D)
 		default:
@@ -302,6 +336,8 @@ func tapOut(out *Output, t deit.Tap, v []float32) {
 		out.Hidden = append(out.Hidden, c)
 	case deit.TapEmbeddings:
 		out.Embeddings = c
+	case deit.TapAttention:
+		out.Attention = append(out.Attention, c)
 	}
 }
 

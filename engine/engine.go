@@ -52,6 +52,10 @@ type Output struct {
 	// Hidden (deit.TapHidden) holds every encoder layer's output, [B·T, D]
 	// each, row b·T + t for token t of image b.
 	Hidden [][]float32
+	// Attention (deit.TapAttention) holds every encoder layer's attention
+	// probabilities, [B, Heads, T, T] each: row (b·Heads + h)·T + t is
+	// query t of head h of image b over the T keys.
+	Attention [][]float32
 }
 
 // StepTime is one plan step's time in a profiled forward pass: GPU

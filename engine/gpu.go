@@ -30,8 +30,11 @@ type GPU struct {
 	// F16 at fp16, F32 at fp32.
 	narrow gpu.DType
 
-	params []gpuParams                 // per plan step
-	vals   [deit.NumValues]*gpu.Buffer // activations for maxBatch images
+	params []gpuParams // per plan step
+	// vals are the activations for maxBatch images; a value only optional
+	// steps write (deit.Plan.Optional) is allocated when a recording first
+	// runs such a step.
+	vals [deit.NumValues]*gpu.Buffer
 	// stage holds, on devices without host-visible device memory, the
 	// host-visible buffers a recording copies its input from and its logits
 	// to: slot 0 for every call, slot 1 (allocated on first use) for
@@ -61,6 +64,7 @@ type staging struct{ in, out *gpu.Buffer }
 type recording struct {
 	B     int
 	taps  deit.Tap // taps copied out during the pass
+	runs  deit.Tap // taps whose optional steps the pass runs
 	timed bool     // a timestamp around every dispatch (Profile)
 	slot  int      // staging slot
 }
@@ -223,7 +227,7 @@ func (e *GPU) Forward(ctx context.Context, pixels []float32, B int) ([]float32, 
 func (e *GPU) Run(ctx context.Context, pixels []float32, B int, taps deit.Tap) (*Output, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	rec := recording{B: B, taps: e.copiedTaps(taps)}
+	rec := recording{B: B, taps: e.copiedTaps(taps), runs: e.optionalTaps(taps)}
 	seq, err := e.sequence(rec)
 	if err != nil {
 		return nil, err
@@ -232,7 +236,7 @@ func (e *GPU) Run(ctx context.Context, pixels []float32, B int, taps deit.Tap) (
 	if out.Logits, err = e.run(ctx, seq, pixels, B, 0); err != nil {
 		return nil, err
 	}
-	for _, t := range []deit.Tap{deit.TapHidden, deit.TapEmbeddings} {
+	for _, t := range []deit.Tap{deit.TapHidden, deit.TapEmbeddings, deit.TapAttention} {
 		if taps&t == 0 {
 			continue
 		}
@@ -261,7 +265,12 @@ func (e *GPU) Profile(ctx context.Context, pixels []float32, B int) ([]float32, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: gpu: %w", err)
 	}
-	steps := e.plan.Steps
+	var steps []deit.Step // the steps a pass without taps runs, one dispatch each
+	for _, s := range e.plan.Steps {
+		if s.Info().Runs(0) {
+			steps = append(steps, s)
+		}
+	}
 	if len(ts) != len(steps) {
 		return nil, nil, fmt.Errorf("engine: gpu: %d timings for %d steps", len(ts), len(steps))
 	}
@@ -284,6 +293,18 @@ func (e *GPU) copiedTaps(taps deit.Tap) deit.Tap {
 		}
 	}
 	return copied
+}
+
+// optionalTaps are the taps in taps that optional steps produce: a
+// recording that runs those steps differs from one that does not.
+func (e *GPU) optionalTaps(taps deit.Tap) deit.Tap {
+	var runs deit.Tap
+	for _, s := range e.plan.Steps {
+		if si := s.Info(); si.Optional && si.Runs(taps) {
+			runs |= si.Tap
+		}
+	}
+	return runs
 }
 
 // tapBuffer returns the buffer a copied tap's steps write to, one region of
@@ -402,6 +423,14 @@ func (e *GPU) record(s *gpu.Sequence, rec recording) error {
 	tapOff := map[deit.Tap]int64{} // next free byte of each copied tap's buffer
 	for i, step := range p.Steps {
 		si, w := step.Info(), e.params[i]
+		if !si.Runs(rec.runs) {
+			continue
+		}
+		if si.Optional {
+			if err := e.allocateValue(si.Out); err != nil {
+				return fmt.Errorf("engine: gpu: %s: %w", si.Name, err)
+			}
+		}
 		var err error
 		switch st := step.(type) {
 		case *deit.Patchify:
@@ -418,6 +447,8 @@ func (e *GPU) record(s *gpu.Sequence, rec recording) error {
 			err = o.LayerNorm(s, wr(si.Out), rd(si.In), gpu.R(w.w), gpu.R(w.b), B*st.Rows, st.D, st.Eps)
 		case *deit.Attention:
 			err = o.Attention(s, wr(si.Out), rd(si.In), B, st.T, st.Heads, st.HeadDim, float32(st.Scale))
+		case *deit.AttentionProbs:
+			err = o.AttentionProbs(s, wr(si.Out), rd(si.In), B, st.T, st.Heads, st.HeadDim, float32(st.Scale))
 		case *deit.GatherRows:
 			err = o.GatherRows(s, wr(si.Out), rd(si.In), B, st.T, st.Rows, st.D)
 		default:

@@ -34,9 +34,10 @@ func TestGPUStaging(t *testing.T) {
 				} else {
 					e = newGPU(t, dev, m, 2, p)
 				}
-				out, err := e.Run(context.Background(), px, 2, deit.TapHidden|deit.TapEmbeddings)
+				out, err := e.Run(context.Background(), px, 2, deit.TapHidden|deit.TapEmbeddings|deit.TapAttention)
 				require.NoError(t, err)
 				require.Len(t, out.Hidden, c.Layers)
+				require.Len(t, out.Attention, c.Layers)
 				answers = append(answers, out)
 			}
 			require.Equal(t, answers[0], answers[1])

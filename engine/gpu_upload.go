@@ -90,12 +90,14 @@ func (e *GPU) allocate() error {
 	var sizes [deit.NumValues]int64
 	var largest int64
 	for v := range deit.Value(deit.NumValues) {
-		rows, cols := e.plan.Shape(v)
-		n, elem := int64(rows)*int64(cols), e.dtype(v).Size()
-		if n <= 0 || B > math.MaxInt64/4/n {
-			return fmt.Errorf("batch %d: activation sizes overflow 64-bit byte counts: %w", B, gpu.ErrOutOfMemory)
+		if e.plan.Optional(v) {
+			continue // allocated by the first recording that runs its steps
 		}
-		sizes[v] = B * n * elem
+		n, err := e.valueBytes(v)
+		if err != nil {
+			return err
+		}
+		sizes[v] = n
 		largest = max(largest, sizes[v])
 	}
 	// One binding may cover at most maxStorageBufferRange bytes (128 MiB on
@@ -106,6 +108,9 @@ func (e *GPU) allocate() error {
 			B, largest>>20, limit>>20, e.dev.Info().Name, fit, gpu.ErrOutOfMemory)
 	}
 	for v, n := range sizes {
+		if n == 0 {
+			continue
+		}
 		b, err := e.newBuffer(n)
 		if err != nil {
 			return err
@@ -120,6 +125,41 @@ func (e *GPU) allocate() error {
 		return err
 	}
 	e.stage[0] = st
+	return nil
+}
+
+// valueBytes is the size of value v for maxBatch images, checked: maxBatch
+// and the config's sizes come from the user, and a wrapped product would
+// allocate a small buffer.
+func (e *GPU) valueBytes(v deit.Value) (int64, error) {
+	B := int64(e.maxBatch)
+	rows, cols := e.plan.Shape(v)
+	n, elem := int64(rows)*int64(cols), e.dtype(v).Size()
+	if n <= 0 || B > math.MaxInt64/4/n {
+		return 0, fmt.Errorf("batch %d: activation sizes overflow 64-bit byte counts: %w", B, gpu.ErrOutOfMemory)
+	}
+	return B * n * elem, nil
+}
+
+// allocateValue allocates the buffer of value v, which only optional steps
+// write, unless an earlier recording did.
+func (e *GPU) allocateValue(v deit.Value) error {
+	if e.vals[v] != nil {
+		return nil
+	}
+	n, err := e.valueBytes(v)
+	if err != nil {
+		return err
+	}
+	if limit := e.dev.Info().MaxStorageBufferRange; limit > 0 && n > limit {
+		return fmt.Errorf("%v for batch %d need a %d MiB buffer, above the %d MiB one binding may cover on %s (maxStorageBufferRange); batches up to %d fit: %w",
+			v, e.maxBatch, n>>20, limit>>20, e.dev.Info().Name, limit/(n/int64(e.maxBatch)), gpu.ErrOutOfMemory)
+	}
+	b, err := e.newBuffer(n)
+	if err != nil {
+		return fmt.Errorf("%v buffer: %w", v, err)
+	}
+	e.vals[v] = b
 	return nil
 }
 

@@ -110,6 +110,9 @@ func runReference(ctx context.Context, plan *deit.Plan, pixels []float32, B int,
 			return nil, err
 		}
 		si := step.Info()
+		if !si.Runs(taps) {
+			continue
+		}
 		in := vals[si.In]
 		var y []float32
 		switch s := step.(type) {
@@ -124,14 +127,19 @@ func runReference(ctx context.Context, plan *deit.Plan, pixels []float32, B int,
 		case *deit.Attention:
 			D := s.Heads * s.HeadDim
 			y = ref.F32(ref.Attention(in, in[D:], in[2*D:], 3*D, B, s.T, s.Heads, s.HeadDim, s.Scale))
+		case *deit.AttentionProbs:
+			y = ref.F32(ref.AttentionProbs(in, B, s.T, s.Heads, s.HeadDim, s.Scale))
 		case *deit.GatherRows:
 			y = ref.GatherRows(in, B, s.T, s.Rows, s.D)
 		default:
 			return nil, fmt.Errorf("step %s: %T not supported", si.Name, step)
 		}
 		vals[si.Out] = y
-		if si.Tap&taps&deit.TapHidden != 0 {
+		switch si.Tap & taps {
+		case deit.TapHidden:
 			out.Hidden = append(out.Hidden, y)
+		case deit.TapAttention:
+			out.Attention = append(out.Attention, y)
 		}
 	}
 	out.Logits = vals[deit.Logits]

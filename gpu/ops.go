@@ -110,6 +110,7 @@ var kernelDefs = []struct {
 	{"patchify", 2, 28},
 	{"tokens", 4, 16},
 	{"gatherrows", 2, 16},
+	{"attention_probs", 2, 12},
 	// fp16 storage (shaders/variants) and cooperative matrices.
 	{"matmul_regblock_f16", 5, 16},
 	{"matmul_tiled_f16", 5, 16},
@@ -119,6 +120,7 @@ var kernelDefs = []struct {
 	{"attention_coopmat", 2, 12},
 	{"layernorm_f16", 4, 12},
 	{"patchify_f16", 2, 28},
+	{"attention_probs_f16", 2, 12},
 }
 
 // NewOps loads the kernels and builds the pipelines used by every model,

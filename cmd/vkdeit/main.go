@@ -150,6 +150,7 @@ func commands() []command {
 	return []command{
 		{"classify", "classify images: top-k labels and scores per image", runClassify},
 		{"embed", "image embeddings: the final [CLS] (and [DIST]) hidden state", runEmbed},
+		{"explain", "attention maps: where the model looks in each image (png overlay, npy, json)", runExplain},
 		{"serve", "serve the model over the Open Inference Protocol (REST and gRPC)", runServe},
 		{"download", "download a model from the Hugging Face hub into the cache", runDownload},
 		{"devices", "list Vulkan devices and the one vkdeit picks", runDevices},

@@ -22,30 +22,40 @@ func Attention(q, k, v []float32, stride, B, T, H, Dh int, scale float64) []floa
 		for row := lo; row < hi; row++ {
 			b := row / T
 			for h := range H {
-				for e := range Dh {
-					qr[e] = float64(q[row*stride+h*Dh+e])
-				}
-				mx := math.Inf(-1)
-				for u := range T {
-					p[u] = dot(qr, k[(b*T+u)*stride+h*Dh:][:Dh]) * scale
-					mx = math.Max(mx, p[u])
-				}
-				var sum float64
-				for u := range p {
-					p[u] = math.Exp(p[u] - mx)
-					sum += p[u]
-				}
+				probs(p, qr, q[row*stride+h*Dh:], k[b*T*stride+h*Dh:], stride, scale)
 				acc := out[row*D+h*Dh:][:Dh]
 				for u := range T {
-					pu := p[u] / sum
 					for e, vv := range v[(b*T+u)*stride+h*Dh:][:Dh] {
-						acc[e] += pu * float64(vv)
+						acc[e] += p[u] * float64(vv)
 					}
 				}
 			}
 		}
 	})
 	return out
+}
+
+// probs writes one query's attention probabilities over len(p) keys to p:
+// softmax_u(scale·q·k_u) with the maximum subtracted before exp, in
+// float64. q holds the query's len(qr) values (qr is scratch of that
+// length); key u starts at k[u·stride].
+func probs(p, qr []float64, q, k []float32, stride int, scale float64) {
+	for e := range qr {
+		qr[e] = float64(q[e])
+	}
+	mx := math.Inf(-1)
+	for u := range p {
+		p[u] = dot(qr, k[u*stride:][:len(qr)]) * scale
+		mx = math.Max(mx, p[u])
+	}
+	var sum float64
+	for u := range p {
+		p[u] = math.Exp(p[u] - mx)
+		sum += p[u]
+	}
+	for u := range p {
+		p[u] /= sum
+	}
 }
 
 // dot is Σ a[i]·b[i] in float64. Four partial sums only shorten the
