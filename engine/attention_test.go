@@ -12,6 +12,7 @@ import (
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 	"github.com/vkdeit/vkdeit/internal/fixture"
+	"github.com/vkdeit/vkdeit/internal/fixture/fixturemodel"
 )
 
 // fp16AttentionBound is the relative L2 error allowed for an fp16 engine's
@@ -117,7 +118,7 @@ func readTorchAttentions(t testing.TB, dir string) torchAttentions {
 // relative at fp32, fp16AttentionBound at fp16.
 func TestEnginesAttentionMatchTorch(t *testing.T) {
 	for _, f := range fixture.Torches {
-		m, px, _ := loadFixture(t, f)
+		m, px, _ := fixturemodel.Load(t, f)
 		want := readTorchAttentions(t, f.Dir)
 		c := m.Config
 		t.Run(f.Name, func(t *testing.T) {
