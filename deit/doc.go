@@ -1,8 +1,10 @@
-// Package deit holds the DeiT / ViT image classifier: its configuration
-// (including Hugging Face config.json), typed weights and checkpoint
-// layouts, the float64 reference forward pass, the engines that run it fast
-// — on a GPU through Vulkan (GPUEngine), on the CPU (CPUEngine) — behind one
-// Engine interface, and the classification API (Classifier, TopK).
+// Package deit is the DeiT / ViT image classifier as a model: its
+// configuration (including Hugging Face config.json), typed weights and
+// checkpoint layouts (Load), the forward pass written once as a plan of
+// typed steps (NewPlan) that every engine executes, and the precision a
+// model runs at (Precision). It knows no device: package engine runs a plan
+// on the GPU, the CPU or the float64 reference, and package classify is the
+// classification pipeline.
 //
 // The math follows Hugging Face's DeiTForImageClassificationWithTeacher
 // step by step (docs/model.md): a stride-P convolution cuts the image into
@@ -16,8 +18,8 @@
 // facebook/deit-* checkpoints) and timm / facebookresearch (blocks.N.*, with
 // the fused qkv projection split into Q, K and V rows).
 //
-// A typical program resolves a model with hub.ResolveModel, loads it with
-// Load, builds an engine with NewEngine and classifies with a Classifier:
-// see the examples. Model.ForwardReference is the reference every engine is
-// checked against.
+// A typical program finds a model's files with modeldir.Find (or
+// hub.ResolveModel for Hub repo ids), loads it with Load, builds an engine
+// with engine.New and classifies with classify.New; engine.RunReference is
+// the float64 reference every engine is checked against.
 package deit
