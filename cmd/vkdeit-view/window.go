@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"io"
+	"log"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -94,8 +97,8 @@ func runViewer(ctx context.Context, o *options, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "vkdeit-view: note: %s\n", n)
 	}
 
-	if err := glfw.Init(); err != nil {
-		return fmt.Errorf("opening the display (is DISPLAY or WAYLAND_DISPLAY set?): %w", err)
+	if err := glfwCall(glfw.Init); err != nil {
+		return fmt.Errorf("opening the display: %w", err)
 	}
 	defer glfw.Terminate()
 	if !glfw.VulkanSupported() {
@@ -103,7 +106,11 @@ func runViewer(ctx context.Context, o *options, stderr io.Writer) error {
 	}
 	glfw.WindowHint(glfw.ClientAPI, glfw.NoAPI)
 	glfw.WindowHint(glfw.Resizable, glfw.True)
-	win, err := glfw.CreateWindow(o.width, o.height, "vkdeit-view", nil, nil)
+	var win *glfw.Window
+	err = glfwCall(func() (err error) {
+		win, err = glfw.CreateWindow(o.width, o.height, "vkdeit-view", nil, nil)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("creating the window: %w", err)
 	}
@@ -220,7 +227,7 @@ func runViewer(ctx context.Context, o *options, stderr io.Writer) error {
 				return err
 			}
 			if shown {
-				logf("shown %s", describe(a))
+				logf("shown %dx%d %s", frame.Rect.Dx(), frame.Rect.Dy(), describe(a))
 				if o.screenshot != "" && !a.pending {
 					if err := writePNG(o.screenshot, frame); err != nil {
 						return err
@@ -293,6 +300,25 @@ func describe(a *app) string {
 		return s + ", overlay on"
 	}
 	return s + ", overlay off"
+}
+
+// glfwCall calls f, a GLFW call that can fail for reasons of the platform
+// (no display, no window): go-gl/glfw reports those only through the log
+// package and returns nil, so the log is caught and made the error.
+func glfwCall(f func() error) error {
+	var buf bytes.Buffer
+	flags := log.Flags()
+	log.SetOutput(&buf)
+	log.SetFlags(0)
+	defer func() {
+		log.SetOutput(os.Stderr)
+		log.SetFlags(flags)
+	}()
+	err := f()
+	if err == nil && buf.Len() > 0 {
+		err = errors.New(strings.TrimSpace(buf.String()))
+	}
+	return err
 }
 
 // windowSurface creates the window's Vulkan surface on instance.

@@ -161,10 +161,16 @@ func (p *viewerProc) log() string {
 // key sends a key press to the window.
 func (p *viewerProc) key(name string) {
 	p.t.Helper()
-	cmd := exec.Command("xdotool", "key", "--window", p.window, name)
+	p.xdotool("key", "--window", p.window, name)
+}
+
+// xdotool runs xdotool on the display.
+func (p *viewerProc) xdotool(args ...string) {
+	p.t.Helper()
+	cmd := exec.Command("xdotool", args...)
 	cmd.Env = append(os.Environ(), "DISPLAY="+p.display)
 	out, err := cmd.CombinedOutput()
-	require.NoError(p.t, err, "xdotool: %s", out)
+	require.NoError(p.t, err, "xdotool %v: %s", args, out)
 }
 
 // capture reads the window's pixels with xwd.
@@ -311,8 +317,8 @@ func (p *viewerProc) requireShows(want *image.RGBA, what string) *image.RGBA {
 // TestWindow runs the viewer under Xvfb on lavapipe: it captures the window
 // with xwd after each step and compares it with the frame the drawing code
 // makes for the same classification — with the overlay on, after A turns it
-// off, after Right steps to the folder's next image, and after that file
-// changes on disk — and checks that the overlay really changes the image
+// off, after Right steps to the folder's next image, after that file
+// changes on disk, and after the window is resized — and checks that the overlay really changes the image
 // region. Q closes the window; the validation layer must have reported
 // nothing.
 func TestWindow(t *testing.T) {
@@ -337,12 +343,12 @@ func TestWindow(t *testing.T) {
 	}
 
 	wantA, va := e.frame(w, h, a, 1, 2, true)
-	p.await(regexp.MustCompile(`shown 1/2 a\.png: ` + top(va) + `, overlay on$`))
+	p.await(regexp.MustCompile(`shown 640x360 1/2 a\.png: ` + top(va) + `, overlay on$`))
 	gotOn := p.requireShows(wantA, "a.png, overlay on")
 
 	p.key("a")
 	wantOff, _ := e.frame(w, h, a, 1, 2, false)
-	p.await(regexp.MustCompile(`shown 1/2 a\.png: ` + top(va) + `, overlay off$`))
+	p.await(regexp.MustCompile(`shown 640x360 1/2 a\.png: ` + top(va) + `, overlay off$`))
 	gotOff := p.requireShows(wantOff, "a.png, overlay off")
 	img := layoutFor(w, h).Image
 	require.Greater(t, differing(gotOn, gotOff, img, 16), img.Dx()*img.Dy()/4, "the overlay must visibly change the image")
@@ -350,7 +356,7 @@ func TestWindow(t *testing.T) {
 	p.key("a")
 	p.key("Right")
 	wantB, vb := e.frame(w, h, b, 2, 2, true)
-	p.await(regexp.MustCompile(`shown 2/2 b\.png: ` + top(vb) + `, overlay on$`))
+	p.await(regexp.MustCompile(`shown 640x360 2/2 b\.png: ` + top(vb) + `, overlay on$`))
 	p.requireShows(wantB, "b.png after Right")
 
 	// b.png changes on disk: the viewer classifies it again.
@@ -358,8 +364,14 @@ func TestWindow(t *testing.T) {
 	future := time.Now().Add(time.Minute) // a new stamp even on a coarse clock
 	require.NoError(t, os.Chtimes(b, future, future))
 	wantB2, vb2 := e.frame(w, h, b, 2, 2, true)
-	p.await(regexp.MustCompile(`shown 2/2 b\.png: ` + top(vb2) + `, overlay on$`))
+	p.await(regexp.MustCompile(`shown 640x360 2/2 b\.png: ` + top(vb2) + `, overlay on$`))
 	p.requireShows(wantB2, "b.png after it changed")
+
+	// A resized window gets a new swapchain and a frame of its new size.
+	p.xdotool("windowsize", p.window, "480", "300")
+	wantSmall, _ := e.frame(480, 300, b, 2, 2, true)
+	p.await(regexp.MustCompile(`shown 480x300 2/2 b\.png: ` + top(vb2) + `, overlay on$`))
+	p.requireShows(wantSmall, "b.png in the resized window")
 
 	p.key("q")
 	done := make(chan error, 1)
@@ -396,4 +408,19 @@ func writeTestPNG(path string, img image.Image) error {
 		return err
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// TestNoDisplay: without a reachable display the viewer stops with one
+// error line naming the display problem (go-gl/glfw only logs it and
+// carries on; GLFW must not be used uninitialized afterwards).
+func TestNoDisplay(t *testing.T) {
+	for _, display := range []string{"", ":4711"} {
+		cmd := exec.Command(os.Args[0], "--model", tinyModel, graceHopper)
+		cmd.Env = append(os.Environ(), "VKDEIT_VIEW_RUN=1", "DISPLAY="+display, "WAYLAND_DISPLAY=")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "DISPLAY=%q: %s", display, out)
+		require.Equal(t, 1, exit.ExitCode(), "DISPLAY=%q: %s", display, out)
+		require.Regexp(t, `^vkdeit-view: opening the display: PlatformError: X11: .*\n$`, string(out), "DISPLAY=%q", display)
+	}
 }
