@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -216,10 +217,15 @@ func runViewer(ctx context.Context, o *options, stderr io.Writer) error {
 
 	var p painter
 	var frame *image.RGBA
+	title := ""
 	lastPoll := time.Now()
 	for !win.ShouldClose() && ctx.Err() == nil {
 		if dirty {
 			dirty = false
+			if t := filepath.Base(a.files[a.pos]) + " - vkdeit-view"; t != title {
+				win.SetTitle(t)
+				title = t
+			}
 			shown, err := present(win, sc, &p, &frame, a.view())
 			if errors.Is(err, gpu.ErrOutOfDate) {
 				dirty = true // resized meanwhile: draw again at the new size
