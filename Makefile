@@ -4,10 +4,17 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
 GO      ?= go
 BIN     := bin/vkdeit
+VIEW    := bin/vkdeit-view
 # Debian/Ubuntu packages: the Vulkan loader, lavapipe (Vulkan on the CPU), the
 # shader compiler and validator, the validation layer, and gcc for cgo.
 DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools libjpeg62-turbo-dev \
             vulkan-validationlayers gcc make ca-certificates
+# The viewer (cmd/vkdeit-view, make view) only: GLFW's X11 headers and
+# libraries (GLFW is compiled from source by cgo and links -lGL), and for its
+# window test an X server without a display, xwd and xdotool. The CLI needs
+# none of them.
+VIEW_DEB_PKGS := libx11-dev libxrandr-dev libxinerama-dev libxcursor-dev libxi-dev libxxf86vm-dev \
+                 libgl-dev xvfb x11-apps xdotool
 # Tests run with the Khronos validation layer and synchronization validation;
 # any message it prints fails the test that caused it.
 TEST_ENV := VKDEIT_VALIDATION=1 \
@@ -16,12 +23,13 @@ FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
 FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/checkpoint:FuzzSniff loader/checkpoint:FuzzTorchZip loader/checkpoint:FuzzTorchLegacy loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF loader/imageio:FuzzPreprocessorConfig loader/hub:FuzzRepoID loader/hub:FuzzHubHeaders deit:FuzzHFConfig deit:FuzzLayout server:FuzzParseREST server:FuzzScanREST server:FuzzCheckInferWire
 
-.PHONY: help deps build test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean test-coopmat
+.PHONY: help deps build view test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean test-coopmat
 
 help:
 	@echo "make demo       install deps, build, classify samples/grace_hopper.jpg"
 	@echo "make test       install deps, vet, run every test on lavapipe with validation, short fuzz"
 	@echo "make build      build $(BIN)"
+	@echo "make view       build the desktop viewer $(VIEW) (needs the X11 packages make deps installs)"
 	@echo "make shaders    recompile shaders/*.comp into committed shaders/*.spv"
 	@echo "make test-coopmat  cooperative-matrix and fp16 tests on the coopmat lane (Mesa 26 lavapipe)"
 	@echo "make proto      regenerate server/inference (gRPC code) from its .proto"
@@ -30,10 +38,11 @@ help:
 	@echo "make gpu-prep   build .gpubin/ to carry to a GPU machine without Go"
 	@echo "make gpu-check  the one-call GPU check (see scripts/gpu-check.sh)"
 
-# deps installs the Debian packages when run as root, otherwise prints the
-# exact command and stops. Already-installed packages are not reinstalled.
+# deps installs the Debian packages (the viewer's too: make test runs its
+# test) when run as root, otherwise prints the exact command and stops.
+# Already-installed packages are not reinstalled.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@missing=""; for p in $(DEB_PKGS) $(VIEW_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -47,6 +56,9 @@ deps:
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/vkdeit
+
+view:
+	$(GO) build -buildvcs=auto -o $(VIEW) ./cmd/vkdeit-view
 
 test: deps vet fmt-check test-coopmat go-test fuzz
 
@@ -82,14 +94,17 @@ shaders:
 # $$VKDEIT_LANE_DIR), validation on. A lane that cannot be set up fails under
 # CI and is skipped with a note elsewhere. The fp16 kernel tests without
 # cooperative matrices (Test*F16) run in go-test on the system's lavapipe:
-# Mesa 26 takes ~30 s to build each attention_regblock_f16 pipeline.
-COOPMAT_TESTS := DeviceFeatures|CoopMat|FP16|Precision|Engines|GPUStaging
+# Mesa 26 takes ~30 s to build each attention_regblock_f16 pipeline. The
+# swapchain tests of gpu run here too: they present to a VK_EXT_headless_surface,
+# which Mesa 26's lavapipe has and bookworm's lacks (there the viewer's window
+# test presents to X11 instead).
+COOPMAT_TESTS := DeviceFeatures|CoopMat|FP16|Precision|Swapchain|Engines|GPUStaging
 test-coopmat:
 	@lane=$$(bash scripts/vulkan-lane.sh) || { \
 	  if [ -n "$$CI" ]; then echo "test-coopmat: FAILED: the coopmat lane cannot be set up (reason above)"; exit 1; fi; \
 	  echo "test-coopmat: SKIPPED: the coopmat lane cannot be set up here (reason above); CI=true makes this a failure"; exit 0; }; \
 	echo "test-coopmat on $$(head -1 $$lane/versions.txt)"; \
-	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 VKDEIT_TEST_ENGINES=gpu/fp16 \
+	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 VKDEIT_REQUIRE_HEADLESS=1 VKDEIT_TEST_ENGINES=gpu/fp16 \
 	  $(GO) test -timeout 20m -count=1 -exec "$$lane/bin/run" -run '$(COOPMAT_TESTS)' ./gpu/ ./engine/
 
 # proto regenerates the committed gRPC code of server/inference with Debian's

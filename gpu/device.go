@@ -124,6 +124,21 @@ type Options struct {
 	// offers them (the fp16 kernels then use plain fp16 arithmetic).
 	// $VKDEIT_COOPMAT=0 sets it through OptionsFromEnv.
 	NoCoopMat bool
+
+	// InstanceExtensions are Vulkan instance extensions to enable besides
+	// the package's own: for presentation, VK_KHR_surface and the window
+	// system's surface extension (what GLFW's
+	// GetRequiredInstanceExtensions lists). Open fails naming any that the
+	// loader does not offer.
+	InstanceExtensions []string
+	// Surface, when set, makes the device able to present (see
+	// NewSwapchain). Open calls it once the instance exists, with the
+	// VkInstance handle, and it returns a VkSurfaceKHR created on that
+	// instance (for example by GLFW's CreateWindowSurface). Open then
+	// requires that the chosen device's queue can present to the surface,
+	// enables VK_KHR_swapchain, and the Device owns the surface: Close
+	// destroys it.
+	Surface func(instance unsafe.Pointer) (surface uintptr, err error)
 }
 
 // Device is an open Vulkan device with one compute queue. Its methods are
@@ -158,6 +173,9 @@ type Device struct {
 	maxPush         int
 	timestampMask   uint64
 
+	// presentation (Options.Surface): the surface, 0 when none
+	surface uint64
+
 	// memory
 	mem memoryTypes
 
@@ -168,6 +186,7 @@ type Device struct {
 	blocks    []*block
 	pipelines map[string]*Pipeline
 	sequences map[*Sequence]struct{}
+	swaps     map[*Swapchain]struct{}
 	dummy     *Buffer // bound for zero Args
 
 	queueMu  sync.Mutex // guards queue submission and the one-off command buffer
@@ -199,7 +218,7 @@ func Open(opts Options) (*Device, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	inst, err := newInstance(gipa, opts.Validation, log)
+	inst, err := newInstance(gipa, opts.Validation, opts.InstanceExtensions, log)
 	if err != nil {
 		return nil, err
 	}
@@ -212,8 +231,15 @@ func Open(opts Options) (*Device, error) {
 		echo:      inst.validation && opts.Log != nil,
 		pipelines: map[string]*Pipeline{},
 		sequences: map[*Sequence]struct{}{},
+		swaps:     map[*Swapchain]struct{}{},
 	}
 	d.idle.L = &d.mu
+	if opts.Surface != nil {
+		if err := d.createSurface(opts.Surface); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if err := d.open(opts); err != nil {
 		d.Close()
 		return nil, err
@@ -270,6 +296,12 @@ func (d *Device) open(opts Options) error {
 	if d.info.CoopMat {
 		en.cooperativeMatrix = 1
 		exts = append(exts, cstr("VK_KHR_cooperative_matrix"))
+	}
+	if d.surface != 0 {
+		if err := d.checkPresent(); err != nil {
+			return err
+		}
+		exts = append(exts, cstr(swapchainExtension))
 	}
 	var pnext unsafe.Pointer
 	if en.shaderFloat16 != 0 || en.vulkanMemoryModel != 0 {
@@ -402,6 +434,11 @@ func (d *Device) Close() error {
 		seqs = append(seqs, s)
 	}
 	clear(d.sequences) // they are destroyed here, not by Sequence.Close
+	swaps := make([]*Swapchain, 0, len(d.swaps))
+	for s := range d.swaps {
+		swaps = append(swaps, s)
+	}
+	clear(d.swaps) // likewise
 	for d.active > 0 {
 		d.idle.Wait()
 	}
@@ -418,6 +455,9 @@ func (d *Device) Close() error {
 			err = vkErr("waiting for device idle", r)
 		}
 		for _, s := range seqs {
+			s.destroy()
+		}
+		for _, s := range swaps {
 			s.destroy()
 		}
 		for _, p := range d.pipelines {
@@ -443,6 +483,7 @@ func (d *Device) Close() error {
 		C.vkd_fns_free(d.fns)
 		d.fns = nil
 	}
+	d.destroySurface()
 	inst := instance{handle: d.instance, messenger: d.messenger}
 	inst.destroy(d.gipa)
 	d.msgMu.Lock()

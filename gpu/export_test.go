@@ -19,3 +19,28 @@ func (d *Device) Blocks() int {
 	defer d.mu.Unlock()
 	return len(d.blocks)
 }
+
+// HeadlessSurface is an Options.Surface callback for VK_EXT_headless_surface
+// (enable HeadlessExtensions): presentation without a window system.
+var HeadlessSurface = headlessSurface
+
+// HeadlessExtensions are the instance extensions HeadlessSurface needs.
+var HeadlessExtensions = []string{"VK_KHR_surface", "VK_EXT_headless_surface"}
+
+// Capture makes every later Present of s also copy the swapchain image back
+// into host memory, for Captured; Resize turns it off.
+func (s *Swapchain) Capture() error {
+	w, h := s.Size()
+	b, err := s.d.NewStagingBuffer(int64(w) * int64(h) * 4)
+	s.capture = b
+	return err
+}
+
+// Captured waits for the last Present and returns a copy of the swapchain
+// image it wrote, in the swapchain's byte order, with whether that is BGRA.
+func (s *Swapchain) Captured() (pix []byte, bgra bool, err error) {
+	if err := s.wait(); err != nil {
+		return nil, false, err
+	}
+	return append([]byte(nil), s.capture.Mapped()...), s.bgra(), nil
+}

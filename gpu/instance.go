@@ -24,10 +24,24 @@ type instance struct {
 }
 
 // newInstance creates a Vulkan instance, with the validation layer and a
-// message collector when validation is asked for and installed.
-func newInstance(gipa C.PFN_vkGetInstanceProcAddr, validation bool, log io.Writer) (*instance, error) {
+// message collector when validation is asked for and installed, and the
+// extensions in extra (an error names those the loader lacks).
+func newInstance(gipa C.PFN_vkGetInstanceProcAddr, validation bool, extra []string, log io.Writer) (*instance, error) {
 	inst := &instance{}
 	var layers, exts []string
+	if len(extra) > 0 {
+		have := instanceExtensions("")
+		var missing []string
+		for _, e := range extra {
+			if !have[e] {
+				missing = append(missing, e)
+			}
+			exts = append(exts, cstr(e))
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("gpu: the Vulkan loader lacks instance extension(s) %s", strings.Join(missing, ", "))
+		}
+	}
 	var pnext unsafe.Pointer
 	if validation {
 		const layer = "VK_LAYER_KHRONOS_validation"

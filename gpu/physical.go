@@ -142,7 +142,7 @@ func Devices() ([]DeviceInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst, err := newInstance(gipa, false, io.Discard)
+	inst, err := newInstance(gipa, false, nil, io.Discard)
 	if err != nil {
 		return nil, err
 	}
