@@ -14,6 +14,7 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
+	"github.com/vkdeit/vkdeit/explain"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
@@ -144,7 +145,7 @@ func TestParseArgs(t *testing.T) {
 
 // TestClassifier: on the tiny fixture (reference engine, no GPU needed) the
 // crop is the model's 32×32 input, the ranking is TopK of the engine's
-// logits, and the map covers the 4×4 patch grid with weights summing to 1;
+// logits, and the map is explain's [CLS] rollout on the 4×4 patch grid;
 // a file that is no image is an error naming it.
 func TestClassifier(t *testing.T) {
 	files, err := modeldir.Find(tinyModel)
@@ -159,14 +160,20 @@ func TestClassifier(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Equal(t, [2]int{32, 32}, [2]int{r.crop.Rect.Dx(), r.crop.Rect.Dy()})
 	require.Len(t, r.preds, topK)
-	require.Equal(t, 4, r.heat.Grid)
-	require.Len(t, r.heat.V, 16)
-	sum := float32(0)
-	for _, v := range r.heat.V {
+	require.Equal(t, [2]int{4, 4}, [2]int{r.heat.Rows, r.heat.Cols})
+	require.Equal(t, "rollout-cls", r.heat.Name())
+	sum := 0.0
+	for _, v := range r.heat.Values {
 		require.Positive(t, v)
 		sum += v
 	}
-	require.InDelta(t, 1, sum, 1e-5)
+	require.InDelta(t, 1, sum, 1e-9)
+	// The map is explain's rollout of the engine's attention tap.
+	out, err := eng.Run(context.Background(), mustPixels(t, m, graceHopper), 1, deit.TapAttention)
+	require.NoError(t, err)
+	maps, err := explain.Maps(explain.Rollout, out.Attention, 0, m.Config)
+	require.NoError(t, err)
+	require.Equal(t, maps[0], *r.heat)
 
 	// The crop is what the model sees: normalizing it as the preprocessor
 	// does gives the model's input (to float32 rounding).
@@ -195,4 +202,12 @@ func mustLoad(t *testing.T, path string) *imageio.Image {
 	img, err := imageio.Load(path, imageio.DecodeOptions{})
 	require.NoError(t, err)
 	return img
+}
+
+// mustPixels is the model's input for the image file at path.
+func mustPixels(t *testing.T, m *deit.Model, path string) []float32 {
+	t.Helper()
+	px, err := m.Preprocessor.Apply(mustLoad(t, path))
+	require.NoError(t, err)
+	return px
 }

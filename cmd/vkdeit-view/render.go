@@ -6,7 +6,6 @@ import (
 	"image/color"
 	"image/draw"
 	"math"
-	"slices"
 	"strings"
 
 	"golang.org/x/image/font"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/image/math/fixed"
 
 	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/explain"
 )
 
 // view is everything one frame shows. Frames are drawn on the CPU from it
@@ -26,19 +26,11 @@ type view struct {
 	Pos, Count int         // its 1-based position among Count images
 	Crop       *image.RGBA // the model's input crop; nil until classified
 	Preds      []classify.Prediction
-	Heat       *heatMap // the overlay's map; nil when none
-	Overlay    bool     // the overlay is on
-	Status     string   // a note ("classifying ...") or, with Err, the error
+	Heat       *explain.Map // the overlay's map; nil when none
+	Overlay    bool         // the overlay is on
+	Status     string       // a note ("classifying ...") or, with Err, the error
 	Err        bool
 	Engine     string // what runs the model
-}
-
-// heatMap is a map over the image's patches, Grid rows of Grid columns
-// of non-negative weights, row-major, named for the legend.
-type heatMap struct {
-	Grid int
-	V    []float32
-	Name string
 }
 
 // Colours of the frame.
@@ -109,7 +101,11 @@ func (p *painter) render(dst *image.RGBA, v *view) {
 	if v.Crop != nil {
 		crop := v.Crop
 		if v.Overlay && v.Heat != nil {
-			crop = overlay(crop, v.Heat)
+			// explain's overlay, as `vkdeit explain` draws it (a map it
+			// cannot draw leaves the crop plain).
+			if o, err := explain.Overlay(crop, *v.Heat, nil); err == nil {
+				crop = o
+			}
 		}
 		scaleNearest(dst, l.Image, crop)
 	}
@@ -157,58 +153,9 @@ func (p *painter) render(dst *image.RGBA, v *view) {
 	case v.Heat == nil:
 		state = "no map"
 	case v.Overlay:
-		state = "overlay: " + v.Heat.Name
+		state = "overlay: " + v.Heat.Name()
 	}
 	drawText(dst, regular, l.Footer.Min.X, l.Footer.Min.Y, fit(regular, help+"   "+state, l.Footer.Dx()), colDim)
-}
-
-// overlay returns crop with h drawn over it in colour: each patch of the
-// grid (crop side / Grid pixels; a remainder strip belongs to the last
-// patch) blended with heatColour of its weight, scaled so that the
-// smallest weight is 0 and the largest 1.
-//
-// It is the one call that draws the map: a shared overlay renderer (the
-// explain command's) can replace it without touching the rest.
-func overlay(crop *image.RGBA, h *heatMap) *image.RGBA {
-	b := crop.Bounds()
-	out := image.NewRGBA(b)
-	draw.Draw(out, b, crop, b.Min, draw.Src)
-	if h.Grid <= 0 || len(h.V) != h.Grid*h.Grid {
-		return out
-	}
-	lo, hi := slices.Min(h.V), slices.Max(h.V)
-	span := float64(hi - lo)
-	if span <= 0 {
-		span = 1
-	}
-	px := max(1, b.Dx()/h.Grid)
-	py := max(1, b.Dy()/h.Grid)
-	for y := 0; y < b.Dy(); y++ {
-		gy := min(y/py, h.Grid-1)
-		for x := 0; x < b.Dx(); x++ {
-			gx := min(x/px, h.Grid-1)
-			c := heatColour(float64(h.V[gy*h.Grid+gx]-lo) / span)
-			o := out.PixOffset(b.Min.X+x, b.Min.Y+y)
-			for k, v := range [3]uint8{c.R, c.G, c.B} {
-				out.Pix[o+k] = uint8(math.Round((1-overlayAlpha)*float64(out.Pix[o+k]) + overlayAlpha*float64(v)))
-			}
-		}
-	}
-	return out
-}
-
-// heatColour maps t in [0, 1] to a blue → cyan → yellow → red ramp.
-func heatColour(t float64) color.RGBA {
-	t = math.Min(1, math.Max(0, t))
-	stops := [...][3]float64{{0, 0, 160}, {0, 200, 255}, {255, 230, 0}, {230, 20, 0}}
-	f := t * float64(len(stops)-1)
-	i := min(int(f), len(stops)-2)
-	u := f - float64(i)
-	var c [3]uint8
-	for k := range c {
-		c[k] = uint8(math.Round(stops[i][k]*(1-u) + stops[i+1][k]*u))
-	}
-	return color.RGBA{c[0], c[1], c[2], 255}
 }
 
 // scaleNearest draws src scaled into r of dst, nearest neighbour: the

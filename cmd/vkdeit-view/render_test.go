@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/explain"
 )
 
 // TestLayout: for window sizes from the smallest --size allows to a large
@@ -39,34 +40,6 @@ func uniform(w, h int, c color.RGBA) *image.RGBA {
 	return img
 }
 
-// TestOverlay: on a uniform grey 4×4 crop with a 2×2 map, each 2×2 patch
-// becomes the grey blended half and half with the ramp's colour of its
-// weight scaled to [0, 1] by the map's minimum and maximum; a map of the
-// wrong size leaves the crop as it is, and the input is never changed.
-func TestOverlay(t *testing.T) {
-	grey := color.RGBA{100, 100, 100, 255}
-	crop := uniform(4, 4, grey)
-	h := &heatMap{Grid: 2, V: []float32{0.1, 0.2, 0.3, 0.4}}
-	out := overlay(crop, h)
-	for _, c := range []struct {
-		x, y int
-		t    float64
-	}{{0, 0, 0}, {3, 0, 1.0 / 3}, {1, 3, 2.0 / 3}, {2, 2, 1}} {
-		hc := heatColour(c.t)
-		want := color.RGBA{uint8((100 + int(hc.R) + 1) / 2), uint8((100 + int(hc.G) + 1) / 2), uint8((100 + int(hc.B) + 1) / 2), 255}
-		got := out.RGBAAt(c.x, c.y)
-		for k, d := range []int{int(got.R) - int(want.R), int(got.G) - int(want.G), int(got.B) - int(want.B)} {
-			require.LessOrEqual(t, d*d, 1, "pixel (%d,%d) channel %d: got %v want %v", c.x, c.y, k, got, want)
-		}
-	}
-	require.Equal(t, uniform(4, 4, grey).Pix, crop.Pix, "overlay must not change its input")
-	require.Equal(t, crop.Pix, overlay(crop, &heatMap{Grid: 3, V: []float32{1}}).Pix)
-
-	require.Equal(t, color.RGBA{0, 0, 160, 255}, heatColour(0))
-	require.Equal(t, color.RGBA{230, 20, 0, 255}, heatColour(1))
-	require.Equal(t, heatColour(1), heatColour(7), "clamped")
-}
-
 // TestRender: the image region holds the crop scaled by nearest neighbour
 // (each crop pixel a block), the overlay changes it, and the ranking draws
 // text and score bars whose filled length follows the score.
@@ -78,7 +51,7 @@ func TestRender(t *testing.T) {
 	}
 	v := &view{Name: "x.png", Pos: 1, Count: 3, Crop: crop, Engine: "test engine",
 		Preds: []classify.Prediction{{Label: "first", Score: 0.75}, {Label: "second", Score: 0.25}},
-		Heat:  &heatMap{Grid: 2, V: []float32{1, 0, 0, 0}, Name: "test"}}
+		Heat:  &explain.Map{Method: explain.Rollout, Token: "cls", Head: -1, Rows: 2, Cols: 2, Values: []float64{1, 0, 0, 0}}}
 	var p painter
 	frame := image.NewRGBA(image.Rect(0, 0, w, h))
 	p.render(frame, v)
