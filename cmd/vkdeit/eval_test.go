@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"image/png"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -195,4 +198,21 @@ func atof(t *testing.T, s string) float64 {
 	x, err := strconv.ParseFloat(s, 64)
 	require.NoError(t, err)
 	return x
+}
+
+// TestEvalInterrupted: a signal stops eval with the signal's exit status
+// and leaves none of its output files, not even partial ones.
+func TestEvalInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(interrupted{syscall.SIGINT})
+	var out, errb bytes.Buffer
+	code := newEnv(nil, &out, &errb).run(ctx, []string{"eval", "-m", trainedModel, "-d", "cpu", "-o", filepath.Join(dir, "r.json"),
+		"--predictions", filepath.Join(dir, "p.csv"), "--confusion", filepath.Join(dir, "c.csv"), trainedTest})
+	require.Equal(t, 130, code, errb.String())
+	require.Contains(t, errb.String(), "vkdeit: interrupted (interrupt)\n")
+	left, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, left)
+	require.Empty(t, out.String())
 }
