@@ -21,7 +21,7 @@ TEST_ENV := VKDEIT_VALIDATION=1 \
             VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT
 FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
-FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/checkpoint:FuzzSniff loader/checkpoint:FuzzTorchZip loader/checkpoint:FuzzTorchLegacy loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF loader/imageio:FuzzPreprocessorConfig loader/hub:FuzzRepoID loader/hub:FuzzHubHeaders deit:FuzzHFConfig deit:FuzzLayout server:FuzzParseREST server:FuzzScanREST server:FuzzCheckInferWire
+FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/checkpoint:FuzzSniff loader/checkpoint:FuzzTorchZip loader/checkpoint:FuzzTorchLegacy loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF loader/imageio:FuzzPreprocessorConfig loader/hub:FuzzRepoID loader/hub:FuzzHubHeaders deit:FuzzHFConfig deit:FuzzLayout server:FuzzParseREST server:FuzzScanREST server:FuzzCheckInferWire eval:FuzzParseLabels eval:FuzzImageNetGroundTruth
 
 .PHONY: help deps build view test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean test-coopmat
 

@@ -6,19 +6,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// paramCount is the number of values in w.
-func paramCount(w *Weights) int {
-	n := len(w.PatchW) + len(w.PatchB) + len(w.Special) + len(w.Pos) + len(w.NormG) + len(w.NormB) +
-		len(w.ClsW) + len(w.ClsB) + len(w.DistW) + len(w.DistB)
-	for _, l := range w.Layers {
-		for _, s := range [][]float32{l.LN1G, l.LN1B, l.QW, l.QB, l.KW, l.KB, l.VW, l.VB, l.ProjW, l.ProjB,
-			l.LN2G, l.LN2B, l.FC1W, l.FC1B, l.FC2W, l.FC2B} {
-			n += len(s)
-		}
-	}
-	return n
-}
-
 // TestPresets checks every preset against docs/model.md, including the
 // parameter counts listed there (which pin down the token counts).
 func TestPresets(t *testing.T) {
@@ -66,7 +53,7 @@ func TestPresets(t *testing.T) {
 			closed := (D*3*16*16 + D) + 12*perLayer + tc.special*D + tc.tokens*D + 2*D + heads*(1000*D+1000)
 			require.Equal(t, tc.params, closed)
 			if !tc.skipParams {
-				require.Equal(t, tc.params, paramCount(RandomWeights(c, 1)))
+				require.Equal(t, tc.params, RandomWeights(c, 1).Count())
 			}
 		})
 	}

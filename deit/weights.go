@@ -551,3 +551,20 @@ func (w *Weights) check(cfg Config) error {
 	}
 	return nil
 }
+
+// Count is the number of parameters in w (every weight, bias, gain, token
+// and position value), what timm reports as param_count.
+func (w *Weights) Count() int {
+	if w == nil {
+		return 0
+	}
+	n := len(w.PatchW) + len(w.PatchB) + len(w.Special) + len(w.Pos) + len(w.NormG) + len(w.NormB) +
+		len(w.ClsW) + len(w.ClsB) + len(w.DistW) + len(w.DistB)
+	for _, l := range w.Layers {
+		for _, s := range [][]float32{l.LN1G, l.LN1B, l.QW, l.QB, l.KW, l.KB, l.VW, l.VB, l.ProjW, l.ProjB,
+			l.LN2G, l.LN2B, l.FC1W, l.FC1B, l.FC2W, l.FC2B} {
+			n += len(s)
+		}
+	}
+	return n
+}

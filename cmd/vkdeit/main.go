@@ -149,6 +149,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"classify", "classify images: top-k labels and scores per image", runClassify},
+		{"eval", "accuracy on labeled images: top-1/top-5, per class, confusion matrix", runEval},
 		{"embed", "image embeddings: the final [CLS] (and [DIST]) hidden state", runEmbed},
 		{"explain", "attention maps: where the model looks in each image (png overlay, npy, json)", runExplain},
 		{"serve", "serve the model over the Open Inference Protocol (REST and gRPC)", runServe},
