@@ -35,7 +35,7 @@ type batcher struct {
 	per      int // pixel values per image
 	rowL     int // logits per image
 	rowE     int // embedding values per image (HeadTokens × Hidden)
-	met      *metrics
+	met      *modelMetrics
 	log      *slog.Logger
 
 	queued atomic.Int64 // admitted images not yet handed to a batch
@@ -58,7 +58,7 @@ type batcher struct {
 }
 
 // newBatcher returns a stopped batcher; start launches its goroutines.
-func newBatcher(eng engine.Engine, cfg deit.Config, maxBatch int, maxDelay time.Duration, maxQueue int, met *metrics, log *slog.Logger) *batcher {
+func newBatcher(eng engine.Engine, cfg deit.Config, maxBatch int, maxDelay time.Duration, maxQueue int, met *modelMetrics, log *slog.Logger) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &batcher{
 		eng: eng, maxBatch: maxBatch, maxDelay: maxDelay, maxQueue: int64(maxQueue),

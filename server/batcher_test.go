@@ -119,8 +119,8 @@ func gated(t testing.TB, m *deit.Model, maxBatch int) *testEngine {
 // handed to the engine.
 func waitQueued(t testing.TB, ts *testServer, n int64) {
 	t.Helper()
-	require.Eventually(t, func() bool { return ts.b.queued.Load() == n }, 10*time.Second, time.Millisecond,
-		"queued %d, want %d", ts.b.queued.Load(), n)
+	require.Eventually(t, func() bool { return ts.initial.b.queued.Load() == n }, 10*time.Second, time.Millisecond,
+		"queued %d, want %d", ts.initial.b.queued.Load(), n)
 }
 
 func TestBatchesForm(t *testing.T) {
@@ -313,7 +313,7 @@ func TestQueueFull(t *testing.T) {
 	require.Equal(t, 200, b.status)
 	require.Equal(t, bits(want[20:]), bits(b.logits))
 	require.Equal(t, []int{2, 2, 2}, eng.calls())
-	require.Equal(t, int64(0), ts.b.queued.Load())
+	require.Equal(t, int64(0), ts.initial.b.queued.Load())
 }
 
 func TestDeadlinesAndCancellation(t *testing.T) {
@@ -333,14 +333,14 @@ func TestDeadlinesAndCancellation(t *testing.T) {
 			require.NoError(t, a.err, c.name)
 			require.Equal(t, 504, a.status, c.name)
 		}
-		require.Equal(t, int64(0), ts.b.queued.Load(), "expired requests give their places back")
+		require.Equal(t, int64(0), ts.initial.b.queued.Load(), "expired requests give their places back")
 	})
 	t.Run("client deadline", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		a := grpcClient(ctx, ts, px, 1)
 		require.Equal(t, codes.DeadlineExceeded, a.code)
-		require.Eventually(t, func() bool { return ts.b.queued.Load() == 0 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return ts.initial.b.queued.Load() == 0 }, 5*time.Second, time.Millisecond)
 	})
 	t.Run("client cancels", func(t *testing.T) {
 		for _, c := range clients {
@@ -364,11 +364,11 @@ func TestDeadlinesAndCancellation(t *testing.T) {
 	// The client whose deadline passed counts as canceled or as deadline
 	// exceeded, whichever the server noticed first.
 	rest := func() float64 {
-		return counterValue(t, ts, `vkdeit_inference_requests_total{code="499",protocol="rest"}`)
+		return counterValue(t, ts, `vkdeit_inference_requests_total{code="499",model="tiny",protocol="rest"}`)
 	}
 	grpc := func() float64 {
-		return max(counterValue(t, ts, `vkdeit_inference_requests_total{code="Canceled",protocol="grpc"}`), 0) +
-			max(counterValue(t, ts, `vkdeit_inference_requests_total{code="DeadlineExceeded",protocol="grpc"}`), 0)
+		return max(counterValue(t, ts, `vkdeit_inference_requests_total{code="Canceled",model="tiny",protocol="grpc"}`), 0) +
+			max(counterValue(t, ts, `vkdeit_inference_requests_total{code="DeadlineExceeded",model="tiny",protocol="grpc"}`), 0)
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if rest() == 2 && grpc() == 3 {
@@ -377,7 +377,7 @@ func TestDeadlinesAndCancellation(t *testing.T) {
 	}
 	require.Equal(t, 2.0, rest(), "REST cancellations are counted")
 	require.Equal(t, 3.0, grpc(), "gRPC timeouts and cancellations are counted")
-	require.Equal(t, 3.0, counterValue(t, ts, `vkdeit_inference_requests_total{code="504",protocol="rest"}`), "REST timeouts are counted")
+	require.Equal(t, 3.0, counterValue(t, ts, `vkdeit_inference_requests_total{code="504",model="tiny",protocol="rest"}`), "REST timeouts are counted")
 }
 
 func TestShutdownUnderLoad(t *testing.T) {

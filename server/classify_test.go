@@ -85,5 +85,5 @@ func TestClassify(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
-	require.Equal(t, 5.0, counterValue(t, ts, `vkdeit_inference_requests_total{code="200",protocol="rest"}`))
+	require.Equal(t, 5.0, counterValue(t, ts, `vkdeit_inference_requests_total{code="200",model="tiny",protocol="rest"}`))
 }

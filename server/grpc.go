@@ -31,11 +31,25 @@ func grpcError(err error) error {
 	return status.Error(ae.kind.grpcCode(), ae.msg)
 }
 
+// modelLabelKey carries, in a ModelInfer call's context, where its
+// handler writes the model the request named (for the metrics' label).
+type modelLabelKey struct{}
+
+// setModelLabel records the model a ModelInfer request named.
+func setModelLabel(ctx context.Context, name string) {
+	if p, ok := ctx.Value(modelLabelKey{}).(*string); ok {
+		*p = name
+	}
+}
+
 // grpcRecover is the unary interceptor: it turns a panic into INTERNAL,
 // maps errors to status codes, and records ModelInfer calls in the
-// metrics and the debug log.
+// metrics and the log (at debug; at info with the error's text when
+// refused as the client's fault).
 func (s *Server) grpcRecover(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 	t0 := time.Now()
+	model := new(string)
+	ctx = context.WithValue(ctx, modelLabelKey{}, model)
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("grpc handler panic", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
@@ -48,12 +62,19 @@ func (s *Server) grpcRecover(ctx context.Context, req any, info *grpc.UnaryServe
 		if ctx.Err() != nil && code != codes.OK && code != codes.DeadlineExceeded {
 			code = codes.Canceled
 		}
-		if code == codes.Internal {
-			s.log.Error("request failed", "protocol", "grpc", "err", err)
+		label := s.metricModel(*model)
+		took := time.Since(t0).Seconds()
+		s.met.requests.WithLabelValues(label, "grpc", code.String()).Inc()
+		s.met.duration.WithLabelValues(label, "grpc").Observe(took)
+		attrs := []any{"protocol", "grpc", "model", label, "method", info.FullMethod, "code", code.String(), "took_s", took}
+		switch code {
+		case codes.Internal:
+			s.log.Error("request failed", append(attrs, "err", err)...)
+		case codes.InvalidArgument, codes.NotFound, codes.ResourceExhausted:
+			s.log.Info("request refused", append(attrs, "error", status.Convert(err).Message())...)
+		default:
+			s.log.Debug("request", attrs...)
 		}
-		s.met.requests.WithLabelValues("grpc", code.String()).Inc()
-		s.met.duration.WithLabelValues("grpc").Observe(time.Since(t0).Seconds())
-		s.log.Debug("request", "protocol", "grpc", "method", info.FullMethod, "code", code.String(), "took", time.Since(t0))
 	}()
 	resp, err = h(ctx, req)
 	return resp, grpcError(err)
@@ -71,10 +92,11 @@ func (g *grpcService) ServerReady(context.Context, *inference.ServerReadyRequest
 
 // ModelReady implements inference.GRPCInferenceServiceServer.
 func (g *grpcService) ModelReady(_ context.Context, r *inference.ModelReadyRequest) (*inference.ModelReadyResponse, error) {
-	if err := g.s.checkModel(r.GetName(), r.GetVersion()); err != nil {
+	md, err := g.s.lookup(r.GetName(), r.GetVersion())
+	if err != nil {
 		return nil, err
 	}
-	return &inference.ModelReadyResponse{Ready: g.s.Ready()}, nil
+	return &inference.ModelReadyResponse{Ready: md.ready() && g.s.serving.Load()}, nil
 }
 
 // ServerMetadata implements inference.GRPCInferenceServiceServer.
@@ -84,10 +106,11 @@ func (g *grpcService) ServerMetadata(context.Context, *inference.ServerMetadataR
 
 // ModelMetadata implements inference.GRPCInferenceServiceServer.
 func (g *grpcService) ModelMetadata(_ context.Context, r *inference.ModelMetadataRequest) (*inference.ModelMetadataResponse, error) {
-	if err := g.s.checkModel(r.GetName(), r.GetVersion()); err != nil {
+	m, err := g.s.lookup(r.GetName(), r.GetVersion())
+	if err != nil {
 		return nil, err
 	}
-	md := g.s.modelMetadata()
+	md := m.metadata()
 	conv := func(ts []tensorMeta) []*inference.ModelMetadataResponse_TensorMetadata {
 		out := make([]*inference.ModelMetadataResponse_TensorMetadata, len(ts))
 		for i, t := range ts {
@@ -114,29 +137,96 @@ func (g *grpcService) ModelInfer(ctx context.Context, r *inference.ModelInferReq
 	return s.modelInfer(ctx, r, c)
 }
 
+// ModelConfig implements inference.GRPCInferenceServiceServer: Triton's
+// model configuration, as GET /v2/models/NAME/config has it.
+func (g *grpcService) ModelConfig(_ context.Context, r *inference.ModelConfigRequest) (*inference.ModelConfigResponse, error) {
+	md, err := g.s.lookup(r.GetName(), r.GetVersion())
+	if err != nil {
+		return nil, err
+	}
+	c := md.config(g.s.opts)
+	io := func(t modelIOJSON) (inference.DataType, inference.ModelInput_Format) {
+		return inference.DataType(inference.DataType_value[t.DataType]), inference.ModelInput_Format(inference.ModelInput_Format_value[t.Format])
+	}
+	pc := &inference.ModelConfig{Name: c.Name, Platform: c.Platform, Backend: c.Backend, MaxBatchSize: int32(c.MaxBatchSize),
+		DynamicBatching: &inference.ModelDynamicBatching{PreferredBatchSize: c.DynamicBatching.PreferredBatchSize,
+			MaxQueueDelayMicroseconds: c.DynamicBatching.MaxQueueDelayMicroseconds}}
+	for _, t := range c.Input {
+		dt, f := io(t)
+		pc.Input = append(pc.Input, &inference.ModelInput{Name: t.Name, DataType: dt, Format: f, Dims: t.Dims, Optional: t.Optional})
+	}
+	for _, t := range c.Output {
+		dt, _ := io(t)
+		pc.Output = append(pc.Output, &inference.ModelOutput{Name: t.Name, DataType: dt, Dims: t.Dims})
+	}
+	return &inference.ModelConfigResponse{Config: pc}, nil
+}
+
+// RepositoryIndex implements inference.GRPCInferenceServiceServer.
+func (g *grpcService) RepositoryIndex(_ context.Context, r *inference.RepositoryIndexRequest) (*inference.RepositoryIndexResponse, error) {
+	idx, err := g.s.index(r.GetReady())
+	if err != nil {
+		return nil, err
+	}
+	resp := &inference.RepositoryIndexResponse{}
+	for _, e := range idx {
+		resp.Models = append(resp.Models, &inference.RepositoryIndexResponse_ModelIndex{Name: e.Name, Version: e.Version, State: e.State, Reason: e.Reason})
+	}
+	return resp, nil
+}
+
+// RepositoryModelLoad implements inference.GRPCInferenceServiceServer.
+func (g *grpcService) RepositoryModelLoad(_ context.Context, r *inference.RepositoryModelLoadRequest) (*inference.RepositoryModelLoadResponse, error) {
+	if len(r.GetParameters()) > 0 {
+		return nil, errorf(kindBadRequest, "load takes no parameters")
+	}
+	if err := g.s.load(g.s.life, r.GetModelName()); err != nil {
+		return nil, err
+	}
+	return &inference.RepositoryModelLoadResponse{}, nil
+}
+
+// RepositoryModelUnload implements inference.GRPCInferenceServiceServer.
+func (g *grpcService) RepositoryModelUnload(_ context.Context, r *inference.RepositoryModelUnloadRequest) (*inference.RepositoryModelUnloadResponse, error) {
+	if len(r.GetParameters()) > 0 {
+		return nil, errorf(kindBadRequest, "unload takes no parameters")
+	}
+	if err := g.s.unload(r.GetModelName()); err != nil {
+		return nil, err
+	}
+	return &inference.RepositoryModelUnloadResponse{}, nil
+}
+
 // modelInfer answers a decoded ModelInferRequest, charging the tensors it
 // decodes to c. Inputs come in raw_input_contents or in contents
 // (fp32_contents for pixel_values, bytes_contents for image); the answer
 // uses the same form as the request: raw_output_contents for raw inputs,
 // fp32_contents otherwise.
 func (s *Server) modelInfer(ctx context.Context, r *inference.ModelInferRequest, c *claim) (*inference.ModelInferResponse, error) {
-	if err := s.checkModel(r.GetModelName(), r.GetModelVersion()); err != nil {
-		return nil, err
-	}
-	req, raw, err := s.parseGRPC(r, c)
+	setModelLabel(ctx, r.GetModelName())
+	md, err := s.lookupReady(r.GetModelName(), r.GetModelVersion())
 	if err != nil {
 		return nil, err
 	}
-	logits, emb, err := s.infer(ctx, req)
+	req, raw, err := md.parseGRPC(r, c)
 	if err != nil {
 		return nil, err
 	}
-	resp := &inference.ModelInferResponse{ModelName: s.opts.Name, ModelVersion: s.opts.Version, Id: r.GetId()}
-	for _, t := range s.outputs(req, logits, emb) {
-		o := &inference.ModelInferResponse_InferOutputTensor{Name: t.name, Datatype: typeFP32, Shape: t.shape}
-		if raw {
+	logits, emb, err := s.infer(ctx, md, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := &inference.ModelInferResponse{ModelName: md.name, ModelVersion: md.version, Id: r.GetId()}
+	for _, t := range md.outputs(req, logits, emb) {
+		o := &inference.ModelInferResponse_InferOutputTensor{Name: t.name, Datatype: t.datatype(), Shape: t.shape}
+		switch {
+		case raw && t.bytes != nil:
+			resp.RawOutputContents = append(resp.RawOutputContents, appendBytesElems(nil, t.bytes))
+		case raw:
 			resp.RawOutputContents = append(resp.RawOutputContents, appendFP32(nil, t.data))
-		} else {
+		case t.bytes != nil:
+			o.Contents = &inference.InferTensorContents{BytesContents: t.bytes}
+		default:
 			o.Contents = &inference.InferTensorContents{Fp32Contents: t.data}
 		}
 		resp.Outputs = append(resp.Outputs, o)
@@ -146,14 +236,14 @@ func (s *Server) modelInfer(ctx context.Context, r *inference.ModelInferRequest,
 
 // parseGRPC decodes a ModelInferRequest, charging the pixels it decodes
 // to c; raw reports whether its input came in raw_input_contents.
-func (s *Server) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *request, raw bool, err error) {
+func (md *model) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *request, raw bool, err error) {
 	ins := r.GetInputs()
 	if len(ins) != 1 {
 		return nil, false, errorf(kindBadRequest, "%d inputs; a request has exactly one: %s or %s", len(ins), inputPixels, inputImage)
 	}
 	in := ins[0]
 	req = &request{id: r.GetId()}
-	if req.n, err = s.inputShape(in.GetName(), in.GetDatatype(), in.GetShape()); err != nil {
+	if req.n, err = md.inputShape(in.GetName(), in.GetDatatype(), in.GetShape()); err != nil {
 		return nil, false, err
 	}
 	raws := r.GetRawInputContents()
@@ -169,7 +259,7 @@ func (s *Server) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *reque
 	contents := in.GetContents()
 	switch in.GetName() {
 	case inputPixels:
-		count := s.pixelCount(req.n)
+		count := md.pixelCount(req.n)
 		if raw {
 			req.pixels, err = decodeFP32(in.GetName(), raws[0], count, c)
 		} else if got := len(contents.GetFp32Contents()); got != count {
@@ -178,7 +268,7 @@ func (s *Server) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *reque
 			req.pixels = contents.GetFp32Contents()
 		}
 		if err == nil {
-			err = s.checkFinite(in.GetName(), req.pixels)
+			err = md.checkFinite(in.GetName(), req.pixels)
 		}
 	case inputImage:
 		if raw {
@@ -196,8 +286,20 @@ func (s *Server) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *reque
 	for i, o := range r.GetOutputs() {
 		names[i] = o.GetName()
 	}
-	if req.outputs, err = s.checkOutputs(names); err != nil {
+	if req.outputs, err = md.checkOutputs(names); err != nil {
 		return nil, false, err
+	}
+	req.classes = make([]int, len(req.outputs))
+	for i, o := range r.GetOutputs() {
+		p, ok := o.GetParameters()[paramClassification]
+		if !ok {
+			continue
+		}
+		k, isInt := p.GetParameterChoice().(*inference.InferParameter_Int64Param)
+		if !isInt || k.Int64Param < 1 {
+			return nil, false, errorf(kindBadRequest, "output %s: parameter %s must be an int64_param of at least 1 (the number of classes to report)", o.GetName(), paramClassification)
+		}
+		req.classes[i] = int(min(k.Int64Param, md.outputWidth(o.GetName())))
 	}
 	return req, raw, nil
 }

@@ -72,7 +72,7 @@ func (s *Server) modelInferHandler(srv any, ctx context.Context, dec func(any) e
 		if err := c.grow(2 * int64(len(wire))); err != nil {
 			return nil, err
 		}
-		if err := checkInferWire(wire, len(s.outputNames()), s.opts.MaxQueue); err != nil {
+		if err := checkInferWire(wire, maxOutputNames, s.opts.MaxQueue); err != nil {
 			return nil, err
 		}
 		r := new(inference.ModelInferRequest)

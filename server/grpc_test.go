@@ -41,7 +41,7 @@ func TestGRPCHealthAndMetadata(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "vkdeit", sm.GetName())
 	require.Equal(t, "v9", sm.GetVersion())
-	require.Equal(t, []string{"binary_tensor_data"}, sm.GetExtensions())
+	require.Equal(t, []string{"binary_tensor_data", "classification", "model_configuration", "model_repository"}, sm.GetExtensions())
 
 	for _, v := range []string{"", "1"} {
 		mr, err := c.ModelReady(ctx, &inference.ModelReadyRequest{Name: "tiny", Version: v})

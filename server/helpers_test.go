@@ -46,6 +46,10 @@ type testEngine struct {
 	entered chan int      // when set, gets each call's batch size as it starts
 	fail    error
 	panics  bool
+	// warm lets a server started by startServer warm the engine up (it
+	// skips warm-up on a testEngine otherwise, so that gates and call
+	// counts see requests only).
+	warm bool
 }
 
 func (e *testEngine) begin(ctx context.Context, B int) error {
@@ -76,6 +80,9 @@ func (e *testEngine) Run(ctx context.Context, px []float32, B int, taps deit.Tap
 	return e.Engine.Run(ctx, px, B, taps)
 }
 
+// skipWarm reports whether a server on e should skip warm-up (see warm).
+func (e *testEngine) skipWarm() bool { return !e.warm }
+
 func (e *testEngine) calls() []int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -103,6 +110,9 @@ func startServer(t testing.TB, m *deit.Model, e engine.Engine, opts Options) *te
 // before it serves (nil: none).
 func startServerWith(t testing.TB, m *deit.Model, e engine.Engine, opts Options, hook func(*Server)) *testServer {
 	t.Helper()
+	if te, ok := e.(interface{ skipWarm() bool }); ok && te.skipWarm() {
+		opts.SkipWarmup = true
+	}
 	s, err := New(m, e, opts)
 	require.NoError(t, err)
 	if hook != nil {

@@ -44,17 +44,17 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 200, status)
 
 	for series, want := range map[string]float64{
-		`vkdeit_inference_requests_total{code="200",protocol="rest"}`: 1,
-		`vkdeit_inference_requests_total{code="400",protocol="rest"}`: 1,
-		`vkdeit_inference_requests_total{code="OK",protocol="grpc"}`:  1,
-		`vkdeit_inference_images_total`:                               7,
-		`vkdeit_inference_batches_total`:                              3,
-		`vkdeit_inference_queue_depth`:                                0,
-		`vkdeit_inference_queue_seconds_count`:                        2,
-		`vkdeit_inference_compute_seconds_count`:                      3,
-		`vkdeit_inference_batch_size_sum`:                             7,
-		`vkdeit_inference_request_seconds_count{protocol="rest"}`:     2,
-		`vkdeit_inference_preprocess_seconds_count`:                   0,
+		`vkdeit_inference_requests_total{code="200",model="tiny",protocol="rest"}`: 1,
+		`vkdeit_inference_requests_total{code="400",model="tiny",protocol="rest"}`: 1,
+		`vkdeit_inference_requests_total{code="OK",model="tiny",protocol="grpc"}`:  1,
+		`vkdeit_inference_images_total{model="tiny"}`:                              7,
+		`vkdeit_inference_batches_total{model="tiny"}`:                             3,
+		`vkdeit_inference_queue_depth{model="tiny"}`:                               0,
+		`vkdeit_inference_queue_seconds_count{model="tiny"}`:                       2,
+		`vkdeit_inference_compute_seconds_count{model="tiny"}`:                     3,
+		`vkdeit_inference_batch_size_sum{model="tiny"}`:                            7,
+		`vkdeit_inference_request_seconds_count{model="tiny",protocol="rest"}`:     2,
+		`vkdeit_inference_preprocess_seconds_count{model="tiny"}`:                  0,
 	} {
 		require.Equal(t, want, counterValue(t, ts, series), series)
 	}

@@ -24,9 +24,9 @@ const Off = "off"
 // Options configure a Server. The zero value of every field means its
 // default.
 type Options struct {
-	// Name is the model's name in URLs and gRPC requests (default "deit";
-	// `vkdeit serve` derives one from its --model argument). It may not
-	// contain "/".
+	// Name is the name of the model given to New in URLs and gRPC
+	// requests (default "deit"; `vkdeit serve` derives one from its
+	// --model argument). It may not contain "/".
 	Name string
 	// Version is the model version served (default "1"). Requests may name
 	// it or leave it out.
@@ -61,7 +61,8 @@ type Options struct {
 	// ahead of the engine (default GOMAXPROCS).
 	Workers int
 	// MaxRequestBytes bounds a request body or gRPC message (default: a
-	// JSON request of MaxBatch images at 16 bytes a value, at least 32 MiB).
+	// JSON request of MaxBatch images at 16 bytes a value, at least 32
+	// MiB; images of 3×384×384 for a server of repository models only).
 	MaxRequestBytes int64
 	// Decode controls image decoding for image inputs (EXIF orientation),
 	// as for `vkdeit classify`.
@@ -75,12 +76,22 @@ type Options struct {
 	// timeout is derived: ReadTimeout + Timeout + 10s.
 	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
 
+	// Repository, when set, is a model repository: the server loads all
+	// its models when it starts and loads and unloads them on request
+	// (Triton's model repository extension). Each model gets its own
+	// queue of MaxQueue images and MaxBatch batches.
+	Repository Repository
+	// SkipWarmup turns a model ready as soon as it is loaded, without
+	// running every batch size once first (for tests that count engine
+	// calls).
+	SkipWarmup bool
+
 	// Logger receives the server's logs (default: discard).
 	Logger *slog.Logger
 }
 
 // withDefaults returns o with every zero field set, or why o is unusable
-// with engine e.
+// with engine e (nil for a server of repository models only).
 func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -109,13 +120,16 @@ func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	if o.HTTPAddr == Off && o.GRPCAddr == Off {
 		return o, errors.New("both HTTP and gRPC are off")
 	}
-	em := e.MaxBatch()
+	em := defaultRepoMaxBatch
+	if e != nil {
+		em = e.MaxBatch()
+	}
 	switch {
 	case o.MaxBatch == 0:
 		o.MaxBatch = em
 	case o.MaxBatch < 0:
 		return o, fmt.Errorf("max batch %d, want at least 1", o.MaxBatch)
-	case o.MaxBatch > em:
+	case o.MaxBatch > em && e != nil:
 		o.Logger.Warn("max batch lowered to what the engine was built for", "asked", o.MaxBatch, "max_batch", em)
 		o.MaxBatch = em
 	}
@@ -136,8 +150,12 @@ func (o Options) withDefaults(e engine.Engine) (Options, error) {
 		return o, fmt.Errorf("workers %d, want at least 1 (0: GOMAXPROCS)", o.Workers)
 	}
 	if o.MaxRequestBytes == 0 {
-		c := e.Config()
-		o.MaxRequestBytes = max(int64(o.MaxBatch)*int64(c.Channels*c.ImageSize*c.ImageSize)*16, 32<<20)
+		pixels := int64(3 * repoImageSize * repoImageSize)
+		if e != nil {
+			c := e.Config()
+			pixels = int64(c.Channels * c.ImageSize * c.ImageSize)
+		}
+		o.MaxRequestBytes = max(int64(o.MaxBatch)*pixels*16, 32<<20)
 	}
 	if o.MaxRequestBytes < 0 || o.MaxRequestBytes > 1<<31-1 {
 		return o, fmt.Errorf("max request size %d bytes, want 1 to 2 GiB", o.MaxRequestBytes)
@@ -155,6 +173,14 @@ func (o Options) withDefaults(e engine.Engine) (Options, error) {
 	}
 	return o, nil
 }
+
+// defaultRepoMaxBatch is MaxBatch's default for a server of repository
+// models only (the --max-batch default), and repoImageSize the image size
+// MaxRequestBytes' default assumes then (DeiT's largest, 384).
+const (
+	defaultRepoMaxBatch = 8
+	repoImageSize       = 384
+)
 
 // Options are the options s runs with: those given to New with every
 // default applied and MaxBatch lowered to the engine's.

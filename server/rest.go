@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,9 +38,11 @@ func (s *Server) httpHandler() http.Handler {
 			}
 		case strings.HasPrefix(p, "/v2/models/"):
 			s.routeModel(rec, r, strings.TrimPrefix(p, "/v2/models/"))
+		case strings.HasPrefix(p, "/v2/repository/"):
+			s.routeRepository(rec, r, strings.TrimPrefix(p, "/v2/repository/"))
 		case p == "/classify":
 			if s.allow(rec, r, http.MethodPost) {
-				s.countREST(rec, r, s.classify)
+				s.countREST(rec, r, s.defaultModel(r.URL.Query().Get("model")), s.classify)
 			}
 		case p == "/metrics":
 			if s.allow(rec, r, http.MethodGet) {
@@ -49,7 +54,7 @@ func (s *Server) httpHandler() http.Handler {
 	})
 }
 
-// routeModel serves /v2/models/NAME[/versions/V][/ready|/infer].
+// routeModel serves /v2/models/NAME[/versions/V][/ready|/infer|/config].
 func (s *Server) routeModel(w http.ResponseWriter, r *http.Request, rest string) {
 	parts := strings.Split(rest, "/")
 	name, version := parts[0], ""
@@ -59,7 +64,7 @@ func (s *Server) routeModel(w http.ResponseWriter, r *http.Request, rest string)
 	}
 	action := ""
 	switch {
-	case len(parts) == 1 && (parts[0] == "ready" || parts[0] == "infer"):
+	case len(parts) == 1 && (parts[0] == "ready" || parts[0] == "infer" || parts[0] == "config"):
 		action = parts[0]
 	case len(parts) > 0 && !(len(parts) == 1 && parts[0] == ""):
 		s.writeError(w, r, errorf(kindNotFound, "no endpoint %s", clip(r.URL.Path)))
@@ -72,32 +77,98 @@ func (s *Server) routeModel(w http.ResponseWriter, r *http.Request, rest string)
 	if !s.allow(w, r, method) {
 		return
 	}
-	if err := s.checkModel(name, version); err != nil {
-		if action == "infer" {
-			s.countREST(w, r, func(w http.ResponseWriter, r *http.Request) error { return err })
-		} else {
-			s.writeError(w, r, err)
-		}
+	if action == "infer" {
+		s.countREST(w, r, name, func(w http.ResponseWriter, r *http.Request) error {
+			md, err := s.lookupReady(name, version)
+			if err != nil {
+				return err
+			}
+			return s.restInfer(w, r, md)
+		})
+		return
+	}
+	md, err := s.lookup(name, version)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	switch action {
 	case "":
-		writeJSON(w, http.StatusOK, s.modelMetadata())
+		writeJSON(w, http.StatusOK, md.metadata())
+	case "config":
+		writeJSON(w, http.StatusOK, md.config(s.opts))
 	case "ready":
-		ready := s.Ready()
-		writeJSON(w, readyStatus(ready), map[string]any{"name": s.opts.Name, "ready": ready})
-	case "infer":
-		s.countREST(w, r, s.restInfer)
+		ready := md.ready() && s.serving.Load()
+		writeJSON(w, readyStatus(ready), map[string]any{"name": md.name, "ready": ready})
 	}
 }
 
-// checkModel reports a model name or version this server does not serve.
-func (s *Server) checkModel(name, version string) error {
-	if name != s.opts.Name {
-		return errorf(kindNotFound, "unknown model %s; this server serves %q", quote(name), s.opts.Name)
+// routeRepository serves Triton's model repository extension:
+// POST /v2/repository/index and /v2/repository/models/NAME/load|unload.
+func (s *Server) routeRepository(w http.ResponseWriter, r *http.Request, rest string) {
+	if !s.allow(w, r, http.MethodPost) {
+		return
 	}
-	if version != "" && version != s.opts.Version {
-		return errorf(kindNotFound, "model %q has no version %s; it has version %q", name, quote(version), s.opts.Version)
+	if rest == "index" {
+		var req struct {
+			Ready bool `json:"ready"`
+		}
+		if err := s.readSmallJSON(w, r, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		idx, err := s.index(req.Ready)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, idx)
+		return
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[0] != "models" || (parts[2] != "load" && parts[2] != "unload") {
+		s.writeError(w, r, errorf(kindNotFound, "no endpoint %s", clip(r.URL.Path)))
+		return
+	}
+	var req struct {
+		Parameters map[string]json.RawMessage `json:"parameters"`
+	}
+	if err := s.readSmallJSON(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.Parameters) > 0 {
+		s.writeError(w, r, errorf(kindBadRequest, "%s takes no parameters", parts[2]))
+		return
+	}
+	var err error
+	if parts[2] == "load" {
+		err = s.load(s.life, parts[1])
+	} else {
+		err = s.unload(parts[1])
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeBody(w, http.StatusOK, "application/json", nil)
+}
+
+// maxSmallJSON bounds the body of a repository request.
+const maxSmallJSON = 64 << 10
+
+// readSmallJSON decodes a repository request's optional JSON body (empty:
+// v unchanged).
+func (s *Server) readSmallJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSmallJSON))
+	if err != nil {
+		return errorf(kindTooLarge, "request body: %v (at most %d bytes)", err, maxSmallJSON)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return errorf(kindBadRequest, "malformed JSON request: %v", err)
 	}
 	return nil
 }
@@ -121,7 +192,7 @@ func (s *Server) serverMetadata(w http.ResponseWriter) {
 // serverName and serverExtensions are what server metadata reports.
 const serverName = "vkdeit"
 
-var serverExtensions = []string{"binary_tensor_data"}
+var serverExtensions = []string{"binary_tensor_data", "classification", "model_configuration", "model_repository"}
 
 // tensorMeta is a tensor in model metadata.
 type tensorMeta struct {
@@ -142,25 +213,29 @@ type modelMetadataJSON struct {
 // platform is the model platform reported in metadata.
 const platform = "vkdeit"
 
-// modelMetadata describes the model's tensors. A request uses exactly one
-// of the two inputs; -1 is the batch dimension.
-func (s *Server) modelMetadata() modelMetadataJSON {
-	c := s.cfg
-	md := modelMetadataJSON{
-		Name: s.opts.Name, Versions: []string{s.opts.Version}, Platform: platform,
+// metadata describes the model's tensors. A request uses exactly one of
+// the two inputs; -1 is the batch dimension.
+func (md *model) metadata() modelMetadataJSON {
+	c := md.cfg
+	out := modelMetadataJSON{
+		Name: md.name, Versions: []string{md.version}, Platform: platform,
 		Inputs: []tensorMeta{
 			{inputPixels, typeFP32, []int64{-1, int64(c.Channels), int64(c.ImageSize), int64(c.ImageSize)}},
 			{inputImage, typeBytes, []int64{-1}},
 		},
 	}
-	for _, n := range s.outputNames() {
-		width := int64(c.NumLabels)
-		if n == outputEmbedding || n == outputDistEmbedding {
-			width = int64(c.Hidden)
-		}
-		md.Outputs = append(md.Outputs, tensorMeta{n, typeFP32, []int64{-1, width}})
+	for _, n := range md.outputNames() {
+		out.Outputs = append(out.Outputs, tensorMeta{n, typeFP32, []int64{-1, md.outputWidth(n)}})
 	}
-	return md
+	return out
+}
+
+// outputWidth is an output's size per image.
+func (md *model) outputWidth(name string) int64 {
+	if name == outputEmbedding || name == outputDistEmbedding {
+		return int64(md.cfg.Hidden)
+	}
+	return int64(md.cfg.NumLabels)
 }
 
 // allow answers 405 (and returns false) for a method other than want;
@@ -178,22 +253,50 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, want string) bool
 	return false
 }
 
-// countREST runs an inference handler, answering its error, and records
-// the request in the metrics and the debug log.
-func (s *Server) countREST(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request) error) {
+// countREST runs an inference handler for the model named (as the client
+// named it: the metrics' model label), answering its error, and records
+// the request in the metrics and the log: at debug when answered, at info
+// with the error's text when refused as the client's fault (4xx).
+func (s *Server) countREST(w http.ResponseWriter, r *http.Request, model string, h func(http.ResponseWriter, *http.Request) error) {
 	s.activeREST.Add(1)
 	defer s.activeREST.Add(-1)
 	t0 := time.Now()
-	if err := h(w, r); err != nil {
+	err := h(w, r)
+	if err != nil {
 		s.writeError(w, r, err)
 	}
 	code := w.(*statusWriter).status
 	if r.Context().Err() != nil && code >= 500 {
 		code = statusClientClosed
 	}
-	s.met.requests.WithLabelValues("rest", strconv.Itoa(code)).Inc()
-	s.met.duration.WithLabelValues("rest").Observe(time.Since(t0).Seconds())
-	s.log.Debug("request", "protocol", "rest", "method", r.Method, "path", r.URL.Path, "status", code, "took", time.Since(t0), "remote", r.RemoteAddr)
+	model = s.metricModel(model)
+	took := time.Since(t0).Seconds()
+	s.met.requests.WithLabelValues(model, "rest", strconv.Itoa(code)).Inc()
+	s.met.duration.WithLabelValues(model, "rest").Observe(took)
+	attrs := []any{"protocol", "rest", "model", model, "method", r.Method, "path", r.URL.Path, "status", code, "took_s", took, "remote", r.RemoteAddr}
+	if err != nil && code >= 400 && code < 500 && code != statusClientClosed {
+		s.log.Info("request refused", append(attrs, "error", toAPIError(err).msg)...)
+	} else {
+		s.log.Debug("request", attrs...)
+	}
+}
+
+// metricModel is the model label of a request naming model: the name
+// itself when the server has (or had) that model, "" otherwise, so that
+// clients cannot grow the metrics with names of their own.
+func (s *Server) metricModel(name string) string {
+	s.mu.RLock()
+	_, ok := s.models[name]
+	s.mu.RUnlock()
+	if ok {
+		return name
+	}
+	if r := s.opts.Repository; r != nil && name != "" {
+		if names, err := r.Models(); err == nil && slices.Contains(names, name) {
+			return name
+		}
+	}
+	return ""
 }
 
 // writeError answers err as {"error": "..."} with its kind's status,

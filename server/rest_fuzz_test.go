@@ -34,7 +34,7 @@ func FuzzParseREST(f *testing.F) {
 		}
 		c := &claim{m: s.mem}
 		defer c.release()
-		req, binOut, err := s.parseREST(h, body, c)
+		req, binOut, err := s.initial.parseREST(h, body, c)
 		// Pixels are charged once their count matches: at most 4 bytes per
 		// value of 2 bytes or more of text ("0,"), or 4 bytes of binary.
 		require.LessOrEqual(t, c.bytes, 2*int64(len(body)), "memory charged for a %d-byte body", len(body))
@@ -46,7 +46,7 @@ func FuzzParseREST(f *testing.F) {
 		require.LessOrEqual(t, req.n, 8)
 		require.Equal(t, req.pixels == nil, req.images != nil, "exactly one input")
 		if req.pixels != nil {
-			require.Len(t, req.pixels, s.pixelCount(req.n))
+			require.Len(t, req.pixels, s.initial.pixelCount(req.n))
 		} else {
 			require.Len(t, req.images, req.n)
 		}

@@ -50,7 +50,7 @@ type restOutput struct {
 // read before the request takes an inference slot (readBody), so that
 // slow uploads hold no slot, and charged to the request memory budget with
 // the tensors decoded from it.
-func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) restInfer(w http.ResponseWriter, r *http.Request, md *model) error {
 	c := &claim{m: s.mem}
 	defer c.release()
 	body, err := s.readBody(w, r, c)
@@ -62,15 +62,15 @@ func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer leave()
-	req, binaryOut, err := s.parseREST(r.Header, body, c)
+	req, binaryOut, err := md.parseREST(r.Header, body, c)
 	if err != nil {
 		return err
 	}
-	logits, emb, err := s.infer(r.Context(), req)
+	logits, emb, err := s.infer(r.Context(), md, req)
 	if err != nil {
 		return err
 	}
-	return s.writeREST(w, req, s.outputs(req, logits, emb), binaryOut)
+	return md.writeREST(w, req, md.outputs(req, logits, emb), binaryOut)
 }
 
 // parseREST decodes an inference request body: JSON, JSON followed by
@@ -78,7 +78,7 @@ func (s *Server) restInfer(w http.ResponseWriter, r *http.Request) error {
 // image. binaryOut says, per requested output, whether to send it binary.
 // The JSON is checked by scanREST before it is decoded, and pixels are
 // allocated (and charged to c) once their count matches the shape.
-func (s *Server) parseREST(h http.Header, body []byte, c *claim) (req *request, binaryOut []bool, err error) {
+func (md *model) parseREST(h http.Header, body []byte, c *claim) (req *request, binaryOut []bool, err error) {
 	jsonPart, binPart := body, []byte(nil)
 	if v := h.Get(headerJSONLength); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -91,7 +91,7 @@ func (s *Server) parseREST(h http.Header, body []byte, c *claim) (req *request, 
 		}
 		jsonPart, binPart = body[:n], body[n:]
 	}
-	data, err := scanREST(jsonPart, len(s.outputNames()))
+	data, err := scanREST(jsonPart, len(md.outputNames()))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Server) parseREST(h http.Header, body []byte, c *claim) (req *request, 
 	in := rr.Inputs[0]
 	in.Data = data
 	req = &request{id: rr.ID}
-	if req.n, err = s.inputShape(in.Name, in.Datatype, in.Shape); err != nil {
+	if req.n, err = md.inputShape(in.Name, in.Datatype, in.Shape); err != nil {
 		return nil, nil, err
 	}
 	binSize, hasBin, err := intParam(in.Parameters, paramBinarySize, "input "+in.Name)
@@ -124,14 +124,14 @@ func (s *Server) parseREST(h http.Header, body []byte, c *claim) (req *request, 
 	}
 	switch in.Name {
 	case inputPixels:
-		count := s.pixelCount(req.n)
+		count := md.pixelCount(req.n)
 		if hasBin {
 			req.pixels, err = decodeFP32(in.Name, binPart, count, c)
 		} else {
 			req.pixels, err = parseJSONFloats(in.Name, in.Data, count, c)
 		}
 		if err == nil {
-			err = s.checkFinite(in.Name, req.pixels)
+			err = md.checkFinite(in.Name, req.pixels)
 		}
 	case inputImage:
 		if hasBin {
@@ -152,20 +152,30 @@ func (s *Server) parseREST(h http.Header, body []byte, c *claim) (req *request, 
 	for i, o := range rr.Outputs {
 		names[i] = o.Name
 	}
-	if req.outputs, err = s.checkOutputs(names); err != nil {
+	if req.outputs, err = md.checkOutputs(names); err != nil {
 		return nil, nil, err
 	}
 	binaryOut = make([]bool, len(req.outputs))
+	req.classes = make([]int, len(req.outputs))
 	for i := range binaryOut {
 		binaryOut[i] = allBinary
 		if i < len(rr.Outputs) {
-			b, set, err := boolParam(rr.Outputs[i].Parameters, paramBinary, "output "+rr.Outputs[i].Name)
+			where := "output " + rr.Outputs[i].Name
+			b, set, err := boolParam(rr.Outputs[i].Parameters, paramBinary, where)
 			if err != nil {
 				return nil, nil, err
 			}
 			if set {
 				binaryOut[i] = b
 			}
+			k, set, err := intParam(rr.Outputs[i].Parameters, paramClassification, where)
+			if err != nil {
+				return nil, nil, err
+			}
+			if set && k < 1 {
+				return nil, nil, errorf(kindBadRequest, "%s: parameter %s is %d, want at least 1 (the number of classes to report)", where, paramClassification, k)
+			}
+			req.classes[i] = int(min(k, int64(md.outputWidth(rr.Outputs[i].Name))))
 		}
 	}
 	return req, binaryOut, nil
@@ -232,12 +242,12 @@ func parseJSONBase64(name string, data []byte, n int) ([][]byte, error) {
 
 // writeREST answers an inference: JSON, or when some output goes binary,
 // the JSON header followed by those outputs' bytes in order.
-func (s *Server) writeREST(w http.ResponseWriter, req *request, outs []tensor, binaryOut []bool) error {
+func (md *model) writeREST(w http.ResponseWriter, req *request, outs []tensor, binaryOut []bool) error {
 	var js, bin []byte
 	js = append(js, `{"model_name":`...)
-	js = appendJSONString(js, s.opts.Name)
+	js = appendJSONString(js, md.name)
 	js = append(js, `,"model_version":`...)
-	js = appendJSONString(js, s.opts.Version)
+	js = appendJSONString(js, md.version)
 	if req.id != "" {
 		js = append(js, `,"id":`...)
 		js = appendJSONString(js, req.id)
@@ -249,7 +259,9 @@ func (s *Server) writeREST(w http.ResponseWriter, req *request, outs []tensor, b
 		}
 		js = append(js, `{"name":`...)
 		js = appendJSONString(js, t.name)
-		js = append(js, `,"datatype":"FP32","shape":[`...)
+		js = append(js, `,"datatype":"`...)
+		js = append(js, t.datatype()...)
+		js = append(js, `","shape":[`...)
 		for k, d := range t.shape {
 			if k > 0 {
 				js = append(js, ',')
@@ -257,12 +269,27 @@ func (s *Server) writeREST(w http.ResponseWriter, req *request, outs []tensor, b
 			js = strconv.AppendInt(js, d, 10)
 		}
 		js = append(js, ']')
-		if binaryOut[i] {
+		switch {
+		case binaryOut[i]:
+			n := len(bin)
+			if t.bytes != nil {
+				bin = appendBytesElems(bin, t.bytes)
+			} else {
+				bin = appendFP32(bin, t.data)
+			}
 			js = append(js, `,"parameters":{"binary_data_size":`...)
-			js = strconv.AppendInt(js, int64(4*len(t.data)), 10)
+			js = strconv.AppendInt(js, int64(len(bin)-n), 10)
 			js = append(js, '}')
-			bin = appendFP32(bin, t.data)
-		} else {
+		case t.bytes != nil:
+			js = append(js, `,"data":[`...)
+			for k, e := range t.bytes {
+				if k > 0 {
+					js = append(js, ',')
+				}
+				js = appendJSONString(js, string(e))
+			}
+			js = append(js, ']')
+		default:
 			js = append(js, `,"data":`...)
 			var err error
 			if js, err = appendJSONFloats(js, t.data); err != nil {

@@ -35,8 +35,8 @@ func TestRESTEndpoints(t *testing.T) {
 	}{
 		{"GET", "/v2/health/live", 200, `{"live":true}`, ""},
 		{"GET", "/v2/health/ready", 200, `{"ready":true}`, ""},
-		{"GET", "/v2", 200, `{"name":"vkdeit","version":"v9","extensions":["binary_tensor_data"]}`, ""},
-		{"GET", "/v2/", 200, `{"name":"vkdeit","version":"v9","extensions":["binary_tensor_data"]}`, ""},
+		{"GET", "/v2", 200, `{"name":"vkdeit","version":"v9","extensions":["binary_tensor_data","classification","model_configuration","model_repository"]}`, ""},
+		{"GET", "/v2/", 200, `{"name":"vkdeit","version":"v9","extensions":["binary_tensor_data","classification","model_configuration","model_repository"]}`, ""},
 		{"GET", "/v2/models/tiny", 200, `{"name":"tiny","versions":["1"],"platform":"vkdeit",
 			"inputs":[{"name":"pixel_values","datatype":"FP32","shape":[-1,3,32,32]},{"name":"image","datatype":"BYTES","shape":[-1]}],
 			"outputs":[{"name":"logits","datatype":"FP32","shape":[-1,10]},{"name":"probabilities","datatype":"FP32","shape":[-1,10]},

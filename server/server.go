@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,21 +22,28 @@ import (
 	"github.com/vkdeit/vkdeit/engine"
 )
 
-// Server serves one DeiT model over the Open Inference Protocol (KServe
-// v2): REST and gRPC, sharing one dynamic batcher, plus /classify and
-// Prometheus /metrics on the HTTP port. Build it with New, then call Run
-// (or Serve with listeners of your own) once; it returns after graceful
-// shutdown. The engine stays the caller's: close it after Run returns.
+// Server serves DeiT models over the Open Inference Protocol (KServe
+// v2): REST and gRPC, each model with its own dynamic batcher, plus
+// /classify, Prometheus /metrics and Triton's model configuration,
+// classification and model repository extensions. Build it with New, then
+// call Run (or Serve with listeners of your own) once; it returns after
+// graceful shutdown. An engine given to New stays the caller's: close it
+// after Run returns; engines from Options.Repository are the server's.
 type Server struct {
-	m    *deit.Model
-	eng  engine.Engine
-	cfg  deit.Config
 	opts Options
 	log  *slog.Logger
-
 	met  *metrics
-	b    *batcher
-	prep *prepPool
+
+	// mu guards models and failed; repoMu serializes loads and unloads.
+	mu     sync.RWMutex
+	models map[string]*model
+	// failed holds why the last load of a model failed, by name, until it
+	// loads.
+	failed map[string]string
+	repoMu sync.Mutex
+	// initial is the model given to New, warmed up by Serve.
+	initial *model
+
 	// slots bounds inference requests in progress: REST ones once their
 	// body is read, gRPC ones before their message is (each admitted one
 	// holds a queue place too).
@@ -52,13 +60,17 @@ type Server struct {
 	// message receipts still going on end then.
 	drainCut context.Context
 	cutDrain context.CancelFunc
+	// life is canceled when shutdown begins: loads and warm-ups end.
+	life    context.Context
+	endLife context.CancelFunc
 
 	httpSrv *http.Server
 	grpcSrv *grpc.Server
 	health  *health.Server
 
 	started  atomic.Bool
-	ready    atomic.Bool // listening and not draining
+	serving  atomic.Bool // listening and not draining
+	warm     atomic.Bool // the startup loads and warm-ups are done
 	draining atomic.Bool
 	// activeREST counts REST inference handlers until their answer is
 	// written, so that a forced shutdown lets them finish writing.
@@ -71,30 +83,32 @@ type Server struct {
 }
 
 // New returns a server for model m running on engine e (built for m, by
-// engine.New for instance), configured by opts. It starts nothing.
+// engine.New for instance), served as Options.Name, configured by opts.
+// m and e may both be nil when opts.Repository is set: the server then
+// serves the repository's models only. New starts nothing: Serve listens
+// first, then warms the model up and loads the repository's.
 func New(m *deit.Model, e engine.Engine, opts Options) (*Server, error) {
-	if m == nil || e == nil {
+	if (m == nil) != (e == nil) || (m == nil && opts.Repository == nil) {
 		return nil, errors.New("server: nil model or engine")
-	}
-	cfg := m.Config
-	if ec := e.Config(); ec.Hidden != cfg.Hidden || ec.NumLabels != cfg.NumLabels || ec.ImageSize != cfg.ImageSize ||
-		ec.Channels != cfg.Channels || ec.HeadTokens() != cfg.HeadTokens() {
-		return nil, errors.New("server: the engine was built for another model")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("server: model config: %w", err)
 	}
 	opts, err := opts.withDefaults(e)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{m: m, eng: e, cfg: cfg, opts: opts, log: opts.Logger, listening: make(chan struct{}),
+	s := &Server{opts: opts, log: opts.Logger, listening: make(chan struct{}),
+		models: map[string]*model{}, failed: map[string]string{},
 		slots: make(chan struct{}, opts.MaxQueue), mem: &memBudget{limit: inflightFactor * opts.MaxRequestBytes},
 		grpcRecv: make(chan struct{}, inflightFactor), pace: defaultPace}
 	s.drainCut, s.cutDrain = context.WithCancel(context.Background())
+	s.life, s.endLife = context.WithCancel(context.Background())
 	s.met = newMetrics(opts.MaxBatch)
-	s.b = newBatcher(e, cfg, opts.MaxBatch, opts.MaxDelay, opts.MaxQueue, s.met, s.log)
-	s.prep = newPrepPool(m, opts.Decode, opts.Workers, s.log)
+	if m != nil {
+		md, err := s.newModel(opts.Name, m, e, false)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.models[md.name], s.initial = md, md
+	}
 	s.httpSrv = &http.Server{
 		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -156,11 +170,25 @@ func (s *Server) enter() (leave func(), err error) {
 // with its default applied).
 func (s *Server) DrainTimeout() time.Duration { return s.opts.DrainTimeout }
 
-// Name is the model name the server answers to.
+// Name is the name of the model given to New (Options.Name).
 func (s *Server) Name() string { return s.opts.Name }
 
-// Ready reports whether the server is listening and not shutting down.
-func (s *Server) Ready() bool { return s.ready.Load() }
+// Ready reports whether the server is ready for inference: listening, not
+// shutting down, and every model loaded so far warm (each batch size its
+// batcher forms has run once; see Options.SkipWarmup).
+func (s *Server) Ready() bool {
+	if !s.serving.Load() || !s.warm.Load() {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, md := range s.models {
+		if !md.ready() {
+			return false
+		}
+	}
+	return true
+}
 
 // Addrs are the addresses Serve listens on (nil for a disabled protocol),
 // once it has started; ok is false before.
@@ -204,7 +232,11 @@ func (s *Server) Run(ctx context.Context) error {
 var ErrDrainCutShort = errors.New("drain cut short")
 
 // Serve serves HTTP/REST on hl and gRPC on gl (either may be nil, not
-// both) until ctx ends or a listener fails, then shuts down gracefully:
+// both) until ctx ends or a listener fails, then shuts down gracefully.
+// Once listening it is live; it warms up the model given to New and loads
+// (and warms up) every model of Options.Repository, and only then turns
+// ready; a model failing to load or warm up ends Serve with its error.
+// Shutdown goes:
 // readiness turns false, new requests get 503 / UNAVAILABLE, every
 // request already accepted is answered, the listeners close, and Serve
 // returns nil — or, past Options.DrainTimeout, cuts the rest short (body
@@ -218,9 +250,7 @@ func (s *Server) Serve(ctx context.Context, hl, gl net.Listener) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
 	}
-	s.b.start()
-	s.prep.start()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	s.addrMu.Lock()
 	if hl != nil {
 		s.httpAddr = hl.Addr()
@@ -240,17 +270,21 @@ func (s *Server) Serve(ctx context.Context, hl, gl net.Listener) error {
 	}
 	s.addrMu.Unlock()
 	close(s.listening)
-	s.ready.Store(true)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.log.Info("serving", "model", s.opts.Name, "version", s.opts.Version, "engine", s.eng.Name(),
-		"http", addrString(hl), "grpc", addrString(gl), "max_batch", s.opts.MaxBatch, "max_delay", s.opts.MaxDelay,
-		"max_queue", s.opts.MaxQueue, "workers", s.opts.Workers, "max_request_bytes", s.opts.MaxRequestBytes)
+	s.serving.Store(true)
+	s.log.Info("listening", "http", addrString(hl), "grpc", addrString(gl), "max_batch", s.opts.MaxBatch,
+		"max_delay_s", s.opts.MaxDelay.Seconds(), "max_queue", s.opts.MaxQueue, "workers", s.opts.Workers,
+		"max_request_bytes", s.opts.MaxRequestBytes)
+	go func() {
+		if err := s.startup(s.life); err != nil {
+			errc <- err
+		}
+	}()
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
-		s.log.Error("listener failed; shutting down", "err", serveErr)
+		s.log.Error("shutting down", "err", serveErr)
 	}
 	err := s.shutdown(hl != nil, gl != nil)
 	if serveErr != nil {
@@ -259,13 +293,86 @@ func (s *Server) Serve(ctx context.Context, hl, gl net.Listener) error {
 	return err
 }
 
+// startup warms up the model given to New and loads every model of the
+// repository, then turns the server ready.
+func (s *Server) startup(ctx context.Context) error {
+	t0 := time.Now()
+	if md := s.initial; md != nil {
+		if err := s.warmStart(ctx, md); err != nil {
+			return fmt.Errorf("server: model %s: %w", md.name, err)
+		}
+	}
+	if r := s.opts.Repository; r != nil {
+		names, err := r.Models()
+		if err != nil {
+			return fmt.Errorf("server: model repository: %w", err)
+		}
+		for _, name := range names {
+			if err := s.load(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil // shutting down
+	}
+	s.warm.Store(true)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.Info("ready", "models", s.modelNames(), "took_s", time.Since(t0).Seconds())
+	return nil
+}
+
+// warmStart starts a model's goroutines and warms it up (unless
+// Options.SkipWarmup); the model turns ready.
+func (s *Server) warmStart(ctx context.Context, md *model) error {
+	md.start()
+	if !s.opts.SkipWarmup {
+		d, err := md.warm(ctx)
+		if err != nil {
+			return err
+		}
+		s.log.Info("model warm", "model", md.name, "batch_sizes", md.maxBatch, "engine", md.eng.Name(), "took_s", d.Seconds())
+	}
+	md.state.Store(stateReady)
+	return nil
+}
+
+// modelNames are the models loaded, sorted.
+func (s *Server) modelNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make([]string, 0, len(s.models))
+	for n := range s.models {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// allModels are the models loaded.
+func (s *Server) allModels() []*model {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*model, 0, len(s.models))
+	for _, md := range s.models {
+		out = append(out, md)
+	}
+	return out
+}
+
 // shutdown drains and stops everything Serve started (see Serve).
 func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 	t0 := time.Now()
-	s.draining.Store(true)
-	s.ready.Store(false)
+	s.mu.Lock()
+	s.draining.Store(true) // under mu: no model is added after this
+	s.mu.Unlock()
+	s.endLife()
+	s.serving.Store(false)
 	s.health.Shutdown()
-	s.log.Info("shutting down", "drain_timeout", s.opts.DrainTimeout, "queued_images", s.b.queued.Load())
+	s.repoMu.Lock() // a load or unload in progress ends first
+	defer s.repoMu.Unlock()
+	models := s.allModels()
+	s.log.Info("shutting down", "drain_timeout_s", s.opts.DrainTimeout.Seconds(), "queued_images", modelsQueued(models))
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
 	defer cancel()
 
@@ -283,7 +390,7 @@ func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 			s.grpcSrv.GracefulStop()
 		}
 	})
-	drained := s.b.close(ctx) == nil
+	drained := closeBatchers(ctx, models) == nil
 	if drained {
 		// Every request is answered; the servers finish writing them.
 		select {
@@ -300,11 +407,13 @@ func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 		// Past the drain timeout: fail what is left (503 / UNAVAILABLE),
 		// body reads and decodes included, give the handlers a moment to
 		// write that, then cut connections.
-		n := s.b.queued.Load()
+		n := modelsQueued(models)
 		s.cutDrain()
-		s.b.abort()
+		for _, md := range models {
+			md.b.abort()
+		}
 		grace, cancel := context.WithTimeout(context.Background(), time.Second)
-		if s.b.close(grace) == nil {
+		if closeBatchers(grace, models) == nil {
 			for s.activeREST.Load() > 0 && grace.Err() == nil {
 				time.Sleep(5 * time.Millisecond)
 			}
@@ -319,27 +428,60 @@ func (s *Server) shutdown(useHTTP, useGRPC bool) error {
 		err = fmt.Errorf("server: %w: requests still running after the %v drain timeout were cut short (%d images queued)", ErrDrainCutShort, s.opts.DrainTimeout, n)
 	}
 	wg.Wait()
-	s.b.stop()
-	if !s.stopPrep(time.Second) {
+	for _, md := range models {
+		md.b.stop()
+	}
+	if !stopPrep(models, time.Second) {
 		err = fmt.Errorf("server: %w: an image decoder was still running %v after the drain", ErrDrainCutShort, time.Second)
+	}
+	for _, md := range models {
+		if md.owned {
+			if cerr := md.eng.Close(); cerr != nil {
+				s.log.Warn("closing an engine failed", "model", md.name, "err", cerr)
+			}
+		}
 	}
 	s.cutDrain()
 	if err != nil {
-		s.log.Warn("stopped; drain cut short", "took", time.Since(t0), "err", err)
+		s.log.Warn("stopped; drain cut short", "took_s", time.Since(t0).Seconds(), "err", err)
 	} else {
-		s.log.Info("stopped", "took", time.Since(t0), "clean", true)
+		s.log.Info("stopped", "took_s", time.Since(t0).Seconds(), "clean", true)
 	}
 	return err
 }
 
-// stopPrep stops the image decoders, waiting for the images in progress
-// at most grace (they were canceled when the drain ran out); it reports
-// whether they all ended. A decoder that ignores its context is left to
-// finish on its own: the process is about to end anyway.
-func (s *Server) stopPrep(grace time.Duration) bool {
+// modelsQueued counts the images admitted to the models' queues and not
+// yet handed to an engine.
+func modelsQueued(models []*model) int64 {
+	var n int64
+	for _, md := range models {
+		n += md.b.queued.Load()
+	}
+	return n
+}
+
+// closeBatchers closes every model's batcher and waits until each has
+// answered its requests or ctx ends (returning ctx's error).
+func closeBatchers(ctx context.Context, models []*model) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(models))
+	for i, md := range models {
+		wg.Go(func() { errs[i] = md.b.close(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// stopPrep stops the models' image decoders, waiting for the images in
+// progress at most grace (they were canceled when the drain ran out); it
+// reports whether they all ended. A decoder that ignores its context is
+// left to finish on its own: the process is about to end anyway.
+func stopPrep(models []*model, grace time.Duration) bool {
 	done := make(chan struct{})
 	go func() {
-		s.prep.stop()
+		for _, md := range models {
+			md.prep.stop()
+		}
 		close(done)
 	}()
 	select {

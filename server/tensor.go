@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vkdeit/vkdeit/classify"
@@ -44,6 +45,10 @@ type request struct {
 	// outputs are the outputs asked for, in the client's order (default:
 	// logits alone).
 	outputs []string
+	// classes is, per output, the classification extension's K: the
+	// output comes back as its K highest values, BYTES "value:index:label"
+	// (0: the tensor itself).
+	classes []int
 }
 
 // wantsEmbeddings reports whether any requested output needs the
@@ -52,17 +57,30 @@ func (r *request) wantsEmbeddings() bool {
 	return slices.Contains(r.outputs, outputEmbedding) || slices.Contains(r.outputs, outputDistEmbedding)
 }
 
-// tensor is one output: FP32 data of the given shape.
+// tensor is one output: FP32 data of the given shape, or (for the
+// classification extension) BYTES elements.
 type tensor struct {
 	name  string
 	shape []int64
 	data  []float32
+	bytes [][]byte
 }
+
+// datatype is the tensor's datatype.
+func (t tensor) datatype() string {
+	if t.bytes != nil {
+		return typeBytes
+	}
+	return typeFP32
+}
+
+// paramClassification is the classification extension's output parameter.
+const paramClassification = "classification"
 
 // inputShape checks an input's name, datatype and shape against the model
 // and returns its image count.
-func (s *Server) inputShape(name, datatype string, shape []int64) (int, error) {
-	c := s.cfg
+func (md *model) inputShape(name, datatype string, shape []int64) (int, error) {
+	c := md.cfg
 	switch name {
 	case inputPixels:
 		if err := wantType(name, datatype, typeFP32); err != nil {
@@ -76,8 +94,10 @@ func (s *Server) inputShape(name, datatype string, shape []int64) (int, error) {
 		if err := wantType(name, datatype, typeBytes); err != nil {
 			return 0, err
 		}
-		if len(shape) != 1 {
-			return 0, errorf(kindBadRequest, "input %s has shape %s; it takes [B], one encoded image file per element", name, shapeString(shape))
+		// [B, 1] is how Triton's clients shape a batch of strings (its
+		// model configuration says dims [1]).
+		if len(shape) != 1 && !(len(shape) == 2 && shape[1] == 1) {
+			return 0, errorf(kindBadRequest, "input %s has shape %s; it takes [B] (or [B, 1]), one encoded image file per element", name, shapeString(shape))
 		}
 	case "":
 		return 0, errorf(kindBadRequest, "an input has no name; the model takes %s (FP32 [B, %d, %d, %d]) or %s (BYTES [B])",
@@ -90,8 +110,8 @@ func (s *Server) inputShape(name, datatype string, shape []int64) (int, error) {
 	switch {
 	case b < 1:
 		return 0, errorf(kindBadRequest, "input %s has shape %s: the batch dimension must be at least 1", name, shapeString(shape))
-	case b > int64(s.opts.MaxQueue):
-		return 0, errorf(kindTooLarge, "input %s holds %d images, more than the server queues at once (%d)", name, b, s.opts.MaxQueue)
+	case b > int64(md.maxQueue):
+		return 0, errorf(kindTooLarge, "input %s holds %d images, more than the server queues at once (%d)", name, b, md.maxQueue)
 	}
 	return int(b), nil
 }
@@ -126,11 +146,11 @@ func shapeString(shape []int64) string {
 const maxShownDims = 8
 
 // checkOutputs validates requested output names (empty: logits alone).
-func (s *Server) checkOutputs(names []string) ([]string, error) {
+func (md *model) checkOutputs(names []string) ([]string, error) {
 	if len(names) == 0 {
 		return []string{outputLogits}, nil
 	}
-	known := s.outputNames()
+	known := md.outputNames()
 	for i, n := range names {
 		if !slices.Contains(known, n) {
 			return nil, errorf(kindBadRequest, "unknown output %s; the model has %s", quote(n), strings.Join(known, ", "))
@@ -143,17 +163,17 @@ func (s *Server) checkOutputs(names []string) ([]string, error) {
 }
 
 // outputNames are the outputs this model offers.
-func (s *Server) outputNames() []string {
+func (md *model) outputNames() []string {
 	out := []string{outputLogits, outputProbabilities, outputEmbedding}
-	if s.cfg.HeadTokens() > 1 {
+	if md.cfg.HeadTokens() > 1 {
 		out = append(out, outputDistEmbedding)
 	}
 	return out
 }
 
 // outputs builds the requested output tensors from a batch's results.
-func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
-	n, L, D, H := req.n, s.cfg.NumLabels, s.cfg.Hidden, s.cfg.HeadTokens()
+func (md *model) outputs(req *request, logits, emb []float32) []tensor {
+	n, L, D, H := req.n, md.cfg.NumLabels, md.cfg.Hidden, md.cfg.HeadTokens()
 	out := make([]tensor, 0, len(req.outputs))
 	for _, name := range req.outputs {
 		t := tensor{name: name, shape: []int64{int64(n), int64(L)}}
@@ -176,9 +196,62 @@ func (s *Server) outputs(req *request, logits, emb []float32) []tensor {
 				copy(t.data[i*D:(i+1)*D], emb[(i*H+tok)*D:(i*H+tok+1)*D])
 			}
 		}
+		if k := req.classK(len(out)); k > 0 {
+			t = md.classification(t, k)
+		}
 		out = append(out, t)
 	}
 	return out
+}
+
+// classK is output i's classification K (0: none).
+func (r *request) classK(i int) int {
+	if i < len(r.classes) {
+		return r.classes[i]
+	}
+	return 0
+}
+
+// classification turns an FP32 [n, W] output into Triton's classification
+// form: BYTES [n, min(k, W)], each row's highest values first (ties to the
+// lower index), each element "value:index:label" with the value as C's %f
+// writes it; outputs over the classes (logits, probabilities) carry the
+// label, the others "value:index".
+func (md *model) classification(t tensor, k int) tensor {
+	n, w := int(t.shape[0]), int(t.shape[1])
+	k = min(k, w)
+	var labels []string
+	if w == md.cfg.NumLabels && (t.name == outputLogits || t.name == outputProbabilities) {
+		labels = md.cfg.Labels
+	}
+	out := tensor{name: t.name, shape: []int64{int64(n), int64(k)}, bytes: make([][]byte, 0, n*k)}
+	for i := range n {
+		top, err := classify.TopK(t.data[i*w:(i+1)*w], k, labels)
+		if err != nil { // the batcher lets no non-finite value through
+			panic(fmt.Sprintf("server: classification of checked output %s: %v", t.name, err))
+		}
+		for _, p := range top {
+			e := strconv.AppendFloat(nil, float64(p.Logit), 'f', 6, 32)
+			e = append(e, ':')
+			e = strconv.AppendInt(e, int64(p.Index), 10)
+			if labels != nil {
+				e = append(e, ':')
+				e = append(e, p.Label...)
+			}
+			out.bytes = append(out.bytes, e)
+		}
+	}
+	return out
+}
+
+// appendBytesElems appends BYTES elements in the protocol's binary layout
+// (see splitBytes).
+func appendBytesElems(dst []byte, elems [][]byte) []byte {
+	for _, e := range elems {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(len(e)))
+		dst = append(dst, e...)
+	}
+	return dst
 }
 
 // decodeFP32 reads n little-endian float32 values, charging them to c
@@ -237,12 +310,12 @@ func splitBytes(name string, raw []byte, n int) ([][]byte, error) {
 // checkFinite refuses pixels holding a NaN or an infinity, naming the
 // first: the engines refuse them too, but only for a whole batch, which
 // holds other clients' images.
-func (s *Server) checkFinite(name string, pixels []float32) error {
+func (md *model) checkFinite(name string, pixels []float32) error {
 	i := firstNonFinite(pixels)
 	if i < 0 {
 		return nil
 	}
-	per := s.pixelCount(1)
+	per := md.pixelCount(1)
 	return errorf(kindBadRequest, "input %s: value %d (image %d) is %v; pixel values must be finite", name, i, i/per, pixels[i])
 }
 
@@ -257,6 +330,11 @@ func firstNonFinite(v []float32) int {
 }
 
 // pixelCount is the number of FP32 values of n images.
-func (s *Server) pixelCount(n int) int {
-	return n * s.cfg.Channels * s.cfg.ImageSize * s.cfg.ImageSize
+func (md *model) pixelCount(n int) int {
+	return n * md.cfg.Channels * md.cfg.ImageSize * md.cfg.ImageSize
 }
+
+// maxOutputNames is the most outputs any model offers (outputNames of a
+// distilled model): the limit of a request's outputs checked before the
+// request is decoded (and its model known).
+const maxOutputNames = 4

@@ -239,6 +239,15 @@ func start(s *server.Server, cfg deit.Config) (*loadGen, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, hl, gl) }()
+	// The server turns ready once warm (every batch size run once).
+	for !s.Ready() {
+		select {
+		case err := <-done:
+			cancel()
+			return nil, nil, fmt.Errorf("serveload: %w", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	conn, err := grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		cancel()
@@ -342,6 +351,7 @@ func (lg *loadGen) engineCounts(ctx context.Context) (images, batches float64, e
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
+		name, _, _ = strings.Cut(name, "{") // the series of the one model served
 		p := want[name]
 		if !ok || p == nil {
 			continue
