@@ -43,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
@@ -59,7 +60,9 @@ type Options struct {
 	// InputAuto: encoded images when the server takes them).
 	Input string
 	// Labels name the classes in rankings (missing ones are "LABEL_i");
-	// when set, their count must match the server's logits.
+	// when set, their count must match the server's logits. Nil means the
+	// ImageNet-1k names when the logits have 1000 columns (as for
+	// checkpoints without config.json), else "LABEL_i".
 	Labels []string
 	// Preprocessor turns images into pixels for servers that take FP32
 	// pixels (default imageio.DefaultPreprocessor()); its output size must
@@ -234,6 +237,9 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	if c.sig == nil {
 		return fmt.Errorf("remote: no server answered: %s", strings.Join(errs, "; "))
+	}
+	if c.opts.Labels == nil && c.sig.NumLabels == 1000 {
+		c.opts.Labels = deit.ImageNetLabels()
 	}
 	if n := len(c.opts.Labels); n > 0 && c.sig.Logits != "" && c.sig.NumLabels > 0 && n != c.sig.NumLabels {
 		return fmt.Errorf("remote: the model's labels name %d classes, but the servers' %s has %d", n, c.sig.Logits, c.sig.NumLabels)

@@ -492,3 +492,26 @@ func deadAddr(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// TestDefaultLabels: without labels, 1000 logits get the ImageNet-1k
+// names (as checkpoints without config.json do), other widths none.
+func TestDefaultLabels(t *testing.T) {
+	for _, n := range []int{1000, 10} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v2/models/m" {
+				json.NewEncoder(w).Encode(map[string]any{"name": "m",
+					"inputs":  []any{map[string]any{"name": "image", "datatype": "BYTES", "shape": []int{-1}}},
+					"outputs": []any{map[string]any{"name": "logits", "datatype": "FP32", "shape": []int{-1, n}}}})
+			}
+		}))
+		c, err := New(context.Background(), []string{srv.URL + "/v2/models/m"}, Options{})
+		require.NoError(t, err)
+		if n == 1000 {
+			require.Equal(t, deit.ImageNetLabels(), c.opts.Labels)
+		} else {
+			require.Nil(t, c.opts.Labels)
+		}
+		c.Close()
+		srv.Close()
+	}
+}

@@ -32,6 +32,7 @@ const classifyExamples = `  vkdeit classify samples/grace_hopper.jpg
   vkdeit classify --model ~/models/deit-tiny photo.jpg      (a directory)
   vkdeit classify --model facebook/deit-base-distilled-patch16-224@main photo.jpg
   vkdeit classify --device 1 photo.jpg                      (Vulkan device 1)
+  vkdeit classify --server http://a:8080,http://b:8080 --json -o r.jsonl --resume photos/
 `
 
 // classifyJSON is one image's JSON line.

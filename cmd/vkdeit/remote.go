@@ -32,8 +32,8 @@ type remoteFlags struct {
 // --files-from.
 func addRemoteFlags(fs *pflag.FlagSet) *remoteFlags {
 	f := &remoteFlags{fs: fs}
-	fs.StringSliceVar(&f.servers, "server", nil, "run on these Open Inference Protocol endpoints (`URL[,URL…]`: http://HOST:8080, grpc://HOST:8081, "+
-		"…/v2/models/NAME; vkdeit serve, Triton, KServe) instead of a local engine")
+	fs.StringSliceVar(&f.servers, "server", nil, "run on Open Inference Protocol endpoints instead of a local engine: `URL,...` "+
+		"(http://HOST:8080, grpc://HOST:8081, .../v2/models/NAME; vkdeit serve, Triton, KServe)")
 	fs.IntVar(&f.inFlight, "in-flight", 8, "with --server: requests outstanding per endpoint")
 	fs.StringVar(&f.input, "server-input", "auto", "with --server: send image files (image), pixels preprocessed here (pixels), or what the server takes (auto: files to vkdeit, pixels to others)")
 	fs.BoolVar(&f.resume, "resume", false, "append to --output FILE as results come, skipping the inputs it already holds (json and csv)")
