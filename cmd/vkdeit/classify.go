@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vkdeit/vkdeit/classify"
-	"github.com/vkdeit/vkdeit/engine"
 )
 
 const classifySynopsis = `classify [flags] PATH...
@@ -33,6 +32,7 @@ const classifyExamples = `  vkdeit classify samples/grace_hopper.jpg
   vkdeit classify --model ~/models/deit-tiny photo.jpg      (a directory)
   vkdeit classify --model facebook/deit-base-distilled-patch16-224@main photo.jpg
   vkdeit classify --device 1 photo.jpg                      (Vulkan device 1)
+  vkdeit classify --server http://a:8080,http://b:8080 --json -o r.jsonl --resume photos/
 `
 
 // classifyJSON is one image's JSON line.
@@ -64,6 +64,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	output := fs.StringP("output", "o", "", "write the results to `FILE` (atomically: complete or not at all) instead of stdout")
 	df := addDecodeFlags(fs)
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
+	rf := addRemoteFlags(fs)
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		*format = "json"
 	}
 	switch {
-	case fs.NArg() == 0:
+	case fs.NArg() == 0 && rf.filesFrom == "":
 		return usagef("classify: no images given (run \"vkdeit classify --help\")")
 	case *top < 1:
 		return usagef("classify: --top must be ≥ 1, got %d", *top)
@@ -85,27 +86,34 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := openOutput(e, *output)
+	if err := rf.check("classify", *output, *format); err != nil {
+		return err
+	}
+	out, resumed, err := rf.openOutput(e, openOutput, *output, *format)
 	if err != nil {
 		return err
 	}
 	defer out.Discard()
 
-	job, err := startImages(ctx, e, fs.Args(), model, ef, *quiet, "classify")
+	job, err := rf.startBatch(ctx, e, model, ef, *quiet, "classify", resumed)
 	if err != nil {
 		return err
 	}
-	defer job.c.Close()
+	defer job.Close()
 	decode.Budget.LimitProcessMemory()
-	c, ins, m := job.c, job.inputs, job.c.Model()
-	eng := c.Engine()
-
-	w := newResultWriter(out, *format, model.arg, eng, min(*top, m.Config.NumLabels))
-	bar := newProgress(e, *quiet, int64(len(ins)), "images")
+	k := min(*top, job.numLabels)
+	if k == 0 { // a server's logits of open width
+		k = *top
+	}
+	if err := resumed.checkColumns(k); err != nil {
+		return err
+	}
+	w := newResultWriter(out, *format, job.model, job.device, job.arith, k)
+	w.header = resumed != nil && resumed.header != nil
+	bar := newProgress(e, *quiet, job.total, "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, classify.Options{TopK: *top, Workers: df.workers, Decode: decode},
+	err = job.stream(ctx, classify.Options{TopK: *top, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
-			r.Name = inputName(ins[r.Index])
 			if r.Err != nil {
 				failed++
 				bar.Printf(e.stderr, "vkdeit: %s\n", errText(r.Err, r.Name))
@@ -125,7 +133,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if failed > 0 {
-		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, len(ins)+job.argErrs)
+		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, job.count+job.argErrs)
 		return errFailed
 	}
 	return nil
@@ -143,8 +151,8 @@ type resultWriter struct {
 	header bool // the CSV header is written
 }
 
-func newResultWriter(w io.Writer, format, model string, eng engine.Engine, k int) *resultWriter {
-	rw := &resultWriter{w: w, format: format, model: model, device: eng.Name(), arith: eng.Arithmetic(), k: k}
+func newResultWriter(w io.Writer, format, model, device, arith string, k int) *resultWriter {
+	rw := &resultWriter{w: w, format: format, model: model, device: device, arith: arith, k: k}
 	if format == "csv" {
 		rw.csv = csv.NewWriter(w)
 	}

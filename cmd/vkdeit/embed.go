@@ -43,11 +43,12 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	output := fs.StringP("output", "o", "", "write to `FILE` (atomically) instead of stdout")
 	df := addDecodeFlags(fs)
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
+	rf := addRemoteFlags(fs)
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	switch {
-	case fs.NArg() == 0:
+	case fs.NArg() == 0 && rf.filesFrom == "":
 		return usagef("embed: no images given (run \"vkdeit embed --help\")")
 	case *format != "json" && *format != "npy":
 		return usagef("embed: --format must be json or npy, not %q", *format)
@@ -61,11 +62,14 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := rf.check("embed", *output, *format); err != nil {
+		return err
+	}
 	open := openOutput
 	if *format == "npy" {
 		open = openSeekableOutput
 	}
-	out, err := open(e, *output)
+	out, resumed, err := rf.openOutput(e, open, *output, *format)
 	if err != nil {
 		return err
 	}
@@ -78,25 +82,24 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		defer paths.Discard()
 	}
 
-	job, err := startImages(ctx, e, fs.Args(), model, ef, *quiet, "embed")
+	job, err := rf.startBatch(ctx, e, model, ef, *quiet, "embed", resumed)
 	if err != nil {
 		return err
 	}
-	defer job.c.Close()
+	defer job.Close()
 	decode.Budget.LimitProcessMemory()
-	c, ins, m := job.c, job.inputs, job.c.Model()
 
 	var arr *npy.Writer
 	if *format == "npy" {
-		if arr, err = npy.NewWriter(out.Seeker(), m.Config.Hidden); err != nil {
+		if arr, err = npy.NewWriter(out.Seeker(), job.hidden); err != nil {
 			return fmt.Errorf("%s: %w", displayName(*output), err)
 		}
 	}
-	bar := newProgress(e, *quiet, int64(len(ins)), "images")
+	bar := newProgress(e, *quiet, job.total, "images")
 	failed := job.argErrs
-	err = c.Stream(ctx, ins, classify.Options{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
+	err = job.stream(ctx, classify.Options{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
-			name := inputName(ins[r.Index])
+			name := r.Name
 			if r.Err != nil {
 				failed++
 				bar.Printf(e.stderr, "vkdeit: %s\n", errText(r.Err, name))
@@ -138,7 +141,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if failed > 0 {
-		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be embedded\n", failed, len(ins)+job.argErrs)
+		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be embedded\n", failed, job.count+job.argErrs)
 		return errFailed
 	}
 	return nil

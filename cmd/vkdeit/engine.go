@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"runtime"
 
 	"github.com/spf13/pflag"
 
-	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
@@ -62,47 +59,6 @@ func openEngine(e *env, m *deit.Model, device string, prec deit.Precision, maxBa
 	}
 	e.notef(quiet, "running on %s", eng.Name())
 	return eng, nil
-}
-
-// imageJob is what classify and embed start from: the images named on the
-// command line and a classifier for them.
-type imageJob struct {
-	inputs  []classify.Input
-	argErrs int // arguments that named no readable input (already reported)
-	c       *classify.Classifier
-}
-
-// startImages expands args into images (reporting bad arguments on
-// stderr), loads the model and opens the engine for them; verb names the
-// command's work in messages ("classify").
-func startImages(ctx context.Context, e *env, args []string, model *modelFlags, ef *engineFlags, quiet bool, verb string) (*imageJob, error) {
-	ins, inErrs, warnings := expandInputs(args, e.stdin)
-	for _, w := range warnings {
-		e.notef(quiet, "%s", w)
-	}
-	for _, err := range inErrs {
-		fmt.Fprintf(e.stderr, "vkdeit: %v\n", err)
-	}
-	if len(ins) == 0 {
-		if len(inErrs) > 0 {
-			return nil, errFailed
-		}
-		return nil, fmt.Errorf("no images to %s", verb)
-	}
-	m, err := loadModel(ctx, e, model, quiet)
-	if err != nil {
-		return nil, err
-	}
-	eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, len(ins)), quiet)
-	if err != nil {
-		return nil, err
-	}
-	c, err := classify.New(m, eng)
-	if err != nil {
-		eng.Close()
-		return nil, err
-	}
-	return &imageJob{inputs: ins, argErrs: len(inErrs), c: c}, nil
 }
 
 // decodeFlags are the image-decoding flags of every command that reads images.
