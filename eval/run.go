@@ -71,12 +71,20 @@ func Pick(samples []Sample, n int) []Sample {
 	return out
 }
 
-// Evaluate classifies the dataset's images with c and scores them against
-// their labels, mapped to model classes by m (see MapLabels, which should
-// run before anything is loaded). Images that cannot be read are counted in
-// Report.Failed and reported to opts.OnImage; the error is for what stops
-// everything (the engine, ctx, OnImage).
-func Evaluate(ctx context.Context, c *classify.Classifier, ds *Dataset, m *Mapping, opts Options) (*Report, error) {
+// Classifier runs images through a model in input order: a local
+// classify.Classifier, or servers (remote.Client, whose Stream takes an
+// iterator: the caller adapts it).
+type Classifier interface {
+	Stream(ctx context.Context, inputs []classify.Input, opts classify.Options, yield func(classify.Result) error) error
+}
+
+// Evaluate classifies the dataset's images with c, a model whose classes
+// are labels, and scores them against their labels, mapped to model
+// classes by m (see MapLabels, which should run before anything is
+// loaded). Images that cannot be read are counted in Report.Failed and
+// reported to opts.OnImage; the error is for what stops everything (the
+// engine or servers, ctx, OnImage).
+func Evaluate(ctx context.Context, c Classifier, labels []string, ds *Dataset, m *Mapping, opts Options) (*Report, error) {
 	samples := Pick(ds.Samples, opts.Limit)
 	ins := make([]classify.Input, len(samples))
 	for i, s := range samples {
@@ -85,7 +93,6 @@ func Evaluate(ctx context.Context, c *classify.Classifier, ds *Dataset, m *Mappi
 		}
 		ins[i] = classify.Input{Path: s.Path}
 	}
-	labels := c.Model().Config.Labels
 	var subset []int
 	if opts.Subset {
 		subset = m.Subset()

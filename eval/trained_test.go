@@ -98,7 +98,7 @@ func TestTrainedAccuracyMatchesPyTorch(t *testing.T) {
 				index[p] = i
 				preds[i] = -1
 			}
-			rep, err := Evaluate(context.Background(), c, ds, mp, Options{OnImage: func(ir ImageResult) error {
+			rep, err := Evaluate(context.Background(), c, m.Config.Labels, ds, mp, Options{OnImage: func(ir ImageResult) error {
 				require.NoError(t, ir.Err)
 				rel, err := filepath.Rel(trainedTest, ir.Path)
 				require.NoError(t, err)

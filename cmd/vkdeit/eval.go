@@ -14,6 +14,7 @@ import (
 	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/eval"
 	"github.com/vkdeit/vkdeit/internal/regfile"
+	"github.com/vkdeit/vkdeit/remote"
 )
 
 const evalSynopsis = `eval [flags] DATA
@@ -83,6 +84,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&files.confusionPNG, "confusion-png", "", "draw the confusion matrix as a PNG heat map to `FILE`")
 	fs.StringVar(&files.predictions, "predictions", "", "write every image's prediction as CSV to `FILE`")
 	df := addDecodeFlags(fs)
+	rf := addServerFlags(fs)
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
 		return err
@@ -94,6 +96,9 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		return usagef("eval: --limit must be ≥ 0, got %d", *limit)
 	case *format != "text" && *format != "json" && *format != "csv":
 		return usagef("eval: --format must be text, json or csv, not %q", *format)
+	}
+	if err := rf.check("eval", "", ""); err != nil {
+		return err
 	}
 	if err := ef.check("eval"); err != nil {
 		return err
@@ -154,16 +159,35 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		out, _ = openOutput(e, "")
 	}
 
-	eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, n), *quiet)
-	if err != nil {
-		return err
+	// The images run on the local engine, or with --server on the servers
+	// (the model is still loaded: its labels map the data's, and its
+	// config fills the report).
+	var c eval.Classifier
+	var device, arith string
+	if len(rf.servers) > 0 {
+		client, err := remote.New(ctx, rf.servers, remote.Options{Model: servedName(model.arg), InFlight: rf.inFlight,
+			Input: rf.serverInput(), Labels: m.Config.Labels, Preprocessor: m.Preprocessor,
+			Logf: func(format string, args ...any) { e.notef(*quiet, format, args...) }})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		sig := client.Signature()
+		e.notef(*quiet, "running on %d server(s): %s", len(rf.servers), &sig)
+		c, device, arith = remoteClassifier{client}, "server", "server"
+	} else {
+		eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, n), *quiet)
+		if err != nil {
+			return err
+		}
+		lc, err := classify.New(m, eng)
+		if err != nil {
+			eng.Close()
+			return err
+		}
+		defer lc.Close()
+		c, device, arith = lc, eng.Name(), eng.Arithmetic()
 	}
-	c, err := classify.New(m, eng)
-	if err != nil {
-		eng.Close()
-		return err
-	}
-	defer c.Close()
 
 	var pred *csv.Writer
 	if o := outs[files.predictions]; o != nil {
@@ -171,7 +195,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		pred.Write(eval.PredictionsHeader)
 	}
 	bar := newProgress(e, *quiet, int64(n), "images")
-	rep, err := eval.Evaluate(ctx, c, ds, mapping, eval.Options{
+	rep, err := eval.Evaluate(ctx, c, m.Config.Labels, ds, mapping, eval.Options{
 		Classify: classify.Options{Workers: df.workers, Decode: decode},
 		Subset:   *subset,
 		Limit:    *limit,
@@ -204,7 +228,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	switch *format {
 	case "json":
 		rec := evalJSON{Line: line, Images: rep.Images, Top1Correct: rep.Top1Correct, Top5Correct: rep.TopKCorrect,
-			Failed: rep.Failed, Classes: len(rep.Classes), Subset: *subset, Device: eng.Name(), Precision: eng.Arithmetic(),
+			Failed: rep.Failed, Classes: len(rep.Classes), Subset: *subset, Device: device, Precision: arith,
 			Throughput: rep.Throughput(), PerClass: rep.Classes}
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -214,7 +238,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	case "csv":
 		err = line.WriteCSV(out)
 	default:
-		err = writeEvalText(out, rep, eng.Name(), eng.Arithmetic())
+		err = writeEvalText(out, rep, device, arith)
 	}
 	if err != nil {
 		return err

@@ -216,3 +216,28 @@ func TestEvalInterrupted(t *testing.T) {
 	require.Empty(t, left)
 	require.Empty(t, out.String())
 }
+
+// TestEvalServer scores the trained fixture on a `vkdeit serve` of it
+// (--server): the same counts as PyTorch, every image through the server.
+func TestEvalServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	g := trainedGolden(t)
+	base, _, stop := startServe(t, "--model", trainedModel, "--name", "trained")
+	defer stop()
+	code, stdout, stderr := runCLI(t, nil, "eval", "--model", trainedModel, "--server", base+"/v2/models/trained",
+		"--format", "json", trainedTest)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "running on 1 server(s)")
+	var rec evalJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rec))
+	require.Equal(t, g.Images, rec.Images)
+	require.Equal(t, g.Top1Correct, rec.Top1Correct)
+	require.Equal(t, g.Top5Correct, rec.Top5Correct)
+	require.Equal(t, "server", rec.Device)
+
+	code, _, stderr = runCLI(t, nil, "eval", "--model", trainedModel, "--server", base, "--device", "cpu", trainedTest)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--device has no effect with --server")
+}

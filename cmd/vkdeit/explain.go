@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vkdeit/vkdeit/classify"
@@ -88,12 +89,15 @@ func runExplain(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("--output: %w", err)
 	}
 
-	job, err := startImages(ctx, e, fs.Args(), model, ef, *quiet, "explain")
+	// The maps need the engine's attention tap: explain always runs locally
+	// (startBatch without --server).
+	job, err := (&remoteFlags{fs: fs}).startBatch(ctx, e, model, ef, *quiet, "explain", nil)
 	if err != nil {
 		return err
 	}
-	defer job.c.Close()
-	c, ins, m := job.c, job.inputs, job.c.Model()
+	defer job.Close()
+	c, ins := job.local, slices.Collect(job.inputs)
+	m := c.Model()
 	names := map[string]int{} // file name stems used so far
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs

@@ -31,14 +31,38 @@ type remoteFlags struct {
 // addRemoteFlags adds --server, --in-flight, --server-input, --resume and
 // --files-from.
 func addRemoteFlags(fs *pflag.FlagSet) *remoteFlags {
+	f := addServerFlags(fs)
+	fs.BoolVar(&f.resume, "resume", false, "append to --output FILE as results come, skipping the inputs it already holds (json and csv)")
+	fs.StringVar(&f.filesFrom, "files-from", "", "also read image paths from `FILE`, one per line (- for standard input), streamed")
+	return f
+}
+
+// addServerFlags adds --server, --in-flight and --server-input only (eval:
+// its inputs come from a dataset, its results are not rows to resume).
+func addServerFlags(fs *pflag.FlagSet) *remoteFlags {
 	f := &remoteFlags{fs: fs}
 	fs.StringSliceVar(&f.servers, "server", nil, "run on Open Inference Protocol endpoints instead of a local engine: `URL,...` "+
 		"(http://HOST:8080, grpc://HOST:8081, .../v2/models/NAME; vkdeit serve, Triton, KServe)")
 	fs.IntVar(&f.inFlight, "in-flight", 8, "with --server: requests outstanding per endpoint")
 	fs.StringVar(&f.input, "server-input", "auto", "with --server: send image files (image), pixels preprocessed here (pixels), or what the server takes (auto: files to vkdeit, pixels to others)")
-	fs.BoolVar(&f.resume, "resume", false, "append to --output FILE as results come, skipping the inputs it already holds (json and csv)")
-	fs.StringVar(&f.filesFrom, "files-from", "", "also read image paths from `FILE`, one per line (- for standard input), streamed")
 	return f
+}
+
+// serverInput is --server-input as remote.Options.Input ("" for auto).
+func (f *remoteFlags) serverInput() string {
+	if f.input == "auto" {
+		return ""
+	}
+	return f.input
+}
+
+// remoteClassifier runs a slice of inputs on servers, as
+// classify.Classifier runs them locally.
+type remoteClassifier struct{ *remote.Client }
+
+// Stream implements eval.Classifier.
+func (c remoteClassifier) Stream(ctx context.Context, ins []classify.Input, opts classify.Options, fn func(classify.Result) error) error {
+	return c.Client.Stream(ctx, slices.Values(ins), opts, fn)
 }
 
 // check reports flags that contradict each other: engine flags with
@@ -101,7 +125,7 @@ type batchJob struct {
 }
 
 // startBatch expands the inputs and opens what runs them: a local
-// classifier as startImages does, or with --server a client of the
+// classifier (loadModel, openEngine, classify.New), or with --server a client of the
 // servers. rs is --resume's record of the output file (nil without it).
 func (f *remoteFlags) startBatch(ctx context.Context, e *env, model *modelFlags, ef *engineFlags, quiet bool, verb string, rs *resumeState) (*batchJob, error) {
 	args := f.fs.Args()
@@ -201,9 +225,7 @@ func (f *remoteFlags) startBatch(ctx context.Context, e *env, model *modelFlags,
 func (f *remoteFlags) clientOptions(ctx context.Context, e *env, model *modelFlags, quiet bool) (remote.Options, error) {
 	opts := remote.Options{Model: servedName(model.arg), InFlight: f.inFlight,
 		Logf: func(format string, args ...any) { e.notef(quiet, format, args...) }}
-	if f.input != "auto" {
-		opts.Input = f.input
-	}
+	opts.Input = f.serverInput()
 	if !f.fs.Changed("model") {
 		return opts, nil
 	}
