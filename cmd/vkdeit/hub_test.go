@@ -88,3 +88,33 @@ func TestDownloadThenClassifyOffline(t *testing.T) {
 	require.Contains(t, out, want[0].Label)
 	require.Equal(t, downloaded, gets.Load(), "offline classify must not download")
 }
+
+// TestUnreachableHubRemedies: classify and download with the Hub
+// unreachable and an empty cache fail with the remedies (proxy, mirror,
+// copied cache, HF_HUB_OFFLINE); a mistyped local path says it was tried as
+// a repo id.
+func TestUnreachableHubRemedies(t *testing.T) {
+	t.Setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "")
+	_, good := mixedDir(t)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"download", []string{"download", "org/model"}, nil},
+		{"classify default model", []string{"classify", "--device", "ref", good[0]}, nil},
+		{"classify mistyped path", []string{"classify", "--device", "ref", "--model", "models/nonexistent", good[0]},
+			[]string{"model models/nonexistent: not a local file or directory; tried as a Hugging Face repo id"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := runCLI(t, nil, tc.args...)
+			require.Equal(t, 1, code, errs)
+			for _, w := range append(tc.want, "cannot reach the Hub", "HTTPS_PROXY", "HF_ENDPOINT", "copy a Hugging Face cache", "HF_HUB_OFFLINE=1") {
+				require.Contains(t, errs, w)
+			}
+		})
+	}
+}
