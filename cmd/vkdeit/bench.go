@@ -52,7 +52,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	batches := fs.StringP("batch", "b", "", "comma-separated batch sizes (default 1,8 on CPU engines and CPU Vulkan drivers, 1,8,32,64,128,256 on a GPU)")
 	warmup := fs.Int("warmup", 10, "untimed forward passes per batch size")
 	iters := fs.Int("iters", 40, "timed forward passes per batch size")
-	maxTime := fs.Duration("max-time", 2*time.Minute, "bound on the whole run (at least one timed pass per batch); 0 = none")
+	maxTime := fs.Duration("max-time", 2*time.Minute, "bound on the whole run — warm-up, timed and kernel-timed passes; batches and profiles that do not fit are skipped with a note; 0 = none")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `FILE` (- for stdout, the table then goes to stderr)")
 	plotFile := fs.String("plot", "", "also draw latency and throughput against batch size into this PNG `FILE`")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
