@@ -59,7 +59,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	model := modelFlag(fs)
 	top := fs.IntP("top", "k", 5, "labels per image (more than the model has prints all)")
 	ef := addEngineFlags(fs, 8)
-	format := fs.StringP("format", "f", "table", "output format: table, json (one object per line) or csv")
+	format := fs.StringP("format", "f", "table", "output format: table, json (one object per line) or csv; without it, what --output's extension names (.csv, .json, .jsonl), else table")
 	jsonOut := fs.Bool("json", false, "short for --format json")
 	output := fs.StringP("output", "o", "", "write the results to `FILE` (atomically: complete or not at all) instead of stdout")
 	df := addDecodeFlags(fs)
@@ -68,6 +68,9 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *jsonOut {
+		if fs.Changed("format") && *format != "json" {
+			return usagef("classify: --json and --format %s disagree", *format)
+		}
 		*format = "json"
 	}
 	switch {
@@ -75,8 +78,10 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return usagef("classify: no images given (run \"vkdeit classify --help\")")
 	case *top < 1:
 		return usagef("classify: --top must be ≥ 1, got %d", *top)
-	case *format != "table" && *format != "json" && *format != "csv":
-		return usagef("classify: --format must be table, json or csv, not %q", *format)
+	}
+	var err error
+	if *format, err = outputFormat("classify", *output, *format, fs.Changed("format") || *jsonOut, "table", "json", "csv"); err != nil {
+		return err
 	}
 	if err := ef.check("classify"); err != nil {
 		return err

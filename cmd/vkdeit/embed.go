@@ -39,18 +39,21 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "embed", embedSynopsis, embedExamples)
 	model := modelFlag(fs)
 	ef := addEngineFlags(fs, 8)
-	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output)")
+	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output); without it, what --output's extension names (.npy, .json, .jsonl), else json")
 	output := fs.StringP("output", "o", "", "write to `FILE` (atomically) instead of stdout")
 	df := addDecodeFlags(fs)
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	switch {
-	case fs.NArg() == 0:
+	if fs.NArg() == 0 {
 		return usagef("embed: no images given (run \"vkdeit embed --help\")")
-	case *format != "json" && *format != "npy":
-		return usagef("embed: --format must be json or npy, not %q", *format)
+	}
+	var err error
+	if *format, err = outputFormat("embed", *output, *format, fs.Changed("format"), "json", "npy"); err != nil {
+		return err
+	}
+	switch {
 	case *format == "npy" && (*output == "" || *output == "-"):
 		return usagef("embed: --format npy needs --output FILE.npy")
 	}

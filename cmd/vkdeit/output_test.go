@@ -264,3 +264,61 @@ func TestDecodeLimits(t *testing.T) {
 	require.Equal(t, 2, code, errs)
 	require.Contains(t, errs, "--decode-memory must be between 1 and")
 }
+
+// TestOutputFormatFromExtension: without --format the --output file's
+// extension picks the format (results.csv is CSV, emb.npy an npy array);
+// a --format contradicting the extension, or an extension the command
+// cannot write, is a usage error and writes nothing.
+func TestOutputFormatFromExtension(t *testing.T) {
+	_, good := mixedDir(t)
+	tiny := absTiny(t)
+	tests := []struct {
+		name   string
+		args   []string // before --output FILE and the image
+		file   string
+		code   int
+		prefix string // of the file written; "" when nothing may be written
+		errMsg string
+	}{
+		{"classify .csv", []string{"classify"}, "results.csv", 0, "path,label_1,score_1,index_1", ""},
+		{"classify .CSV", []string{"classify"}, "RESULTS.CSV", 0, "path,label_1", ""},
+		{"classify .jsonl", []string{"classify"}, "results.jsonl", 0, `{"path":`, ""},
+		{"classify .json", []string{"classify"}, "results.json", 0, `{"path":`, ""},
+		{"classify .txt is the table", []string{"classify"}, "results.txt", 0, good[0] + "\n  1", ""},
+		{"classify --format csv .txt", []string{"classify", "--format", "csv"}, "results.txt", 0, "path,label_1", ""},
+		{"classify --format csv .csv", []string{"classify", "--format", "csv"}, "results.csv", 0, "path,label_1", ""},
+		{"classify --format json .csv", []string{"classify", "--format", "json"}, "results.csv", 2, "",
+			"classify: --output results.csv names a csv file but --format is json: drop --format or rename the file"},
+		{"classify --json .csv", []string{"classify", "--json"}, "results.csv", 2, "", "names a csv file but --format is json"},
+		{"classify .npy", []string{"classify"}, "results.npy", 2, "", "classify: --output results.npy: classify cannot write .npy files (formats: table, json, csv)"},
+		{"embed .npy", []string{"embed"}, "emb.npy", 0, "\x93NUMPY", ""},
+		{"embed .jsonl", []string{"embed"}, "emb.jsonl", 0, `{"path":`, ""},
+		{"embed --format json .npy", []string{"embed", "--format", "json"}, "emb.npy", 2, "", "names a npy file but --format is json"},
+		{"embed .csv", []string{"embed"}, "emb.csv", 2, "", "embed cannot write .csv files (formats: json, npy)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			args := append(append([]string{}, tc.args...), "--model", tiny, "--device", "ref", "--output", tc.file, good[0])
+			code, _, errs := runCLI(t, nil, args...)
+			require.Equal(t, tc.code, code, errs)
+			b, err := os.ReadFile(filepath.Join(dir, tc.file))
+			if tc.prefix == "" {
+				require.ErrorIs(t, err, os.ErrNotExist, "nothing written")
+				require.Contains(t, errs, tc.errMsg)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(string(b), tc.prefix), "%q", b)
+		})
+	}
+}
+
+// absTiny is tinyDir as an absolute path, for tests that change directory.
+func absTiny(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(tinyDir)
+	require.NoError(t, err)
+	return p
+}
