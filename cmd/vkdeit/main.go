@@ -6,7 +6,7 @@
 //	vkdeit classify --format csv dir/     one CSV row per image
 //	vkdeit embed --format npy -o e.npy d/ image embeddings
 //	vkdeit download facebook/deit-base-distilled-patch16-224
-//	vkdeit devices                        Vulkan devices, and the one vkdeit picks
+//	vkdeit devices                        Vulkan devices and the CPU engine; * marks what auto runs
 //	vkdeit verify                         an engine against the float64 reference
 //	vkdeit bench --device gpu,cpu         latency, throughput, per-kernel times
 //
@@ -152,7 +152,7 @@ func commands() []command {
 		{"embed", "image embeddings: the final [CLS] (and [DIST]) hidden state", runEmbed},
 		{"serve", "serve the model over the Open Inference Protocol (REST and gRPC)", runServe},
 		{"download", "download a model from the Hugging Face hub into the cache", runDownload},
-		{"devices", "list Vulkan devices and the one vkdeit picks", runDevices},
+		{"devices", "list Vulkan devices and the CPU engine, marking what --device auto runs", runDevices},
 		{"verify", "compare an engine against the float64 reference", runVerify},
 		{"bench", "benchmark latency, throughput and per-kernel time", runBench},
 		{"version", "print the version", runVersion},

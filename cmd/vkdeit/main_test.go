@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/cpu"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
+	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
@@ -430,4 +434,44 @@ func TestVerifyFP16(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
 	require.Contains(t, out, "fp16 against reference")
 	require.Contains(t, out, "≤ 0.003")
+}
+
+// TestDevicesMarksWhatAutoRuns: devices lists the CPU engine (its ISA and
+// threads) beside the Vulkan devices and marks what --device auto really
+// runs — the CPU engine on a machine whose only Vulkan device is a CPU
+// driver such as lavapipe, which it must then not mark. Needs no GPU.
+func TestDevicesMarksWhatAutoRuns(t *testing.T) {
+	kind, _ := engine.ResolveDevice("auto", gpu.OptionsFromEnv().Select)
+	code, out, errs := runCLI(t, nil, "devices")
+	require.Equal(t, 0, code, errs)
+	engineName := fmt.Sprintf("CPU engine (%s kernels, %d threads)", cpu.Best(), runtime.GOMAXPROCS(0))
+	require.Contains(t, out, engineName)
+	var marked []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "*") {
+			marked = append(marked, l)
+		}
+	}
+	require.Len(t, marked, 1, out)
+	require.Equal(t, kind == engine.KindCPU, strings.Contains(marked[0], engineName), "auto runs %s: %s", kind, out)
+
+	code, out, errs = runCLI(t, nil, "devices", "--json")
+	require.Equal(t, 0, code, errs)
+	var ds []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &ds))
+	picked := 0
+	var cpuEntry map[string]any
+	for _, d := range ds {
+		if d["picked"] == true {
+			picked++
+			require.Equal(t, kind == engine.KindCPU, d["engine"] == "cpu", "%v", d)
+		}
+		if d["engine"] == "cpu" {
+			cpuEntry = d
+		}
+	}
+	require.Equal(t, 1, picked, out)
+	require.NotNil(t, cpuEntry, out)
+	require.Equal(t, cpu.Best().String(), cpuEntry["isa"])
+	require.EqualValues(t, runtime.GOMAXPROCS(0), cpuEntry["threads"])
 }
