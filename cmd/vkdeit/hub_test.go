@@ -118,3 +118,27 @@ func TestUnreachableHubRemedies(t *testing.T) {
 		})
 	}
 }
+
+// TestNoPreprocessorConfig: a model of another size than 224 without
+// preprocessor_config.json (testdata/tiny-vit, 32 px) classifies with the
+// resize and crop derived from its image size, noted once at load; a Hub
+// snapshot without the file gets the same note.
+func TestNoPreprocessorConfig(t *testing.T) {
+	const vitDir = "../../testdata/tiny-vit"
+	const note = "no preprocessor_config.json: images are resized to 36×36 (bicubic) and center-cropped to 32×32, timm's crop_pct 0.875"
+	_, good := mixedDir(t)
+	code, out, errs := runCLI(t, nil, "classify", "--model", vitDir, "--device", "ref", "--top", "1", good[0], good[1])
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, 1, strings.Count(errs, note), errs)
+	require.Equal(t, 2, strings.Count(out, "\n  1"), out)
+
+	const repo = "vkdeit-test/tiny-vit"
+	srv, _ := serveRepo(t, repo, vitDir)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_TOKEN", "")
+	code, _, errs = runCLI(t, nil, "classify", "--model", repo, "--device", "ref", good[0])
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, 1, strings.Count(errs, note), errs)
+}
