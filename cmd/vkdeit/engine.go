@@ -118,7 +118,7 @@ func addDecodeFlags(fs *pflag.FlagSet) *decodeFlags {
 	f := &decodeFlags{}
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	fs.BoolVar(&f.noEXIF, "no-exif", false, "ignore the EXIF orientation tag")
-	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultMaxPixels, "refuse images with more pixels (Pillow's decompression-bomb limit)")
+	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultMaxPixels, "refuse images with more pixels (default: Pillow's decompression-bomb error threshold, 2 × 89,478,485)")
 	fs.Int64Var(&f.memoryMiB, "decode-memory", 1024, "MiB that the parallel image decoders may use together; larger images wait their turn")
 	return f
 }

@@ -109,11 +109,15 @@ func displayName(p string) string {
 
 // errText is an input's error as a line of stderr: the input's name, which
 // the error holds as it is, quoted as displayName quotes it, so that a
-// newline in a file name cannot forge or split a line.
+// newline in a file name cannot forge or split a line. An image over the
+// pixel limit names the flag that raises it.
 func errText(err error, name string) string {
 	s := err.Error()
 	if q := displayName(name); q != name {
 		s = strings.ReplaceAll(s, name, q)
+	}
+	if pl := (*imageio.PixelLimitError)(nil); errors.As(err, &pl) {
+		s += " (--max-pixels raises the limit)"
 	}
 	return s
 }
