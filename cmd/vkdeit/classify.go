@@ -108,6 +108,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	w := newResultWriter(out, *format, model.arg, eng, min(*top, m.Config.NumLabels))
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
+	t0 := time.Now()
 	err = c.Stream(ctx, ins, classify.Options{TopK: *top, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
 			r.Name = inputName(ins[r.Index])
@@ -129,6 +130,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	if err := out.Commit(); err != nil {
 		return err
 	}
+	summarize(e, *quiet, "classify", len(ins)+job.argErrs, failed, time.Since(t0))
 	if failed > 0 {
 		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, len(ins)+job.argErrs)
 		return errFailed

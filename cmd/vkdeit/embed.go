@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/internal/npy"
@@ -97,6 +98,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	bar := newProgress(e, *quiet, int64(len(ins)), "images")
 	failed := job.argErrs
+	t0 := time.Now()
 	err = c.Stream(ctx, ins, classify.Options{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
 			name := inputName(ins[r.Index])
@@ -140,6 +142,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	if err := out.Commit(); err != nil {
 		return err
 	}
+	summarize(e, *quiet, "embed", len(ins)+job.argErrs, failed, time.Since(t0))
 	if failed > 0 {
 		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be embedded\n", failed, len(ins)+job.argErrs)
 		return errFailed

@@ -75,6 +75,9 @@ type env struct {
 	stdout   *checkedWriter
 	stderr   io.Writer
 	terminal bool // stderr is a terminal: progress bars are drawn
+	// columns is the terminal's width now (it may change while a bar is
+	// drawn); 80 when it cannot be told.
+	columns func() int
 
 	mu       sync.Mutex
 	cleanups map[int]func()
@@ -84,8 +87,19 @@ type env struct {
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 	f, ok := stderr.(*os.File)
-	return &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr,
+	e := &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr,
 		terminal: ok && term.IsTerminal(int(f.Fd())), cleanups: map[int]func(){}}
+	e.columns = func() int { return 80 }
+	if e.terminal {
+		fd := int(f.Fd())
+		e.columns = func() int {
+			if w, _, err := term.GetSize(fd); err == nil && w > 0 {
+				return w
+			}
+			return 80
+		}
+	}
+	return e
 }
 
 // graceAfterSignal is how long the command may take to stop after SIGINT
