@@ -29,8 +29,8 @@ type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
 	cols  func() int // the terminal's width
-	unit  string // "images", or "bytes" (drawn as sizes)
-	label string // what is counted, after the numbers (a file name)
+	unit  string     // "images", or "bytes" (drawn as sizes)
+	label string     // what is counted, after the numbers (a file name)
 	total int64
 	done  int64
 	start time.Time
