@@ -201,13 +201,13 @@ func (e *env) run(ctx context.Context, args []string) int {
 	name := args[0]
 	switch name {
 	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && name == "help" {
+		if len(args) > 1 && name == "help" && !isHelpFlag(args[1]) && args[1] != "help" {
 			for _, c := range commands() {
 				if c.name == args[1] {
 					return e.finish(ctx, c.run(ctx, e, []string{"--help"}))
 				}
 			}
-			fmt.Fprintf(e.stderr, "vkdeit: unknown command %q\n", args[1])
+			fmt.Fprintf(e.stderr, "vkdeit: unknown command %q%s\n", args[1], suggest(args[1]))
 			return 2
 		}
 		topUsage(e.stdout)
@@ -220,8 +220,52 @@ func (e *env) run(ctx context.Context, args []string) int {
 			return e.finish(ctx, c.run(ctx, e, args[1:]))
 		}
 	}
-	fmt.Fprintf(e.stderr, "vkdeit: unknown command %q (run \"vkdeit help\")\n", name)
+	fmt.Fprintf(e.stderr, "vkdeit: unknown command %q%s (run \"vkdeit help\")\n", name, suggest(name))
 	return 2
+}
+
+// isHelpFlag reports whether arg asks for help ("-h", "-help", "--help").
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// suggest returns "; did you mean \"classify\"?" for a mistyped command
+// name: the command within two edits of it (or that it begins), or "".
+func suggest(name string) string {
+	best, bestD := "", 3
+	for _, c := range commands() {
+		d := editDistance(strings.ToLower(name), c.name)
+		if len(name) >= 3 && strings.HasPrefix(c.name, strings.ToLower(name)) {
+			d = 1
+		}
+		if d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (command names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // finish turns a command's error into the exit status, printing it as one

@@ -293,6 +293,49 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpAndMistypedCommands: "help --help" is the top usage, not an
+// unknown command; a mistyped command gets a "did you mean"; serve's help
+// shows each duration's real default once, not "(default 0s)" after it.
+func TestHelpAndMistypedCommands(t *testing.T) {
+	top, _ := runTop(t)
+	for _, args := range [][]string{{"help", "--help"}, {"help", "-h"}, {"help", "help"}} {
+		code, out, errs := runCLI(t, nil, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errs)
+		require.Equal(t, top, out, "%v", args)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clasify", "x.jpg"}, `vkdeit: unknown command "clasify"; did you mean "classify"? (run "vkdeit help")`},
+		{[]string{"embd"}, `did you mean "embed"?`},
+		{[]string{"devics"}, `did you mean "devices"?`},
+		{[]string{"Bench"}, `did you mean "bench"?`},
+		{[]string{"down"}, `did you mean "download"?`},
+		{[]string{"help", "verfy"}, `vkdeit: unknown command "verfy"; did you mean "verify"?`},
+	} {
+		code, _, errs := runCLI(t, nil, tc.args...)
+		require.Equal(t, 2, code, errs)
+		require.Contains(t, errs, tc.want)
+	}
+	code, _, errs := runCLI(t, nil, "xyzzy")
+	require.Equal(t, 2, code)
+	require.Equal(t, "vkdeit: unknown command \"xyzzy\" (run \"vkdeit help\")\n", errs, "no far-fetched suggestion")
+
+	code, out, errs := runCLI(t, nil, "serve", "--help")
+	require.Equal(t, 0, code, errs)
+	require.NotContains(t, out, "(default 0s)")
+	require.Contains(t, out, "bound on graceful shutdown (0: 25s)\n")
+}
+
+// runTop is "vkdeit --help".
+func runTop(t *testing.T) (string, string) {
+	t.Helper()
+	code, out, errs := runCLI(t, nil, "--help")
+	require.Equal(t, 0, code, errs)
+	return out, errs
+}
+
 func TestFlagsAfterArguments(t *testing.T) {
 	e := newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{})
 	fs := newFlagSet(e, "x", "", "")
