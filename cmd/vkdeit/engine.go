@@ -77,6 +77,7 @@ type imageJob struct {
 // command's work in messages ("classify").
 func startImages(ctx context.Context, e *env, args []string, model *modelFlags, ef *engineFlags, quiet bool, verb string) (*imageJob, error) {
 	ins, inErrs, warnings := expandInputs(args, e.stdin)
+	inErrs = forCommand(inErrs, verb)
 	for _, w := range warnings {
 		e.notef(quiet, "%s", w)
 	}

@@ -208,3 +208,41 @@ func TestSummaryLine(t *testing.T) {
 		require.NotContains(t, errs, "img/s")
 	}
 }
+
+// TestExpandInputsWalk: directory walks skip hidden files and directories
+// (macOS "._*" AppleDouble files among them), take every JPEG extension
+// Pillow knows (.jfif, .jpe), follow symbolic links to directories once
+// each and say so where a link leads back (a loop); a URL given as a path
+// suggests piping it.
+func TestExpandInputsWalk(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.jpg", ".hidden.jpg", "._a.jpg", ".git/x.png", "photo.jfif", "PIC.JPE", "sub/b.png"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+	}
+	other := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(other, "c.webp"), []byte("x"), 0o644))
+	require.NoError(t, os.Symlink(other, filepath.Join(dir, "elsewhere")))
+	require.NoError(t, os.Symlink(dir, filepath.Join(dir, "sub", "loop")))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "sub"), filepath.Join(dir, "z-again")))
+
+	ins, errs, warns := expandInputs([]string{dir, "https://example.org/cat.jpg"}, nil)
+	var names []string
+	for _, in := range ins {
+		names = append(names, inputName(in))
+	}
+	rel := func(p string) string { return filepath.Join(dir, p) }
+	require.Equal(t, []string{rel("PIC.JPE"), rel("a.jpg"), rel("elsewhere/c.webp"), rel("photo.jfif"), rel("sub/b.png")}, names)
+	require.Len(t, warns, 2, "%q", warns)
+	realDir, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	require.Contains(t, warns[0], rel("sub/loop")+": symbolic link to "+realDir+", which is walked already as "+dir+": not followed again")
+	require.Contains(t, warns[1], rel("z-again")+": symbolic link to ")
+	require.Len(t, errs, 1)
+	require.Equal(t, "https://example.org/cat.jpg: no such file: vkdeit reads local files, not URLs; pipe it to standard input: curl -sL 'https://example.org/cat.jpg' | vkdeit classify -", errs[0].Error())
+	require.Equal(t, "https://example.org/cat.jpg: no such file: vkdeit reads local files, not URLs; pipe it to standard input: curl -sL 'https://example.org/cat.jpg' | vkdeit embed -",
+		forCommand(errs, "embed")[0].Error())
+	require.False(t, isURL("dir/a:b.jpg"))
+	require.False(t, isURL("://x"))
+}

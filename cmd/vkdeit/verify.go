@@ -78,6 +78,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 	} else {
 		ins, errs, warnings := expandInputs(fs.Args(), e.stdin)
+		errs = forCommand(errs, "verify")
 		for _, w := range warnings {
 			e.notef(*quiet, "%s", w)
 		}
