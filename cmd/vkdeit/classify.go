@@ -50,8 +50,12 @@ type classifyJSON struct {
 type timingJSON struct {
 	// Preprocess is this image's decode + resize + normalize time.
 	Preprocess float64 `json:"preprocess"`
-	// Forward is the wall time of the forward pass of the batch holding it.
-	Forward float64 `json:"forward"`
+	// ForwardBatch is the wall time of the forward pass of the batch
+	// holding it: the same for each of the batch's batch_size images.
+	ForwardBatch float64 `json:"forward_batch"`
+	// ForwardPerImage is ForwardBatch / batch_size, the image's share:
+	// these add up to the forward passes' time.
+	ForwardPerImage float64 `json:"forward_per_image"`
 }
 
 func runClassify(ctx context.Context, e *env, args []string) error {
@@ -146,12 +150,14 @@ type resultWriter struct {
 	device string
 	arith  string
 	k      int // predictions per image in table and CSV
+	labels int // the model's label count: the width of the table's index column
 	csv    *csv.Writer
 	header bool // the CSV header is written
 }
 
 func newResultWriter(w io.Writer, format, model string, eng engine.Engine, k int) *resultWriter {
-	rw := &resultWriter{w: w, format: format, model: model, device: eng.Name(), arith: eng.Arithmetic(), k: k}
+	rw := &resultWriter{w: w, format: format, model: model, device: eng.Name(), arith: eng.Arithmetic(), k: k,
+		labels: eng.Config().NumLabels}
 	if format == "csv" {
 		rw.csv = csv.NewWriter(w)
 	}
@@ -170,7 +176,8 @@ func (rw *resultWriter) write(r classify.Result) error {
 			rec.Error = oneLine(errText(r.Err, r.Name))
 		} else {
 			rec.Predictions, rec.Device, rec.Precision, rec.Model, rec.BatchSize = r.Top, rw.device, rw.arith, rw.model, r.BatchSize
-			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), Forward: ms(r.Forward)}
+			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), ForwardBatch: ms(r.Forward),
+				ForwardPerImage: ms(r.Forward / time.Duration(max(r.BatchSize, 1)))}
 		}
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -205,7 +212,7 @@ func (rw *resultWriter) write(r classify.Result) error {
 	if r.Err != nil {
 		return nil
 	}
-	_, err := io.WriteString(rw.w, formatTable(r.Name, r.Top, rw.k))
+	_, err := io.WriteString(rw.w, formatTable(r.Name, r.Top, rw.labels))
 	return err
 }
 

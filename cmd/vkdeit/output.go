@@ -322,7 +322,15 @@ func outputFormat(cmd, output, format string, explicit bool, formats ...string) 
 		format = extFormat
 	}
 	if !slices.Contains(formats, format) {
-		return "", usagef("%s: --format must be %s, not %q", cmd, strings.Join(formats, ", "), format)
+		return "", usagef("%s: --format must be %s, not %q", cmd, orList(formats), format)
 	}
 	return format, nil
+}
+
+// orList joins "a", "b", "c" as "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }

@@ -326,3 +326,35 @@ func absTiny(t *testing.T) string {
 	require.NoError(t, err)
 	return p
 }
+
+// TestTableIndexColumnPadded: the table's class-index column is as wide as
+// the model's largest index (not --top's), so rows line up.
+func TestTableIndexColumnPadded(t *testing.T) {
+	var b bytes.Buffer
+	rw := &resultWriter{w: &b, format: "table", k: 3, labels: 1000}
+	require.NoError(t, rw.write(classify.Result{Name: "cat.jpg", Top: []classify.Prediction{
+		{Label: "tabby, tabby cat", Score: 0.5, Index: 281}, {Label: "Egyptian cat", Score: 0.25, Index: 7}, {Label: "x", Score: 0.125, Index: 42}}}))
+	require.Equal(t, "cat.jpg\n"+
+		"  1   50.000%  281  tabby, tabby cat\n"+
+		"  2   25.000%    7  Egyptian cat\n"+
+		"  3   12.500%   42  x\n", b.String())
+}
+
+// TestJSONForwardTiming: timing_ms names the batch's forward time as such
+// and gives each image's share, which add up to it.
+func TestJSONForwardTiming(t *testing.T) {
+	_, good := mixedDir(t)
+	code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--json", "--batch", "2", good[0], good[1])
+	require.Equal(t, 0, code, errs)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec struct {
+			BatchSize int                `json:"batch_size"`
+			Timing    map[string]float64 `json:"timing_ms"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		require.Equal(t, 2, rec.BatchSize)
+		require.NotContains(t, rec.Timing, "forward", "renamed: it is the batch's, not the image's")
+		require.Greater(t, rec.Timing["forward_batch"], 0.0)
+		require.InDelta(t, rec.Timing["forward_batch"]/2, rec.Timing["forward_per_image"], 0.0011)
+	}
+}
