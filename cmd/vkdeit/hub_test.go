@@ -106,7 +106,7 @@ func TestUnreachableHubRemedies(t *testing.T) {
 		{"download", []string{"download", "org/model"}, nil},
 		{"classify default model", []string{"classify", "--device", "ref", good[0]}, nil},
 		{"classify mistyped path", []string{"classify", "--device", "ref", "--model", "models/nonexistent", good[0]},
-			[]string{"model models/nonexistent: not a local file or directory; tried as a Hugging Face repo id"}},
+			[]string{"vkdeit: models/nonexistent: not a local file or directory; tried as a Hugging Face repo id"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,4 +141,19 @@ func TestNoPreprocessorConfig(t *testing.T) {
 	code, _, errs = runCLI(t, nil, "classify", "--model", repo, "--device", "ref", good[0])
 	require.Equal(t, 0, code, errs)
 	require.Equal(t, 1, strings.Count(errs, note), errs)
+}
+
+// TestModelErrorsNameTheModelOnce: --model's errors name the argument once,
+// not once per layer ("model X: hub: model X: ...").
+func TestModelErrorsNameTheModelOnce(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	_, good := mixedDir(t)
+	notWeights := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(notWeights, []byte("not a checkpoint"), 0o644))
+	for _, arg := range []string{"nonexistent-model", notWeights, t.TempDir()} {
+		code, _, errs := runCLI(t, nil, "classify", "--device", "ref", "--model", arg, good[0])
+		require.Equal(t, 1, code, errs)
+		require.Equal(t, 1, strings.Count(errs, arg), errs)
+		require.Equal(t, 1, strings.Count(errs, "\n"), errs)
+	}
 }

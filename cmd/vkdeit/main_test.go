@@ -518,3 +518,34 @@ func TestDevicesMarksWhatAutoRuns(t *testing.T) {
 	require.Equal(t, cpu.Best().String(), cpuEntry["isa"])
 	require.EqualValues(t, runtime.GOMAXPROCS(0), cpuEntry["threads"])
 }
+
+// TestPrecisionFallbackAndThreads: --precision fp16 with --device auto on a
+// host where auto is the CPU engine falls back to fp32 with a note (as auto
+// falls back to the CPU engine), while --device cpu keeps the engine's
+// error; --threads reaches the CPU engine and the reference.
+func TestPrecisionFallbackAndThreads(t *testing.T) {
+	_, good := mixedDir(t)
+	if kind, _ := engine.ResolveDevice("auto", gpu.OptionsFromEnv().Select); kind == engine.KindCPU {
+		code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--precision", "fp16", "--top", "1", good[0])
+		require.Equal(t, 0, code, errs)
+		require.Contains(t, errs, "vkdeit: --precision fp16 needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which runs fp32: running fp32")
+		require.Contains(t, out, "  1  ")
+	}
+	code, _, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "cpu", "--precision", "fp16", good[0])
+	require.Equal(t, 1, code, errs)
+	require.Contains(t, errs, "supports fp32")
+
+	for _, dev := range []string{"cpu", "ref"} {
+		code, _, errs = runCLI(t, nil, "classify", "--model", tinyDir, "--device", dev, "--threads", "1", good[0])
+		require.Equal(t, 0, code, errs)
+		require.Regexp(t, `[ (]1 threads\)`, errs)
+		code, _, errs = runCLI(t, nil, "embed", "--model", tinyDir, "--device", dev, "--threads", "1", good[0])
+		require.Equal(t, 0, code, errs)
+		require.Regexp(t, `[ (]1 threads\)`, errs)
+	}
+	code, _, errs = runCLI(t, nil, "verify", "--model", tinyDir, "--device", "cpu", "--threads", "1", good[0])
+	require.Equal(t, 0, code, errs)
+	code, _, errs = runCLI(t, nil, "classify", "--threads", "-1", good[0])
+	require.Equal(t, 2, code, errs)
+	require.Contains(t, errs, "--threads must be ≥ 0")
+}

@@ -22,11 +22,11 @@ func loadModel(ctx context.Context, e *env, mf *modelFlags, quiet bool) (*deit.M
 	defer done()
 	files, err := hub.ResolveModel(ctx, arg, h)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", arg, err)
+		return nil, modelErr(arg, err)
 	}
 	m, err := deit.LoadWith(files, deit.LoadOptions{AllowExtraTensors: mf.allowExtra})
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", arg, err)
+		return nil, modelErr(arg, err)
 	}
 	for _, n := range m.Notes {
 		e.notef(quiet, "%s", n)
@@ -45,4 +45,14 @@ func randomModel(preset string, seed int64) (*deit.Model, error) {
 		return nil, usagef("%v", err)
 	}
 	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Preprocessor: imageio.DefaultPreprocessor()}, nil
+}
+
+// modelErr names the --model argument in err unless err names it already
+// (a path or repo id the loaders put in their messages), so that no
+// message says it twice.
+func modelErr(arg string, err error) error {
+	if strings.Contains(err.Error(), arg) {
+		return err
+	}
+	return fmt.Errorf("model %s: %w", arg, err)
 }

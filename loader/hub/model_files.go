@@ -42,7 +42,7 @@ func ResolveModel(ctx context.Context, arg string, h *Client) (modeldir.Files, e
 	if err != nil {
 		// A mistyped local path ("models/nonexistent") has a repo id's
 		// form: say that it was tried as one, as transformers does.
-		return modeldir.Files{}, fmt.Errorf("not a local file or directory; tried as a Hugging Face repo id: %w", err)
+		return modeldir.Files{}, fmt.Errorf("%s: not a local file or directory; tried as a Hugging Face repo id: %w", arg, err)
 	}
 	return files, nil
 }
