@@ -48,10 +48,18 @@ type Options struct {
 	Targets []Target
 	// Warmup and Iters are the untimed and timed forward passes per batch size.
 	Warmup, Iters int
-	// MaxTime bounds the whole run, engine construction included: each
-	// (target, batch) gets an equal share of what is left, at least one
-	// timed pass runs per batch, and batches reached after the deadline
-	// are skipped with a note. Zero means no bound: exactly Iters passes.
+	// MaxTime bounds the whole run: each (target, batch) gets an equal
+	// share of what is left, spent on warm-up (a quarter at most), timed
+	// passes and, for a Profiler, kernel-timed passes (the last quarter).
+	// No pass starts that is expected to end after the deadline: a pass
+	// is expected to take as long as the batch's last one, or, before the
+	// batch has run, the target's slowest time per image so far times the
+	// batch. What does not fit — a batch (engine construction included:
+	// targets reached after the deadline are not built), its timed passes
+	// after the warm-up, its kernel breakdown — is skipped with a note.
+	// Only the first pass of a target, whose time nothing predicts, can
+	// overrun. Zero means no bound: exactly Warmup, Iters and ProfileRuns
+	// passes.
 	MaxTime time.Duration
 	// ProfileRuns is the number of kernel-timed passes per batch size of a
 	// engine.Profiler engine, for the kernel breakdown (default 3).
@@ -177,6 +185,9 @@ type runner struct {
 	per   int
 	start time.Time
 	left  int // (target, batch) pairs not yet measured or skipped
+	// perImage is the current target's slowest forward pass per image so
+	// far: what a batch's first pass is expected to take, times its size.
+	perImage time.Duration
 }
 
 func (run *runner) note(format string, args ...any) {
@@ -191,11 +202,22 @@ func (run *runner) budget() time.Duration {
 	if run.opts.MaxTime <= 0 {
 		return 0
 	}
-	rest := run.opts.MaxTime - time.Since(run.start)
+	rest := run.rest()
 	if rest <= 0 {
 		return -1
 	}
 	return rest / time.Duration(max(run.left, 1))
+}
+
+// rest is what is left of MaxTime (meaningless when MaxTime is 0).
+func (run *runner) rest() time.Duration { return run.opts.MaxTime - time.Since(run.start) }
+
+// skipAll skips the batches of t, which could not run, with a note.
+func (run *runner) skipAll(t Target, batches []int, why string) {
+	for _, b := range batches {
+		run.note("%s batch %d skipped: %s", t.Path, b, why)
+		run.left--
+	}
 }
 
 // target builds t's engine (lowering the largest batch while it does not
@@ -204,6 +226,11 @@ func (run *runner) budget() time.Duration {
 func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*PathReport, map[int][]float32, error) {
 	cfg := run.opts.Model.Config
 	batches := t.Batches
+	if len(batches) > 0 && run.budget() < 0 {
+		run.skipAll(t, batches, fmt.Sprintf("the --max-time bound of %v was reached before its engine was built", run.opts.MaxTime))
+		return nil, nil, nil
+	}
+	run.perImage = 0
 	var eng engine.Engine
 	for len(batches) > 0 && eng == nil {
 		top := batches[len(batches)-1]
@@ -240,8 +267,25 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 		}
 		px := pixels[:b*run.per]
 		fwd := func(ctx context.Context) ([]float32, error) { return eng.Forward(ctx, px, b) }
-		lat, logits, err := measure(ctx, run.opts, budget, fwd)
+		prof, _ := eng.(engine.Profiler)
+		bnd := run.bound(b, budget, prof != nil)
+		if est := bnd.est; est > 0 && bnd.max > 0 && est > bnd.rest() {
+			run.note("%s batch %d skipped: one pass is expected to take %v (%v per image so far), more than the %v left of --max-time %v",
+				t.Path, b, est.Round(time.Millisecond), run.perImage.Round(time.Microsecond), max(bnd.rest(), 0).Round(time.Millisecond), run.opts.MaxTime)
+			run.left--
+			continue
+		}
+		lat, logits, err := measure(ctx, run.opts, &bnd, fwd)
 		run.left--
+		if err == nil && len(lat) == 0 {
+			run.note("%s batch %d skipped after its warm-up: a timed pass (%v) would end after the --max-time bound of %v",
+				t.Path, b, bnd.est.Round(time.Millisecond), run.opts.MaxTime)
+			run.perImage = max(run.perImage, bnd.est/time.Duration(b))
+			continue
+		}
+		if err == nil {
+			run.perImage = max(run.perImage, bnd.est/time.Duration(b))
+		}
 		if errors.Is(err, gpu.ErrOutOfMemory) {
 			run.note("%s batch %d skipped: out of device memory: %v", t.Path, b, err)
 			continue
@@ -250,11 +294,16 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 			return nil, nil, fmt.Errorf("bench: %s batch %d: %w", t.Path, b, err)
 		}
 		br := newBatchResult(b, lat, cfg.FLOPs())
-		if prof, ok := eng.(engine.Profiler); ok {
+		if prof != nil {
 			var runs [][]engine.StepTime
 			var dev []float64
 			for range run.opts.ProfileRuns {
+				if !bnd.fits(bnd.max) {
+					break
+				}
+				t0 := time.Now()
 				_, ds, err := prof.Profile(ctx, px, b)
+				bnd.est = time.Since(t0)
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil, nil, ctx.Err()
@@ -267,6 +316,13 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 				}
 				runs = append(runs, ds)
 				dev = append(dev, DeviceMillis(ds))
+			}
+			if n := len(runs); n < run.opts.ProfileRuns && !profileNoted {
+				if n == 0 {
+					run.note("%s batch %d: no kernel breakdown: a kernel-timed pass did not fit in --max-time %v", t.Path, b, run.opts.MaxTime)
+				} else {
+					run.note("%s batch %d: kernel breakdown from %d of %d kernel-timed passes (--max-time %v)", t.Path, b, n, run.opts.ProfileRuns, run.opts.MaxTime)
+				}
 			}
 			if len(runs) > 0 {
 				sort.Float64s(dev)
@@ -317,40 +373,92 @@ func parity(targets []Target, outs []map[int][]float32) []Parity {
 	return ps
 }
 
-// measure runs the warm-up and timed passes of one forward function within
-// budget (0: unbounded; warm-up gets a quarter) and returns the timed
-// latencies and the last logits. At least one timed pass always runs.
-func measure(ctx context.Context, opts Options, budget time.Duration, fwd func(context.Context) ([]float32, error)) ([]time.Duration, []float32, error) {
-	var logits []float32
-	start := time.Now()
-	for i := range opts.Warmup {
-		if i > 0 && budget > 0 && time.Since(start) > budget/4 {
-			break
+// passBound is the time one (target, batch) measurement may take, and what
+// its next pass is expected to take.
+type passBound struct {
+	start    time.Time
+	deadline time.Time     // the run's; zero: unbounded
+	max      time.Duration // this batch's share (0: unbounded)
+	warm     time.Duration // the warm-up's part of max
+	timed    time.Duration // where the timed passes stop (the rest is for profiles)
+	est      time.Duration // the next pass's expected time; 0: unknown
+}
+
+// bound returns the bounds of batch b's measurement, given its share of
+// the run (0: unbounded) and whether kernel-timed passes follow.
+func (run *runner) bound(b int, share time.Duration, profiled bool) passBound {
+	p := passBound{start: time.Now(), max: share, warm: share / 4, timed: share, est: run.perImage * time.Duration(b)}
+	if share > 0 {
+		p.deadline = run.start.Add(run.opts.MaxTime)
+		if profiled {
+			p.timed = share * 3 / 4
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		out, err := fwd(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		logits = out
 	}
-	var lat []time.Duration
-	for i := range opts.Iters {
-		if i >= 1 && budget > 0 && time.Since(start) > budget {
-			break
-		}
+	return p
+}
+
+// rest is the time left before the run's deadline.
+func (p *passBound) rest() time.Duration { return time.Until(p.deadline) }
+
+// fits reports whether a pass expected to take p.est still ends within
+// limit of the measurement's start and before the run's deadline. An
+// unknown estimate fits while any time is left.
+func (p *passBound) fits(limit time.Duration) bool {
+	if p.max <= 0 {
+		return true
+	}
+	end := time.Now().Add(p.est)
+	return !end.After(p.start.Add(limit)) && !end.After(p.deadline)
+}
+
+// measure runs the warm-up and timed passes of one forward function within
+// p (see Options.MaxTime) and returns the timed latencies and the last
+// logits; p.est is left at the last pass's time. The first warm-up pass
+// runs when it fits the run's deadline, later ones within the warm-up's
+// part; the first timed pass when it fits the deadline, later ones within
+// the timed part. No timed latencies and no error means the timed pass did
+// not fit.
+func measure(ctx context.Context, opts Options, p *passBound, fwd func(context.Context) ([]float32, error)) ([]time.Duration, []float32, error) {
+	var logits []float32
+	pass := func() error {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return err
 		}
 		t0 := time.Now()
 		out, err := fwd(ctx)
 		if err != nil {
+			return err
+		}
+		p.est = time.Since(t0)
+		logits = out
+		return nil
+	}
+	all := time.Until(p.deadline) + time.Since(p.start) // the whole rest of the run, from p.start
+	for i := range opts.Warmup {
+		limit := p.warm
+		if i == 0 {
+			limit = all
+		}
+		if !p.fits(limit) {
+			break
+		}
+		if err := pass(); err != nil {
 			return nil, nil, err
 		}
-		lat = append(lat, time.Since(t0))
-		logits = out
+	}
+	var lat []time.Duration
+	for i := range opts.Iters {
+		limit := p.timed
+		if i == 0 {
+			limit = all
+		}
+		if !p.fits(limit) {
+			break
+		}
+		if err := pass(); err != nil {
+			return nil, nil, err
+		}
+		lat = append(lat, p.est)
 	}
 	return lat, logits, nil
 }

@@ -179,7 +179,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "runs    %d warm-up + %d timed per batch", r.Warmup, r.Iters)
 	if r.MaxTimeSec > 0 {
-		fmt.Fprintf(&b, " (the whole run bounded to %gs, at least one timed run each)", r.MaxTimeSec)
+		fmt.Fprintf(&b, " (the whole run bounded to %gs; what did not fit is in the notes)", r.MaxTimeSec)
 	}
 	b.WriteString("\n\n")
 

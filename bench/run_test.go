@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +153,98 @@ func TestRunGPU(t *testing.T) {
 	require.Less(t, pp.RelL2, 1e-4, "GPU vs reference logits, worst element %d (abs %g)", pp.Worst, pp.MaxAbs)
 	r.ComputeRatios()
 	require.Equal(t, []Ratio{{Batch: 1, Num: "gpu", Den: "ref", Value: r.Ratios[0].Value}}, r.Ratios)
+}
+
+// slowEngine is an engine whose passes take perImage per image (slept, so
+// never less) and that counts them by batch size; it can time its
+// "kernels" (one step), as the GPU and CPU engines do.
+type slowEngine struct {
+	cfg      deit.Config
+	perImage time.Duration
+	mu       sync.Mutex
+	forwards map[int]int
+	profiles map[int]int
+}
+
+func newSlowEngine(cfg deit.Config, perImage time.Duration) *slowEngine {
+	return &slowEngine{cfg: cfg, perImage: perImage, forwards: map[int]int{}, profiles: map[int]int{}}
+}
+
+func (s *slowEngine) pass(B int, count map[int]int) []float32 {
+	time.Sleep(time.Duration(B) * s.perImage)
+	s.mu.Lock()
+	count[B]++
+	s.mu.Unlock()
+	return make([]float32, B*s.cfg.NumLabels)
+}
+
+func (s *slowEngine) Forward(ctx context.Context, _ []float32, B int) ([]float32, error) {
+	return s.pass(B, s.forwards), nil
+}
+
+func (s *slowEngine) Run(ctx context.Context, px []float32, B int, _ deit.Tap) (*engine.Output, error) {
+	l, err := s.Forward(ctx, px, B)
+	return &engine.Output{Logits: l}, err
+}
+
+func (s *slowEngine) Profile(_ context.Context, _ []float32, B int) ([]float32, []engine.StepTime, error) {
+	l := s.pass(B, s.profiles)
+	return l, []engine.StepTime{{Step: "all", Kernel: "matmul", Nanos: float64(time.Duration(B) * s.perImage)}}, nil
+}
+
+func (s *slowEngine) MaxBatch() int             { return 1 << 20 }
+func (s *slowEngine) Config() deit.Config       { return s.cfg }
+func (s *slowEngine) Name() string              { return "slow" }
+func (s *slowEngine) Precision() deit.Precision { return deit.FP32 }
+func (s *slowEngine) Arithmetic() string        { return "fp32" }
+func (s *slowEngine) Close() error              { return nil }
+func (s *slowEngine) calls(b int) (fwd, prof int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.forwards[b], s.profiles[b]
+}
+
+// TestRunMaxTimeBoundsEverything: --max-time bounds warm-up, timed and
+// kernel-timed passes alike. A batch whose one pass is expected (from the
+// smaller batch's time per image) to outlast what is left is skipped
+// before any pass, and kernel-timed passes stop at the bound, each with a
+// note. Passes sleep, so a loaded machine can only make them slower: the
+// counts below are upper bounds whatever the load.
+func TestRunMaxTimeBoundsEverything(t *testing.T) {
+	m := tinyModel(t)
+	const perImage = 2 * time.Millisecond
+	for _, tc := range []struct {
+		name            string
+		batches         []int
+		maxTime         time.Duration
+		warmup, profile int
+		skipped         []int // batches never run
+		maxProfiles     int   // kernel-timed passes of batch 1 at most
+		notes           []string
+	}{
+		// One pass at batch 64 takes ≥ 128 ms: more than the whole run.
+		{"large batch skipped", []int{1, 64}, 100 * time.Millisecond, 1, 3, []int{64}, 3,
+			[]string{"slow batch 64 skipped: one pass is expected to take "}},
+		// 400 kernel-timed passes of ≥ 20 ms cannot fit in 200 ms.
+		{"profiles bounded", []int{10}, 200 * time.Millisecond, 0, 400, nil, 200 / 20,
+			[]string{"slow batch 10: kernel breakdown from"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := newSlowEngine(m.Config, perImage)
+			target := Target{Path: "slow", Batches: tc.batches, Open: func(int) (engine.Engine, error) { return eng, nil }}
+			r, err := Run(context.Background(), Options{Model: m, Targets: []Target{target},
+				Warmup: tc.warmup, Iters: 1000, ProfileRuns: tc.profile, MaxTime: tc.maxTime})
+			require.NoError(t, err)
+			for _, b := range tc.skipped {
+				fwd, prof := eng.calls(b)
+				require.Zero(t, fwd+prof, "batch %d must not run", b)
+			}
+			_, prof := eng.calls(tc.batches[0])
+			require.LessOrEqual(t, prof, tc.maxProfiles)
+			notes := strings.Join(r.Notes, "\n")
+			for _, n := range tc.notes {
+				require.Contains(t, notes, n)
+			}
+		})
+	}
 }

@@ -151,7 +151,7 @@ func Prepare(ctx context.Context, m *deit.Model, in Input, opts imageio.DecodeOp
 	}
 	pre := m.Preprocessor
 	if pre == nil {
-		pre = imageio.DefaultPreprocessor()
+		pre = c.DefaultPreprocessor()
 	}
 	px, err := pre.Apply(img)
 	if err != nil {

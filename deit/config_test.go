@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // TestPresets checks every preset against docs/model.md, including the
@@ -151,4 +153,15 @@ func TestHeadKindString(t *testing.T) {
 	require.Equal(t, "ViTForImageClassification", HeadClassifier.String())
 	require.Equal(t, "DeiTForImageClassification", HeadDistilledClassifier.String())
 	require.Equal(t, "HeadKind(7)", HeadKind(7).String())
+}
+
+// TestDefaultPreprocessor: without preprocessor_config.json the resize and
+// crop follow the model's image size as timm's crop_pct 0.875 derives them;
+// at 224 that is DeiT's own preprocessing.
+func TestDefaultPreprocessor(t *testing.T) {
+	for _, tc := range []struct{ size, resize int }{{224, 256}, {384, 438}, {32, 36}, {96, 109}} {
+		p := Config{ImageSize: tc.size}.DefaultPreprocessor()
+		require.Equal(t, [4]int{tc.resize, tc.resize, tc.size, tc.size}, [4]int{p.Height, p.Width, p.CropH, p.CropW}, "size %d", tc.size)
+	}
+	require.Equal(t, imageio.DefaultPreprocessor(), Config{ImageSize: 224}.DefaultPreprocessor())
 }

@@ -28,8 +28,9 @@ type Model struct {
 // id2label the label names; without one (files.Config == "", the usual case
 // for timm/facebookresearch checkpoints) the model shape is derived from the
 // tensor shapes with LayerNorm eps 1e-6, and Model.Notes says so. A missing
-// preprocessor_config.json means imageio.DefaultPreprocessor(). Load prints
-// nothing.
+// preprocessor_config.json means Config.DefaultPreprocessor (DeiT's
+// preprocessing scaled to the model's image size by timm's crop_pct), and
+// Model.Notes says so too. Load prints nothing.
 //
 // The checkpoint must hold exactly the model: a tensor the config needs that
 // is missing or mis-shaped, or a tensor the model would not use (say, the
@@ -116,7 +117,12 @@ func LoadWith(files modeldir.Files, opts LoadOptions) (*Model, error) {
 			files.Weights, len(plan.extras), listCapped(quoteNames(plan.extras), ", ")))
 	}
 	if files.Preprocessor == "" {
-		m.Preprocessor = imageio.DefaultPreprocessor()
+		m.Preprocessor = m.Config.DefaultPreprocessor()
+		where := files.Dir
+		if where == "" {
+			where = files.Weights
+		}
+		m.Notes = append(m.Notes, fmt.Sprintf("%s: %s", where, m.Config.defaultPreprocessorNote()))
 	} else if m.Preprocessor, err = imageio.ReadPreprocessor(files.Preprocessor); err != nil {
 		return nil, fmt.Errorf("deit: %w", err)
 	}

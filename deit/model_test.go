@@ -11,7 +11,6 @@ import (
 
 	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/checkpoint"
-	"github.com/vkdeit/vkdeit/loader/imageio"
 	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
@@ -49,16 +48,18 @@ func TestLoad(t *testing.T) {
 				require.Equal(t, float32(1e-6), m.Config.Eps)
 				require.Equal(t, 1, m.Config.Heads)
 				require.Equal(t, "LABEL_9", m.Config.Labels[9])
-				require.Equal(t, imageio.DefaultPreprocessor(), m.Preprocessor)
-				require.Len(t, m.Notes, 1)
+				require.Equal(t, 36, m.Preprocessor.Height, "⌊32/0.875⌋: the model's size, not 224's 256")
+				require.Equal(t, 32, m.Preprocessor.CropH)
+				require.Len(t, m.Notes, 2)
 				require.Contains(t, m.Notes[0], "model.pth: no config.json: model shape read from the timm/facebookresearch")
+				require.Contains(t, m.Notes[1], "model.pth: no preprocessor_config.json: images are resized to 36×36 (bicubic) and center-cropped to 32×32, timm's crop_pct 0.875")
 				require.Contains(t, log, "LayerNorm eps 1e-06")
 			}, ""},
 		{"timm with a timm config.json", func(t *testing.T) modeldir.Files {
 			return modeldir.Files{Weights: timmWeights, Config: writeConfig(t, `{"architecture": "deit_tiny_distilled", "num_classes": 10}`)}
 		}, func(t *testing.T, m *Model, log string) {
 			require.Equal(t, float32(1e-6), m.Config.Eps)
-			require.Len(t, m.Notes, 2)
+			require.Len(t, m.Notes, 3)
 			require.Contains(t, m.Notes[0], "is not a Hugging Face model config (no model_type or architectures); ignored")
 		}, ""},
 		{"config without id2label or architectures", func(t *testing.T) modeldir.Files {

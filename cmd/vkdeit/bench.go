@@ -52,17 +52,22 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	batches := fs.StringP("batch", "b", "", "comma-separated batch sizes (default 1,8 on CPU engines and CPU Vulkan drivers, 1,8,32,64,128,256 on a GPU)")
 	warmup := fs.Int("warmup", 10, "untimed forward passes per batch size")
 	iters := fs.Int("iters", 40, "timed forward passes per batch size")
-	maxTime := fs.Duration("max-time", 2*time.Minute, "bound on the whole run (at least one timed pass per batch); 0 = none")
+	maxTime := fs.Duration("max-time", 2*time.Minute, "bound on the whole run — warm-up, timed and kernel-timed passes; batches and profiles that do not fit are skipped with a note; 0 = none")
 	jsonFile := fs.String("json", "", "also write the report as JSON to `FILE` (- for stdout, the table then goes to stderr)")
 	plotFile := fs.String("plot", "", "also draw latency and throughput against batch size into this PNG `FILE`")
 	seed := fs.Int64("seed", 1, "seed of the random weights and input")
 	profileRuns := fs.Int("profile-runs", 3, "kernel-timed runs per batch size for the kernel breakdown")
 	quiet := fs.BoolP("quiet", "q", false, "no progress lines on stderr")
+	var threads int
+	threadsFlag(fs, &threads)
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("bench: unexpected arguments %q", fs.Args())
+	}
+	if err := checkThreads("bench", threads); err != nil {
+		return err
 	}
 	switch {
 	case *iters < 1:
@@ -147,7 +152,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			}
 			dev := d
 			targets = append(targets, bench.Target{Path: path, Batches: bs, Open: func(b int) (engine.Engine, error) {
-				return engine.New(m, engine.Options{Device: dev, Precision: prec, MaxBatch: b, GPU: g})
+				return engine.New(m, engine.Options{Device: dev, Precision: prec, MaxBatch: b, Threads: threads, GPU: g})
 			}})
 		}
 	}
@@ -162,7 +167,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			bs = []int{1}
 		}
 		targets = append(targets, bench.Target{Path: "ref", Batches: bs, Open: func(b int) (engine.Engine, error) {
-			return engine.NewReference(m, b, engine.ReferenceOptions{})
+			return engine.NewReference(m, b, engine.ReferenceOptions{Threads: threads})
 		}})
 	}
 	opts := bench.Options{Model: m, ModelName: name, Targets: targets, Warmup: *warmup, Iters: *iters,
@@ -248,11 +253,16 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	maxBatch := fs.Int("max-batch", 8, "the server's --max-batch (and the engine's batch)")
 	maxDelay := fs.Duration("max-delay", 0, "the server's --max-delay")
 	seed := fs.Int64("seed", 1, "seed of the random weights")
+	var threads int
+	threadsFlag(fs, &threads)
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("bench serve: unexpected arguments %q", fs.Args())
+	}
+	if err := checkThreads("bench serve", threads); err != nil {
+		return err
 	}
 	cs, err := parseBatches(*clients)
 	if err != nil {
@@ -281,7 +291,7 @@ func runBenchServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := openEngine(e, m, *device, prec, *maxBatch, false)
+	eng, err := openEngineFor(e, m, engineRequest{device: *device, prec: prec, maxBatch: *maxBatch, threads: threads}, false)
 	if err != nil {
 		return err
 	}

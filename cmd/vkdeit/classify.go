@@ -50,8 +50,12 @@ type classifyJSON struct {
 type timingJSON struct {
 	// Preprocess is this image's decode + resize + normalize time.
 	Preprocess float64 `json:"preprocess"`
-	// Forward is the wall time of the forward pass of the batch holding it.
-	Forward float64 `json:"forward"`
+	// ForwardBatch is the wall time of the forward pass of the batch
+	// holding it: the same for each of the batch's batch_size images.
+	ForwardBatch float64 `json:"forward_batch"`
+	// ForwardPerImage is ForwardBatch / batch_size, the image's share:
+	// these add up to the forward passes' time.
+	ForwardPerImage float64 `json:"forward_per_image"`
 }
 
 func runClassify(ctx context.Context, e *env, args []string) error {
@@ -59,7 +63,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	model := modelFlag(fs)
 	top := fs.IntP("top", "k", 5, "labels per image (more than the model has prints all)")
 	ef := addEngineFlags(fs, 8)
-	format := fs.StringP("format", "f", "table", "output format: table, json (one object per line) or csv")
+	format := fs.StringP("format", "f", "table", "output format: table, json (one object per line) or csv; without it, what --output's extension names (.csv, .json, .jsonl), else table")
 	jsonOut := fs.Bool("json", false, "short for --format json")
 	output := fs.StringP("output", "o", "", "write the results to `FILE` (atomically: complete or not at all) instead of stdout")
 	df := addDecodeFlags(fs)
@@ -69,6 +73,9 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *jsonOut {
+		if fs.Changed("format") && *format != "json" {
+			return usagef("classify: --json and --format %s disagree", *format)
+		}
 		*format = "json"
 	}
 	switch {
@@ -76,8 +83,10 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 		return usagef("classify: no images given (run \"vkdeit classify --help\")")
 	case *top < 1:
 		return usagef("classify: --top must be ≥ 1, got %d", *top)
-	case *format != "table" && *format != "json" && *format != "csv":
-		return usagef("classify: --format must be table, json or csv, not %q", *format)
+	}
+	var err error
+	if *format, err = outputFormat("classify", *output, *format, fs.Changed("format") || *jsonOut, "table", "json", "csv"); err != nil {
+		return err
 	}
 	if err := ef.check("classify"); err != nil {
 		return err
@@ -108,10 +117,11 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	if err := resumed.checkColumns(k); err != nil {
 		return err
 	}
-	w := newResultWriter(out, *format, job.model, job.device, job.arith, k)
+	w := newResultWriter(out, *format, job.model, job.device, job.arith, k, job.numLabels)
 	w.header = resumed != nil && resumed.header != nil
 	bar := newProgress(e, *quiet, job.total, "images")
 	failed := job.argErrs
+	t0 := time.Now()
 	err = job.stream(ctx, classify.Options{TopK: *top, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
 			if r.Err != nil {
@@ -132,6 +142,7 @@ func runClassify(ctx context.Context, e *env, args []string) error {
 	if err := out.Commit(); err != nil {
 		return err
 	}
+	summarize(e, *quiet, "classify", job.count+job.argErrs, failed, time.Since(t0))
 	if failed > 0 {
 		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be classified\n", failed, job.count+job.argErrs)
 		return errFailed
@@ -147,12 +158,13 @@ type resultWriter struct {
 	device string
 	arith  string
 	k      int // predictions per image in table and CSV
+	labels int // the model's label count: the width of the table's index column
 	csv    *csv.Writer
 	header bool // the CSV header is written
 }
 
-func newResultWriter(w io.Writer, format, model, device, arith string, k int) *resultWriter {
-	rw := &resultWriter{w: w, format: format, model: model, device: device, arith: arith, k: k}
+func newResultWriter(w io.Writer, format, model, device, arith string, k, numLabels int) *resultWriter {
+	rw := &resultWriter{w: w, format: format, model: model, device: device, arith: arith, k: k, labels: numLabels}
 	if format == "csv" {
 		rw.csv = csv.NewWriter(w)
 	}
@@ -171,7 +183,8 @@ func (rw *resultWriter) write(r classify.Result) error {
 			rec.Error = oneLine(errText(r.Err, r.Name))
 		} else {
 			rec.Predictions, rec.Device, rec.Precision, rec.Model, rec.BatchSize = r.Top, rw.device, rw.arith, rw.model, r.BatchSize
-			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), Forward: ms(r.Forward)}
+			rec.Timing = &timingJSON{Preprocess: ms(r.Preprocess), ForwardBatch: ms(r.Forward),
+				ForwardPerImage: ms(r.Forward / time.Duration(max(r.BatchSize, 1)))}
 		}
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -206,7 +219,7 @@ func (rw *resultWriter) write(r classify.Result) error {
 	if r.Err != nil {
 		return nil
 	}
-	_, err := io.WriteString(rw.w, formatTable(r.Name, r.Top, rw.k))
+	_, err := io.WriteString(rw.w, formatTable(r.Name, r.Top, rw.labels))
 	return err
 }
 

@@ -4,25 +4,48 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"text/tabwriter"
 
+	"github.com/vkdeit/vkdeit/cpu"
+	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/internal/humanize"
 )
 
 const devicesSynopsis = `devices
 
-Lists the Vulkan devices and marks with * the one vkdeit uses by default (the
-fastest kind present: a discrete GPU before an integrated one before a CPU
-driver such as lavapipe). $VKDEIT_DEVICE (an index or a name substring)
-overrides the choice for every command. --json prints the same as a JSON array
-for scripts.`
+Lists what can run the model — the Vulkan devices and the CPU engine (its
+SIMD instruction set and threads) — and marks with * what --device auto
+uses: the Vulkan device vkdeit picks (a discrete GPU before an integrated
+one) when the machine has a Vulkan GPU, else the CPU engine, which is faster
+than a CPU Vulkan driver such as lavapipe (that one runs with --device gpu
+or its index). $VKDEIT_DEVICE (an index or a name substring) overrides the
+choice for every command. --json prints the same as a JSON array for
+scripts ("engine": "vulkan" or "cpu").`
 
 const devicesExamples = `  vkdeit devices
   VKDEIT_DEVICE=1 vkdeit devices
   VKDEIT_DEVICE=llvmpipe vkdeit classify photo.jpg
-  vkdeit devices --json | jq '.[] | select(.picked) | .type'
+  vkdeit devices --json | jq '.[] | select(.picked) | .name'
 `
+
+// cpuEngineJSON is the CPU engine in devices --json.
+type cpuEngineJSON struct {
+	Engine     string   `json:"engine"` // "cpu"
+	Name       string   `json:"name"`
+	ISA        string   `json:"isa"`     // the SIMD kernels: "avx512", "avx2", "generic"
+	Threads    int      `json:"threads"` // goroutines it computes on (GOMAXPROCS unless --threads)
+	Precisions []string `json:"precisions"`
+	Picked     bool     `json:"picked"` // --device auto runs it
+}
+
+// cpuEngineName describes the CPU engine --device cpu (or auto without a
+// Vulkan GPU) builds, as devices lists it.
+func cpuEngineName(isa cpu.ISA, threads int) string {
+	return fmt.Sprintf("CPU engine (%s kernels, %d threads)", isa, threads)
+}
 
 // deviceJSON is one device in devices --json.
 type deviceJSON struct {
@@ -45,7 +68,8 @@ type deviceJSON struct {
 	CoopMat                 bool          `json:"coopmat"` // cooperative matrices used (fp16 tensor-core kernels)
 	CoopMatNote             string        `json:"coopmat_note"`
 	CoopMatShapes           []coopMatJSON `json:"coopmat_shapes"`
-	Picked                  bool          `json:"picked"`
+	Picked                  bool          `json:"picked"` // --device auto runs it
+	Engine                  string        `json:"engine"` // "vulkan"
 }
 
 // coopMatJSON is one cooperative-matrix shape in devices --json.
@@ -89,11 +113,13 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("devices: takes no arguments")
 	}
-	infos, err := gpu.Devices()
-	if err != nil {
-		return err
+	gopts := gpu.OptionsFromEnv()
+	infos, vkErr := gpu.Devices()
+	if vkErr != nil {
+		infos = nil
+		e.notef(false, "no Vulkan devices: %v", vkErr)
 	}
-	if gpu.OptionsFromEnv().NoCoopMat {
+	if gopts.NoCoopMat {
 		for i := range infos {
 			if infos[i].CoopMat {
 				infos[i].CoopMat = false
@@ -101,37 +127,46 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
+	// What --device auto runs: the CPU engine, or the Vulkan device that
+	// opening the default (or $VKDEIT_DEVICE) picks.
+	kind, sel := engine.ResolveDevice("auto", gopts.Select)
 	picked := -1
 	var pickErr error
-	if d, err := gpu.Open(gpu.OptionsFromEnv()); err == nil {
-		picked = d.Info().Index
-		d.Close()
-	} else {
-		pickErr = err
+	if kind == engine.KindGPU {
+		gopts.Select = sel
+		if d, err := gpu.Open(gopts); err == nil {
+			picked = d.Info().Index
+			d.Close()
+		} else {
+			pickErr = fmt.Errorf("--device auto would use a Vulkan device, but none of the %d can be opened: %w", len(infos), err)
+		}
 	}
+	cpuISA, threads := cpu.Best(), runtime.GOMAXPROCS(0)
+	cpuPicked := kind == engine.KindCPU
 	if *jsonOut {
-		out := make([]deviceJSON, len(infos))
-		for i, d := range infos {
-			out[i] = deviceJSON{Index: d.Index, Name: d.Name, Type: d.Type.String(), Driver: d.Driver,
+		out := make([]any, 0, len(infos)+1)
+		for _, d := range infos {
+			out = append(out, deviceJSON{Index: d.Index, Name: d.Name, Type: d.Type.String(), Driver: d.Driver,
 				APIVersion: d.APIVersion, MaxSharedMemory: d.MaxSharedMemory, MaxWorkgroupInvocations: d.MaxWorkgroupInvocations,
 				SubgroupSize: d.SubgroupSize, Timestamps: d.Timestamps, TimestampPeriod: d.TimestampPeriod,
 				DeviceLocalBytes: d.DeviceLocalBytes, Unified: d.Unified,
 				FP16: d.FP16(), ShaderFloat16: d.ShaderFloat16, StorageBuffer16Bit: d.StorageBuffer16Bit,
 				VulkanMemoryModel: d.VulkanMemoryModel, CoopMat: d.CoopMat, CoopMatNote: d.CoopMatNote,
-				CoopMatShapes: coopMatShapes(d), Picked: d.Index == picked}
+				CoopMatShapes: coopMatShapes(d), Picked: d.Index == picked, Engine: "vulkan"})
 		}
+		out = append(out, cpuEngineJSON{Engine: "cpu", Name: cpuEngineName(cpuISA, threads), ISA: cpuISA.String(),
+			Threads: threads, Precisions: []string{deit.FP32.String()}, Picked: cpuPicked})
 		b, err := json.MarshalIndent(out, "", "  ")
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "%s\n", b)
-		if pickErr != nil {
-			return fmt.Errorf("none of the %d devices can be opened: %w", len(infos), pickErr)
-		}
-		return nil
+		return pickErr
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tindex\tname\ttype\tdriver\tshared mem\tmax workgroup\tsubgroup\ttimestamps\tmemory\tfp16")
+	if len(infos) > 0 {
+		fmt.Fprintln(tw, "\tindex\tname\ttype\tdriver\tshared mem\tmax workgroup\tsubgroup\ttimestamps\tmemory\tfp16")
+	}
 	for _, d := range infos {
 		mark := ""
 		if d.Index == picked {
@@ -148,6 +183,11 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d KiB\t%d\t%d\t%s\t%s\t%s\n", mark, d.Index, d.Name, d.Type, d.Driver,
 			d.MaxSharedMemory/1024, d.MaxWorkgroupInvocations, d.SubgroupSize, ts, mem, fp16Summary(d))
 	}
+	mark := ""
+	if cpuPicked {
+		mark = "*"
+	}
+	fmt.Fprintf(tw, "%s\tcpu\t%s\tSIMD\t-\t\t\t\t\t\tno (fp32)\n", mark, cpuEngineName(cpuISA, threads))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -161,8 +201,13 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  %v\n", s)
 		}
 	}
-	if pickErr != nil {
-		return fmt.Errorf("none of the %d devices can be opened: %w", len(infos), pickErr)
+	switch {
+	case cpuPicked && len(infos) > 0:
+		fmt.Fprintln(e.stdout, "--device auto runs the CPU engine: no Vulkan GPU (a CPU Vulkan driver runs with --device gpu or its index).")
+	case cpuPicked:
+		fmt.Fprintln(e.stdout, "--device auto runs the CPU engine.")
+	case picked >= 0:
+		fmt.Fprintf(e.stdout, "--device auto runs Vulkan device %d; --device cpu the CPU engine.\n", picked)
 	}
-	return nil
+	return pickErr
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/vkdeit/vkdeit/classify"
 	"github.com/vkdeit/vkdeit/internal/npy"
@@ -39,7 +40,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "embed", embedSynopsis, embedExamples)
 	model := modelFlag(fs)
 	ef := addEngineFlags(fs, 8)
-	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output)")
+	format := fs.StringP("format", "f", "json", "output format: json (one object per line) or npy (needs --output); without it, what --output's extension names (.npy, .json, .jsonl), else json")
 	output := fs.StringP("output", "o", "", "write to `FILE` (atomically) instead of stdout")
 	df := addDecodeFlags(fs)
 	quiet := fs.BoolP("quiet", "q", false, "no notes or progress bar on stderr (errors are still printed)")
@@ -50,8 +51,12 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	switch {
 	case fs.NArg() == 0 && rf.filesFrom == "":
 		return usagef("embed: no images given (run \"vkdeit embed --help\")")
-	case *format != "json" && *format != "npy":
-		return usagef("embed: --format must be json or npy, not %q", *format)
+	}
+	var err error
+	if *format, err = outputFormat("embed", *output, *format, fs.Changed("format"), "json", "npy"); err != nil {
+		return err
+	}
+	switch {
 	case *format == "npy" && (*output == "" || *output == "-"):
 		return usagef("embed: --format npy needs --output FILE.npy")
 	}
@@ -97,6 +102,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	}
 	bar := newProgress(e, *quiet, job.total, "images")
 	failed := job.argErrs
+	t0 := time.Now()
 	err = job.stream(ctx, classify.Options{TopK: 1, Embeddings: true, Workers: df.workers, Decode: decode},
 		func(r classify.Result) error {
 			name := r.Name
@@ -140,6 +146,7 @@ func runEmbed(ctx context.Context, e *env, args []string) error {
 	if err := out.Commit(); err != nil {
 		return err
 	}
+	summarize(e, *quiet, "embed", job.count+job.argErrs, failed, time.Since(t0))
 	if failed > 0 {
 		fmt.Fprintf(e.stderr, "vkdeit: %d of %d inputs could not be embedded\n", failed, job.count+job.argErrs)
 		return errFailed

@@ -2,6 +2,8 @@ package main
 
 import (
 	"runtime"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -13,9 +15,10 @@ import (
 
 // engineFlags are the flags of every command that runs a model.
 type engineFlags struct {
-	device string
-	batch  int
-	prec   deit.Precision
+	device  string
+	batch   int
+	prec    deit.Precision
+	threads int
 }
 
 // precisionHelp describes --precision for every command that runs a model.
@@ -27,35 +30,70 @@ func precisionFlag(fs *pflag.FlagSet, p *deit.Precision) {
 	fs.Var(p, "precision", precisionHelp)
 }
 
-// addEngineFlags adds --device, --batch (default batch def) and --precision.
+// addEngineFlags adds --device, --batch (default batch def), --precision
+// and --threads.
 func addEngineFlags(fs *pflag.FlagSet, def int) *engineFlags {
 	f := &engineFlags{}
 	fs.StringVarP(&f.device, "device", "d", "auto", deviceHelp)
 	fs.IntVarP(&f.batch, "batch", "b", def, "images per forward pass")
 	precisionFlag(fs, &f.prec)
+	threadsFlag(fs, &f.threads)
 	return f
 }
 
-// check reports a bad --batch as a usage error.
-func (f *engineFlags) check(cmd string) error {
-	if f.batch < 1 {
-		return usagef("%s: --batch must be ≥ 1, got %d", cmd, f.batch)
+// threadsFlag adds --threads (default 0: GOMAXPROCS).
+func threadsFlag(fs *pflag.FlagSet, n *int) {
+	fs.IntVar(n, "threads", 0, "goroutines the CPU engine and the reference compute on (0: GOMAXPROCS, "+
+		strconv.Itoa(runtime.GOMAXPROCS(0))+" here); image decoding has --workers, Vulkan devices ignore it")
+}
+
+// checkThreads reports a negative --threads as a usage error.
+func checkThreads(cmd string, n int) error {
+	if n < 0 {
+		return usagef("%s: --threads must be ≥ 0 (0: GOMAXPROCS), got %d", cmd, n)
 	}
 	return nil
 }
 
-// openEngine builds the engine --device asks for, for batches up to
-// maxBatch, and says on stderr (unless quiet) what runs the model.
-// $VKDEIT_DEVICE and $VKDEIT_VALIDATION apply to Vulkan devices.
-func openEngine(e *env, m *deit.Model, device string, prec deit.Precision, maxBatch int, quiet bool) (engine.Engine, error) {
+// check reports a bad --batch or --threads as a usage error.
+func (f *engineFlags) check(cmd string) error {
+	if f.batch < 1 {
+		return usagef("%s: --batch must be ≥ 1, got %d", cmd, f.batch)
+	}
+	return checkThreads(cmd, f.threads)
+}
+
+// engineRequest is what openEngineFor builds: the engine flags' values,
+// for batches up to maxBatch.
+type engineRequest struct {
+	device   string
+	prec     deit.Precision
+	maxBatch int
+	threads  int // 0: GOMAXPROCS
+}
+
+// openEngineFor builds the engine --device asks for, for batches up to
+// r.maxBatch, and says on stderr (unless quiet) what runs the model.
+// $VKDEIT_DEVICE and $VKDEIT_VALIDATION apply to Vulkan devices. A
+// precision that only Vulkan devices run (fp16) with --device auto on a
+// machine where auto means the CPU engine falls back to fp32 with a note,
+// as auto falls back to the CPU engine; asked of --device cpu or ref it
+// stays the engine's error.
+func openEngineFor(e *env, m *deit.Model, r engineRequest, quiet bool) (engine.Engine, error) {
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
-	eng, err := engine.New(m, engine.Options{Device: device, Precision: prec, MaxBatch: maxBatch, GPU: g})
+	if d := strings.ToLower(strings.TrimSpace(r.device)); d == "" || d == "auto" {
+		if kind, _ := engine.ResolveDevice(r.device, g.Select); kind == engine.KindCPU && r.prec != deit.FP32 && r.prec != deit.Auto {
+			e.notef(quiet, "--precision %s needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which runs fp32: running fp32", r.prec)
+			r.prec = deit.FP32
+		}
+	}
+	eng, err := engine.New(m, engine.Options{Device: r.device, Precision: r.prec, MaxBatch: r.maxBatch, Threads: r.threads, GPU: g})
 	if err != nil {
 		return nil, err
 	}
-	if b := eng.MaxBatch(); b < maxBatch {
-		e.notef(quiet, "batch lowered from %d to %d to fit in device memory", maxBatch, b)
+	if b := eng.MaxBatch(); b < r.maxBatch {
+		e.notef(quiet, "batch lowered from %d to %d to fit in device memory", r.maxBatch, b)
 	}
 	e.notef(quiet, "running on %s", eng.Name())
 	return eng, nil
@@ -74,7 +112,7 @@ func addDecodeFlags(fs *pflag.FlagSet) *decodeFlags {
 	f := &decodeFlags{}
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "images decoded and preprocessed in parallel")
 	fs.BoolVar(&f.noEXIF, "no-exif", false, "ignore the EXIF orientation tag")
-	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultMaxPixels, "refuse images with more pixels (Pillow's decompression-bomb limit)")
+	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultMaxPixels, "refuse images with more pixels (default: Pillow's decompression-bomb error threshold, 2 × 89,478,485)")
 	fs.Int64Var(&f.memoryMiB, "decode-memory", 1024, "MiB that the parallel image decoders may use together; larger images wait their turn")
 	return f
 }

@@ -176,7 +176,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 		e.notef(*quiet, "running on %d server(s): %s", len(rf.servers), &sig)
 		c, device, arith = remoteClassifier{client}, "server", "server"
 	} else {
-		eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, n), *quiet)
+		eng, err := openEngineFor(e, m, engineRequest{device: ef.device, prec: ef.prec, maxBatch: min(ef.batch, n), threads: ef.threads}, *quiet)
 		if err != nil {
 			return err
 		}

@@ -88,3 +88,72 @@ func TestDownloadThenClassifyOffline(t *testing.T) {
 	require.Contains(t, out, want[0].Label)
 	require.Equal(t, downloaded, gets.Load(), "offline classify must not download")
 }
+
+// TestUnreachableHubRemedies: classify and download with the Hub
+// unreachable and an empty cache fail with the remedies (proxy, mirror,
+// copied cache, HF_HUB_OFFLINE); a mistyped local path says it was tried as
+// a repo id.
+func TestUnreachableHubRemedies(t *testing.T) {
+	t.Setenv("HF_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "")
+	_, good := mixedDir(t)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"download", []string{"download", "org/model"}, nil},
+		{"classify default model", []string{"classify", "--device", "ref", good[0]}, nil},
+		{"classify mistyped path", []string{"classify", "--device", "ref", "--model", "models/nonexistent", good[0]},
+			[]string{"vkdeit: models/nonexistent: not a local file or directory; tried as a Hugging Face repo id"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := runCLI(t, nil, tc.args...)
+			require.Equal(t, 1, code, errs)
+			for _, w := range append(tc.want, "cannot reach the Hub", "HTTPS_PROXY", "HF_ENDPOINT", "copy a Hugging Face cache", "HF_HUB_OFFLINE=1") {
+				require.Contains(t, errs, w)
+			}
+		})
+	}
+}
+
+// TestNoPreprocessorConfig: a model of another size than 224 without
+// preprocessor_config.json (testdata/tiny-vit, 32 px) classifies with the
+// resize and crop derived from its image size, noted once at load; a Hub
+// snapshot without the file gets the same note.
+func TestNoPreprocessorConfig(t *testing.T) {
+	const vitDir = "../../testdata/tiny-vit"
+	const note = "no preprocessor_config.json: images are resized to 36×36 (bicubic) and center-cropped to 32×32, timm's crop_pct 0.875"
+	_, good := mixedDir(t)
+	code, out, errs := runCLI(t, nil, "classify", "--model", vitDir, "--device", "ref", "--top", "1", good[0], good[1])
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, 1, strings.Count(errs, note), errs)
+	require.Equal(t, 2, strings.Count(out, "\n  1"), out)
+
+	const repo = "vkdeit-test/tiny-vit"
+	srv, _ := serveRepo(t, repo, vitDir)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_TOKEN", "")
+	code, _, errs = runCLI(t, nil, "classify", "--model", repo, "--device", "ref", good[0])
+	require.Equal(t, 0, code, errs)
+	require.Equal(t, 1, strings.Count(errs, note), errs)
+}
+
+// TestModelErrorsNameTheModelOnce: --model's errors name the argument once,
+// not once per layer ("model X: hub: model X: ...").
+func TestModelErrorsNameTheModelOnce(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	_, good := mixedDir(t)
+	notWeights := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(notWeights, []byte("not a checkpoint"), 0o644))
+	for _, arg := range []string{"nonexistent-model", notWeights, t.TempDir()} {
+		code, _, errs := runCLI(t, nil, "classify", "--device", "ref", "--model", arg, good[0])
+		require.Equal(t, 1, code, errs)
+		require.Equal(t, 1, strings.Count(errs, arg), errs)
+		require.Equal(t, 1, strings.Count(errs, "\n"), errs)
+	}
+}

@@ -6,8 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -146,4 +149,100 @@ func TestDownloadProgress(t *testing.T) {
 	require.Contains(t, out, "6.0 MiB/6.0 MiB")
 	require.Contains(t, out, "model.safetensors")
 	require.True(t, strings.HasSuffix(out, "\r\033[K"), "the bar is removed at the end")
+}
+
+// TestProgressFitsNarrowTerminals: every line of the bar fits the
+// terminal's width short of its last column, however narrow (a wrapped
+// line scrolls instead of being redrawn), and the bar follows a resize.
+func TestProgressFitsNarrowTerminals(t *testing.T) {
+	for _, cols := range []int{200, 80, 50, 30, 12, 4} {
+		t.Run(strconv.Itoa(cols), func(t *testing.T) {
+			var term bytes.Buffer
+			e := newEnv(nil, &bytes.Buffer{}, &term)
+			e.terminal = true
+			e.columns = func() int { return cols }
+			p := newProgress(e, false, 1000, "images")
+			for range 1000 {
+				time.Sleep(time.Microsecond)
+				p.Printf(&bytes.Buffer{}, "x") // forces a redraw
+				p.Add(1)
+			}
+			p.Finish()
+			d := newProgress(e, false, 6<<30, "bytes")
+			d.label = "model-with-a-rather-long-name.safetensors"
+			d.Set(1 << 30)
+			d.Printf(&bytes.Buffer{}, "x")
+			d.Finish()
+			lines := strings.Split(term.String(), "\r\033[K")
+			require.Greater(t, len(lines), 1000)
+			for _, l := range lines {
+				if utf8.RuneCountInString(l) > cols-1 {
+					t.Fatalf("%q is wider than %d columns less one", l, cols)
+				}
+				require.NotContains(t, l, "\n")
+			}
+			out := term.String()
+			if cols >= 80 {
+				require.True(t, strings.Contains(out, "[==============================] 1000/1000 images"), "a full bar at %d columns", cols)
+			}
+			if cols >= 200 {
+				require.True(t, strings.Contains(out, "model-with-a-rather-long-name.safetensors"), "the label at %d columns", cols)
+			}
+			if cols == 50 {
+				require.Regexp(t, `\[=+>? *\] 500/1000 images  [0-9.]+/s`, out[:min(len(out), 1<<20)], "a narrower bar, the counts and rate kept")
+			}
+		})
+	}
+}
+
+// TestSummaryLine: classify and embed end with one line — images, errors,
+// time, rate — unless --quiet.
+func TestSummaryLine(t *testing.T) {
+	dir, _ := mixedDir(t)
+	for _, cmd := range []string{"classify", "embed"} {
+		code, _, errs := runCLI(t, nil, cmd, "--model", tinyDir, "--device", "ref", dir)
+		require.Equal(t, 1, code, errs)
+		require.Regexp(t, `(?m)^vkdeit: `+cmd+`: 5 images, 3 errors, [0-9.]+m?s, [0-9.]+ img/s$`, errs)
+		code, _, errs = runCLI(t, nil, cmd, "--model", tinyDir, "--device", "ref", "--quiet", dir)
+		require.Equal(t, 1, code, errs)
+		require.NotContains(t, errs, "img/s")
+	}
+}
+
+// TestExpandInputsWalk: directory walks skip hidden files and directories
+// (macOS "._*" AppleDouble files among them), take every JPEG extension
+// Pillow knows (.jfif, .jpe), follow symbolic links to directories once
+// each and say so where a link leads back (a loop); a URL given as a path
+// suggests piping it.
+func TestExpandInputsWalk(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.jpg", ".hidden.jpg", "._a.jpg", ".git/x.png", "photo.jfif", "PIC.JPE", "sub/b.png"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+	}
+	other := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(other, "c.webp"), []byte("x"), 0o644))
+	require.NoError(t, os.Symlink(other, filepath.Join(dir, "elsewhere")))
+	require.NoError(t, os.Symlink(dir, filepath.Join(dir, "sub", "loop")))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "sub"), filepath.Join(dir, "z-again")))
+
+	ins, errs, warns := expandInputs([]string{dir, "https://example.org/cat.jpg"}, nil)
+	var names []string
+	for _, in := range ins {
+		names = append(names, inputName(in))
+	}
+	rel := func(p string) string { return filepath.Join(dir, p) }
+	require.Equal(t, []string{rel("PIC.JPE"), rel("a.jpg"), rel("elsewhere/c.webp"), rel("photo.jfif"), rel("sub/b.png")}, names)
+	require.Len(t, warns, 2, "%q", warns)
+	realDir, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	require.Contains(t, warns[0], rel("sub/loop")+": symbolic link to "+realDir+", which is walked already as "+dir+": not followed again")
+	require.Contains(t, warns[1], rel("z-again")+": symbolic link to ")
+	require.Len(t, errs, 1)
+	require.Equal(t, "https://example.org/cat.jpg: no such file: vkdeit reads local files, not URLs; pipe it to standard input: curl -sL 'https://example.org/cat.jpg' | vkdeit classify -", errs[0].Error())
+	require.Equal(t, "https://example.org/cat.jpg: no such file: vkdeit reads local files, not URLs; pipe it to standard input: curl -sL 'https://example.org/cat.jpg' | vkdeit embed -",
+		forCommand(errs, "embed")[0].Error())
+	require.False(t, isURL("dir/a:b.jpg"))
+	require.False(t, isURL("://x"))
 }

@@ -6,7 +6,7 @@
 //	vkdeit classify --format csv dir/     one CSV row per image
 //	vkdeit embed --format npy -o e.npy d/ image embeddings
 //	vkdeit download facebook/deit-base-distilled-patch16-224
-//	vkdeit devices                        Vulkan devices, and the one vkdeit picks
+//	vkdeit devices                        Vulkan devices and the CPU engine; * marks what auto runs
 //	vkdeit verify                         an engine against the float64 reference
 //	vkdeit bench --device gpu,cpu         latency, throughput, per-kernel times
 //
@@ -75,6 +75,9 @@ type env struct {
 	stdout   *checkedWriter
 	stderr   io.Writer
 	terminal bool // stderr is a terminal: progress bars are drawn
+	// columns is the terminal's width now (it may change while a bar is
+	// drawn); 80 when it cannot be told.
+	columns func() int
 
 	mu       sync.Mutex
 	cleanups map[int]func()
@@ -84,8 +87,19 @@ type env struct {
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 	f, ok := stderr.(*os.File)
-	return &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr,
+	e := &env{stdin: stdin, stdout: &checkedWriter{w: stdout}, stderr: stderr,
 		terminal: ok && term.IsTerminal(int(f.Fd())), cleanups: map[int]func(){}}
+	e.columns = func() int { return 80 }
+	if e.terminal {
+		fd := int(f.Fd())
+		e.columns = func() int {
+			if w, _, err := term.GetSize(fd); err == nil && w > 0 {
+				return w
+			}
+			return 80
+		}
+	}
+	return e
 }
 
 // graceAfterSignal is how long the command may take to stop after SIGINT
@@ -154,7 +168,7 @@ func commands() []command {
 		{"explain", "attention maps: where the model looks in each image (png overlay, npy, json)", runExplain},
 		{"serve", "serve the model over the Open Inference Protocol (REST and gRPC)", runServe},
 		{"download", "download a model from the Hugging Face hub into the cache", runDownload},
-		{"devices", "list Vulkan devices and the one vkdeit picks", runDevices},
+		{"devices", "list Vulkan devices and the CPU engine, marking what --device auto runs", runDevices},
 		{"verify", "compare an engine against the float64 reference", runVerify},
 		{"bench", "benchmark latency, throughput and per-kernel time", runBench},
 		{"version", "print the version", runVersion},
@@ -189,13 +203,13 @@ func (e *env) run(ctx context.Context, args []string) int {
 	name := args[0]
 	switch name {
 	case "-h", "-help", "--help", "help":
-		if len(args) > 1 && name == "help" {
+		if len(args) > 1 && name == "help" && !isHelpFlag(args[1]) && args[1] != "help" {
 			for _, c := range commands() {
 				if c.name == args[1] {
 					return e.finish(ctx, c.run(ctx, e, []string{"--help"}))
 				}
 			}
-			fmt.Fprintf(e.stderr, "vkdeit: unknown command %q\n", args[1])
+			fmt.Fprintf(e.stderr, "vkdeit: unknown command %q%s\n", args[1], suggest(args[1]))
 			return 2
 		}
 		topUsage(e.stdout)
@@ -208,8 +222,52 @@ func (e *env) run(ctx context.Context, args []string) int {
 			return e.finish(ctx, c.run(ctx, e, args[1:]))
 		}
 	}
-	fmt.Fprintf(e.stderr, "vkdeit: unknown command %q (run \"vkdeit help\")\n", name)
+	fmt.Fprintf(e.stderr, "vkdeit: unknown command %q%s (run \"vkdeit help\")\n", name, suggest(name))
 	return 2
+}
+
+// isHelpFlag reports whether arg asks for help ("-h", "-help", "--help").
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+// suggest returns "; did you mean \"classify\"?" for a mistyped command
+// name: the command within two edits of it (or that it begins), or "".
+func suggest(name string) string {
+	best, bestD := "", 3
+	for _, c := range commands() {
+		d := editDistance(strings.ToLower(name), c.name)
+		if len(name) >= 3 && strings.HasPrefix(c.name, strings.ToLower(name)) {
+			d = 1
+		}
+		if d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (command names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // finish turns a command's error into the exit status, printing it as one

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -19,8 +21,10 @@ import (
 
 	"github.com/vkdeit/vkdeit/bench"
 	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/cpu"
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
+	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
 	"github.com/vkdeit/vkdeit/loader/hub"
 	"github.com/vkdeit/vkdeit/loader/imageio"
@@ -289,6 +293,49 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpAndMistypedCommands: "help --help" is the top usage, not an
+// unknown command; a mistyped command gets a "did you mean"; serve's help
+// shows each duration's real default once, not "(default 0s)" after it.
+func TestHelpAndMistypedCommands(t *testing.T) {
+	top, _ := runTop(t)
+	for _, args := range [][]string{{"help", "--help"}, {"help", "-h"}, {"help", "help"}} {
+		code, out, errs := runCLI(t, nil, args...)
+		require.Equal(t, 0, code, "%v: %s", args, errs)
+		require.Equal(t, top, out, "%v", args)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clasify", "x.jpg"}, `vkdeit: unknown command "clasify"; did you mean "classify"? (run "vkdeit help")`},
+		{[]string{"embd"}, `did you mean "embed"?`},
+		{[]string{"devics"}, `did you mean "devices"?`},
+		{[]string{"Bench"}, `did you mean "bench"?`},
+		{[]string{"down"}, `did you mean "download"?`},
+		{[]string{"help", "verfy"}, `vkdeit: unknown command "verfy"; did you mean "verify"?`},
+	} {
+		code, _, errs := runCLI(t, nil, tc.args...)
+		require.Equal(t, 2, code, errs)
+		require.Contains(t, errs, tc.want)
+	}
+	code, _, errs := runCLI(t, nil, "xyzzy")
+	require.Equal(t, 2, code)
+	require.Equal(t, "vkdeit: unknown command \"xyzzy\" (run \"vkdeit help\")\n", errs, "no far-fetched suggestion")
+
+	code, out, errs := runCLI(t, nil, "serve", "--help")
+	require.Equal(t, 0, code, errs)
+	require.NotContains(t, out, "(default 0s)")
+	require.Contains(t, out, "bound on graceful shutdown (0: 25s)\n")
+}
+
+// runTop is "vkdeit --help".
+func runTop(t *testing.T) (string, string) {
+	t.Helper()
+	code, out, errs := runCLI(t, nil, "--help")
+	require.Equal(t, 0, code, errs)
+	return out, errs
+}
+
 func TestFlagsAfterArguments(t *testing.T) {
 	e := newEnv(nil, &bytes.Buffer{}, &bytes.Buffer{})
 	fs := newFlagSet(e, "x", "", "")
@@ -430,4 +477,75 @@ func TestVerifyFP16(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errs)
 	require.Contains(t, out, "fp16 against reference")
 	require.Contains(t, out, "≤ 0.003")
+}
+
+// TestDevicesMarksWhatAutoRuns: devices lists the CPU engine (its ISA and
+// threads) beside the Vulkan devices and marks what --device auto really
+// runs — the CPU engine on a machine whose only Vulkan device is a CPU
+// driver such as lavapipe, which it must then not mark. Needs no GPU.
+func TestDevicesMarksWhatAutoRuns(t *testing.T) {
+	kind, _ := engine.ResolveDevice("auto", gpu.OptionsFromEnv().Select)
+	code, out, errs := runCLI(t, nil, "devices")
+	require.Equal(t, 0, code, errs)
+	engineName := fmt.Sprintf("CPU engine (%s kernels, %d threads)", cpu.Best(), runtime.GOMAXPROCS(0))
+	require.Contains(t, out, engineName)
+	var marked []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "*") {
+			marked = append(marked, l)
+		}
+	}
+	require.Len(t, marked, 1, out)
+	require.Equal(t, kind == engine.KindCPU, strings.Contains(marked[0], engineName), "auto runs %s: %s", kind, out)
+
+	code, out, errs = runCLI(t, nil, "devices", "--json")
+	require.Equal(t, 0, code, errs)
+	var ds []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &ds))
+	picked := 0
+	var cpuEntry map[string]any
+	for _, d := range ds {
+		if d["picked"] == true {
+			picked++
+			require.Equal(t, kind == engine.KindCPU, d["engine"] == "cpu", "%v", d)
+		}
+		if d["engine"] == "cpu" {
+			cpuEntry = d
+		}
+	}
+	require.Equal(t, 1, picked, out)
+	require.NotNil(t, cpuEntry, out)
+	require.Equal(t, cpu.Best().String(), cpuEntry["isa"])
+	require.EqualValues(t, runtime.GOMAXPROCS(0), cpuEntry["threads"])
+}
+
+// TestPrecisionFallbackAndThreads: --precision fp16 with --device auto on a
+// host where auto is the CPU engine falls back to fp32 with a note (as auto
+// falls back to the CPU engine), while --device cpu keeps the engine's
+// error; --threads reaches the CPU engine and the reference.
+func TestPrecisionFallbackAndThreads(t *testing.T) {
+	_, good := mixedDir(t)
+	if kind, _ := engine.ResolveDevice("auto", gpu.OptionsFromEnv().Select); kind == engine.KindCPU {
+		code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--precision", "fp16", "--top", "1", good[0])
+		require.Equal(t, 0, code, errs)
+		require.Contains(t, errs, "vkdeit: --precision fp16 needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which runs fp32: running fp32")
+		require.Contains(t, out, "  1  ")
+	}
+	code, _, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "cpu", "--precision", "fp16", good[0])
+	require.Equal(t, 1, code, errs)
+	require.Contains(t, errs, "supports fp32")
+
+	for _, dev := range []string{"cpu", "ref"} {
+		code, _, errs = runCLI(t, nil, "classify", "--model", tinyDir, "--device", dev, "--threads", "1", good[0])
+		require.Equal(t, 0, code, errs)
+		require.Regexp(t, `[ (]1 threads\)`, errs)
+		code, _, errs = runCLI(t, nil, "embed", "--model", tinyDir, "--device", dev, "--threads", "1", good[0])
+		require.Equal(t, 0, code, errs)
+		require.Regexp(t, `[ (]1 threads\)`, errs)
+	}
+	code, _, errs = runCLI(t, nil, "verify", "--model", tinyDir, "--device", "cpu", "--threads", "1", good[0])
+	require.Equal(t, 0, code, errs)
+	code, _, errs = runCLI(t, nil, "classify", "--threads", "-1", good[0])
+	require.Equal(t, 2, code, errs)
+	require.Contains(t, errs, "--threads must be ≥ 0")
 }

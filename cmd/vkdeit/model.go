@@ -7,7 +7,6 @@ import (
 
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/loader/hub"
-	"github.com/vkdeit/vkdeit/loader/imageio"
 )
 
 // loadModel resolves a --model argument (directory, weights file or hub repo
@@ -22,11 +21,11 @@ func loadModel(ctx context.Context, e *env, mf *modelFlags, quiet bool) (*deit.M
 	defer done()
 	files, err := hub.ResolveModel(ctx, arg, h)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", arg, err)
+		return nil, modelErr(arg, err)
 	}
 	m, err := deit.LoadWith(files, deit.LoadOptions{AllowExtraTensors: mf.allowExtra})
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", arg, err)
+		return nil, modelErr(arg, err)
 	}
 	for _, n := range m.Notes {
 		e.notef(quiet, "%s", n)
@@ -38,11 +37,21 @@ func loadModel(ctx context.Context, e *env, mf *modelFlags, quiet bool) (*deit.M
 var presetNames = strings.Join(deit.PresetNames(), ", ")
 
 // randomModel builds a model of a preset configuration with deterministic
-// random weights and the default preprocessor.
+// random weights and the preprocessor of its image size.
 func randomModel(preset string, seed int64) (*deit.Model, error) {
 	cfg, err := deit.Preset(preset)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Preprocessor: imageio.DefaultPreprocessor()}, nil
+	return &deit.Model{Config: cfg, Weights: deit.RandomWeights(cfg, seed), Preprocessor: cfg.DefaultPreprocessor()}, nil
+}
+
+// modelErr names the --model argument in err unless err names it already
+// (a path or repo id the loaders put in their messages), so that no
+// message says it twice.
+func modelErr(arg string, err error) error {
+	if strings.Contains(err.Error(), arg) {
+		return err
+	}
+	return fmt.Errorf("model %s: %w", arg, err)
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -290,4 +291,46 @@ func bareErr(err error) error {
 		return le.Err
 	}
 	return err
+}
+
+// formatByExt maps --output extensions to the format they mean.
+var formatByExt = map[string]string{".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".npy": "npy"}
+
+// outputFormat is the format to write: --format when given (explicit),
+// else the one the --output file's extension names (results.csv: csv,
+// emb.npy: npy), else def. A --format that contradicts the extension, or
+// an extension naming a format cmd cannot write, is a usage error rather
+// than a file that its extension misdescribes. Unknown extensions (.txt,
+// none) take the format as it is.
+func outputFormat(cmd, output, format string, explicit bool, formats ...string) (string, error) {
+	extFormat := ""
+	if output != "" && output != "-" {
+		ext := strings.ToLower(filepath.Ext(output))
+		if f, ok := formatByExt[ext]; ok {
+			extFormat = f
+			if !slices.Contains(formats, f) {
+				return "", usagef("%s: --output %s: %s cannot write %s files (formats: %s)",
+					cmd, displayName(output), cmd, ext, strings.Join(formats, ", "))
+			}
+		}
+	}
+	switch {
+	case explicit && extFormat != "" && format != extFormat:
+		return "", usagef("%s: --output %s names a %s file but --format is %s: drop --format or rename the file",
+			cmd, displayName(output), extFormat, format)
+	case !explicit && extFormat != "":
+		format = extFormat
+	}
+	if !slices.Contains(formats, format) {
+		return "", usagef("%s: --format must be %s, not %q", cmd, orList(formats), format)
+	}
+	return format, nil
+}
+
+// orList joins "a", "b", "c" as "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }

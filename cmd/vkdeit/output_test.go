@@ -258,9 +258,103 @@ func TestDecodeLimits(t *testing.T) {
 	_, good := mixedDir(t)
 	code, _, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--max-pixels", "1000", good[0])
 	require.Equal(t, 1, code, errs)
-	require.Contains(t, errs, "a_good.png")
-	require.Contains(t, errs, "1000")
+	require.Contains(t, errs, "a_good.png: image too large: PNG image of 50x37 pixels exceeds the limit of 1000 pixels (--max-pixels raises the limit)")
+	require.NotContains(t, errs, "DecodeOptions", "the flag, not the Go field")
+	code, out, errs := runCLI(t, nil, "classify", "--help")
+	require.Equal(t, 0, code, errs)
+	require.Contains(t, out, "--max-pixels int")
+	require.Contains(t, out, "(default 178956970)", "Pillow's error threshold, 2 × 89,478,485")
 	code, _, errs = runCLI(t, nil, "classify", "--decode-memory", "0", good[0])
 	require.Equal(t, 2, code, errs)
 	require.Contains(t, errs, "--decode-memory must be between 1 and")
+}
+
+// TestOutputFormatFromExtension: without --format the --output file's
+// extension picks the format (results.csv is CSV, emb.npy an npy array);
+// a --format contradicting the extension, or an extension the command
+// cannot write, is a usage error and writes nothing.
+func TestOutputFormatFromExtension(t *testing.T) {
+	_, good := mixedDir(t)
+	tiny := absTiny(t)
+	tests := []struct {
+		name   string
+		args   []string // before --output FILE and the image
+		file   string
+		code   int
+		prefix string // of the file written; "" when nothing may be written
+		errMsg string
+	}{
+		{"classify .csv", []string{"classify"}, "results.csv", 0, "path,label_1,score_1,index_1", ""},
+		{"classify .CSV", []string{"classify"}, "RESULTS.CSV", 0, "path,label_1", ""},
+		{"classify .jsonl", []string{"classify"}, "results.jsonl", 0, `{"path":`, ""},
+		{"classify .json", []string{"classify"}, "results.json", 0, `{"path":`, ""},
+		{"classify .txt is the table", []string{"classify"}, "results.txt", 0, good[0] + "\n  1", ""},
+		{"classify --format csv .txt", []string{"classify", "--format", "csv"}, "results.txt", 0, "path,label_1", ""},
+		{"classify --format csv .csv", []string{"classify", "--format", "csv"}, "results.csv", 0, "path,label_1", ""},
+		{"classify --format json .csv", []string{"classify", "--format", "json"}, "results.csv", 2, "",
+			"classify: --output results.csv names a csv file but --format is json: drop --format or rename the file"},
+		{"classify --json .csv", []string{"classify", "--json"}, "results.csv", 2, "", "names a csv file but --format is json"},
+		{"classify .npy", []string{"classify"}, "results.npy", 2, "", "classify: --output results.npy: classify cannot write .npy files (formats: table, json, csv)"},
+		{"embed .npy", []string{"embed"}, "emb.npy", 0, "\x93NUMPY", ""},
+		{"embed .jsonl", []string{"embed"}, "emb.jsonl", 0, `{"path":`, ""},
+		{"embed --format json .npy", []string{"embed", "--format", "json"}, "emb.npy", 2, "", "names a npy file but --format is json"},
+		{"embed .csv", []string{"embed"}, "emb.csv", 2, "", "embed cannot write .csv files (formats: json, npy)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			args := append(append([]string{}, tc.args...), "--model", tiny, "--device", "ref", "--output", tc.file, good[0])
+			code, _, errs := runCLI(t, nil, args...)
+			require.Equal(t, tc.code, code, errs)
+			b, err := os.ReadFile(filepath.Join(dir, tc.file))
+			if tc.prefix == "" {
+				require.ErrorIs(t, err, os.ErrNotExist, "nothing written")
+				require.Contains(t, errs, tc.errMsg)
+				return
+			}
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(string(b), tc.prefix), "%q", b)
+		})
+	}
+}
+
+// absTiny is tinyDir as an absolute path, for tests that change directory.
+func absTiny(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(tinyDir)
+	require.NoError(t, err)
+	return p
+}
+
+// TestTableIndexColumnPadded: the table's class-index column is as wide as
+// the model's largest index (not --top's), so rows line up.
+func TestTableIndexColumnPadded(t *testing.T) {
+	var b bytes.Buffer
+	rw := &resultWriter{w: &b, format: "table", k: 3, labels: 1000}
+	require.NoError(t, rw.write(classify.Result{Name: "cat.jpg", Top: []classify.Prediction{
+		{Label: "tabby, tabby cat", Score: 0.5, Index: 281}, {Label: "Egyptian cat", Score: 0.25, Index: 7}, {Label: "x", Score: 0.125, Index: 42}}}))
+	require.Equal(t, "cat.jpg\n"+
+		"  1   50.000%  281  tabby, tabby cat\n"+
+		"  2   25.000%    7  Egyptian cat\n"+
+		"  3   12.500%   42  x\n", b.String())
+}
+
+// TestJSONForwardTiming: timing_ms names the batch's forward time as such
+// and gives each image's share, which add up to it.
+func TestJSONForwardTiming(t *testing.T) {
+	_, good := mixedDir(t)
+	code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "ref", "--json", "--batch", "2", good[0], good[1])
+	require.Equal(t, 0, code, errs)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec struct {
+			BatchSize int                `json:"batch_size"`
+			Timing    map[string]float64 `json:"timing_ms"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		require.Equal(t, 2, rec.BatchSize)
+		require.NotContains(t, rec.Timing, "forward", "renamed: it is the batch's, not the image's")
+		require.Greater(t, rec.Timing["forward_batch"], 0.0)
+		require.InDelta(t, rec.Timing["forward_batch"]/2, rec.Timing["forward_per_image"], 0.0011)
+	}
 }

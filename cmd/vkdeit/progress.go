@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vkdeit/vkdeit/internal/humanize"
 	"github.com/vkdeit/vkdeit/loader/hub"
@@ -19,13 +20,17 @@ import (
 //
 // It is drawn from the start (0/N), redrawn at most every redrawEvery, and
 // cleared before anything else is printed (Printf), so results and bar
-// never share a line of the terminal. A nil *progress draws nothing and
-// prints straight through, so callers need no checks.
+// never share a line of the terminal. It is fitted to the terminal's width
+// (checked at each redraw) short of the last column, the bar narrowed and
+// then the label, ETA and rate dropped, so that it never wraps: a wrapped
+// line would no longer be redrawn in place but scroll. A nil *progress
+// draws nothing and prints straight through, so callers need no checks.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
-	unit  string // "images", or "bytes" (drawn as sizes)
-	label string // what is counted, after the numbers (a file name)
+	cols  func() int // the terminal's width
+	unit  string     // "images", or "bytes" (drawn as sizes)
+	label string     // what is counted, after the numbers (a file name)
 	total int64
 	done  int64
 	start time.Time
@@ -41,7 +46,7 @@ func newProgress(e *env, quiet bool, total int64, unit string) *progress {
 	if !e.terminal || quiet || total <= 0 {
 		return nil
 	}
-	p := &progress{w: e.stderr, unit: unit, total: total, start: time.Now()}
+	p := &progress{w: e.stderr, cols: e.columns, unit: unit, total: total, start: time.Now()}
 	p.mu.Lock()
 	p.draw(true)
 	p.mu.Unlock()
@@ -116,39 +121,59 @@ func (p *progress) draw(force bool) {
 		return
 	}
 	p.last = now
-	fmt.Fprint(p.w, "\r\033[K"+p.line(now.Sub(p.start)))
+	fmt.Fprint(p.w, "\r\033[K"+p.line(now.Sub(p.start), p.cols()))
 	p.shown = true
 }
 
-// line renders the bar after elapsed time.
-func (p *progress) line(elapsed time.Duration) string {
-	const width = 30
-	frac := min(max(float64(p.done)/float64(p.total), 0), 1)
-	fill := int(frac * width)
-	bar := strings.Repeat("=", fill)
-	if fill < width {
-		bar += ">" + strings.Repeat(" ", width-fill-1)
-	}
-	s := fmt.Sprintf("[%s] %d/%d %s", bar, p.done, p.total, p.unit)
+// maxBar and minBar bound the bar's width in columns, brackets excluded.
+const maxBar, minBar = 30, 5
+
+// line renders the bar after elapsed time in at most cols-1 columns (a
+// character in the last column makes some terminals wrap): the richest
+// text — counts, rate, ETA, label — that leaves room for a bar of at
+// least minBar columns, else the counts alone, cut to fit.
+func (p *progress) line(elapsed time.Duration, cols int) string {
+	counts := fmt.Sprintf("%d/%d %s", p.done, p.total, p.unit)
 	if p.unit == "bytes" {
-		s = fmt.Sprintf("[%s] %s/%s", bar, humanize.Bytes(p.done), humanize.Bytes(p.total))
+		counts = humanize.Bytes(p.done) + "/" + humanize.Bytes(p.total)
 	}
+	rate, eta := "", ""
 	if secs := elapsed.Seconds(); p.done > 0 && secs > 0 {
-		rate := float64(p.done) / secs
+		r := float64(p.done) / secs
 		if p.unit == "bytes" {
-			s += "  " + humanize.Bytes(int64(rate)) + "/s"
+			rate = "  " + humanize.Bytes(int64(r)) + "/s"
 		} else {
-			s += fmt.Sprintf("  %.1f/s", rate)
+			rate = fmt.Sprintf("  %.1f/s", r)
 		}
 		if p.done < p.total {
-			eta := time.Duration(float64(p.total-p.done) / rate * float64(time.Second))
-			s += "  ETA " + eta.Round(time.Second).String()
+			eta = "  ETA " + time.Duration(float64(p.total-p.done)/r*float64(time.Second)).Round(time.Second).String()
 		}
 	}
+	label := ""
 	if p.label != "" {
-		s += "  " + p.label
+		label = "  " + p.label
 	}
-	return s
+	avail := cols - 1
+	for _, text := range []string{counts + rate + eta + label, counts + rate + eta, counts + rate, counts} {
+		if w := min(maxBar, avail-utf8.RuneCountInString(text)-3); w >= minBar {
+			return p.bar(w) + " " + text
+		}
+	}
+	if r := []rune(counts); len(r) > avail {
+		return string(r[:max(avail, 0)])
+	}
+	return counts
+}
+
+// bar draws the bar of width columns (brackets excluded).
+func (p *progress) bar(width int) string {
+	frac := min(max(float64(p.done)/float64(p.total), 0), 1)
+	fill := int(frac * float64(width))
+	b := strings.Repeat("=", fill)
+	if fill < width {
+		b += ">" + strings.Repeat(" ", width-fill-1)
+	}
+	return "[" + b + "]"
 }
 
 // downloadProgress returns a hub.Progress drawing one bar per file being
@@ -173,4 +198,19 @@ func downloadProgress(e *env, quiet bool) (hub.Progress, func()) {
 		bar.Set(have)
 	}
 	return report, func() { bar.Finish() }
+}
+
+// summarize prints the one line that ends a run over images (unless
+// quiet), where the progress bar was: inputs, errors among them, wall time
+// and rate, e.g. "vkdeit: embed: 1000 images, 3 errors, 22.1s, 45.2 img/s".
+func summarize(e *env, quiet bool, cmd string, images, errors int, elapsed time.Duration) {
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(images) / s
+	}
+	noun := "errors"
+	if errors == 1 {
+		noun = "error"
+	}
+	e.notef(quiet, "%s: %d images, %d %s, %v, %.1f img/s", cmd, images, errors, noun, elapsed.Round(time.Millisecond), rate)
 }

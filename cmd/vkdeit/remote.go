@@ -130,6 +130,7 @@ type batchJob struct {
 func (f *remoteFlags) startBatch(ctx context.Context, e *env, model *modelFlags, ef *engineFlags, quiet bool, verb string, rs *resumeState) (*batchJob, error) {
 	args := f.fs.Args()
 	ins, inErrs, warnings := expandInputs(args, e.stdin)
+	inErrs = forCommand(inErrs, verb)
 	for _, w := range warnings {
 		e.notef(quiet, "%s", w)
 	}
@@ -184,7 +185,7 @@ func (f *remoteFlags) startBatch(ctx context.Context, e *env, model *modelFlags,
 		if j.total >= 0 {
 			batch = max(min(batch, int(j.total)), 1)
 		}
-		eng, err := openEngine(e, m, ef.device, ef.prec, batch, quiet)
+		eng, err := openEngineFor(e, m, engineRequest{device: ef.device, prec: ef.prec, maxBatch: batch, threads: ef.threads}, quiet)
 		if err != nil {
 			return nil, err
 		}

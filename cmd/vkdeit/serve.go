@@ -52,6 +52,7 @@ type serveConfig struct {
 	repoDir   string // --model-repository
 	device    string
 	precision deit.Precision
+	threads   int
 	opts      server.Options // every server flag, the decode options, the logger and the name
 }
 
@@ -65,6 +66,8 @@ func parseServe(e *env, args []string) (*serveConfig, error) {
 	device := fs.StringP("device", "d", "auto", deviceHelp)
 	var prec deit.Precision
 	precisionFlag(fs, &prec)
+	var threads int
+	threadsFlag(fs, &threads)
 	var opts server.Options
 	opts.AddFlags(fs)
 	df := addServeDecodeFlags(fs)
@@ -81,6 +84,9 @@ func parseServe(e *env, args []string) (*serveConfig, error) {
 	}
 	decode, err := df.options("serve")
 	if err != nil {
+		return nil, err
+	}
+	if err := checkThreads("serve", threads); err != nil {
 		return nil, err
 	}
 	var level slog.Level
@@ -107,7 +113,7 @@ func parseServe(e *env, args []string) (*serveConfig, error) {
 	if opts.Name == "" {
 		opts.Name = servedName(model.arg)
 	}
-	return &serveConfig{model: model, repoDir: *repoDir, device: *device, precision: prec, opts: opts}, nil
+	return &serveConfig{model: model, repoDir: *repoDir, device: *device, precision: prec, threads: threads, opts: opts}, nil
 }
 
 // addServeDecodeFlags adds the image decoding flags to serve's flag set,
@@ -140,7 +146,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	repo := &modelRepo{e: e, device: c.device, precision: c.precision, log: opts.Logger}
+	repo := &modelRepo{e: e, device: c.device, precision: c.precision, threads: c.threads, log: opts.Logger}
 	if c.repoDir != "" {
 		repo.dir = c.repoDir
 		names, err := repo.Models()
@@ -220,6 +226,7 @@ type modelRepo struct {
 	e         *env
 	device    string
 	precision deit.Precision
+	threads   int
 	log       *slog.Logger
 
 	single *modelFlags // --model
@@ -266,7 +273,7 @@ func (r *modelRepo) Load(ctx context.Context, name string, maxBatch int) (*deit.
 	for _, n := range m.Notes {
 		r.log.Info("model note", "model", name, "note", n)
 	}
-	eng, err := openEngine(r.e, m, r.device, r.precision, maxBatch, true)
+	eng, err := openEngineFor(r.e, m, engineRequest{device: r.device, prec: r.precision, maxBatch: maxBatch, threads: r.threads}, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: %w", mf.arg, err)
 	}

@@ -186,6 +186,9 @@ func TestServeFlags(t *testing.T) {
 	require.EqualValues(t, 64<<20, c.opts.Decode.Budget.Size())
 	require.Equal(t, "cpu", c.device)
 	require.Equal(t, "fp16", c.precision.String())
+	c, err = parseServe(e, []string{"--threads", "3"})
+	require.NoError(t, err)
+	require.Equal(t, 3, c.threads)
 
 	for _, tt := range []struct {
 		args []string
@@ -194,6 +197,7 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--workers", "-1"}, "serve: --workers must be ≥ 0 (0: GOMAXPROCS), got -1"},
 		{[]string{"--max-batch", "0"}, "serve: --max-batch must be ≥ 1, got 0"},
 		{[]string{"--max-pixels", "0"}, "serve: --max-pixels must be ≥ 1, got 0"},
+		{[]string{"--threads", "-2"}, "serve: --threads must be ≥ 0 (0: GOMAXPROCS), got -2"},
 	} {
 		_, err := parseServe(e, tt.args)
 		require.EqualError(t, err, tt.msg)
@@ -201,6 +205,6 @@ func TestServeFlags(t *testing.T) {
 
 	code, out, errs := runCLI(t, nil, "serve", "--help")
 	require.Equal(t, 0, code, errs)
-	require.Equal(t, 1, strings.Count(out, "--workers"), out)
+	require.Equal(t, 1, strings.Count(out, "    --workers"), "one --workers flag:\n%s", out)
 	require.Contains(t, out, "images decoded and preprocessed in parallel (0: GOMAXPROCS")
 }

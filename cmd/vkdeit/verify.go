@@ -78,6 +78,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 	} else {
 		ins, errs, warnings := expandInputs(fs.Args(), e.stdin)
+		errs = forCommand(errs, "verify")
 		for _, w := range warnings {
 			e.notef(*quiet, "%s", w)
 		}
@@ -102,7 +103,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("verify: no images to compare in %s", strings.Join(fs.Args(), " "))
 	}
 
-	eng, err := openEngine(e, m, ef.device, ef.prec, min(ef.batch, n), *quiet)
+	eng, err := openEngineFor(e, m, engineRequest{device: ef.device, prec: ef.prec, maxBatch: min(ef.batch, n), threads: ef.threads}, *quiet)
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if eng.Precision() != deit.FP32 && !fs.Changed("tol") {
 		*tol = fp16Tol
 	}
-	ref, err := engine.NewReference(m, eng.MaxBatch(), engine.ReferenceOptions{})
+	ref, err := engine.NewReference(m, eng.MaxBatch(), engine.ReferenceOptions{Threads: ef.threads})
 	if err != nil {
 		return err
 	}

@@ -161,7 +161,7 @@ func (s *snapshot) fetch(ctx context.Context, file string) (string, error) {
 	m, err := s.h.head(ctx, s.repo, rev, file)
 	var he *hubError
 	if err != nil && !errors.As(err, &he) && ctx.Err() == nil {
-		err = fmt.Errorf("%w (cannot reach the Hub; with HF_HUB_OFFLINE=1 only the cache is used)", err)
+		err = fmt.Errorf("%w (%s)", err, s.unreachable())
 	}
 	if err != nil {
 		if isEntryNotFound(err) && s.commit != "" {
@@ -193,6 +193,16 @@ func (s *snapshot) fetch(ctx context.Context, file string) (string, error) {
 		return "", err
 	}
 	return s.rc.linkSnapshot(s.commit, file, m.etag)
+}
+
+// unreachable explains what to do when the Hub cannot be reached and the
+// cache lacks the model: the remedies huggingface_hub users know — a proxy,
+// a mirror, a cache copied from a connected machine — and HF_HUB_OFFLINE,
+// which then keeps every later run off the network.
+func (s *snapshot) unreachable() string {
+	return fmt.Sprintf("cannot reach the Hub at %s; behind a proxy set HTTPS_PROXY, for a mirror HF_ENDPOINT, "+
+		"or copy a Hugging Face cache holding %s (`vkdeit download` fills one on a connected machine) to %s and set HF_HUB_OFFLINE=1",
+		s.h.endpoint(), s.id, s.h.cacheDir())
 }
 
 // offlineError explains what the cache lacks for s and how to fill it.

@@ -38,5 +38,11 @@ func ResolveModel(ctx context.Context, arg string, h *Client) (modeldir.Files, e
 	if h == nil {
 		h = FromEnv()
 	}
-	return h.Snapshot(ctx, arg)
+	files, err := h.Snapshot(ctx, arg)
+	if err != nil {
+		// A mistyped local path ("models/nonexistent") has a repo id's
+		// form: say that it was tried as one, as transformers does.
+		return modeldir.Files{}, fmt.Errorf("%s: not a local file or directory; tried as a Hugging Face repo id: %w", arg, err)
+	}
+	return files, nil
 }

@@ -86,3 +86,23 @@ func TestResolveModelRepoID(t *testing.T) {
 	_, err = ResolveModel(context.Background(), "acme/other", h)
 	require.ErrorContains(t, err, "vkdeit download acme/other")
 }
+
+// TestResolveModelUnreachable: with the Hub unreachable and an empty cache,
+// the error says the argument was tried as a repo id (a mistyped local path
+// has that form) and names the remedies: a proxy, a mirror, a copied cache
+// and HF_HUB_OFFLINE.
+func TestResolveModelUnreachable(t *testing.T) {
+	for _, arg := range []string{"models/nonexistent", "facebook/deit-tiny-patch16-224@main"} {
+		t.Run(arg, func(t *testing.T) {
+			cache := t.TempDir()
+			h := &Client{Endpoint: "http://127.0.0.1:1", CacheDir: cache}
+			_, err := ResolveModel(context.Background(), arg, h)
+			require.Error(t, err)
+			for _, want := range []string{"not a local file or directory; tried as a Hugging Face repo id",
+				"cannot reach the Hub at http://127.0.0.1:1", "HTTPS_PROXY", "HF_ENDPOINT", "copy a Hugging Face cache",
+				cache, "HF_HUB_OFFLINE=1"} {
+				require.Contains(t, err.Error(), want)
+			}
+		})
+	}
+}

@@ -32,8 +32,7 @@ func decodeBytes(ctx context.Context, data []byte, format string, opts DecodeOpt
 		return nil, fmt.Errorf("%w: %s image has size %dx%d", ErrCorruptImage, format, h.w, h.h)
 	}
 	if px, limit := int64(h.w)*int64(h.h), opts.maxPixels(); px > limit {
-		return nil, fmt.Errorf("%w: %s image of %dx%d pixels exceeds the limit of %d pixels (DecodeOptions.MaxPixels)",
-			ErrTooLarge, format, h.w, h.h, limit)
+		return nil, &PixelLimitError{Format: format, Width: h.w, Height: h.h, Limit: limit}
 	}
 	orientation := 0
 	if !opts.NoEXIF {

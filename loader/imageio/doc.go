@@ -23,7 +23,8 @@
 // symbolic link) and directories are refused without blocking. Decode and
 // Load identify the format from the first bytes before reading on, read at
 // most DecodeOptions.MaxBytes, and check the size in the header against
-// DecodeOptions.MaxPixels (by default Pillow's MAX_IMAGE_PIXELS) before any
+// DecodeOptions.MaxPixels (by default Pillow's error threshold, twice its
+// MAX_IMAGE_PIXELS) before any
 // pixel memory is allocated. A Budget shared by concurrent decodes bounds
 // their total working memory (and, through LimitProcessMemory, the Go
 // runtime's). A JPEG's scans may cost at most a fixed number of passes over

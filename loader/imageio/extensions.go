@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// extensions are the file name extensions of the formats Decode reads.
-var extensions = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+// extensions are the file name extensions of the formats Decode reads
+// (JPEG's as Pillow registers them: .jpg, .jpeg, .jpe, .jfif).
+var extensions = []string{".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
 // Extensions lists the file name extensions (lower case, with the dot) of
 // the formats this package decodes: what a program should pick up when it

@@ -15,11 +15,32 @@ type Image struct {
 	Pix  []uint8
 }
 
-// DefaultMaxPixels is the default DecodeOptions.MaxPixels: Pillow's
-// Image.MAX_IMAGE_PIXELS. Pillow only warns above it and refuses above twice
-// as many; Decode refuses above it, which keeps one hostile image (a few bytes
-// of WebP or JPEG claiming 12000×12000 pixels) from taking a gigabyte or more.
-const DefaultMaxPixels = 89_478_485
+// PillowMaxImagePixels is Pillow's Image.MAX_IMAGE_PIXELS, above which
+// Pillow warns of a possible decompression bomb.
+const PillowMaxImagePixels = 89_478_485
+
+// DefaultMaxPixels is the default DecodeOptions.MaxPixels: Pillow's error
+// threshold (DecompressionBombError), twice PillowMaxImagePixels, so that
+// every image Pillow opens is opened. Refusing above it from the header
+// keeps one hostile image (a few bytes of WebP or JPEG claiming 20000×20000
+// pixels) from taking gigabytes; a Budget bounds what the images within it
+// may take together.
+const DefaultMaxPixels = 2 * PillowMaxImagePixels
+
+// PixelLimitError is the error (wrapping ErrTooLarge) for an image with
+// more pixels than DecodeOptions.MaxPixels, found from its header.
+type PixelLimitError struct {
+	Format        string // "JPEG", "PNG", ...
+	Width, Height int
+	Limit         int64
+}
+
+func (e *PixelLimitError) Error() string {
+	return fmt.Sprintf("%v: %s image of %dx%d pixels exceeds the limit of %d pixels", ErrTooLarge, e.Format, e.Width, e.Height, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrTooLarge) true.
+func (e *PixelLimitError) Unwrap() error { return ErrTooLarge }
 
 // DefaultMaxBytes is the default DecodeOptions.MaxBytes: 512 MiB of encoded
 // data, more than any image within DefaultMaxPixels needs except uncompressed

@@ -297,9 +297,8 @@ func (p *Preprocessor) validate() error {
 }
 
 // maxResizePixels bounds what a hostile preprocessor_config.json can make
-// Apply allocate: Pillow's DecompressionBombError threshold, twice
-// DefaultMaxPixels.
-const maxResizePixels = 2 * DefaultMaxPixels
+// Apply allocate: Pillow's DecompressionBombError threshold.
+const maxResizePixels = DefaultMaxPixels
 
 // minNormalFloat32 is the smallest positive normal float32 (2^-126); a
 // subnormal std loses precision and overflows at once.
