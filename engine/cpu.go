@@ -67,7 +67,7 @@ func NewCPU(m *deit.Model, maxBatch int, opts CPUOptions) (*CPU, error) {
 		return nil, fmt.Errorf("engine: cpu: %d threads, want ≥ 0 (0: GOMAXPROCS)", opts.Threads)
 	}
 	if err := opts.Precision.Supported("cpu engine", cpuPrecisions...); err != nil {
-		return nil, fmt.Errorf("engine: cpu: %w", err)
+		return nil, fmt.Errorf("engine: %w", err) // the message names the engine
 	}
 	plan, err := deit.NewPlan(m)
 	if err != nil {

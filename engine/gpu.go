@@ -118,6 +118,9 @@ func NewGPU(d *gpu.Device, m *deit.Model, maxBatch int, opts GPUOptions) (*GPU, 
 	if err != nil {
 		return nil, fmt.Errorf("engine: gpu: %w", err)
 	}
+	if err := opts.Precision.Supported("gpu engine", gpuPrecisions...); err != nil {
+		return nil, fmt.Errorf("engine: %w", err) // the message names the engine
+	}
 	prec, err := resolvePrecision(opts.Precision, d.Info())
 	if err != nil {
 		return nil, fmt.Errorf("engine: gpu: %w", err)

@@ -41,7 +41,7 @@ func NewReference(m *deit.Model, maxBatch int, opts ReferenceOptions) (*Referenc
 		return nil, fmt.Errorf("engine: reference: batch size %d, want at least 1", maxBatch)
 	}
 	if err := opts.Precision.Supported("reference engine", deit.FP32); err != nil {
-		return nil, fmt.Errorf("engine: reference: %w", err)
+		return nil, fmt.Errorf("engine: %w", err) // the message names the engine
 	}
 	plan, err := deit.NewPlan(m)
 	if err != nil {
