@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/vkdeit/vkdeit/deit"
@@ -20,23 +21,41 @@ func (r *request) wantsAttention() bool {
 	return slices.Contains(r.outputs, outputAttention)
 }
 
-// attentionTensor is the attention output of n images from their
-// attention probabilities (per layer [n, Heads, T, T], the images' part of
-// a batch's engine.Output.Attention).
-func attentionTensor(c deit.Config, att [][]float32, n int) (tensor, error) {
-	S, G := c.Special(), c.ImageSize/c.PatchSize
-	t := tensor{name: outputAttention, shape: []int64{int64(n), int64(S), int64(G), int64(G)}}
-	t.data = make([]float32, 0, n*S*G*G)
-	for b := range n {
-		maps, err := explain.Maps(explain.Rollout, att, b, c)
-		if err != nil {
-			return tensor{}, errorf(kindInternal, "%v", err)
-		}
-		for _, m := range maps {
-			for _, v := range m.Values {
-				t.data = append(t.data, float32(v))
+// attentionRow is the number of attention-map values per image: S maps of
+// G×G.
+func attentionRow(c deit.Config) int {
+	G := c.ImageSize / c.PatchSize
+	return c.Special() * G * G
+}
+
+// rolloutMaps writes image b's rollout maps ([S, G, G]) from a batch's
+// attention tap (per layer [B, Heads, T, T]) into dst. The batcher calls
+// it as it hands out the batch's rows, so a request holds its maps, not
+// the batch's probabilities.
+func rolloutMaps(c deit.Config, att [][]float32, b int, dst []float32) error {
+	maps, err := explain.Maps(explain.Rollout, att, b, c)
+	if err != nil {
+		return errorf(kindInternal, "attention: %v", err)
+	}
+	i := 0
+	for _, m := range maps {
+		for _, v := range m.Values {
+			if i == len(dst) {
+				return errorf(kindInternal, "attention: more map values than the %d of an image", len(dst))
 			}
+			dst[i] = float32(v)
+			i++
 		}
 	}
-	return t, nil
+	if i != len(dst) {
+		return fmt.Errorf("server: attention: %d map values, want %d", i, len(dst))
+	}
+	return nil
+}
+
+// attentionTensor is the attention output of n images from their maps
+// (results.att).
+func attentionTensor(c deit.Config, att []float32, n int) tensor {
+	G := int64(c.ImageSize / c.PatchSize)
+	return tensor{name: outputAttention, shape: []int64{int64(n), int64(c.Special()), G, G}, data: att}
 }

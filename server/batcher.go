@@ -35,6 +35,8 @@ type batcher struct {
 	per      int // pixel values per image
 	rowL     int // logits per image
 	rowE     int // embedding values per image (HeadTokens × Hidden)
+	rowA     int // attention-map values per image (Special × grid²)
+	cfg      deit.Config
 	met      *modelMetrics
 	log      *slog.Logger
 
@@ -63,7 +65,7 @@ func newBatcher(eng engine.Engine, cfg deit.Config, maxBatch int, maxDelay time.
 	return &batcher{
 		eng: eng, maxBatch: maxBatch, maxDelay: maxDelay, maxQueue: int64(maxQueue),
 		per:  cfg.Channels * cfg.ImageSize * cfg.ImageSize,
-		rowL: cfg.NumLabels, rowE: cfg.HeadTokens() * cfg.Hidden,
+		rowL: cfg.NumLabels, rowE: cfg.HeadTokens() * cfg.Hidden, rowA: attentionRow(cfg), cfg: cfg,
 		met: met, log: log,
 		in: make(chan *job, 64), exec: make(chan *batch, 1), freed: make(chan []float32, 1),
 		drain: make(chan struct{}), quit: make(chan struct{}),
@@ -73,9 +75,9 @@ func newBatcher(eng engine.Engine, cfg deit.Config, maxBatch int, maxDelay time.
 
 // job is one request's images on their way through the batcher.
 type job struct {
-	n     int
-	embed bool      // the request wants embeddings: its batches tap the embeddings
-	enq   time.Time // when it entered the queue
+	n    int
+	taps deit.Tap  // what the request wants besides logits: its batches ask the engine for these taps
+	enq  time.Time // when it entered the queue
 
 	mu        sync.Mutex
 	pixels    []float32 // n images; nil once all are handed out or the job is abandoned
@@ -83,11 +85,11 @@ type job struct {
 	abandoned bool
 	err       error // the first failure of one of its batches
 
-	// logits [n, rowL] and emb [n, rowE] are written by the executor,
-	// each image's rows exactly once; they are read only after done.
-	logits, emb []float32
-	left        atomic.Int64 // images not yet computed
-	done        chan struct{}
+	// res is written by the executor, each image's rows exactly once; it
+	// is read only after done.
+	res  results
+	left atomic.Int64 // images not yet computed
+	done chan struct{}
 }
 
 // segment is a run of one job's images inside a batch.
@@ -101,7 +103,7 @@ type segment struct {
 type batch struct {
 	segs   []segment
 	n      int
-	embed  bool
+	taps   deit.Tap // every segment's taps
 	pixels []float32
 	buf    []float32 // the dispatcher's buffer, returned through freed
 }
@@ -185,20 +187,29 @@ func (b *batcher) stop() {
 	b.abortFn()
 }
 
+// results are a request's outputs from the engine: logits [n, rowL] and,
+// when their taps were asked for, embeddings [n, rowE] and attention
+// rollout maps [n, rowA].
+type results struct {
+	logits, emb, att []float32
+}
+
 // run queues the ticket's images (pixels, already preprocessed) and waits
-// for their results: logits [n, rowL] and, when embed, embeddings
-// [n, rowE]. When ctx ends first, the images not yet handed to a batch
-// give back their places and ctx's error is returned (errShuttingDown
-// after abort).
-func (t *ticket) run(ctx context.Context, pixels []float32, embed bool) (logits, emb []float32, err error) {
+// for their results, with the taps asked for. When ctx ends first, the
+// images not yet handed to a batch give back their places and ctx's error
+// is returned (errShuttingDown after abort).
+func (t *ticket) run(ctx context.Context, pixels []float32, taps deit.Tap) (results, error) {
 	b := t.b
 	if len(pixels) != t.n*b.per {
-		return nil, nil, fmt.Errorf("server: batcher: %d pixel values for %d images", len(pixels), t.n)
+		return results{}, fmt.Errorf("server: batcher: %d pixel values for %d images", len(pixels), t.n)
 	}
-	j := &job{n: t.n, embed: embed, enq: time.Now(), pixels: pixels, done: make(chan struct{}),
-		logits: make([]float32, t.n*b.rowL)}
-	if embed {
-		j.emb = make([]float32, t.n*b.rowE)
+	j := &job{n: t.n, taps: taps, enq: time.Now(), pixels: pixels, done: make(chan struct{}),
+		res: results{logits: make([]float32, t.n*b.rowL)}}
+	if taps&deit.TapEmbeddings != 0 {
+		j.res.emb = make([]float32, t.n*b.rowE)
+	}
+	if taps&deit.TapAttention != 0 {
+		j.res.att = make([]float32, t.n*b.rowA)
 	}
 	j.left.Store(int64(t.n))
 	t.j = j
@@ -206,10 +217,10 @@ func (t *ticket) run(ctx context.Context, pixels []float32, embed bool) (logits,
 	case b.in <- j:
 	case <-ctx.Done():
 		t.abandon()
-		return nil, nil, t.ctxErr(ctx)
+		return results{}, t.ctxErr(ctx)
 	case <-b.abortCtx.Done():
 		t.abandon()
-		return nil, nil, errShuttingDown
+		return results{}, errShuttingDown
 	}
 	select {
 	case <-j.done:
@@ -217,15 +228,15 @@ func (t *ticket) run(ctx context.Context, pixels []float32, embed bool) (logits,
 		err := j.err
 		j.mu.Unlock()
 		if err != nil {
-			return nil, nil, err
+			return results{}, err
 		}
-		return j.logits, j.emb, nil
+		return j.res, nil
 	case <-ctx.Done():
 		t.abandon()
-		return nil, nil, t.ctxErr(ctx)
+		return results{}, t.ctxErr(ctx)
 	case <-b.abortCtx.Done():
 		t.abandon()
-		return nil, nil, errShuttingDown
+		return results{}, errShuttingDown
 	}
 }
 
@@ -370,7 +381,7 @@ func (b *batcher) form(queue *[]*job, buf []float32) *batch {
 		}
 		j.mu.Unlock()
 		bt.n += k
-		bt.embed = bt.embed || j.embed
+		bt.taps |= j.taps
 		if !last {
 			break
 		}
@@ -407,19 +418,19 @@ func (b *batcher) form(queue *[]*job, buf []float32) *batch {
 func (b *batcher) execute() {
 	defer b.stopped.Done()
 	for bt := range b.exec {
-		logits, emb, err := b.run(bt.pixels, bt.n, bt.embed)
+		out, err := b.run(bt.pixels, bt.n, bt.taps)
 		if err != nil && len(bt.segs) > 1 {
 			b.log.Warn("batch failed; running its requests one by one", "engine", b.eng.Name(), "batch", bt.n, "requests", len(bt.segs), "err", err)
 			off := 0
 			for _, s := range bt.segs {
-				l, e, err := b.run(bt.pixels[off*b.per:(off+s.n)*b.per], s.n, bt.embed)
-				b.finish(s, l, e, 0, err)
+				out, err := b.run(bt.pixels[off*b.per:(off+s.n)*b.per], s.n, bt.taps)
+				b.finish(s, out, 0, err)
 				off += s.n
 			}
 		} else {
 			off := 0
 			for _, s := range bt.segs {
-				b.finish(s, logits, emb, off, err)
+				b.finish(s, out, off, err)
 				off += s.n
 			}
 		}
@@ -428,9 +439,9 @@ func (b *batcher) execute() {
 }
 
 // run is one engine call on n images, recorded in the metrics.
-func (b *batcher) run(pixels []float32, n int, embed bool) (logits, emb []float32, err error) {
+func (b *batcher) run(pixels []float32, n int, taps deit.Tap) (out *engine.Output, err error) {
 	t0 := time.Now()
-	logits, emb, err = b.forward(pixels, n, embed)
+	out, err = b.forward(pixels, n, taps)
 	d := time.Since(t0)
 	b.batches.Add(1)
 	b.images.Add(int64(n))
@@ -438,29 +449,36 @@ func (b *batcher) run(pixels []float32, n int, embed bool) (logits, emb []float3
 	b.met.images.Add(float64(n))
 	b.met.batchSize.Observe(float64(n))
 	b.met.compute.Observe(d.Seconds())
-	return logits, emb, err
+	return out, err
 }
 
-// finish hands a segment its rows, from row off of an engine call's
-// results, or the call's error. Non-finite results fail the segment's
+// finish hands a segment its rows, from image off of an engine call's
+// output, or the call's error. Non-finite results fail the segment's
 // request as the client's fault: its pixels were finite (the parsers
 // check) but too large for the model.
-func (b *batcher) finish(s segment, logits, emb []float32, off int, err error) {
+func (b *batcher) finish(s segment, out *engine.Output, off int, err error) {
 	j := s.j
 	if err == nil {
-		l := logits[off*b.rowL : (off+s.n)*b.rowL]
+		l := out.Logits[off*b.rowL : (off+s.n)*b.rowL]
 		var e []float32
-		if j.embed {
-			e = emb[off*b.rowE : (off+s.n)*b.rowE]
+		if j.taps&deit.TapEmbeddings != 0 {
+			e = out.Embeddings[off*b.rowE : (off+s.n)*b.rowE]
 		}
 		if i := firstNonFinite(l); i >= 0 {
 			err = nonFiniteError(s.from + i/b.rowL)
 		} else if i := firstNonFinite(e); i >= 0 {
 			err = nonFiniteError(s.from + i/b.rowE)
 		} else {
-			copy(j.logits[s.from*b.rowL:(s.from+s.n)*b.rowL], l)
-			if j.embed {
-				copy(j.emb[s.from*b.rowE:(s.from+s.n)*b.rowE], e)
+			copy(j.res.logits[s.from*b.rowL:(s.from+s.n)*b.rowL], l)
+			if e != nil {
+				copy(j.res.emb[s.from*b.rowE:(s.from+s.n)*b.rowE], e)
+			}
+			if j.taps&deit.TapAttention != 0 {
+				for i := range s.n {
+					if err = rolloutMaps(b.cfg, out.Attention, off+i, j.res.att[(s.from+i)*b.rowA:(s.from+i+1)*b.rowA]); err != nil {
+						break
+					}
+				}
 			}
 		}
 	} else if errors.Is(err, classify.ErrNonFinite) {
@@ -486,30 +504,25 @@ func nonFiniteError(i int) error {
 	return errorf(kindBadRequest, "image %d: %w: its pixel values are finite but too large for the model", i, classify.ErrNonFinite)
 }
 
-// forward runs n images on the engine, turning a panic into an error and
-// checking the output sizes.
-func (b *batcher) forward(pixels []float32, n int, embed bool) (logits, emb []float32, err error) {
+// forward runs n images on the engine with taps, turning a panic into an
+// error and checking the output sizes.
+func (b *batcher) forward(pixels []float32, n int, taps deit.Tap) (out *engine.Output, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			b.log.Error("engine panic", "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("server: engine %s panicked on a batch of %d: %v", b.eng.Name(), n, p)
 		}
 	}()
-	var taps deit.Tap
-	if embed {
-		taps = deit.TapEmbeddings
-	}
-	out, err := b.eng.Run(b.abortCtx, pixels, n, taps)
-	if err == nil {
-		logits, emb = out.Logits, out.Embeddings
-	}
+	out, err = b.eng.Run(b.abortCtx, pixels, n, taps)
 	switch {
 	case err != nil:
-		return nil, nil, fmt.Errorf("server: forward pass on %s (batch of %d): %w", b.eng.Name(), n, err)
-	case len(logits) != n*b.rowL:
-		return nil, nil, fmt.Errorf("server: engine %s returned %d logits for %d images of %d classes", b.eng.Name(), len(logits), n, b.rowL)
-	case embed && len(emb) != n*b.rowE:
-		return nil, nil, fmt.Errorf("server: engine %s returned %d embedding values for %d images of %d", b.eng.Name(), len(emb), n, b.rowE)
+		return nil, fmt.Errorf("server: forward pass on %s (batch of %d): %w", b.eng.Name(), n, err)
+	case len(out.Logits) != n*b.rowL:
+		return nil, fmt.Errorf("server: engine %s returned %d logits for %d images of %d classes", b.eng.Name(), len(out.Logits), n, b.rowL)
+	case taps&deit.TapEmbeddings != 0 && len(out.Embeddings) != n*b.rowE:
+		return nil, fmt.Errorf("server: engine %s returned %d embedding values for %d images of %d", b.eng.Name(), len(out.Embeddings), n, b.rowE)
+	case taps&deit.TapAttention != 0 && len(out.Attention) != b.cfg.Layers:
+		return nil, fmt.Errorf("server: engine %s returned attention for %d layers of %d", b.eng.Name(), len(out.Attention), b.cfg.Layers)
 	}
-	return logits, emb, nil
+	return out, nil
 }

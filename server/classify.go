@@ -59,7 +59,7 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 	for i, f := range files {
 		req.images[i] = f.data
 	}
-	logits, _, err := s.infer(r.Context(), md, req)
+	res, err := s.infer(r.Context(), md, req)
 	if err != nil {
 		if len(files) > 1 {
 			return fileError(err, files)
@@ -74,22 +74,22 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request) error {
 		Filename    string       `json:"filename"`
 		Predictions []labelScore `json:"predictions"`
 	}
-	results := make([]fileResult, len(files))
+	answers := make([]fileResult, len(files))
 	L := md.cfg.NumLabels
 	for i, f := range files {
-		top, err := classify.TopK(logits[i*L:(i+1)*L], k, md.cfg.Labels)
+		top, err := classify.TopK(res.logits[i*L:(i+1)*L], k, md.cfg.Labels)
 		if err != nil {
 			return errorf(kindInternal, "classify: %w", err)
 		}
-		results[i] = fileResult{Filename: f.name, Predictions: make([]labelScore, len(top))}
+		answers[i] = fileResult{Filename: f.name, Predictions: make([]labelScore, len(top))}
 		for j, p := range top {
-			results[i].Predictions[j] = labelScore{p.Label, p.Score}
+			answers[i].Predictions[j] = labelScore{p.Label, p.Score}
 		}
 	}
 	if len(files) == 1 {
-		writeJSON(w, http.StatusOK, results[0].Predictions)
+		writeJSON(w, http.StatusOK, answers[0].Predictions)
 	} else {
-		writeJSON(w, http.StatusOK, results)
+		writeJSON(w, http.StatusOK, answers)
 	}
 	return nil
 }

@@ -53,6 +53,7 @@
 //	probabilities           FP32 [B, NumLabels]  softmax of the logits
 //	embedding               FP32 [B, Hidden]     final-LayerNorm [CLS] row (DeiTModel's last_hidden_state[:, 0])
 //	distillation_embedding  FP32 [B, Hidden]     the [DIST] row, distilled models only
+//	attention               FP32 [B, S, G, G]    each special token's attention rollout over the G×G patches
 //
 // REST tensor data may be flat or nested JSON arrays; BYTES elements in
 // JSON are base64 strings. Triton's binary tensor data extension carries

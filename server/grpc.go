@@ -212,12 +212,12 @@ func (s *Server) modelInfer(ctx context.Context, r *inference.ModelInferRequest,
 	if err != nil {
 		return nil, err
 	}
-	logits, emb, err := s.infer(ctx, md, req)
+	res, err := s.infer(ctx, md, req)
 	if err != nil {
 		return nil, err
 	}
 	resp := &inference.ModelInferResponse{ModelName: md.name, ModelVersion: md.version, Id: r.GetId()}
-	for _, t := range md.outputs(req, logits, emb) {
+	for _, t := range md.outputs(req, res) {
 		o := &inference.ModelInferResponse_InferOutputTensor{Name: t.name, Datatype: t.datatype(), Shape: t.shape}
 		switch {
 		case raw && t.bytes != nil:
@@ -299,7 +299,9 @@ func (md *model) parseGRPC(r *inference.ModelInferRequest, c *claim) (req *reque
 		if !isInt || k.Int64Param < 1 {
 			return nil, false, errorf(kindBadRequest, "output %s: parameter %s must be an int64_param of at least 1 (the number of classes to report)", o.GetName(), paramClassification)
 		}
-		req.classes[i] = int(min(k.Int64Param, md.outputWidth(o.GetName())))
+		if req.classes[i], err = md.classCount(o.GetName(), k.Int64Param); err != nil {
+			return nil, false, err
+		}
 	}
 	return req, raw, nil
 }

@@ -60,7 +60,7 @@ func TestGRPCHealthAndMetadata(t *testing.T) {
 		for _, o := range md.GetOutputs() {
 			outs = append(outs, o.GetName())
 		}
-		require.Equal(t, []string{"logits", "probabilities", "embedding", "distillation_embedding"}, outs)
+		require.Equal(t, []string{"logits", "probabilities", "embedding", "distillation_embedding", "attention"}, outs)
 	}
 	_, err = c.ModelReady(ctx, &inference.ModelReadyRequest{Name: "other"})
 	requireCode(t, err, codes.NotFound, `unknown model "other"`)

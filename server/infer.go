@@ -41,9 +41,9 @@ var stateWords = map[int32]string{stateLoading: "loading (warming up)", stateRea
 // md's batcher, for either protocol: admission (a full queue answers at
 // once), then decoding of image inputs on the model's decoders, then the
 // engine, all within Options.Timeout and the client's own deadline.
-func (s *Server) infer(ctx context.Context, md *model, req *request) (logits, emb []float32, err error) {
+func (s *Server) infer(ctx context.Context, md *model, req *request) (res results, err error) {
 	if s.draining.Load() {
-		return nil, nil, errShuttingDown
+		return results{}, errShuttingDown
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
@@ -52,7 +52,7 @@ func (s *Server) infer(ctx context.Context, md *model, req *request) (logits, em
 
 	t, err := md.b.admit(req.n)
 	if err != nil {
-		return nil, nil, err
+		return results{}, err
 	}
 	defer t.close()
 	pixels := req.pixels
@@ -60,12 +60,12 @@ func (s *Server) infer(ctx context.Context, md *model, req *request) (logits, em
 		t0 := time.Now()
 		pixels = make([]float32, md.pixelCount(req.n))
 		if err := md.prep.prepare(ctx, req.images, pixels); err != nil {
-			return nil, nil, ctxErr(md, err)
+			return results{}, ctxErr(md, err)
 		}
 		md.met.preprocess.Observe(time.Since(t0).Seconds())
 	}
-	logits, emb, err = t.run(ctx, pixels, req.wantsEmbeddings())
-	return logits, emb, ctxErr(md, err)
+	res, err = t.run(ctx, pixels, req.taps())
+	return res, ctxErr(md, err)
 }
 
 // ctxErr turns a context error caused by abort into errShuttingDown.

@@ -160,7 +160,7 @@ func (md *model) config(opts Options) modelConfigJSON {
 		DynamicBatching: dynamicBatchingJSON{PreferredBatchSize: []int32{}, MaxQueueDelayMicroseconds: uint64(opts.MaxDelay.Microseconds())},
 	}
 	for _, n := range md.outputNames() {
-		mc.Output = append(mc.Output, modelIOJSON{Name: n, DataType: "TYPE_FP32", Dims: []int64{md.outputWidth(n)}})
+		mc.Output = append(mc.Output, modelIOJSON{Name: n, DataType: "TYPE_FP32", Dims: md.outputDims(n)})
 	}
 	return mc
 }

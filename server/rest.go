@@ -225,17 +225,32 @@ func (md *model) metadata() modelMetadataJSON {
 		},
 	}
 	for _, n := range md.outputNames() {
-		out.Outputs = append(out.Outputs, tensorMeta{n, typeFP32, []int64{-1, md.outputWidth(n)}})
+		out.Outputs = append(out.Outputs, tensorMeta{n, typeFP32, append([]int64{-1}, md.outputDims(n)...)})
 	}
 	return out
 }
 
-// outputWidth is an output's size per image.
-func (md *model) outputWidth(name string) int64 {
-	if name == outputEmbedding || name == outputDistEmbedding {
-		return int64(md.cfg.Hidden)
+// classCount is the K of Triton's classification extension asked on
+// output name: at most the output's width. Only outputs of one dimension
+// per image have classes (the attention maps do not).
+func (md *model) classCount(name string, k int64) (int, error) {
+	dims := md.outputDims(name)
+	if len(dims) != 1 {
+		return 0, errorf(kindBadRequest, "output %s: classification applies to outputs of one value per class, not %s", name, shapeString(append([]int64{-1}, dims...)))
 	}
-	return int64(md.cfg.NumLabels)
+	return int(min(k, dims[0])), nil
+}
+
+// outputDims is an output's shape per image.
+func (md *model) outputDims(name string) []int64 {
+	switch name {
+	case outputEmbedding, outputDistEmbedding:
+		return []int64{int64(md.cfg.Hidden)}
+	case outputAttention:
+		G := int64(md.cfg.ImageSize / md.cfg.PatchSize)
+		return []int64{int64(md.cfg.Special()), G, G}
+	}
+	return []int64{int64(md.cfg.NumLabels)}
 }
 
 // allow answers 405 (and returns false) for a method other than want;

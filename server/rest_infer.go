@@ -66,11 +66,11 @@ func (s *Server) restInfer(w http.ResponseWriter, r *http.Request, md *model) er
 	if err != nil {
 		return err
 	}
-	logits, emb, err := s.infer(r.Context(), md, req)
+	res, err := s.infer(r.Context(), md, req)
 	if err != nil {
 		return err
 	}
-	return md.writeREST(w, req, md.outputs(req, logits, emb), binaryOut)
+	return md.writeREST(w, req, md.outputs(req, res), binaryOut)
 }
 
 // parseREST decodes an inference request body: JSON, JSON followed by
@@ -175,7 +175,11 @@ func (md *model) parseREST(h http.Header, body []byte, c *claim) (req *request, 
 			if set && k < 1 {
 				return nil, nil, errorf(kindBadRequest, "%s: parameter %s is %d, want at least 1 (the number of classes to report)", where, paramClassification, k)
 			}
-			req.classes[i] = int(min(k, int64(md.outputWidth(rr.Outputs[i].Name))))
+			if set {
+				if req.classes[i], err = md.classCount(rr.Outputs[i].Name, k); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 	}
 	return req, binaryOut, nil

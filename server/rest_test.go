@@ -40,7 +40,7 @@ func TestRESTEndpoints(t *testing.T) {
 		{"GET", "/v2/models/tiny", 200, `{"name":"tiny","versions":["1"],"platform":"vkdeit",
 			"inputs":[{"name":"pixel_values","datatype":"FP32","shape":[-1,3,32,32]},{"name":"image","datatype":"BYTES","shape":[-1]}],
 			"outputs":[{"name":"logits","datatype":"FP32","shape":[-1,10]},{"name":"probabilities","datatype":"FP32","shape":[-1,10]},
-			{"name":"embedding","datatype":"FP32","shape":[-1,64]},{"name":"distillation_embedding","datatype":"FP32","shape":[-1,64]}]}`, ""},
+			{"name":"embedding","datatype":"FP32","shape":[-1,64]},{"name":"distillation_embedding","datatype":"FP32","shape":[-1,64]},{"name":"attention","datatype":"FP32","shape":[-1,2,4,4]}]}`, ""},
 		{"GET", "/v2/models/tiny/versions/1", 200, "", ""},
 		{"GET", "/v2/models/tiny/ready", 200, `{"name":"tiny","ready":true}`, ""},
 		{"GET", "/v2/models/tiny/versions/1/ready", 200, `{"name":"tiny","ready":true}`, ""},

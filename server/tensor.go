@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vkdeit/vkdeit/classify"
+	"github.com/vkdeit/vkdeit/deit"
 )
 
 // The model's tensors, as named in metadata and requests.
@@ -55,6 +56,18 @@ type request struct {
 // embeddings tap.
 func (r *request) wantsEmbeddings() bool {
 	return slices.Contains(r.outputs, outputEmbedding) || slices.Contains(r.outputs, outputDistEmbedding)
+}
+
+// taps are the engine taps the request's outputs need besides the logits.
+func (r *request) taps() deit.Tap {
+	var t deit.Tap
+	if r.wantsEmbeddings() {
+		t |= deit.TapEmbeddings
+	}
+	if r.wantsAttention() {
+		t |= deit.TapAttention
+	}
+	return t
 }
 
 // tensor is one output: FP32 data of the given shape, or (for the
@@ -168,11 +181,12 @@ func (md *model) outputNames() []string {
 	if md.cfg.HeadTokens() > 1 {
 		out = append(out, outputDistEmbedding)
 	}
-	return out
+	return append(out, outputAttention)
 }
 
-// outputs builds the requested output tensors from a batch's results.
-func (md *model) outputs(req *request, logits, emb []float32) []tensor {
+// outputs builds the requested output tensors from the request's results.
+func (md *model) outputs(req *request, res results) []tensor {
+	logits, emb := res.logits, res.emb
 	n, L, D, H := req.n, md.cfg.NumLabels, md.cfg.Hidden, md.cfg.HeadTokens()
 	out := make([]tensor, 0, len(req.outputs))
 	for _, name := range req.outputs {
@@ -195,6 +209,8 @@ func (md *model) outputs(req *request, logits, emb []float32) []tensor {
 			for i := range n {
 				copy(t.data[i*D:(i+1)*D], emb[(i*H+tok)*D:(i*H+tok+1)*D])
 			}
+		case outputAttention:
+			t = attentionTensor(md.cfg, res.att, n)
 		}
 		if k := req.classK(len(out)); k > 0 {
 			t = md.classification(t, k)

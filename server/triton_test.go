@@ -39,7 +39,8 @@ func TestModelConfig(t *testing.T) {
 			"input":[{"name":"pixel_values","data_type":"TYPE_FP32","format":"FORMAT_NCHW","dims":[3,32,32],"optional":true},
 			         {"name":"image","data_type":"TYPE_STRING","dims":[1],"optional":true}],
 			"output":[{"name":"logits","data_type":"TYPE_FP32","dims":[10]},{"name":"probabilities","data_type":"TYPE_FP32","dims":[10]},
-			          {"name":"embedding","data_type":"TYPE_FP32","dims":[64]},{"name":"distillation_embedding","data_type":"TYPE_FP32","dims":[64]}],
+			          {"name":"embedding","data_type":"TYPE_FP32","dims":[64]},{"name":"distillation_embedding","data_type":"TYPE_FP32","dims":[64]},
+			          {"name":"attention","data_type":"TYPE_FP32","dims":[2,4,4]}],
 			"dynamic_batching":{"preferred_batch_size":[],"max_queue_delay_microseconds":2000}}`, string(body))
 	}
 	status, _, body := httpDo(t, "GET", ts.url+"/v2/models/other/config", nil, nil)
@@ -57,7 +58,8 @@ func TestModelConfig(t *testing.T) {
 	require.Equal(t, inference.ModelInput_FORMAT_NCHW, c.GetInput()[0].GetFormat())
 	require.Equal(t, []int64{3, 32, 32}, c.GetInput()[0].GetDims())
 	require.Equal(t, inference.DataType_TYPE_STRING, c.GetInput()[1].GetDataType())
-	require.Len(t, c.GetOutput(), 4)
+	require.Len(t, c.GetOutput(), 5)
+	require.Equal(t, []int64{2, 4, 4}, c.GetOutput()[4].GetDims(), "attention: [S, G, G] per image")
 	require.Equal(t, []int64{64}, c.GetOutput()[3].GetDims())
 	_, err = ts.grpc.ModelConfig(t.Context(), &inference.ModelConfigRequest{Name: "tiny", Version: "2"})
 	requireCode(t, err, codes.NotFound, `no version "2"`)
