@@ -129,7 +129,7 @@ bench: build
 	$(BIN) bench --config small-distilled --device auto,cpu --ref --max-time 2m
 
 demo: deps build
-	$(BIN) classify samples/grace_hopper.jpg
+	bash scripts/demo.sh
 
 # gpu-prep builds .gpubin/ (the CLI and test binaries) to carry to a GPU
 # machine without Go; gpu-check runs there (or anywhere with a GPU and Go).

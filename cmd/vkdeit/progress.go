@@ -208,9 +208,12 @@ func summarize(e *env, quiet bool, cmd string, images, errors int, elapsed time.
 	if s := elapsed.Seconds(); s > 0 {
 		rate = float64(images) / s
 	}
-	noun := "errors"
-	if errors == 1 {
-		noun = "error"
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
 	}
-	e.notef(quiet, "%s: %d images, %d %s, %v, %.1f img/s", cmd, images, errors, noun, elapsed.Round(time.Millisecond), rate)
+	e.notef(quiet, "%s: %d %s, %d %s, %v, %.1f img/s", cmd, images, plural(images, "image", "images"),
+		errors, plural(errors, "error", "errors"), elapsed.Round(time.Millisecond), rate)
 }
