@@ -182,8 +182,8 @@ type Device struct {
 	// tuning and tuningNote: the kernel tuning (tune_cache.go).
 	tuning     *Tuning
 	tuningNote string
-	sequences map[*Sequence]struct{}
-	dummy     *Buffer // bound for zero Args
+	sequences  map[*Sequence]struct{}
+	dummy      *Buffer // bound for zero Args
 
 	queueMu  sync.Mutex // guards queue submission and the one-off command buffer
 	oneFence vk.Fence
