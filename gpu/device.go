@@ -179,11 +179,12 @@ type Device struct {
 	idle      sync.Cond // on mu: signalled when active drops to 0 after closed is set
 	blocks    []*block
 	pipelines map[string]*Pipeline
+	sequences map[*Sequence]struct{}
+	dummy     *Buffer // bound for zero Args
+
 	// tuning and tuningNote: the kernel tuning (tune_cache.go).
 	tuning     *Tuning
 	tuningNote string
-	sequences  map[*Sequence]struct{}
-	dummy      *Buffer // bound for zero Args
 
 	queueMu  sync.Mutex // guards queue submission and the one-off command buffer
 	oneFence vk.Fence
