@@ -446,9 +446,9 @@ func (b *tuneBench) config(o *Ops) (KernelConfig, bool, error) {
 }
 
 // time records warmup + runs runs of the shape in one sequence with a
-// timestamp around each, runs it twice (the first warms caches and the
-// driver) and returns the median of the second run's timed dispatches in
-// µs. Without timestamps it times the whole second run on the wall clock.
+// timestamp around each, runs it once and returns the median of the timed
+// dispatches (after the warm-up ones) in µs. Without timestamps it times
+// the whole run on the wall clock.
 func (b *tuneBench) time(ctx context.Context, o *Ops, warmup, runs int) (float64, error) {
 	stamped := o.d.info.Timestamps
 	seq, err := o.d.NewSequence(stamped)
@@ -462,9 +462,6 @@ func (b *tuneBench) time(ctx context.Context, o *Ops, warmup, runs int) (float64
 		}
 	}
 	if err := seq.Finish(); err != nil {
-		return 0, err
-	}
-	if err := seq.Run(ctx); err != nil {
 		return 0, err
 	}
 	start := time.Now()

@@ -61,6 +61,11 @@ func openEngine(e *env, m *deit.Model, device string, prec deit.Precision, maxBa
 		e.notef(quiet, "batch lowered from %d to %d to fit in device memory", maxBatch, b)
 	}
 	e.notef(quiet, "running on %s", eng.Name())
+	if n, ok := eng.(interface{ Notes() []string }); ok {
+		for _, note := range n.Notes() {
+			e.notef(quiet, "%s", note)
+		}
+	}
 	return eng, nil
 }
 
