@@ -56,7 +56,9 @@ func (e *GPU) TuneShapes(batches []int) []gpu.Shape {
 // (gpu.Tune: shapes the device's tuning already has are taken from it
 // unless opts.Force) and switches the engine to the result; the recorded
 // sequences are dropped so that the next call records the tuned kernels.
-// Saving the tuning (gpu.SaveTuning) is the caller's choice.
+// Saving the tuning (gpu.SaveTuning) is the caller's choice. When ctx ends
+// first, the engine runs what was completed, which is returned with the
+// error.
 func (e *GPU) Tune(ctx context.Context, batches []int, opts gpu.TuneOptions) ([]gpu.ShapeResult, *gpu.Tuning, error) {
 	for _, B := range batches {
 		if err := checkBatch(B, e.maxBatch); err != nil {
@@ -68,9 +70,9 @@ func (e *GPU) Tune(ctx context.Context, batches []int, opts gpu.TuneOptions) ([]
 	if e.closed {
 		return nil, nil, errGPUClosed
 	}
-	res, t, err := gpu.Tune(ctx, e.dev, e.TuneShapes(batches), opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("engine: gpu: %w", err)
+	res, t, tuneErr := gpu.Tune(ctx, e.dev, e.TuneShapes(batches), opts)
+	if t == nil {
+		return nil, nil, fmt.Errorf("engine: gpu: %w", tuneErr)
 	}
 	ops, err := gpu.NewOps(e.dev)
 	if err != nil {
@@ -81,6 +83,9 @@ func (e *GPU) Tune(ctx context.Context, batches []int, opts gpu.TuneOptions) ([]
 		delete(e.seqs, k)
 	}
 	e.ops = ops
+	if tuneErr != nil {
+		return res, t, fmt.Errorf("engine: gpu: %w", tuneErr)
+	}
 	return res, t, nil
 }
 

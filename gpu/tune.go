@@ -85,7 +85,9 @@ func (r ShapeResult) Speedup() float64 {
 // dropped and reported, never chosen), then timed, and the fastest is kept.
 // It returns the per-shape results and the new entries as a Tuning, which
 // it also adds to the device (SetTuning) so that Ops made afterwards use
-// them; saving them is the caller's choice (SaveTuning).
+// them; saving them is the caller's choice (SaveTuning). When ctx ends
+// first, the shapes completed so far are returned (and added) with the
+// error, so that a bounded run keeps what it measured.
 func Tune(ctx context.Context, d *Device, shapes []Shape, opts TuneOptions) ([]ShapeResult, *Tuning, error) {
 	if opts.Runs <= 0 {
 		opts.Runs = 5
@@ -149,6 +151,11 @@ func Tune(ctx context.Context, d *Device, shapes []Shape, opts TuneOptions) ([]S
 		})
 		results[i].Pruned = pr
 		if err != nil {
+			if ctx.Err() != nil {
+				// Out of time: keep what is complete.
+				d.SetTuning(out)
+				return results[:i], out, fmt.Errorf("gpu: tune: stopped at %s (%d of %d shapes done): %w", s.Key(), i, len(shapes), err)
+			}
 			return nil, nil, fmt.Errorf("gpu: tune: %s: %w", s.Key(), err)
 		}
 		out.Entries[s.Key()] = results[i].Entry

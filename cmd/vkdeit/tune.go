@@ -64,7 +64,7 @@ func runTune(ctx context.Context, e *env, args []string) error {
 	maxCands := fs.Int("max-candidates", 0, "measure at most this many candidates per shape after pruning, the heuristic's first (0: all)")
 	force := fs.Bool("force", false, "measure shapes the cache already has")
 	cacheDir := fs.String("cache-dir", gpu.DefaultCacheDir(), "where tunings are saved (default $XDG_CACHE_HOME/vkdeit)")
-	maxTime := fs.Duration("max-time", 30*time.Minute, "bound on the whole run; 0 = none")
+	maxTime := fs.Duration("max-time", 30*time.Minute, "bound on the whole run, shared equally by the precisions; shapes measured by then are saved, the others keep the heuristic; 0 = none")
 	jsonFile := fs.String("json", "", "also write the results as JSON to `FILE` (- for stdout, the table then goes to stderr)")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar or notes on stderr")
 	if err := parse(e, fs, args); err != nil {
@@ -112,11 +112,6 @@ func runTune(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *maxTime > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *maxTime)
-		defer cancel()
-	}
 	start := time.Now()
 	rep := &tuneReport{Model: name}
 	maxB := 0
@@ -127,28 +122,44 @@ func runTune(ctx context.Context, e *env, args []string) error {
 	if *jsonFile == "-" {
 		text = e.stderr
 	}
-	for _, prec := range precs {
+	for pi, prec := range precs {
+		// Each precision gets an equal share of the time left.
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if *maxTime > 0 {
+			left := *maxTime - time.Since(start)
+			pctx, cancel = context.WithTimeout(ctx, left/time.Duration(len(precs)-pi))
+		}
 		g := gpu.OptionsFromEnv()
 		g.Log = e.stderr
 		g.CacheDir = *cacheDir
 		eng, err := engine.New(m, engine.Options{Device: *device, Precision: prec, MaxBatch: maxB, GPU: g})
 		if errors.Is(err, gpu.ErrUnsupported) && len(precs) > 1 {
+			cancel()
 			rep.Notes = append(rep.Notes, fmt.Sprintf("precision %v skipped: %v", prec, err))
 			e.notef(*quiet, "precision %v skipped: %v", prec, err)
 			continue
 		}
 		if err != nil {
+			cancel()
 			return fmt.Errorf("tune: %w", err)
 		}
 		ge, ok := eng.(*engine.GPU)
 		if !ok {
+			cancel()
 			eng.Close()
 			return usagef("tune: --device %q: tuning needs a Vulkan device", *device)
 		}
-		res, err := tuneOne(ctx, e, ge, list, *runs, *maxCands, *force, *quiet)
+		res, err := tuneOne(pctx, e, ge, list, *runs, *maxCands, *force, *quiet)
 		info := ge.Device()
 		ge.Close()
-		if err != nil {
+		timedOut := err != nil && pctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if timedOut {
+			// --max-time: keep the shapes completed; the rest keep the heuristic.
+			msg := fmt.Sprintf("%v: stopped by --max-time after %d shapes: %v", prec, len(res), err)
+			rep.Notes = append(rep.Notes, msg)
+			e.notef(*quiet, "%s", msg)
+		} else if err != nil {
 			return err
 		}
 		rep.Device, rep.Driver = info.Name, info.Driver
@@ -174,7 +185,9 @@ func runTune(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("tune: nothing tuned: %s", strings.Join(rep.Notes, "; "))
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	if rep.Tuned == 0 {
+	if rep.Tuned == 0 && rep.Cached == 0 {
+		e.notef(*quiet, "nothing tuned within --max-time %v", *maxTime)
+	} else if rep.Tuned == 0 {
 		e.notef(*quiet, "all %d shapes came from the cache %s: nothing tuned (--force measures again)", rep.Cached, rep.Cache)
 	} else {
 		e.notef(*quiet, "tuned %d shapes (%d from the cache) in %.1fs; saved to %s", rep.Tuned, rep.Cached, rep.Seconds, rep.Cache)
@@ -201,9 +214,6 @@ func tuneOne(ctx context.Context, e *env, g *engine.GPU, batches []int, runs, ma
 	}}
 	res, _, err := g.Tune(ctx, batches, opts)
 	bar.Finish()
-	if err != nil {
-		return nil, fmt.Errorf("tune: %w", err)
-	}
 	for _, r := range res {
 		for _, c := range r.Candidates {
 			if c.Err != "" {
@@ -211,7 +221,7 @@ func tuneOne(ctx context.Context, e *env, g *engine.GPU, batches []int, runs, ma
 			}
 		}
 	}
-	return res, nil
+	return res, err
 }
 
 // writeTuneTable prints the winners: shape, the step it is, configuration,
