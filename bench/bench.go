@@ -256,6 +256,14 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 		run.r.Device = &DeviceSummary{Name: info.Name, Type: info.Type.String(), Driver: info.Driver,
 			APIVersion: info.APIVersion, MemoryBytes: info.DeviceLocalBytes}
 	}
+	if n, ok := eng.(interface{ Notes() []string }); ok {
+		for _, note := range n.Notes() {
+			run.note("%s: %s", t.Path, note)
+		}
+	}
+	configs, _ := eng.(interface {
+		KernelConfigs(B int) ([]engine.KernelChoice, error)
+	})
 	out := map[int][]float32{}
 	profileNoted := false
 	for _, b := range batches {
@@ -331,6 +339,11 @@ func (run *runner) target(ctx context.Context, t Target, pixels []float32) (*Pat
 					br.DeviceTFLOPS = cfg.FLOPs() * float64(b) / (br.DeviceMs / 1e3) / 1e12
 				}
 				br.Kernels = GroupKernels(runs...)
+			}
+		}
+		if configs != nil {
+			if br.Configs, err = configs.KernelConfigs(b); err != nil {
+				return nil, nil, fmt.Errorf("bench: %s batch %d: %w", t.Path, b, err)
 			}
 		}
 		p.Batches = append(p.Batches, br)

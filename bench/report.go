@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/internal/humanize"
 )
 
@@ -64,6 +65,10 @@ type BatchResult struct {
 	DeviceMs     float64      `json:"device_ms,omitempty"`
 	DeviceTFLOPS float64      `json:"device_tflops,omitempty"`
 	Kernels      []KernelStat `json:"kernels,omitempty"`
+	// Configs names the configuration every matmul and attention step ran
+	// with and whether it came from the device's tuning or from the
+	// heuristic (GPU engines; see vkdeit tune).
+	Configs []engine.KernelChoice `json:"configs,omitempty"`
 }
 
 // Parity is the difference between one engine's logits (Path) and the
@@ -237,6 +242,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f%%\t%s\t\n", k.Kernel, k.Count, k.TotalMicros, 100*k.Share, gf)
 			}
 			tw.Flush()
+			writeConfigs(&b, br.Configs)
 		}
 	}
 	if len(r.Notes) > 0 {
@@ -247,4 +253,38 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeConfigs summarizes the kernel configurations of one batch: how many
+// steps ran tuned configurations, and each distinct configuration with its
+// step count and source.
+func writeConfigs(w io.Writer, cs []engine.KernelChoice) {
+	if len(cs) == 0 {
+		return
+	}
+	type key struct {
+		cfg   string
+		tuned bool
+	}
+	count := map[key]int{}
+	var order []key
+	tuned := 0
+	for _, c := range cs {
+		k := key{c.Config, c.Tuned}
+		if count[k] == 0 {
+			order = append(order, k)
+		}
+		count[k]++
+		if c.Tuned {
+			tuned++
+		}
+	}
+	fmt.Fprintf(w, "kernel configurations: %d of %d steps tuned\n", tuned, len(cs))
+	for _, k := range order {
+		src := "heuristic"
+		if k.tuned {
+			src = "tuned"
+		}
+		fmt.Fprintf(w, "  %3d× %s (%s)\n", count[k], k.cfg, src)
+	}
 }

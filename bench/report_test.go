@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vkdeit/vkdeit/engine"
 )
 
 // sampleReport is a hand-made report with a GPU and a CPU path.
@@ -31,7 +33,12 @@ func sampleReport() *Report {
 		Paths: []PathReport{
 			{Path: "gpu", Label: "llvmpipe (cpu)", Batches: []BatchResult{
 				{Batch: 1, Latency: lat(10, 12, 11), ImgPerSec: 100, TFLOPS: 0.925, DeviceMs: 9,
-					Kernels: []KernelStat{{Kernel: "matmul", Count: 50, TotalMicros: 8000, Share: 0.9, GFLOPS: 1100}}},
+					Kernels: []KernelStat{{Kernel: "matmul", Count: 50, TotalMicros: 8000, Share: 0.9, GFLOPS: 1100}},
+					Configs: []engine.KernelChoice{
+						{Step: "layer0.qkv", Shape: "matmul 198x1152x384 f32->f32", Config: "tiled 64x64x16 4x4 wg256", Tuned: true},
+						{Step: "layer0.attention", Shape: "attention 1x198x6x64 f32", Config: "tiled bq32 kpt1", Tuned: false},
+						{Step: "layer0.proj", Shape: "matmul 198x384x384 f32->f32", Config: "tiled 64x64x16 4x4 wg256", Tuned: true},
+					}},
 				{Batch: 8, Latency: lat(40, 41, 42), ImgPerSec: 200, TFLOPS: 1.85, DeviceMs: 38},
 			}},
 			{Path: "cpu", Label: "cpu avx512 (2 threads)", Batches: []BatchResult{
@@ -74,6 +81,9 @@ func TestReportText(t *testing.T) {
 		"GPU/CPU throughput at batch 8: 80.00×",
 		"GPU vs CPU logits at batch 1: max abs 1e-05, rel L2 2e-06",
 		"per-kernel time, gpu, batch 1 (9.000 ms per forward):",
+		"kernel configurations: 2 of 3 steps tuned",
+		"    2× tiled 64x64x16 4x4 wg256 (tuned)",
+		"    1× tiled bq32 kpt1 (heuristic)",
 		"gpu batch 256 skipped",
 	} {
 		require.Contains(t, out, want)

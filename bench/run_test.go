@@ -146,6 +146,15 @@ func TestRunGPU(t *testing.T) {
 		require.InDelta(t, 1, share, 1e-9)
 		require.True(t, kinds["matmul"] && kinds["attention"], "kernels: %v", kinds)
 	}
+	// Every matmul and attention step names its configuration; without a
+	// tuning they all come from the heuristic.
+	for _, br := range g.Batches {
+		require.Len(t, br.Configs, 5*m.Config.Layers+2, "batch %d", br.Batch)
+		for _, c := range br.Configs {
+			require.NotEmpty(t, c.Config, c.Step)
+			require.False(t, c.Tuned, c.Step)
+		}
+	}
 	// The two engines ran on the same input: their logits agree.
 	require.Len(t, r.Parity, 1)
 	pp := r.Parity[0]

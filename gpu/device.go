@@ -81,6 +81,13 @@ type DeviceInfo struct {
 
 	VendorID uint32 // PCI vendor ID (0x10de NVIDIA, 0x1002 AMD, 0x8086 Intel, 0x10005 Mesa)
 	DriverID uint32 // VkDriverId, 0 when unknown
+	// DeviceID, DriverVersion and PipelineCacheUUID identify the device
+	// and the driver build (VkPhysicalDeviceProperties); the tuning cache
+	// (tune_cache.go) is keyed by them, since a new driver can change which
+	// kernel configuration is fastest.
+	DeviceID          uint32
+	DriverVersion     uint32
+	PipelineCacheUUID [16]byte
 
 	// Features beyond Vulkan 1.0 (read through Vulkan 1.2; false on 1.1
 	// devices). FP16 reports the two the fp16 kernels need.
@@ -139,6 +146,10 @@ type Options struct {
 	// enables VK_KHR_swapchain, and the Device owns the surface: Close
 	// destroys it.
 	Surface func(instance unsafe.Pointer) (surface uintptr, err error)
+	// CacheDir, when set, is where the device's kernel tuning is read
+	// from (LoadTuning; Device.Tuning): Ops made on the device run the
+	// tuned configurations. OptionsFromEnv sets DefaultCacheDir().
+	CacheDir string
 }
 
 // Device is an open Vulkan device with one compute queue. Its methods are
@@ -189,6 +200,10 @@ type Device struct {
 	swaps     map[*Swapchain]struct{}
 	dummy     *Buffer // bound for zero Args
 
+	// tuning and tuningNote: the kernel tuning (tune_cache.go).
+	tuning     *Tuning
+	tuningNote string
+
 	queueMu  sync.Mutex // guards queue submission and the one-off command buffer
 	oneFence vk.Fence
 	onePool  vk.CommandPool
@@ -198,13 +213,15 @@ type Device struct {
 
 // OptionsFromEnv returns the Options that vkdeit's environment variables
 // ask for: $VKDEIT_DEVICE as Select, $VKDEIT_VALIDATION=1 as Validation and
-// $VKDEIT_COOPMAT=0 as NoCoopMat. Open itself reads no environment; programs
+// $VKDEIT_COOPMAT=0 as NoCoopMat, and DefaultCacheDir() ($XDG_CACHE_HOME)
+// as CacheDir. Open itself reads no environment; programs
 // call this to honour them.
 func OptionsFromEnv() Options {
 	return Options{
 		Select:     os.Getenv("VKDEIT_DEVICE"),
 		Validation: os.Getenv("VKDEIT_VALIDATION") == "1",
 		NoCoopMat:  os.Getenv("VKDEIT_COOPMAT") == "0",
+		CacheDir:   DefaultCacheDir(),
 	}
 }
 
@@ -243,6 +260,11 @@ func Open(opts Options) (*Device, error) {
 	if err := d.open(opts); err != nil {
 		d.Close()
 		return nil, err
+	}
+	// An unreadable tuning file is ignored like a corrupt one: the
+	// heuristics run every kernel correctly.
+	if d.tuning, d.tuningNote, err = LoadTuning(opts.CacheDir, d.info); err != nil {
+		d.tuningNote = "ignored: " + err.Error()
 	}
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -93,8 +94,10 @@ func TestSelectFromEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	t.Setenv("VKDEIT_DEVICE", "no-such-device-xyzzy")
 	t.Setenv("VKDEIT_VALIDATION", "1")
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
 	opts := gpu.OptionsFromEnv()
-	require.Equal(t, gpu.Options{Select: "no-such-device-xyzzy", Validation: true}, opts)
+	require.Equal(t, gpu.Options{Select: "no-such-device-xyzzy", Validation: true, CacheDir: filepath.Join(cache, "vkdeit")}, opts)
 	_, err = gpu.Open(opts)
 	require.ErrorContains(t, err, "no-such-device-xyzzy")
 	// Open itself reads no environment: with the bad name still set, it
@@ -102,7 +105,7 @@ func TestSelectFromEnvironment(t *testing.T) {
 	d := gputest.OpenOptions(t, gpu.Options{})
 	require.NotEmpty(t, d.Info().Name, "devices: %v", all)
 	t.Setenv("VKDEIT_VALIDATION", "")
-	require.Equal(t, gpu.Options{Select: "no-such-device-xyzzy"}, gpu.OptionsFromEnv())
+	require.Equal(t, gpu.Options{Select: "no-such-device-xyzzy", CacheDir: filepath.Join(cache, "vkdeit")}, gpu.OptionsFromEnv())
 }
 
 func TestCloseTwice(t *testing.T) {

@@ -1,5 +1,7 @@
 package gpu
 
+import "context"
+
 // Staging makes opts open the device as if it were a discrete GPU: buffers
 // unmapped, Write and Read through staging copies.
 func Staging(opts Options) Options {
@@ -43,4 +45,17 @@ func (s *Swapchain) Captured() (pix []byte, bgra bool, err error) {
 		return nil, false, err
 	}
 	return append([]byte(nil), s.capture.Mapped()...), s.bgra(), nil
+}
+
+// TuneCandidatesForTest measures exactly cands (cands[0] standing for the
+// heuristic) on shape s, as Tune does after enumerating and pruning.
+func TuneCandidatesForTest(ctx context.Context, d *Device, s Shape, cands []KernelConfig, opts TuneOptions) (ShapeResult, error) {
+	o, err := NewOps(d)
+	if err != nil {
+		return ShapeResult{}, err
+	}
+	if opts.Runs <= 0 {
+		opts.Runs = 5
+	}
+	return o.tuneShape(ctx, s, cands, opts, func(Candidate) {})
 }

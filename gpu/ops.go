@@ -92,6 +92,12 @@ type Ops struct {
 	// attention_coopmat tilings (tests only).
 	cmTile coopMatmulTile
 	cmAttn coopAttentionTile
+
+	// tuned holds the device's tuning (Device.Tuning) when the Ops was
+	// made, by Shape.Key; forceMatmul and forceAttention, when set, replace
+	// every choice (the tuner timing one candidate; see tune_config.go).
+	tuned                       map[string]KernelConfig
+	forceMatmul, forceAttention *KernelConfig
 }
 
 // kernelDefs lists every kernel with its binding count and push-constant
@@ -141,7 +147,7 @@ func NewOpsVariant(d *Device, v Variant) (*Ops, error) {
 			v = VariantRegBlock
 		}
 	}
-	o := &Ops{d: d, variant: v, k: make(map[string]Kernel, len(kernelDefs))}
+	o := &Ops{d: d, variant: v, k: make(map[string]Kernel, len(kernelDefs)), tuned: d.Tuning().Configs()}
 	switch v {
 	case VariantRegBlock:
 		// Measured on lavapipe (Mesa 22.3, 2 cores): 8 queries × 8 lanes

@@ -30,10 +30,7 @@ func attentionGPUShared(dh int, bq, kpt uint32) int {
 // within the device's shared memory. ok is false when none fits (very large
 // heads on small-memory devices).
 func (o *Ops) tiledAttentionTile(dh int) (bq, kpt uint32, ok bool, err error) {
-	devMax := int(o.d.Info().MaxSharedMemory)
-	if devMax <= 0 {
-		devMax = 16 << 10 // the Vulkan minimum
-	}
+	devMax := o.sharedMax()
 	if a := o.attn; a[0] > 0 && a[0]%4 == 0 && a[1] > 0 && a[2] == 4*a[0] {
 		if need := attentionGPUShared(dh, a[0], a[1]); need > devMax {
 			return 0, 0, false, fmt.Errorf("gpu: attention_tiled tile %v with head size %d needs %d bytes of shared memory, the device has %d",
@@ -55,34 +52,94 @@ func (o *Ops) tiledAttentionTile(dh int) (bq, kpt uint32, ok bool, err error) {
 // invocations, key block) used on a GPU when no attention_tiled tile fits.
 var attentionFallback = [3]uint32{1, 64, 8}
 
-// attentionPipeline returns the attention pipeline for head size dh and the
-// number of queries one workgroup handles.
+// attentionPipeline returns the heuristic's fp32 attention pipeline for
+// head size dh and the number of queries one workgroup handles.
 func (o *Ops) attentionPipeline(dh int) (*Pipeline, int, error) {
-	return o.attentionPipelineFor(dh, "")
+	c, err := o.attentionHeuristic(dh, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	return o.attentionPipelineFor(c, dh, false)
 }
 
-// attentionPipelineFor is attentionPipeline for the fp32 kernels (suffix "")
-// or their fp16-storage builds ("_f16").
-func (o *Ops) attentionPipelineFor(dh int, suffix string) (*Pipeline, int, error) {
+// attentionHeuristic is the built-in choice for head size dh: cooperative
+// matrices for fp16 where they fit (coopAttentionTileFor), else the
+// variant's design: attention_tiled with the first tile that fits
+// (tiledAttentionTile; attention_regblock with attentionFallback when none
+// does), or attention_regblock with the variant's tuning.
+func (o *Ops) attentionHeuristic(dh int, half bool) (KernelConfig, error) {
+	if half && o.coopmat {
+		if t := o.coopAttentionTileFor(); o.coopAttentionFits(dh, t) {
+			return KernelConfig{Op: OpAttention, Design: DesignCoopMat, Tile: [6]uint32{t.BQ, t.BKV, t.WG}}, nil
+		}
+	}
 	a := o.attn
 	if o.variant == VariantTiled {
 		bq, kpt, ok, err := o.tiledAttentionTile(dh)
 		if err != nil {
-			return nil, 0, err
+			return KernelConfig{}, err
 		}
 		if ok {
-			p, err := o.pipeline("attention_tiled"+suffix, uint32(dh), bq, kpt, 4*bq)
-			return p, int(bq), err
+			return KernelConfig{Op: OpAttention, Design: DesignTiled, Tile: [6]uint32{bq, kpt}}, nil
 		}
 		a = attentionFallback
 	}
-	// attention_regblock.comp keeps QB queries' q and o rows in registers: cap
-	// QB·dh at 512 floats, or large heads fail to compile on GPUs.
-	if cap := uint32(max(1, 512/dh)); a[0] > cap {
-		a[0] = cap
+	return KernelConfig{Op: OpAttention, Design: DesignRegBlock, Tile: [6]uint32{a[0], a[1], a[2]}}, nil
+}
+
+// checkAttentionConfig reports a configuration this device cannot run for
+// head size dh on fp16 (half) or fp32 data.
+func (o *Ops) checkAttentionConfig(c KernelConfig, dh int, half bool) error {
+	t, lim := c.Tile, o.d.info.MaxWorkgroupInvocations
+	switch c.Design {
+	case DesignRegBlock:
+		if t[0] == 0 || t[1] == 0 || t[2] == 0 || (lim != 0 && t[1] > lim) {
+			return fmt.Errorf("gpu: attention_regblock: unusable tuning %v", t[:3])
+		}
+		return nil
+	case DesignTiled:
+		if t[0] == 0 || t[0]%4 != 0 || t[1] == 0 || (lim != 0 && 4*t[0] > lim) {
+			return fmt.Errorf("gpu: attention_tiled: unusable tile %v", t[:2])
+		}
+		if need := attentionGPUShared(dh, t[0], t[1]); need > o.sharedMax() {
+			return fmt.Errorf("gpu: attention_tiled: tile %v with head size %d needs %d bytes of shared memory, the device has %d", t[:2], dh, need, o.sharedMax())
+		}
+		return nil
+	case DesignCoopMat:
+		if !half || !o.coopmat || !o.coopAttentionFits(dh, coopAttentionTile{BQ: t[0], BKV: t[1], WG: t[2]}) {
+			return fmt.Errorf("gpu: attention_coopmat: tiling %v does not run head size %d here", t[:3], dh)
+		}
+		return nil
 	}
-	p, err := o.pipeline("attention_regblock"+suffix, uint32(dh), a[0], a[1], a[2])
-	return p, int(a[0] * a[1]), err
+	return fmt.Errorf("gpu: attention: unknown design %q", c.Design)
+}
+
+// attentionPipelineFor returns the pipeline running configuration c for
+// head size dh (half: the fp16-storage builds) and the number of queries
+// one workgroup handles.
+func (o *Ops) attentionPipelineFor(c KernelConfig, dh int, half bool) (*Pipeline, int, error) {
+	suffix := ""
+	if half {
+		suffix = "_f16"
+	}
+	t := c.Tile
+	switch c.Design {
+	case DesignCoopMat:
+		cm := o.cm
+		p, err := o.pipeline("attention_coopmat", uint32(dh), cm.M, cm.N, cm.K, t[0], t[1], t[2])
+		return p, int(t[0]), err
+	case DesignTiled:
+		p, err := o.pipeline("attention_tiled"+suffix, uint32(dh), t[0], t[1], 4*t[0])
+		return p, int(t[0]), err
+	case DesignRegBlock:
+		// attention_regblock.comp keeps QB queries' q and o rows in
+		// registers: cap QB·dh at 512 floats, or large heads fail to
+		// compile on GPUs.
+		qb := min(t[0], uint32(max(1, 512/dh)))
+		p, err := o.pipeline("attention_regblock"+suffix, uint32(dh), qb, t[1], t[2])
+		return p, int(qb * t[1]), err
+	}
+	return nil, 0, fmt.Errorf("gpu: attention: unknown design %q", c.Design)
 }
 
 // Attention records fused scaled-dot-product attention. qkv is the packed
@@ -127,22 +184,20 @@ func (o *Ops) Attention(s *Sequence, out, qkv Arg, B, T, H, Dh int, scale float3
 	if err := checkArg(op, "out", out, int64(B)*int64(T)*int64(H*Dh)); err != nil {
 		return err
 	}
-	var p *Pipeline
-	var perGroup int
-	var err error
-	kind := ""
-	switch {
-	case half && o.coopmat && o.coopAttentionFits(Dh):
-		p, perGroup, err = o.coopAttentionPipeline(Dh)
-		kind = " f16 coopmat"
-	case half:
-		p, perGroup, err = o.attentionPipelineFor(Dh, "_f16")
-		kind = " f16"
-	default:
-		p, perGroup, err = o.attentionPipeline(Dh)
-	}
+	cfg, tuned, err := o.attentionConfig(AttentionShape(B, T, H, Dh, qkv.Type))
 	if err != nil {
 		return err
+	}
+	p, perGroup, err := o.attentionPipelineFor(cfg, Dh, half)
+	if err != nil {
+		return err
+	}
+	kind := " " + cfg.String()
+	if tuned {
+		kind += " (tuned)"
+	}
+	if half {
+		kind += " f16"
 	}
 	groups := [3]uint32{uint32(ceilDiv(T, perGroup)), uint32(H), uint32(B)}
 	label := fmt.Sprintf("attention B=%d T=%d H=%d Dh=%d%s", B, T, H, Dh, kind)

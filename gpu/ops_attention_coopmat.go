@@ -26,29 +26,25 @@ func coopAttentionShared(dh int, t coopAttentionTile) int {
 	return 2*bq*(dh+8) + 4*bkv*(dh+8) + 4*bq*(bkv+4) + 2*bq*(bkv+8) + 4*bq*(dh+4) + 8*bq + 4*bq*lpr
 }
 
-// coopAttentionFits reports whether attention_coopmat runs head size dh on
-// this device: dh a multiple of the shape's N and K, the tile within
-// attentionSharedCap (or the device's limit when lower) and the invocation
-// limit. Otherwise the fp16 attention falls back to attention_tiled_f16.
-func (o *Ops) coopAttentionFits(dh int) bool {
-	cm, t := o.cm, o.coopAttentionTileFor()
+// coopAttentionFits reports whether attention_coopmat runs head size dh
+// with tiling t on this device: dh a multiple of the shape's N and K, BQ
+// and BKV multiples of the shape, WG a multiple of the subgroup size, the
+// tile within attentionSharedCap (or the device's limit when lower) and the
+// invocation limit. Otherwise the fp16 attention falls back to
+// attention_tiled_f16.
+func (o *Ops) coopAttentionFits(dh int, t coopAttentionTile) bool {
+	cm := o.cm
+	if cm.M == 0 || cm.N == 0 || cm.K == 0 || t.BQ == 0 || t.BKV == 0 || t.WG == 0 {
+		return false
+	}
 	if dh%int(cm.N) != 0 || dh%int(cm.K) != 0 || dh%4 != 0 || t.BQ%cm.M != 0 || t.BKV%cm.N != 0 || t.BKV%cm.K != 0 {
 		return false
 	}
-	limit := int(o.d.info.MaxSharedMemory)
-	if limit <= 0 {
-		limit = 16 << 10
+	if t.WG%max(o.d.info.SubgroupSize, 1) != 0 {
+		return false
 	}
 	if lim := o.d.info.MaxWorkgroupInvocations; lim != 0 && t.WG > lim {
 		return false
 	}
-	return coopAttentionShared(dh, t) <= min(limit, attentionSharedCap)
-}
-
-// coopAttentionPipeline returns the attention_coopmat pipeline for head size
-// dh and the queries per workgroup.
-func (o *Ops) coopAttentionPipeline(dh int) (*Pipeline, int, error) {
-	cm, t := o.cm, o.coopAttentionTileFor()
-	p, err := o.pipeline("attention_coopmat", uint32(dh), cm.M, cm.N, cm.K, t.BQ, t.BKV, t.WG)
-	return p, int(t.BQ), err
+	return coopAttentionShared(dh, t) <= min(o.sharedMax(), attentionSharedCap)
 }

@@ -88,18 +88,8 @@ func checkAttention(t *testing.T, e *opsEnv, c attnCase, seed uint64, amp float6
 	})
 }
 
-// attentionBound is the relative L2 error allowed for attention (inputs
-// uniform in [−amp, amp], scale = 1/√Dh). Two sources:
-//   - the softmax-weighted mean over T keys, exp and the final 1/l: rounding
-//     grows like √T·u (observed ≈ 0.3·√T·u);
-//   - each score is an fp32 dot of Dh terms, |s| ≈ amp²/3, so it is off by
-//     ≈ √Dh·u·amp²/3, and the output moves by Σ p_j·δs_j·(v_j − out), a
-//     fraction of that (observed ≲ 0.1×).
-//
-// (2·√T + 16)·u + √Dh·amp²/6·u keeps a ≥ 4× margin over every observed case.
-func attentionBound(Dh, T int, amp float64) float64 {
-	return (2*math.Sqrt(float64(T)) + 16 + math.Sqrt(float64(Dh))*amp*amp/6) * ulp32
-}
+// attentionBound is the fp32 attention parity bound (gpu/tune_bounds.go).
+func attentionBound(Dh, T int, amp float64) float64 { return gpu.AttentionBoundForTest(Dh, T, amp) }
 
 func TestAttentionRejectsBadArgs(t *testing.T) {
 	e := newOpsEnv(t, gpu.VariantAuto)

@@ -28,3 +28,13 @@ func (o *Ops) SetCoopMatmulTileForTest(t [6]uint32) {
 func (o *Ops) SetCoopAttentionForTest(t [3]uint32) {
 	o.cmAttn = coopAttentionTile{BQ: t[0], BKV: t[1], WG: t[2]}
 }
+
+// MatmulBoundForTest and AttentionBoundForTest are the tuner's parity
+// bounds (tune_bounds.go), shared with the kernel tests.
+func MatmulBoundForTest(K int) float64 { return matmulBound(K) }
+
+// AttentionBoundForTest: see MatmulBoundForTest.
+func AttentionBoundForTest(Dh, T int, amp float64) float64 { return attentionBound(Dh, T, amp) }
+
+// CoopAccFactorForTest is the cooperative-matrix widening of the matmul bound.
+const CoopAccFactorForTest = coopAccFactor

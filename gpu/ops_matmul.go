@@ -72,28 +72,87 @@ func checkMatmulTile(t [6]uint32) error {
 	return nil
 }
 
-// matmulPipeline returns the matmul pipeline for an epilogue and M (N = K =
-// 1024 stand in for tile selection; NewOps uses it to build pipelines
-// early); aligned selects the vec4 paths (K and N multiples of 4, 16-byte
-// aligned A and W).
+// matmulPipeline returns the heuristic's fp32 matmul pipeline for an
+// epilogue and M (N = 1024 stands in for tile selection; NewOps uses it to
+// build pipelines early); aligned selects the vec4 paths (K and N multiples
+// of 4, 16-byte aligned A and W).
 func (o *Ops) matmulPipeline(ep Epilogue, aligned bool, M int) (*Pipeline, error) {
-	return o.matmulPipelineFor(ep, aligned, o.matmulTile(M, 1024), false, false)
+	c, err := o.matmulHeuristic(M, 1024, false)
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := o.matmulPipelineFor(c, ep, aligned, false, false, M, 1024)
+	return p, err
 }
 
-// matmulPipelineFor is matmulPipeline with the matmul_tiled tile given;
-// half selects the fp16-storage build (fp16 A and W) and out16 its fp16 C.
-func (o *Ops) matmulPipelineFor(ep Epilogue, aligned bool, t [6]uint32, half, out16 bool) (*Pipeline, error) {
+// matmulHeuristic is the built-in choice for an M×N product: cooperative
+// matrices for fp16 where the device has them (coopMatmulTile), else the
+// variant's design (matmulTile for VariantTiled).
+func (o *Ops) matmulHeuristic(M, N int, half bool) (KernelConfig, error) {
+	switch {
+	case half && o.coopmat:
+		t, err := o.coopMatmulTile(M, N)
+		return KernelConfig{Op: OpMatmul, Design: DesignCoopMat, Tile: [6]uint32{t.SGM, t.SGN, t.RM, t.RN, t.BK, t.WG}}, err
+	case o.variant == VariantTiled:
+		return KernelConfig{Op: OpMatmul, Design: DesignTiled, Tile: o.matmulTile(M, N)}, nil
+	}
+	return KernelConfig{Op: OpMatmul, Design: DesignRegBlock}, nil
+}
+
+// checkMatmulConfig reports a configuration this device cannot run for
+// products of fp16 (half) or fp32 data.
+func (o *Ops) checkMatmulConfig(c KernelConfig, half bool) error {
+	lim := o.d.info.MaxWorkgroupInvocations
+	switch c.Design {
+	case DesignRegBlock:
+		return nil
+	case DesignTiled:
+		if err := checkMatmulTile(c.Tile); err != nil {
+			return err
+		}
+		if lim != 0 && c.Tile[5] > lim {
+			return fmt.Errorf("gpu: matmul_tiled: %d invocations per workgroup, %s allows %d", c.Tile[5], o.d.info.Name, lim)
+		}
+		return nil
+	case DesignCoopMat:
+		if !half || !o.coopmat {
+			return fmt.Errorf("gpu: matmul_coopmat: needs fp16 data on a device with cooperative matrices in use")
+		}
+		return o.checkCoopMatmulTile(coopTileOf(c.Tile))
+	}
+	return fmt.Errorf("gpu: matmul: unknown design %q", c.Design)
+}
+
+// matmulPipelineFor returns the pipeline and workgroup grid of an M×N
+// product run with configuration c; half selects the fp16-storage builds
+// (fp16 A and W) and out16 their fp16 C.
+func (o *Ops) matmulPipelineFor(c KernelConfig, ep Epilogue, aligned, half, out16 bool, M, N int) (*Pipeline, [3]uint32, error) {
 	suffix, extra := "", []uint32(nil)
 	if half {
 		suffix, extra = "_f16", []uint32{b2u(out16)}
 	}
-	if o.variant == VariantTiled {
+	var p *Pipeline
+	var err error
+	var bm, bn int
+	switch c.Design {
+	case DesignCoopMat:
+		ct := coopTileOf(c.Tile)
+		p, err = o.coopMatmulPipeline(ep, aligned, out16, ct)
+		bm, bn = ct.blockM(o.cm), ct.blockN(o.cm)
+	case DesignTiled:
+		t := c.Tile
 		if err := checkMatmulTile(t); err != nil {
-			return nil, err
+			return nil, [3]uint32{}, err
 		}
-		return o.pipeline("matmul_tiled"+suffix, append([]uint32{uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], b2u(aligned)}, extra...)...)
+		p, err = o.pipeline("matmul_tiled"+suffix, append([]uint32{uint32(ep), t[0], t[1], t[2], t[3], t[4], t[5], b2u(aligned)}, extra...)...)
+		bm, bn = int(t[0]), int(t[1])
+	case DesignRegBlock:
+		p, err = o.pipeline("matmul_regblock"+suffix, append([]uint32{uint32(ep), b2u(aligned)}, extra...)...)
+		bm, bn = 8, 64
+	default:
+		return nil, [3]uint32{}, fmt.Errorf("gpu: matmul: unknown design %q", c.Design)
 	}
-	return o.pipeline("matmul_regblock"+suffix, append([]uint32{uint32(ep), b2u(aligned)}, extra...)...)
+	return p, [3]uint32{uint32(ceilDiv(N, bn)), uint32(ceilDiv(M, bm)), 1}, err
 }
 
 // Matmul records C[M,N] = A[M,K]·W[K,N] + bias[N], followed by the epilogue:
@@ -174,31 +233,17 @@ func (o *Ops) Matmul(s *Sequence, c, a, w, bias, r Arg, M, N, K int, ep Epilogue
 	vecAlign := 4 * a.Type.Size() // one vec4 of the element type
 	aligned := K%4 == 0 && N%4 == 0 && a.Offset%vecAlign == 0 && w.Offset%vecAlign == 0
 	out16 := c.Type == F16
-	var p *Pipeline
-	var groups [3]uint32
-	var err error
-	kind := ""
-	switch {
-	case half && o.coopmat:
-		var ct coopMatmulTile
-		ct, err = o.coopMatmulTile(M, N)
-		if err != nil {
-			return err
-		}
-		p, err = o.coopMatmulPipeline(ep, aligned, out16, ct)
-		bm, bn := ct.blockM(o.cm), ct.blockN(o.cm)
-		groups = [3]uint32{uint32(ceilDiv(N, bn)), uint32(ceilDiv(M, bm)), 1}
-		kind = " coopmat"
-	case o.variant == VariantTiled:
-		t := o.matmulTile(M, N)
-		p, err = o.matmulPipelineFor(ep, aligned, t, half, out16)
-		groups = [3]uint32{uint32(ceilDiv(N, int(t[1]))), uint32(ceilDiv(M, int(t[0]))), 1}
-	default:
-		p, err = o.matmulPipelineFor(ep, aligned, [6]uint32{}, half, out16)
-		groups = [3]uint32{uint32(ceilDiv(N, 64)), uint32(ceilDiv(M, 8)), 1}
-	}
+	cfg, tuned, err := o.matmulConfig(MatmulShape(M, N, K, a.Type, c.Type, ep))
 	if err != nil {
 		return err
+	}
+	p, groups, err := o.matmulPipelineFor(cfg, ep, aligned, half, out16, M, N)
+	if err != nil {
+		return err
+	}
+	kind := " " + cfg.String()
+	if tuned {
+		kind += " (tuned)"
 	}
 	if half {
 		kind += fmt.Sprintf(" f16->%v", c.Type)

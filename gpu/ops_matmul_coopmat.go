@@ -53,10 +53,7 @@ func (o *Ops) coopMatmulTile(M, N int) (coopMatmulTile, error) {
 	for t.BK%4 != 0 {
 		t.BK += cm.K
 	}
-	devMax := int(info.MaxSharedMemory)
-	if devMax <= 0 {
-		devMax = 16 << 10
-	}
+	devMax := o.sharedMax()
 	groups := func() int { return ceilDiv(M, t.blockM(cm)) * ceilDiv(N, t.blockN(cm)) }
 	for (groups() < matmulTargetGroups || coopMatmulShared(cm, t) > devMax) && (t.RM > 1 || t.RN > 1) {
 		if t.RM >= t.RN {
@@ -65,13 +62,39 @@ func (o *Ops) coopMatmulTile(M, N int) (coopMatmulTile, error) {
 			t.RN /= 2
 		}
 	}
-	if need := coopMatmulShared(cm, t); need > devMax {
-		return t, fmt.Errorf("gpu: matmul_coopmat: the %v tile needs %d bytes of shared memory, %s has %d", cm, need, info.Name, devMax)
+	return t, o.checkCoopMatmulTile(t)
+}
+
+// coopTileOf is the coopMatmulTile a KernelConfig's Tile holds.
+func coopTileOf(t [6]uint32) coopMatmulTile {
+	return coopMatmulTile{SGM: t[0], SGN: t[1], RM: t[2], RN: t[3], BK: t[4], WG: t[5]}
+}
+
+// sharedMax is the device's shared memory per workgroup (the Vulkan
+// minimum, 16 KiB, when it does not say).
+func (o *Ops) sharedMax() int {
+	if m := int(o.d.info.MaxSharedMemory); m > 0 {
+		return m
+	}
+	return 16 << 10
+}
+
+// checkCoopMatmulTile reports a matmul_coopmat tiling this device cannot
+// run: a zero count, BK not a multiple of the shape's K and of 4, WG not
+// SGM·SGN subgroups, too much shared memory or too many invocations.
+func (o *Ops) checkCoopMatmulTile(t coopMatmulTile) error {
+	cm, info := o.cm, o.d.info
+	sub := max(info.SubgroupSize, 1)
+	if t.SGM == 0 || t.SGN == 0 || t.RM == 0 || t.RN == 0 || t.BK == 0 || t.BK%cm.K != 0 || t.BK%4 != 0 || t.WG != t.SGM*t.SGN*sub {
+		return fmt.Errorf("gpu: matmul_coopmat: unusable tiling %+v for shape %v, subgroup size %d", t, cm, sub)
+	}
+	if need, devMax := coopMatmulShared(cm, t), o.sharedMax(); need > devMax {
+		return fmt.Errorf("gpu: matmul_coopmat: the %v tile needs %d bytes of shared memory, %s has %d", cm, need, info.Name, devMax)
 	}
 	if lim := info.MaxWorkgroupInvocations; lim != 0 && t.WG > lim {
-		return t, fmt.Errorf("gpu: matmul_coopmat: %d invocations per workgroup, %s allows %d", t.WG, info.Name, lim)
+		return fmt.Errorf("gpu: matmul_coopmat: %d invocations per workgroup, %s allows %d", t.WG, info.Name, lim)
 	}
-	return t, nil
+	return nil
 }
 
 // coopMatmulPipeline returns the matmul_coopmat pipeline for an epilogue,

@@ -8,10 +8,8 @@ import (
 )
 
 // coopAccFactor widens the fp32 accumulation bound for cooperative
-// matrices: the sum over k runs in an order (and, on tensor cores, with an
-// alignment of addends) the shader does not control; each addition still
-// rounds within 2 fp32 units, at most twice what an IEEE fp32 sum does.
-const coopAccFactor = 2
+// matrices (gpu/tune_bounds.go).
+const coopAccFactor = gpu.CoopAccFactorForTest
 
 // TestMatmulCoopMat runs matmul_coopmat (fp16 A, W; fp32 accumulators; the
 // device's coopmat shape) on every fp16 case, C fp16 and fp32, then forces

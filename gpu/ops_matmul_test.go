@@ -10,13 +10,8 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
-// matmulBound is the relative L2 error allowed for a K-term fp32 product.
-// Each output is a sequential fp32 sum of K products; with random-sign terms
-// its rounding error grows like √K·u (observed ≈ 0.3·√K·u; the worst case
-// K·u is never approached), and bias, epilogue and the GELU approximation
-// (≤ 1.1e-7 absolute, see shaders/gelu.glsl) add a few u. 2·√K·u + 8·u keeps
-// a ≥ 5× margin and is 5.4e-6 at K = 1536, inside the 1e-5 the kernel tests allow.
-func matmulBound(K int) float64 { return (2*math.Sqrt(float64(K)) + 8) * ulp32 }
+// matmulBound is the fp32 matmul parity bound (gpu/tune_bounds.go).
+func matmulBound(K int) float64 { return gpu.MatmulBoundForTest(K) }
 
 type matmulCase struct {
 	M, N, K int

@@ -62,6 +62,9 @@ func describe(gipa C.PFN_vkGetInstanceProcAddr, inst vk.Instance, index int, h v
 	info := DeviceInfo{
 		Index:                   index,
 		VendorID:                props.VendorID,
+		DeviceID:                props.DeviceID,
+		DriverVersion:           props.DriverVersion,
+		PipelineCacheUUID:       props.PipelineCacheUUID,
 		Name:                    vk.ToString(props.DeviceName[:]),
 		APIVersion:              api.String(),
 		MaxSharedMemory:         lim.MaxComputeSharedMemorySize,

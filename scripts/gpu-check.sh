@@ -10,19 +10,27 @@
 #      devices with their fp16 support and cooperative-matrix property list
 #      (M×N×K, A/B/C/result types, scope) and the device vkdeit picks, and
 #      stops with a clear message when it is not a GPU;
-#   2. runs the parity suites on the GPU (gpu kernels, fp32, fp16 and
-#      cooperative-matrix; the GPU engine at fp32 and fp16, against the float64
-#      reference and the PyTorch fixtures) and `vkdeit verify` on random
-#      deit-small weights;
-#   3. scripts/hf_compare.py: a random DeiTForImageClassificationWithTeacher
+#   2. `vkdeit tune` first: the kernel autotuner on deit-small's shapes at
+#      batch 256, 1, 64, 8 (fp32 and fp16; every candidate parity-checked
+#      against the float64 twin, timed with GPU timestamps), time-boxed, into
+#      a fresh cache ($XDG_CACHE_HOME under the check's temporary directory)
+#      that every later vkdeit step uses; prints the winners table;
+#   3. runs the parity suites on the GPU (gpu kernels, fp32, fp16 and
+#      cooperative-matrix, the tuner's own tests; the GPU engine at fp32 and
+#      fp16, against the float64 reference and the PyTorch fixtures) and
+#      `vkdeit verify` on random deit-small weights at fp32 and fp16, batch
+#      8 (a tuned batch): the tuned configurations against the float64
+#      reference;
+#   4. scripts/hf_compare.py: a random DeiTForImageClassificationWithTeacher
 #      from transformers, saved as safetensors and .bin, classified by HF and
 #      by vkdeit: max relative logit difference and top-5 agreement;
-#   4. `vkdeit bench` (fp32), the precision benchmarks (deit-small forward at
+#   5. `vkdeit bench` (fp32; its report names each kernel's configuration and
+#      whether it is tuned), the precision benchmarks (deit-small forward at
 #      fp32, fp16 and fp16 on cooperative matrices at batch 1/8/64/256;
 #      matmul GFLOPS per precision) and scripts/torch_gpu_bench.py (eager
 #      fp32, bf16 AMP, torch.compile if it works) at batch 1/8/64/256 on the
 #      same card;
-#   5. prints the vkdeit-vs-torch tables (every precision, and the fp16 goals:
+#   6. prints the vkdeit-vs-torch tables (every precision, and the fp16 goals:
 #      batch 256 >= 1.5x bf16 AMP, batch 1 <= 1 ms, coopmat matmul >= 300
 #      TFLOPS) and the step list last.
 # Files under $OUT (default out/gpu-check; at most 8): gpu-check.log,
@@ -184,13 +192,26 @@ main() {
 		SMALL=1
 	fi
 
-	# 2. Parity on the device, validation off (no layer there). The fp16
+	# 2. The tuner, first, into a cache of this run only; every vkdeit step
+	# after it (verify, bench) runs the tuned configurations.
+	export XDG_CACHE_HOME=$TMPD/xdg
+	tbatches=256,1,64,8 tcfg=small-distilled tmax=120 tcands=24
+	[ $SMALL = 1 ] && tbatches=1,2 tcfg=tiny-distilled tmax=40 tcands=3
+	# --max-time stops between candidates: the step's limit leaves room for
+	# the one in flight (seconds on lavapipe) and the engines' start.
+	step "vkdeit tune" bench $((tmax + 60)) "$VK" tune --config $tcfg --batch $tbatches --precision fp32,fp16 \
+		--max-candidates $tcands --max-time ${tmax}s --json "$TMPD/tune.json"
+	if [ -s "$TMPD/tune.json" ]; then
+		"$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print("tuning: %d shapes measured, %d from the cache, %.0fs; %s" % (r["tuned"], r["cached"], r["seconds"], r["cache"]))' "$TMPD/tune.json"
+	fi
+
+	# 3. Parity on the device, validation off (no layer there). The fp16
 	# tests must not skip on a GPU, nor the coopmat ones where it has them.
 	unset VKDEIT_VALIDATION
 	export CI=true VKDEIT_REQUIRE_FP16=1 # a missing device fails the tests instead of skipping them
 	[ "$COOPMAT" = True ] && export VKDEIT_REQUIRE_COOPMAT=1
 	: >"$OUT/parity.log"
-	kernels='Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather|DeviceFeatures|Precision|Half'
+	kernels='Ops|Matmul|Attention|LayerNorm|GELU|Patchify|Tokens|Gather|DeviceFeatures|Precision|Half|Tun'
 	if [ $HAVE_GO = 1 ]; then
 		step "gpu kernel parity" parity 240 bash -c "go test ./gpu/ -count=1 -run '$kernels' -v >>'$OUT/parity.log' 2>&1"
 		step "engine parity" parity 240 bash -c "VKDEIT_TEST_ENGINES=gpu/fp32,gpu/fp16 go test ./engine/ -count=1 -run 'Engines|GPU|Precision' -v >>'$OUT/parity.log' 2>&1"
@@ -205,15 +226,19 @@ main() {
 	echo "($(grep -c '^--- PASS' "$OUT/parity.log") tests passed, $(grep -c '^--- FAIL' "$OUT/parity.log") failed, $(grep -c '^--- SKIP' "$OUT/parity.log") skipped; full log parity.log)"
 	preset=small-distilled
 	[ $SMALL = 1 ] && preset=tiny-distilled
-	step "vkdeit verify $preset" parity 120 "$VK" verify --device gpu --random $preset --batch 2
+	vb=8
+	[ $SMALL = 1 ] && vb=2
+	for vp in fp32 fp16; do
+		step "verify $preset $vp b$vb (tuned)" parity 90 "$VK" verify --device gpu --random $preset --precision $vp --batch $vb
+	done
 
-	# 3. Against Hugging Face transformers.
+	# 4. Against Hugging Face transformers.
 	shape=small-distilled
 	[ $SMALL = 1 ] && shape=micro
 	step "hf_compare ($shape)" parity 240 "$PY" scripts/hf_compare.py --vkdeit "$VK" --device gpu --shape $shape \
 		--json "$OUT/hf_compare.json"
 
-	# 4. Speed, vkdeit and PyTorch on the same card.
+	# 5. Speed, vkdeit and PyTorch on the same card (tuned kernels).
 	batches=1,8,64,256 warm=10 iters=40 maxt=90
 	[ $SMALL = 1 ] && batches=1,2 warm=1 iters=3 maxt=20
 	cfg=small-distilled
@@ -252,7 +277,7 @@ main() {
 		STEPS+=("$(printf '%-30s %-8s %4ds  %s' "torch.compile" optional 0 "skipped: only ${left}s left of the ${DEADLINE}s budget")")
 	fi
 
-	# 5. Summary, last.
+	# 6. Summary, last.
 	echo
 	note "summary"
 	if [ -s "$OUT/hf_compare.json" ]; then

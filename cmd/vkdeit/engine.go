@@ -96,6 +96,11 @@ func openEngineFor(e *env, m *deit.Model, r engineRequest, quiet bool) (engine.E
 		e.notef(quiet, "batch lowered from %d to %d to fit in device memory", r.maxBatch, b)
 	}
 	e.notef(quiet, "running on %s", eng.Name())
+	if n, ok := eng.(interface{ Notes() []string }); ok {
+		for _, note := range n.Notes() {
+			e.notef(quiet, "%s", note)
+		}
+	}
 	return eng, nil
 }
 

@@ -171,6 +171,7 @@ func commands() []command {
 		{"devices", "list Vulkan devices and the CPU engine, marking what --device auto runs", runDevices},
 		{"verify", "compare an engine against the float64 reference", runVerify},
 		{"bench", "benchmark latency, throughput and per-kernel time", runBench},
+		{"tune", "measure the fastest kernel configurations on this Vulkan device", runTune},
 		{"version", "print the version", runVersion},
 	}
 }
