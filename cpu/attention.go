@@ -122,7 +122,7 @@ func (j *attentionJob) run(worker, item int) {
 		k.gemmSerial(s, &gemmArgs{
 			a: j.qkv[base+t0*stride+h*Dh:], lda: stride,
 			b: s.att.kp, K: Dh, N: T,
-			c: scores, ldc: tp, M: rows,
+			c: scores, ldc: tp, M: rows, mr: k.mr,
 		})
 		for i := range rows {
 			row := scores[i*tp : (i+1)*tp]
@@ -134,14 +134,14 @@ func (j *attentionJob) run(worker, item int) {
 		k.gemmSerial(s, &gemmArgs{
 			a: scores, lda: tp,
 			b: s.att.vp, K: T, N: Dh,
-			c: j.out[(b*T+t0)*D+h*Dh:], ldc: D, M: rows,
+			c: j.out[(b*T+t0)*D+h*Dh:], ldc: D, M: rows, mr: k.mr,
 		})
 	}
 }
 
 // gemmSerial runs a whole product on the calling worker.
 func (k *Kernels) gemmSerial(s *scratch, g *gemmArgs) {
-	p := makePlan(g.M, g.N, g.K, k.mr, 1)
+	p := makePlan(g.M, g.N, g.K, g.mr, 1, g.bf16)
 	for im := range p.mChunks {
 		for in := range p.nChunks {
 			rb0, pn0 := im*p.mcBlocks, in*p.ncPanels
