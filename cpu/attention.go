@@ -20,7 +20,22 @@ import (
 // scores Q·Kᵀ with the Gemm micro-kernel into a [block, T] buffer that stays
 // in L1/L2, takes the softmax in place (vectorized exp, float32), and
 // multiplies by V straight into out. The T×T matrix never exists whole.
+// When there are fewer (image, head) pairs than four per worker (a small
+// batch), K and V are packed once per pair first, and the pairs' query
+// blocks are spread over the workers, so both threads stay busy at batch 1.
 func (k *Kernels) Attention(out, qkv []float32, B, T, H, Dh int, scale float32) error {
+	return k.attention(out, qkv, B, T, H, Dh, scale, false)
+}
+
+// AttentionBF16 is Attention with both products in bf16, as the bf16
+// precision runs them: Q, K, the probabilities P and V rounded to bf16
+// (ToBF16), the products accumulated in float32 by the kernels' bf16 unit;
+// the scores, the softmax and the output stay float32.
+func (k *Kernels) AttentionBF16(out, qkv []float32, B, T, H, Dh int, scale float32) error {
+	return k.attention(out, qkv, B, T, H, Dh, scale, true)
+}
+
+func (k *Kernels) attention(out, qkv []float32, B, T, H, Dh int, scale float32, bf16 bool) error {
 	switch {
 	case B < 0 || T < 1 || H < 1 || Dh < 1 || B > maxDim/T || H > maxDim/Dh || B*T > maxDim/(3*H*Dh):
 		return fmt.Errorf("cpu: attention: B=%d T=%d H=%d Dh=%d out of range", B, T, H, Dh)
@@ -45,13 +60,33 @@ func (k *Kernels) Attention(out, qkv []float32, B, T, H, Dh int, scale float32) 
 	}
 	k.reserveAttention(T, Dh)
 	j := &k.attn
-	bq := 4 * k.mr
-	qc := min(max(1, ceilDiv(2*k.pool.workers, B*H)), ceilDiv(T, bq))
-	*j = attentionJob{k: k, out: out, qkv: qkv, T: T, H: H, Dh: Dh, scale: scale,
-		bq: bq, chunks: qc, chunkRows: ceilDiv(T, qc)}
-	k.pool.do(B*H*qc, j)
+	mr := k.mr
+	if bf16 {
+		mr = k.mrBF16
+	}
+	bq := 4 * mr
+	*j = attentionJob{k: k, out: out, qkv: qkv, T: T, H: H, Dh: Dh, scale: scale, bf16: bf16, mr: mr, bq: bq, chunks: 1, chunkBlocks: ceilDiv(T, bq)}
+	j.kl, j.vl = attentionPacked(T, Dh, bf16)
+	workers := k.pool.workers
+	if pairs := B * H; workers > 1 && pairs < 4*workers {
+		// Few pairs: pack each once, then 8 items per worker.
+		k.attnKV = grow(k.attnKV, pairs*(j.kl+j.vl))
+		j.shared = k.attnKV
+		k.pool.do(pairs, (*attentionPackJob)(j))
+		j.chunks = min(ceilDiv(8*workers, pairs), ceilDiv(T, bq))
+		j.chunkBlocks = ceilDiv(ceilDiv(T, bq), j.chunks)
+	}
+	k.pool.do(B*H*j.chunks, j)
 	*j = attentionJob{}
 	return nil
+}
+
+// attentionPacked is the size of a head's packed Kᵀ and V.
+func attentionPacked(T, Dh int, bf16 bool) (kl, vl int) {
+	if bf16 {
+		return packedLen(bf16Pairs(Dh), T), packedLen(bf16Pairs(T), Dh)
+	}
+	return packedLen(Dh, T), packedLen(T, Dh)
 }
 
 // ReserveAttention grows every worker's attention scratch to sequences of T
@@ -64,22 +99,31 @@ func (k *Kernels) ReserveAttention(T, Dh int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.reserveAttention(T, Dh)
+	if w := k.pool.workers; w > 1 {
+		kl, vl := attentionPacked(T, Dh, false)
+		bl, bv := attentionPacked(T, Dh, true)
+		k.attnKV = grow(k.attnKV, (4*w-1)*max(kl+vl, bl+bv))
+	}
 	return nil
 }
 
-// attentionScratch is one worker's packed K and V of the current head and
-// its block of scores.
+// attentionScratch is one worker's packed K and V of the current head, its
+// block of scores, and (bf16) the block's Q and P rounded to pairs.
 type attentionScratch struct {
-	kp, vp, s []float32
+	kp, vp, s, q, p []float32
 }
 
 func (k *Kernels) reserveAttention(T, Dh int) {
 	tp := ceilDiv(T, nr) * nr
+	kl, vl := attentionPacked(T, Dh, false)
+	bl, bv := attentionPacked(T, Dh, true)
 	for i := range k.scratch {
 		a := &k.scratch[i].att
-		a.kp = grow(a.kp, packedLen(Dh, T))
-		a.vp = grow(a.vp, packedLen(T, Dh))
+		a.kp = grow(a.kp, max(kl, bl))
+		a.vp = grow(a.vp, max(vl, bv))
 		a.s = grow(a.s, 4*mrMax*tp)
+		a.q = grow(a.q, 4*mrMax*bf16Pairs(Dh))
+		a.p = grow(a.p, 4*mrMax*tp/2)
 	}
 }
 
@@ -92,12 +136,40 @@ func grow(s []float32, n int) []float32 {
 }
 
 type attentionJob struct {
-	k                 *Kernels
-	out, qkv          []float32
-	T, H, Dh          int
-	scale             float32
-	bq                int // queries per score block
-	chunks, chunkRows int // query chunks per (image, head) and their size
+	k                   *Kernels
+	out, qkv            []float32
+	T, H, Dh            int
+	scale               float32
+	bf16                bool
+	mr                  int       // the products' micro-kernel rows
+	bq                  int       // queries per score block
+	chunks, chunkBlocks int       // query chunks per (image, head) and their blocks
+	kl, vl              int       // a head's packed Kᵀ and V sizes
+	shared              []float32 // every head's packed Kᵀ and V, or nil: each item packs its own
+}
+
+// pack writes head h of image b's Kᵀ ([Dh, T]) and V ([T, Dh]) as panels.
+func (j *attentionJob) pack(b, h int, kp, vp []float32) {
+	D := j.H * j.Dh
+	stride := 3 * D
+	base := b * j.T * stride
+	if j.bf16 {
+		packBF16Into(kp, j.qkv[base+D+h*j.Dh:], stride, j.Dh, j.T, true)
+		packBF16Into(vp, j.qkv[base+2*D+h*j.Dh:], stride, j.T, j.Dh, false)
+		return
+	}
+	packInto(kp, j.qkv[base+D+h*j.Dh:], stride, j.Dh, j.T, true)
+	packInto(vp, j.qkv[base+2*D+h*j.Dh:], stride, j.T, j.Dh, false)
+}
+
+// attentionPackJob packs every (image, head) pair into the shared buffer,
+// one pair per item.
+type attentionPackJob attentionJob
+
+func (p *attentionPackJob) run(_, item int) {
+	j := (*attentionJob)(p)
+	slot := j.shared[item*(j.kl+j.vl):]
+	j.pack(item/j.H, item%j.H, slot[:j.kl], slot[j.kl:j.kl+j.vl])
 }
 
 func (j *attentionJob) run(worker, item int) {
@@ -107,23 +179,32 @@ func (j *attentionJob) run(worker, item int) {
 	stride := 3 * D
 	bh, qc := item/j.chunks, item%j.chunks
 	b, h := bh/H, bh%H
-	q0, q1 := qc*j.chunkRows, min((qc+1)*j.chunkRows, T)
+	q0 := qc * j.chunkBlocks * j.bq
+	q1 := min(q0+j.chunkBlocks*j.bq, T)
 	if q0 >= q1 {
 		return
 	}
 	base := b * T * stride
-	packInto(s.att.kp, j.qkv[base+D+h*Dh:], stride, Dh, T, true)    // Kᵀ: [Dh, T]
-	packInto(s.att.vp, j.qkv[base+2*D+h*Dh:], stride, T, Dh, false) // V: [T, Dh]
+	kp, vp := s.att.kp, s.att.vp
+	if j.shared != nil {
+		slot := j.shared[bh*(j.kl+j.vl):]
+		kp, vp = slot[:j.kl], slot[j.kl:j.kl+j.vl]
+	} else {
+		j.pack(b, h, kp, vp)
+	}
 	tp := ceilDiv(T, nr) * nr
+	dp := bf16Pairs(Dh)
+	native := k.bf16.Native()
 	negInf := float32(math.Inf(-1))
 	for t0 := q0; t0 < q1; t0 += j.bq {
 		rows := min(j.bq, q1-t0)
 		scores := s.att.s[:rows*tp]
-		k.gemmSerial(s, &gemmArgs{
-			a: j.qkv[base+t0*stride+h*Dh:], lda: stride,
-			b: s.att.kp, K: Dh, N: T,
-			c: scores, ldc: tp, M: rows, mr: k.mr,
-		})
+		q := &gemmArgs{a: j.qkv[base+t0*stride+h*Dh:], lda: stride, b: kp, K: Dh, N: T, c: scores, ldc: tp, M: rows, mr: j.mr}
+		if j.bf16 {
+			roundRows(s.att.q, dp, q.a, stride, rows, Dh, native)
+			q.a, q.lda, q.K, q.bf16 = s.att.q[:rows*dp], dp, dp, true
+		}
+		k.gemmSerial(s, q)
 		for i := range rows {
 			row := scores[i*tp : (i+1)*tp]
 			for c := T; c < tp; c++ {
@@ -131,11 +212,12 @@ func (j *attentionJob) run(worker, item int) {
 			}
 			k.softmaxRow(row, j.scale)
 		}
-		k.gemmSerial(s, &gemmArgs{
-			a: scores, lda: tp,
-			b: s.att.vp, K: T, N: Dh,
-			c: j.out[(b*T+t0)*D+h*Dh:], ldc: D, M: rows, mr: k.mr,
-		})
+		pv := &gemmArgs{a: scores, lda: tp, b: vp, K: T, N: Dh, c: j.out[(b*T+t0)*D+h*Dh:], ldc: D, M: rows, mr: j.mr}
+		if j.bf16 {
+			roundRows(s.att.p, tp/2, scores, tp, rows, tp, native)
+			pv.a, pv.lda, pv.K, pv.bf16 = s.att.p[:rows*tp/2], tp/2, tp/2, true
+		}
+		k.gemmSerial(s, pv)
 	}
 }
 

@@ -232,3 +232,56 @@ func newBF16Kernels(t testing.TB, isa ISA, d BF16Dot, threads int) *Kernels {
 	t.Cleanup(k.Close)
 	return k
 }
+
+// TestAttentionBF16 checks the bf16 attention of each bf16 unit against
+// the float64 attention of the bf16-rounded Q, K and V: the fp32 bound of
+// TestAttention plus the rounding of the probabilities P to bf16 (relative
+// error at most 2⁻⁸ each, bf16 having 8 significant bits, so at most
+// 2⁻⁸·max_u|v_u,e| on an output, whose weights sum to 1). An image alone gives the bits it gets in a batch, on 1 and 3 threads.
+func TestAttentionBF16(t *testing.T) {
+	forEachBF16(t, func(t *testing.T, d BF16Dot) {
+		isa := Best()
+		if !d.Native() {
+			isa = Generic
+		}
+		k := newBF16Kernels(t, isa, d, 2)
+		k3 := newBF16Kernels(t, isa, d, 3)
+		for si, sh := range attentionShapes {
+			B, T, H, Dh := sh.B, sh.T, sh.H, sh.Dh
+			if !d.Native() && B*T*T*H*Dh > 2e6 {
+				continue // the Go models are slow
+			}
+			t.Run(fmt.Sprintf("B%d_T%d_H%d_Dh%d", B, T, H, Dh), func(t *testing.T) {
+				D := H * Dh
+				qkv := roundedSlice(randSlice(uint64(si), B*T*3*D, -2, 2))
+				scale := 1 / math.Sqrt(float64(Dh))
+				want := ref.Attention(qkv, qkv[D:], qkv[2*D:], 3*D, B, T, H, Dh, scale)
+				fp32 := attentionBound(qkv, B, T, H, Dh, scale)
+				vmax := make([]float64, B*H*Dh) // max_u |v_u,e| per image, head, column
+				for b := range B {
+					for u := range T {
+						for c := range D {
+							i := (b*H+c/Dh)*Dh + c%Dh
+							vmax[i] = math.Max(vmax[i], math.Abs(float64(qkv[(b*T+u)*3*D+2*D+c])))
+						}
+					}
+				}
+				bound := func(i int) float64 {
+					b, c := i/(T*D), i%D
+					return fp32(i) + 1.01/256*vmax[(b*H+c/Dh)*Dh+c%Dh]
+				}
+				out := poisoned(B * T * D)
+				require.NoError(t, k.AttentionBF16(out, qkv, B, T, H, Dh, float32(scale)))
+				checkBound(t, "vs ref", out, want, bound)
+				out3 := poisoned(B * T * D)
+				require.NoError(t, k3.AttentionBF16(out3, qkv, B, T, H, Dh, float32(scale)))
+				bitsEqual(t, "3 threads", out, out3)
+				for b := range B {
+					one := poisoned(T * D)
+					require.NoError(t, k.AttentionBF16(one, qkv[b*T*3*D:(b+1)*T*3*D], 1, T, H, Dh, float32(scale)))
+					bitsEqual(t, fmt.Sprintf("image %d alone", b), out[b*T*D:(b+1)*T*D], one)
+				}
+			})
+		}
+	})
+}

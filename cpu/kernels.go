@@ -23,6 +23,7 @@ type Kernels struct {
 	scratch []scratch // one per worker
 	gemm    gemmJob   // reused job values: the pool gets pointers to them
 	attn    attentionJob
+	attnKV  []float32 // every head's packed K and V at small batches
 	ln      layerNormJob
 	gelu    geluJob
 	closed  bool
