@@ -486,3 +486,20 @@ func add16(p *float32) *float32 {
 	}
 	return (*float32)(unsafe.Add(unsafe.Pointer(p), 64))
 }
+
+// ReserveGemmBF16 grows the buffer a bf16 Gemm rounds A into to M rows of
+// K values now (GemmBF16Words(M, K) 32-bit words), so that later products
+// up to that size allocate nothing.
+func (k *Kernels) ReserveGemmBF16(M, K int) error {
+	if M < 0 || K < 0 || M > maxDim/max(bf16Pairs(K), 1) {
+		return fmt.Errorf("cpu: gemm: M=%d K=%d out of range", M, K)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.abf = grow(k.abf, GemmBF16Words(M, K))
+	return nil
+}
+
+// GemmBF16Words is the size, in 32-bit words, of the bf16 copy of an M×K
+// A that a bf16 Gemm makes: K rounded up to 32 bf16 values per row.
+func GemmBF16Words(M, K int) int { return M * bf16Pairs(K) }
