@@ -185,7 +185,7 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 		// A rounded to bf16 pairs once, on every worker, then the
 		// product reads the pairs like fp32 values (K counts pairs).
 		k.abf = grow(k.abf, M*b.kp)
-		k.round = roundJob{k: k, dst: k.abf, ldd: b.kp, src: a, lds: K, K: K, rows: ceilDiv(M, k.pool.workers*4)}
+		k.round = roundJob{k: k, dst: k.abf, ldd: b.kp, src: a, lds: K, M: M, K: K, rows: ceilDiv(M, k.pool.workers*4)}
 		k.pool.do(ceilDiv(M, k.round.rows), &k.round)
 		k.round = roundJob{}
 		g.args.a, g.args.lda, g.args.K = k.abf[:M*b.kp], b.kp, b.kp
@@ -461,21 +461,19 @@ func addRows(p *float32, i, ld int) *float32 {
 	return (*float32)(unsafe.Add(unsafe.Pointer(p), 4*i*ld))
 }
 
-// roundJob rounds the rows of A to bf16 pairs for a bf16 Gemm, rows at a
+// roundJob rounds the M rows of A to bf16 pairs for a bf16 Gemm, rows at a
 // time per item.
 type roundJob struct {
 	k        *Kernels
 	dst, src []float32
 	ldd, lds int
-	K, rows  int
+	M, K     int
+	rows     int
 }
 
 func (j *roundJob) run(_, item int) {
 	r0 := item * j.rows
-	r1 := min(r0+j.rows, len(j.src)/j.lds)
-	if j.lds*r1 > len(j.src) || r0 >= r1 {
-		return
-	}
+	r1 := min(r0+j.rows, j.M)
 	roundRows(j.dst[r0*j.ldd:], j.ldd, j.src[r0*j.lds:], j.lds, r1-r0, j.K, j.k.bf16.Native())
 }
 
