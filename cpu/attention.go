@@ -110,7 +110,7 @@ func (k *Kernels) ReserveAttention(T, Dh int) error {
 // attentionScratch is one worker's packed K and V of the current head, its
 // block of scores, and (bf16) the block's Q and P rounded to pairs.
 type attentionScratch struct {
-	kp, vp, s, q, p []float32
+	kp, vp, s, q, p, tmp []float32
 }
 
 func (k *Kernels) reserveAttention(T, Dh int) {
@@ -124,6 +124,7 @@ func (k *Kernels) reserveAttention(T, Dh int) {
 		a.s = grow(a.s, 4*mrMax*tp)
 		a.q = grow(a.q, 4*mrMax*bf16Pairs(Dh))
 		a.p = grow(a.p, 4*mrMax*tp/2)
+		a.tmp = grow(a.tmp, T*bf16Pairs(Dh))
 	}
 }
 
@@ -148,14 +149,16 @@ type attentionJob struct {
 	shared              []float32 // every head's packed Kᵀ and V, or nil: each item packs its own
 }
 
-// pack writes head h of image b's Kᵀ ([Dh, T]) and V ([T, Dh]) as panels.
-func (j *attentionJob) pack(b, h int, kp, vp []float32) {
+// pack writes head h of image b's Kᵀ ([Dh, T]) and V ([T, Dh]) as panels
+// (tmp: bf16 scratch of T·bf16Pairs(Dh) words).
+func (j *attentionJob) pack(b, h int, kp, vp, tmp []float32) {
 	D := j.H * j.Dh
 	stride := 3 * D
 	base := b * j.T * stride
 	if j.bf16 {
-		packBF16Into(kp, j.qkv[base+D+h*j.Dh:], stride, j.Dh, j.T, true)
-		packBF16Into(vp, j.qkv[base+2*D+h*j.Dh:], stride, j.T, j.Dh, false)
+		native := j.k.bf16.Native()
+		packKTBF16(kp, j.qkv[base+D+h*j.Dh:], stride, j.T, j.Dh, tmp, native)
+		packVBF16(vp, j.qkv[base+2*D+h*j.Dh:], stride, j.T, j.Dh, tmp, native)
 		return
 	}
 	packInto(kp, j.qkv[base+D+h*j.Dh:], stride, j.Dh, j.T, true)
@@ -166,10 +169,10 @@ func (j *attentionJob) pack(b, h int, kp, vp []float32) {
 // one pair per item.
 type attentionPackJob attentionJob
 
-func (p *attentionPackJob) run(_, item int) {
+func (p *attentionPackJob) run(worker, item int) {
 	j := (*attentionJob)(p)
 	slot := j.shared[item*(j.kl+j.vl):]
-	j.pack(item/j.H, item%j.H, slot[:j.kl], slot[j.kl:j.kl+j.vl])
+	j.pack(item/j.H, item%j.H, slot[:j.kl], slot[j.kl:j.kl+j.vl], j.k.scratch[worker].att.tmp)
 }
 
 func (j *attentionJob) run(worker, item int) {
@@ -190,7 +193,7 @@ func (j *attentionJob) run(worker, item int) {
 		slot := j.shared[bh*(j.kl+j.vl):]
 		kp, vp = slot[:j.kl], slot[j.kl:j.kl+j.vl]
 	} else {
-		j.pack(b, h, kp, vp)
+		j.pack(b, h, kp, vp, s.att.tmp)
 	}
 	tp := ceilDiv(T, nr) * nr
 	dp := bf16Pairs(Dh)
@@ -241,5 +244,61 @@ func (k *Kernels) softmaxRow(p []float32, scale float32) {
 		softmaxAVX2(&p[0], len(p), scale, vecTab)
 	default:
 		softmaxGeneric(p, scale)
+	}
+}
+
+// packKTBF16 is packBF16Into(dst, src, ld, Dh, T, true) for attention's Kᵀ
+// (the K rows of T tokens, Dh values each, row t at src[t·ld:]): a pair
+// row of Kᵀ holds two consecutive values of one token's row, so each row
+// is rounded whole (VCVTNEPS2BF16 when native) into tmp and its words
+// scattered into its panel column.
+func packKTBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
+	dp := bf16Pairs(Dh)
+	roundRows(tmp, dp, src, ld, T, Dh, native)
+	d, w := pairWords(dst[:packedLen(dp, T)]), pairWords(tmp[:T*dp])
+	for p := range ceilDiv(T, nr) {
+		panel := d[p*dp*nr : (p+1)*dp*nr]
+		cols := min(nr, T-p*nr)
+		for c := range cols {
+			row := w[(p*nr+c)*dp : (p*nr+c+1)*dp]
+			for q, v := range row {
+				panel[q*nr+c] = v
+			}
+		}
+		for q := range dp {
+			clear(panel[q*nr+cols : (q+1)*nr])
+		}
+	}
+}
+
+// packVBF16 is packBF16Into(dst, src, ld, T, Dh, false) for attention's V
+// (T rows of Dh values): the rows are rounded whole into tmp, then pair row
+// q of a panel interleaves rows 2q and 2q+1.
+func packVBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
+	dp, tp := bf16Pairs(Dh), bf16Pairs(T)
+	roundRows(tmp, dp, src, ld, T, Dh, native)
+	d, h := pairWords(dst[:packedLen(tp, Dh)]), halves(tmp[:T*dp])
+	for p := range ceilDiv(Dh, nr) {
+		panel := d[p*tp*nr : (p+1)*tp*nr]
+		cols := min(nr, Dh-p*nr)
+		for q := range tp {
+			out := panel[q*nr : (q+1)*nr]
+			t0, t1 := 2*q, 2*q+1
+			switch {
+			case t1 < T:
+				lo, hi := h[t0*2*dp+p*nr:][:cols], h[t1*2*dp+p*nr:][:cols]
+				for c := range cols {
+					out[c] = uint32(lo[c]) | uint32(hi[c])<<16
+				}
+			case t0 < T:
+				lo := h[t0*2*dp+p*nr:][:cols]
+				for c := range cols {
+					out[c] = uint32(lo[c])
+				}
+			default:
+				cols = 0
+			}
+			clear(out[cols:])
+		}
 	}
 }

@@ -285,3 +285,27 @@ func TestAttentionBF16(t *testing.T) {
 		}
 	})
 }
+
+// TestPackHeadBF16: attention's vectorized Kᵀ and V packing equals the
+// general packBF16Into, natively and in Go, with T and Dh tails.
+func TestPackHeadBF16(t *testing.T) {
+	for _, sh := range []struct{ T, Dh int }{{1, 1}, {5, 7}, {33, 64}, {197, 64}, {40, 33}} {
+		for _, native := range []bool{false, true} {
+			if native && !hasAVX512BF16 {
+				continue
+			}
+			ld := 3*sh.Dh + 5
+			src := specialRow(sh.T * ld)
+			tmp := make([]float32, sh.T*bf16Pairs(sh.Dh))
+			kl, vl := attentionPacked(sh.T, sh.Dh, true)
+			want, got := poisoned(kl), poisoned(kl)
+			packBF16Into(want, src, ld, sh.Dh, sh.T, true)
+			packKTBF16(got, src, ld, sh.T, sh.Dh, tmp, native)
+			require.Equal(t, pairWords(want), pairWords(got), "Kᵀ T=%d Dh=%d native=%v", sh.T, sh.Dh, native)
+			want, got = poisoned(vl), poisoned(vl)
+			packBF16Into(want, src, ld, sh.T, sh.Dh, false)
+			packVBF16(got, src, ld, sh.T, sh.Dh, tmp, native)
+			require.Equal(t, pairWords(want), pairWords(got), "V T=%d Dh=%d native=%v", sh.T, sh.Dh, native)
+		}
+	}
+}
