@@ -7,13 +7,13 @@ import "unsafe"
 // C quarters and TMM4, TMM5 the A row blocks, 12 rows of 64 bytes (16 fp32
 // or 16 bf16 pairs); TMM6, TMM7 the panel halves, 16 pair rows of 64 bytes.
 type amxConfig struct {
-	palette  uint8
-	startRow uint8
-	_        [14]byte
-	colsb    [8]uint16 // bytes 16–31
-	_        [16]byte
-	rows     [8]uint8 // bytes 48–55
-	_        [8]byte
+	palette uint8
+	_       uint8 // start_row: 0
+	_       [14]byte
+	colsb   [8]uint16 // bytes 16–31
+	_       [16]byte
+	rows    [8]uint8 // bytes 48–55
+	_       [8]byte
 }
 
 // The layout is the instruction's: exactly 64 bytes (checked at compile

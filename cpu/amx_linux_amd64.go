@@ -20,7 +20,8 @@ const (
 // and AMX-BF16 (and AVX512_BF16, for rounding A), Linux granted this
 // process the tile data state (asked once; the grant covers every thread),
 // and XCR0 shows the OS saves the tile configuration and data (bits 17,
-// 18). A refusal (an old kernel, a seccomp policy) leaves the AVX-512 units.
+// 18), and the kernel computes one tile as the Go model does (amxSelfCheck).
+// A refusal (an old kernel, a seccomp policy) leaves the AVX-512 units.
 var amxUsable = sync.OnceValue(func() bool {
 	if !xcpu.X86.HasAMXTile || !xcpu.X86.HasAMXBF16 || !hasAVX512BF16 {
 		return false
@@ -29,5 +30,34 @@ var amxUsable = sync.OnceValue(func() bool {
 		return false
 	}
 	const tileState = 1<<17 | 1<<18
-	return xgetbv0()&tileState == tileState
+	return xgetbv0()&tileState == tileState && amxSelfCheck()
 })
+
+// amxSelfCheck runs gemmKernelAMX once on small integers, whose products and
+// sums are exact in float32 in any order, and reports whether it matches
+// the tile model bit for bit: a guard, on the first machine with AMX, that
+// the kernel's encoding and layout are right before any model uses it.
+func amxSelfCheck() bool {
+	const kp, rows = 32, 24
+	a := make([]float32, rows*kp) // pairs
+	b := make([]float32, kp*nr)   // one panel
+	acc := make([]float32, rows*nr)
+	for i := range pairWords(a) {
+		pairWords(a)[i] = uint32(ToBF16(float32(i%7-3))) | uint32(ToBF16(float32(i%5-2)))<<16
+	}
+	for i := range pairWords(b) {
+		pairWords(b)[i] = uint32(ToBF16(float32(i%3-1))) | uint32(ToBF16(float32(i%9-4)))<<16
+	}
+	for i := range acc {
+		acc[i] = float32(i%11 - 5)
+	}
+	got, want := make([]float32, rows*nr), make([]float32, rows*nr)
+	gemmKernelAMX(kp, &a[0], kp, &b[0], &acc[0], nr, &got[0], nr, amxTiles)
+	gemmKernelAMXModel(kp, &a[0], kp, &b[0], &acc[0], nr, &want[0], nr, amxTiles)
+	for i := range got {
+		if bits32(got[i]) != bits32(want[i]) {
+			return false
+		}
+	}
+	return true
+}
