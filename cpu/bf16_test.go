@@ -116,8 +116,12 @@ func TestGemmBF16(t *testing.T) {
 					wt[kk*N+n] = wr[n*K+kk]
 				}
 			}
-			for _, ep := range []Epilogue{EpilogueNone, EpilogueGELU, EpilogueResidual} {
-				t.Run(fmt.Sprintf("M%d_N%d_K%d_ep%d", M, N, K, ep), func(t *testing.T) {
+			for _, ep := range []Epilogue{EpilogueNone, EpilogueGELU, EpilogueResidual, -1} {
+				bias := bias
+				if ep < 0 { // no bias, no epilogue: the raw sums go straight to C
+					ep, bias = EpilogueNone, nil
+				}
+				t.Run(fmt.Sprintf("M%d_N%d_K%d_ep%d_bias%v", M, N, K, ep, bias != nil), func(t *testing.T) {
 					want := ref.Matmul(ar, wt, bias, r, M, N, K, refEpilogue[ep])
 					bound := gemmBound(ar, wt, bias, r, M, N, K, ep, want)
 					c := poisoned(M * N)

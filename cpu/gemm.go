@@ -362,8 +362,21 @@ func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0,
 					acc = &tile[0]
 				}
 				if g.bf16 {
-					// Raw sums into the tile (finish applies the epilogue).
-					k.kernelBF16(kl, ap, lda, bp, acc, &tile[0], pf, pfn)
+					// Raw sums into the tile for finish to apply the
+					// epilogue, or, on the last K block of a product
+					// without one (attention's), straight into C.
+					if last && bias == nil && g.r == nil && gelu == nil {
+						if rows == mr && cols == nr {
+							k.kernelBF16(kl, ap, lda, bp, acc, &g.c[row0*g.ldc+col0], g.ldc, pf, pfn)
+							continue
+						}
+						k.kernelBF16(kl, ap, lda, bp, acc, &s.c[0], nr, pf, pfn)
+						for i := range rows {
+							copy(g.c[(row0+i)*g.ldc+col0:(row0+i)*g.ldc+col0+cols], s.c[i*nr:])
+						}
+						continue
+					}
+					k.kernelBF16(kl, ap, lda, bp, acc, &tile[0], nr, pf, pfn)
 					acc = &tile[0]
 				} else if !last {
 					k.kernel(kl, ap, lda, bp, acc, nr, &tile[0], nr, nil, nil, 0, nil, pf, pfn, cols)
@@ -439,17 +452,18 @@ func (k *Kernels) finish(g *gemmArgs, kl int, a *float32, lda int, b, acc, c *fl
 var zeroPanel [nr]float32
 
 // kernelBF16 runs the bf16 unit's micro-kernel on one tile of g.mr rows
-// (see gemm_bf16_amd64.s for the arguments): raw sums into c, stride nr.
-func (k *Kernels) kernelBF16(kp int, a *float32, lda int, b, acc, c *float32, pf *float32, pfn int) {
+// (see gemm_bf16_amd64.s for the arguments; acc has stride nr): raw sums
+// into c, stride ldc.
+func (k *Kernels) kernelBF16(kp int, a *float32, lda int, b, acc, c *float32, ldc int, pf *float32, pfn int) {
 	switch k.bf16 {
 	case BF16AVX512:
-		gemmKernelBF16AVX512(kp, a, lda, b, acc, nr, c, nr, pf, pfn)
+		gemmKernelBF16AVX512(kp, a, lda, b, acc, nr, c, ldc, pf, pfn)
 	case BF16AMX:
-		gemmKernelAMX(kp, a, lda, b, acc, nr, c, nr, amxTiles)
+		gemmKernelAMX(kp, a, lda, b, acc, nr, c, ldc, amxTiles)
 	case bf16AMXModel:
-		gemmKernelAMXModel(kp, a, lda, b, acc, nr, c, nr, amxTiles)
+		gemmKernelAMXModel(kp, a, lda, b, acc, nr, c, ldc, amxTiles)
 	default:
-		gemmKernelBF16Generic(kp, a, lda, b, acc, nr, c, nr)
+		gemmKernelBF16Generic(kp, a, lda, b, acc, nr, c, ldc)
 	}
 }
 
