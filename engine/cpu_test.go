@@ -122,6 +122,16 @@ func TestCPUPrecision(t *testing.T) {
 	require.ErrorContains(t, err, "supports fp32, bf16, auto")
 	_, err = NewCPU(m, 1, CPUOptions{Precision: deit.BF16, BF16: cpu.BF16Dot(42)})
 	require.ErrorContains(t, err, "not supported")
+	// bf16 needs the fp32 activations plus the bf16 copy of the largest
+	// product input (fc2's: T rows of MLP values), within MaxBytes.
+	perImage := 4 * (c.Patches()*(c.Channels*c.PatchSize*c.PatchSize+c.Hidden) + c.Tokens()*(7*c.Hidden+c.MLP) + 2*c.HeadTokens()*c.Hidden +
+		cpu.GemmBF16Words(c.Tokens(), c.MLP))
+	_, err = NewCPU(m, 11, CPUOptions{Precision: deit.BF16, MaxBytes: int64(10 * perImage)})
+	require.ErrorIs(t, err, ErrOutOfMemory)
+	require.ErrorContains(t, err, "batches up to 10 fit")
+	fits, err := NewCPU(m, 10, CPUOptions{Precision: deit.BF16, MaxBytes: int64(10 * perImage)})
+	require.NoError(t, err, "exactly the limit fits")
+	require.NoError(t, fits.Close())
 	// The generic emulation and the native unit compute the same sums
 	// (VDPBF16PS adds each pair as its Go twin does) and share the
 	// epilogue: equal logits up to the fp32 kernels' GELU and softmax.
