@@ -35,6 +35,31 @@ func BenchmarkAttention(b *testing.B) {
 			}
 		}
 	}
+	for _, d := range BF16Dots() {
+		if !d.Native() || !d.Supported() {
+			continue
+		}
+		for _, threads := range []int{1, 2} {
+			for _, B := range []int{1, 8} {
+				b.Run(fmt.Sprintf("B%d/%v/t%d", B, d, threads), func(b *testing.B) {
+					k, err := NewBF16(AVX512, d, threads)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer k.Close()
+					qkv := randSlice(1, B*T*3*H*Dh, -1, 1)
+					out := make([]float32, B*T*H*Dh)
+					c0 := cpuSeconds()
+					for b.Loop() {
+						if err := k.AttentionBF16(out, qkv, B, T, H, Dh, float32(1/math.Sqrt(Dh))); err != nil {
+							b.Fatal(err)
+						}
+					}
+					reportFlops(b, 4*float64(B*T*T*H*Dh)*float64(b.N), c0)
+				})
+			}
+		}
+	}
 }
 
 // BenchmarkLayerNorm is one DeiT-small LayerNorm: 198·B rows of 384.

@@ -33,5 +33,5 @@ func (k *Kernels) AttentionProbs(out, qkv []float32, B, T, H, Dh int, scale floa
 	if overlaps(qkv, out) {
 		return fmt.Errorf("cpu: attention probabilities: out overlaps qkv")
 	}
-	return k.attend(out, qkv, true, B, T, H, Dh, scale)
+	return k.attend(out, qkv, B, T, H, Dh, scale, false, true)
 }

@@ -1,7 +1,8 @@
 // Package cpu holds vkdeit's SIMD CPU kernels: a packed SGEMM with fused
 // bias/GELU/residual epilogues, fused multi-head attention, LayerNorm and
 // GELU, in float32, for amd64 with AVX-512 or AVX2+FMA and in plain Go
-// everywhere else. The package is model-agnostic: it knows shapes and
+// everywhere else; and the same GEMM and attention with bf16 products
+// (AVX512_BF16, AMX, or Go). The package is model-agnostic: it knows shapes and
 // layouts, not DeiT or file formats (package engine runs a model's plan
 // with it).
 //
@@ -48,11 +49,30 @@
 // stand-ins of a build without assembly, X_test.go and X_bench_test.go. The
 // families are gemm (PackB, PackLinear, Gemm: the micro-kernels and the
 // blocking driver), attention (Attention, with the softmax rows), layernorm
-// and gelu. vecmath.go and vecmath_amd64.h hold the vectorized exp and GELU
+// and gelu; bf16 (bf16.go, bf16_amd64.go, gemm_bf16_amd64.s: PackLinearBF16,
+// the bf16 units and their twin) with amx.go (the tile configuration and
+// model) and amx_linux_amd64.go (the permission). vecmath.go and vecmath_amd64.h hold the vectorized exp and GELU
 // shared by the assembly; isa*.go the ISA detection; pool.go the workers;
 // kernels.go the Kernels type and its scratch memory. The float64 twins
 // that the tests compare every kernel with are in internal/ref (Matmul,
 // Attention, LayerNorm, GELUs).
+//
+// # bf16
+//
+// PackLinearBF16 packs weights as bf16 pairs (two consecutive k of a column
+// in one 32-bit word, K padded to 32): a Gemm with them rounds A to bf16
+// pairs once per call (round to nearest even) and runs the kernels' bf16
+// unit (BF16Dot, chosen by NewBF16; BestBF16 by default on AVX512 kernels):
+// VDPBF16PS on the fp32 kernel's 12×32 register block, AMX TDPBF16PS on a
+// 24×32 block of four 12×16 tiles (after Linux's arch_prctl permission for
+// the tile data; the tile configuration, loads, products, stores and
+// release happen inside one assembly function), or the Go twin. Each
+// writes raw fp32 sums; the fp32 micro-kernel then applies the epilogue to
+// them (one zero product per row group), so every precision shares it.
+// AttentionBF16 runs Q·Kᵀ and P·V so. Go's assembler has no mnemonics for
+// these instructions: gemm_bf16_amd64.s emits their bytes, each under its
+// Intel-syntax form. amx.go models the tile registers in Go, which tests
+// the AMX kernel's packing, tiling and epilogue on every machine.
 //
 // # SGEMM design
 //

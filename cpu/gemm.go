@@ -22,7 +22,7 @@ const (
 // four ymm), so one PackedB serves all ISAs.
 const (
 	nr        = 32  // columns per packed panel
-	mrMax     = 12  // the largest micro-kernel row count
+	mrMax     = 24  // the largest micro-kernel row count (AMX's; fp32's is 12)
 	kcMax     = 256 // K block: a panel's kc×32 block (≤ 32 KiB) stays in L1 (384 was no faster here)
 	mcRowsMax = 256 // rows per M chunk: its kc-wide slice of A (≤ 256 KiB) stays in L2
 	ncMax     = 16  // panels per N chunk, at most
@@ -39,6 +39,9 @@ type PackedB struct {
 	_    noCopy
 	k, n int
 	data []float32
+	// bf16: data holds bf16 pairs (PackLinearBF16), kp pair rows per panel.
+	bf16 bool
+	kp   int
 }
 
 // noCopy makes go vet's copylocks check flag copies of a PackedB.
@@ -177,8 +180,18 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 	}
 	g := &k.gemm
 	g.k = k
-	g.args = gemmArgs{a: a, lda: K, b: b.data, K: K, N: N, c: c, ldc: N, bias: bias, r: r, ldr: N, M: M, ep: ep}
-	g.plan = makePlan(M, N, K, k.mr, k.pool.workers)
+	g.args = gemmArgs{a: a, lda: K, b: b.data, K: K, N: N, c: c, ldc: N, bias: bias, r: r, ldr: N, M: M, ep: ep, mr: k.mr}
+	if b.bf16 {
+		// A rounded to bf16 pairs once, on every worker, then the
+		// product reads the pairs like fp32 values (K counts pairs).
+		k.abf = grow(k.abf, M*b.kp)
+		k.round = roundJob{k: k, dst: k.abf, ldd: b.kp, src: a, lds: K, M: M, K: K, rows: ceilDiv(M, k.pool.workers*4)}
+		k.pool.do(ceilDiv(M, k.round.rows), &k.round)
+		k.round = roundJob{}
+		g.args.a, g.args.lda, g.args.K = k.abf[:M*b.kp], b.kp, b.kp
+		g.args.bf16, g.args.mr = true, k.mrBF16
+	}
+	g.plan = makePlan(M, N, g.args.K, g.args.mr, k.pool.workers, g.args.bf16)
 	k.pool.do(g.plan.mChunks*g.plan.nChunks, g)
 	g.args = gemmArgs{}  // drop the references to the caller's slices
 	runtime.KeepAlive(b) // its memory may be a mapping that b's cleanup unmaps
@@ -207,6 +220,8 @@ type gemmArgs struct {
 	ldr     int
 	M       int
 	ep      Epilogue
+	mr      int  // the micro-kernel's rows
+	bf16    bool // a and b hold bf16 pairs, K counts pairs
 }
 
 // gemmPlan splits a product into mChunks×nChunks items of mcBlocks row
@@ -224,10 +239,16 @@ type gemmPlan struct {
 // least three items per worker for the pool to balance: N first, down to
 // one panel (each panel's weights are then read from memory by one worker
 // only, while the chunk's A, re-read by every item, stays in L2), then M.
-func makePlan(M, N, K, mr, workers int) gemmPlan {
+//
+// A bf16 product's K blocks are multiples of 16 pairs (an AMX tile row;
+// bf16Pairs pads K to that).
+func makePlan(M, N, K, mr, workers int, bf16 bool) gemmPlan {
 	p := gemmPlan{rowBlocks: ceilDiv(M, mr), panels: ceilDiv(N, nr)}
 	p.nk = ceilDiv(K, kcMax)
 	p.kc = ceilDiv(K, p.nk)
+	if bf16 {
+		p.kc = ceilDiv(p.kc, 16) * 16
+	}
 	p.mcBlocks = min(max(mcRowsMax/mr, 1), p.rowBlocks)
 	p.ncPanels = min(ncMax, p.panels)
 split:
@@ -278,7 +299,7 @@ func (g *gemmJob) run(worker, item int) {
 // Tiles that stick out of M or N run on scratch copies (A rows, bias, R)
 // into a scratch tile, of which only the valid part is copied to C.
 func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0, pn1 int) {
-	mr := k.mr
+	mr := g.mr
 	nrb, npn := rb1-rb0, pn1-pn0
 	var gelu *vecConsts
 	if g.ep == EpilogueGELU {
@@ -340,8 +361,27 @@ func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0,
 				if !first {
 					acc = &tile[0]
 				}
-				if !last {
+				if g.bf16 {
+					// Raw sums into the tile for finish to apply the
+					// epilogue, or, on the last K block of a product
+					// without one (attention's), straight into C.
+					if last && bias == nil && g.r == nil && gelu == nil {
+						if rows == mr && cols == nr {
+							k.kernelBF16(kl, ap, lda, bp, acc, &g.c[row0*g.ldc+col0], g.ldc, pf, pfn)
+							continue
+						}
+						k.kernelBF16(kl, ap, lda, bp, acc, &s.c[0], nr, pf, pfn)
+						for i := range rows {
+							copy(g.c[(row0+i)*g.ldc+col0:(row0+i)*g.ldc+col0+cols], s.c[i*nr:])
+						}
+						continue
+					}
+					k.kernelBF16(kl, ap, lda, bp, acc, &tile[0], nr, pf, pfn)
+					acc = &tile[0]
+				} else if !last {
 					k.kernel(kl, ap, lda, bp, acc, nr, &tile[0], nr, nil, nil, 0, nil, pf, pfn, cols)
+				}
+				if !last {
 					continue
 				}
 				full := rows == mr && cols == nr
@@ -364,10 +404,10 @@ func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0,
 					}
 				}
 				if full {
-					k.kernel(kl, ap, lda, bp, acc, nr, &g.c[row0*g.ldc+col0], g.ldc, bias, r, ldr, gelu, pf, pfn, cols)
+					k.finish(g, kl, ap, lda, bp, acc, &g.c[row0*g.ldc+col0], g.ldc, bias, r, ldr, gelu, pf, pfn, cols)
 					continue
 				}
-				k.kernel(kl, ap, lda, bp, acc, nr, &s.c[0], nr, bias, r, ldr, gelu, pf, pfn, cols)
+				k.finish(g, kl, ap, lda, bp, acc, &s.c[0], nr, bias, r, ldr, gelu, pf, pfn, cols)
 				for i := range rows {
 					copy(g.c[(row0+i)*g.ldc+col0:(row0+i)*g.ldc+col0+cols], s.c[i*nr:])
 				}
@@ -393,6 +433,64 @@ func (k *Kernels) kernel(kl int, a *float32, lda int, b, acc *float32, ldacc int
 	}
 }
 
+// finish runs a tile's last K block with its epilogue: the fp32
+// micro-kernel, or, for bf16, whose raw sums kernelBF16 left in acc, the
+// fp32 micro-kernel on one zero product per group of k.mr rows: acc + 0·0
+// is acc exactly (up to the sign of a zero), and bias, residual and GELU
+// follow as in fp32, so every precision shares one epilogue.
+func (k *Kernels) finish(g *gemmArgs, kl int, a *float32, lda int, b, acc, c *float32, ldc int, bias, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn, cols int) {
+	if !g.bf16 {
+		k.kernel(kl, a, lda, b, acc, nr, c, ldc, bias, r, ldr, gelu, pf, pfn, cols)
+		return
+	}
+	for i := 0; i < g.mr; i += k.mr {
+		k.kernel(1, &zeroPanel[0], 0, &zeroPanel[0], addRows(acc, i, nr), nr, addRows(c, i, ldc), ldc, bias, addRows(r, i, ldr), ldr, gelu, nil, 0, cols)
+	}
+}
+
+// zeroPanel is one zero panel row (never written): finish's zero product.
+var zeroPanel [nr]float32
+
+// kernelBF16 runs the bf16 unit's micro-kernel on one tile of g.mr rows
+// (see gemm_bf16_amd64.s for the arguments; acc has stride nr): raw sums
+// into c, stride ldc.
+func (k *Kernels) kernelBF16(kp int, a *float32, lda int, b, acc, c *float32, ldc int, pf *float32, pfn int) {
+	switch k.bf16 {
+	case BF16AVX512:
+		gemmKernelBF16AVX512(kp, a, lda, b, acc, nr, c, ldc, pf, pfn)
+	case BF16AMX:
+		gemmKernelAMX(kp, a, lda, b, acc, nr, c, ldc, amxTiles)
+	case bf16AMXModel:
+		gemmKernelAMXModel(kp, a, lda, b, acc, nr, c, ldc, amxTiles)
+	default:
+		gemmKernelBF16Generic(kp, a, lda, b, acc, nr, c, ldc)
+	}
+}
+
+// addRows is p + i rows of ld floats, or nil for nil.
+func addRows(p *float32, i, ld int) *float32 {
+	if p == nil {
+		return nil
+	}
+	return (*float32)(unsafe.Add(unsafe.Pointer(p), 4*i*ld))
+}
+
+// roundJob rounds the M rows of A to bf16 pairs for a bf16 Gemm, rows at a
+// time per item.
+type roundJob struct {
+	k        *Kernels
+	dst, src []float32
+	ldd, lds int
+	M, K     int
+	rows     int
+}
+
+func (j *roundJob) run(_, item int) {
+	r0 := item * j.rows
+	r1 := min(r0+j.rows, j.M)
+	roundRows(j.dst[r0*j.ldd:], j.ldd, j.src[r0*j.lds:], j.lds, r1-r0, j.K, j.k.bf16.Native())
+}
+
 // add16 is p + 16 floats, or nil for nil.
 func add16(p *float32) *float32 {
 	if p == nil {
@@ -400,3 +498,20 @@ func add16(p *float32) *float32 {
 	}
 	return (*float32)(unsafe.Add(unsafe.Pointer(p), 64))
 }
+
+// ReserveGemmBF16 grows the buffer a bf16 Gemm rounds A into to M rows of
+// K values now (GemmBF16Words(M, K) 32-bit words), so that later products
+// up to that size allocate nothing.
+func (k *Kernels) ReserveGemmBF16(M, K int) error {
+	if M < 0 || K < 0 || M > maxDim/max(bf16Pairs(K), 1) {
+		return fmt.Errorf("cpu: gemm: M=%d K=%d out of range", M, K)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.abf = grow(k.abf, GemmBF16Words(M, K))
+	return nil
+}
+
+// GemmBF16Words is the size, in 32-bit words, of the bf16 copy of an M×K
+// A that a bf16 Gemm makes: K rounded up to 32 bf16 values per row.
+func GemmBF16Words(M, K int) int { return M * bf16Pairs(K) }

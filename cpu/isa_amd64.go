@@ -10,4 +10,6 @@ import xcpu "golang.org/x/sys/cpu"
 var (
 	hasAVX2   = xcpu.X86.HasAVX2 && xcpu.X86.HasFMA
 	hasAVX512 = xcpu.X86.HasAVX512F && hasAVX2
+	// hasAVX512BF16: VDPBF16PS and VCVTNEPS2BF16 on zmm registers.
+	hasAVX512BF16 = xcpu.X86.HasAVX512BF16 && hasAVX512
 )

@@ -4,6 +4,7 @@ package cpu
 
 // Builds without the amd64 assembly run only the Generic kernels.
 const (
-	hasAVX2   = false
-	hasAVX512 = false
+	hasAVX2       = false
+	hasAVX512     = false
+	hasAVX512BF16 = false
 )

@@ -15,10 +15,15 @@ type Kernels struct {
 	mu      sync.Mutex
 	isa     ISA
 	mr      int // micro-kernel tile rows
+	bf16    BF16Dot
+	mrBF16  int       // the bf16 micro-kernel's tile rows
+	abf     []float32 // a bf16 Gemm's A, rounded to pairs
+	round   roundJob
 	pool    *pool
 	scratch []scratch // one per worker
 	gemm    gemmJob   // reused job values: the pool gets pointers to them
 	attn    attentionJob
+	attnKV  []float32 // every head's packed K and V at small batches
 	ln      layerNormJob
 	gelu    geluJob
 	closed  bool
@@ -37,11 +42,27 @@ type scratch struct {
 // (≤ 0: GOMAXPROCS), the calling goroutine being one of them. It fails if
 // the CPU or this build cannot run isa. Close stops the workers.
 func New(isa ISA, threads int) (*Kernels, error) {
+	return NewBF16(isa, BF16Auto, threads)
+}
+
+// NewBF16 is New with the unit of the bf16 products chosen too (BF16Auto:
+// BestBF16() when isa resolves to AVX512, else BF16Generic). It fails if
+// the CPU or this build cannot run isa or dot.
+func NewBF16(isa ISA, dot BF16Dot, threads int) (*Kernels, error) {
 	isa = isa.Resolve()
 	if !isa.Supported() {
 		return nil, fmt.Errorf("cpu: ISA %v is not supported on this CPU or build (best: %v)", isa, Best())
 	}
-	k := &Kernels{isa: isa, mr: microRows(isa), pool: newPool(threads)}
+	if dot == BF16Auto {
+		dot = BF16Generic
+		if isa == AVX512 {
+			dot = BestBF16()
+		}
+	}
+	if !dot.Supported() {
+		return nil, fmt.Errorf("cpu: bf16 unit %v is not supported on this CPU or build (best: %v)", dot, BestBF16())
+	}
+	k := &Kernels{isa: isa, mr: microRows(isa), bf16: dot, mrBF16: microRowsBF16(dot), pool: newPool(threads)}
 	// Kernels dropped without Close still stop their goroutines (the pool
 	// holds no reference back to k between calls).
 	runtime.AddCleanup(k, func(p *pool) { p.close() }, k.pool)
@@ -49,7 +70,7 @@ func New(isa ISA, threads int) (*Kernels, error) {
 	for i := range k.scratch {
 		s := &k.scratch[i]
 		s.acc = make([]float32, (mcRowsMax+mrMax)*ncMax*nr)
-		s.a = make([]float32, mrMax*kcMax)
+		s.a = make([]float32, mrMax*kcMax) // fp32 values or bf16 pairs
 		s.c = make([]float32, mrMax*nr)
 		s.r = make([]float32, mrMax*nr)
 	}
@@ -58,6 +79,9 @@ func New(isa ISA, threads int) (*Kernels, error) {
 
 // ISA is the instruction set the kernels run on.
 func (k *Kernels) ISA() ISA { return k.isa }
+
+// BF16 is the unit that runs the bf16 products.
+func (k *Kernels) BF16() BF16Dot { return k.bf16 }
 
 // Threads is the number of workers, the caller included.
 func (k *Kernels) Threads() int { return k.pool.workers }

@@ -23,8 +23,16 @@ type CPUOptions struct {
 	// cpu.Auto, the zero value, picks cpu.Best(). NewCPU fails if the CPU
 	// cannot run the one asked for.
 	ISA cpu.ISA
-	// Precision must be fp32 or auto (which is fp32).
+	// Precision is fp32, bf16, or auto: bf16 where the CPU has native bf16
+	// dot products (cpu.BF16Dot.Native: AVX512_BF16 or AMX, with ISA
+	// AVX512), fp32 otherwise. Asked for explicitly on a CPU without them,
+	// bf16 runs the Go emulation (cpu.BF16Generic): correct, and slow.
 	Precision deit.Precision
+	// BF16 forces the unit of the bf16 products (cpu.BF16Generic,
+	// cpu.BF16AVX512, cpu.BF16AMX); cpu.BF16Auto, the zero value, picks
+	// the fastest one the ISA can use. NewCPU fails if the CPU cannot run
+	// the one asked for.
+	BF16 cpu.BF16Dot
 	// MaxBytes bounds the activations (0: half the memory the host can
 	// still allocate, hostmem.Available). A larger batch is an error
 	// wrapping ErrOutOfMemory, before anything is allocated.
@@ -32,14 +40,20 @@ type CPUOptions struct {
 }
 
 // cpuPrecisions are the precisions the CPU engine runs.
-var cpuPrecisions = []deit.Precision{deit.FP32}
+var cpuPrecisions = []deit.Precision{deit.FP32, deit.BF16}
 
 // CPU runs a model's plan on the CPU with the SIMD kernels of package cpu,
-// in float32 like PyTorch. The Linear weights are packed once into the GEMM
-// micro-kernels' layout, the activations are allocated once for MaxBatch
-// images, and ForwardInto allocates nothing. Each kernel uses every worker;
-// an image's logits depend neither on the batch it is in nor on the thread
-// count (bit for bit).
+// in float32 like PyTorch, or in bf16: the Linear steps that read a narrow
+// value (deit.Value.Narrow) pack their weights to bf16 and round their
+// input to bf16 (round to nearest even) as they read it, attention runs
+// Q·Kᵀ and P·V in bf16, and every product accumulates in float32 while
+// LayerNorm, softmax, GELU, bias, residual, the residual stream, the final
+// LayerNorm, the head and the logits stay float32 (docs/precision.md).
+// The Linear weights are packed once into the GEMM micro-kernels' layout,
+// the activations are allocated once for MaxBatch images, and ForwardInto
+// allocates nothing. Each kernel uses every worker; an image's logits
+// depend neither on the batch it is in nor on the thread count (bit for
+// bit).
 //
 // A CPU engine is safe for concurrent use: calls are serialized, because
 // all of them share the activations and the workers.
@@ -48,6 +62,7 @@ type CPU struct {
 	k        *cpu.Kernels
 	plan     *deit.Plan
 	maxBatch int
+	prec     deit.Precision            // fp32 or bf16
 	packed   []*cpu.PackedB            // per step: the packed weight of a Linear, else nil
 	vals     [deit.NumValues][]float32 // activations for maxBatch images; Pixels and Logits are the caller's
 	// spare is what the activations leave of the memory limit, in floats:
@@ -73,28 +88,59 @@ func NewCPU(m *deit.Model, maxBatch int, opts CPUOptions) (*CPU, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: cpu: %w", err)
 	}
-	e := &CPU{plan: plan, maxBatch: maxBatch}
-	limit := opts.MaxBytes
-	if limit <= 0 {
-		limit = hostmem.Available() / 2
-	}
-	if err := e.allocate(limit); err != nil {
-		return nil, fmt.Errorf("engine: cpu: %w", err)
-	}
-	if err := e.pack(); err != nil {
-		return nil, fmt.Errorf("engine: cpu: packing weights: %w", err)
-	}
-	k, err := cpu.New(opts.ISA, opts.Threads)
+	k, err := cpu.NewBF16(opts.ISA, opts.BF16, opts.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("engine: cpu: %w", err)
 	}
-	c := plan.Config
-	if err := k.ReserveAttention(c.Tokens(), c.HeadDim()); err != nil {
+	e := &CPU{plan: plan, maxBatch: maxBatch, prec: opts.Precision, k: k}
+	if e.prec == deit.Auto {
+		e.prec = deit.FP32
+		if k.BF16().Native() {
+			e.prec = deit.BF16
+		}
+	}
+	if err := e.setup(opts.MaxBytes); err != nil {
 		k.Close()
 		return nil, fmt.Errorf("engine: cpu: %w", err)
 	}
-	e.k = k
 	return e, nil
+}
+
+// setup allocates the activations within maxBytes (0: half the available
+// host memory), packs the weights and reserves the kernels' scratch.
+func (e *CPU) setup(maxBytes int64) error {
+	if maxBytes <= 0 {
+		maxBytes = hostmem.Available() / 2
+	}
+	if err := e.allocate(maxBytes); err != nil {
+		return err
+	}
+	if err := e.pack(); err != nil {
+		return fmt.Errorf("packing weights: %w", err)
+	}
+	c := e.plan.Config
+	if err := e.k.ReserveAttention(c.Tokens(), c.HeadDim()); err != nil {
+		return err
+	}
+	if e.prec == deit.BF16 {
+		// The largest input a bf16 product rounds per call.
+		var M, K int
+		for _, s := range e.plan.Steps {
+			if l, ok := s.(*deit.Linear); ok && e.narrow(l) && cpu.GemmBF16Words(l.Rows, l.K) > cpu.GemmBF16Words(M, K) {
+				M, K = l.Rows, l.K
+			}
+		}
+		if err := e.k.ReserveGemmBF16(e.maxBatch*M, K); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// narrow reports whether a Linear step runs in bf16: at bf16, those whose
+// input the plan marks narrow (all but the head).
+func (e *CPU) narrow(l *deit.Linear) bool {
+	return e.prec == deit.BF16 && l.Info().In.Narrow()
 }
 
 // allocate sizes every activation the plan uses for maxBatch images,
@@ -119,6 +165,23 @@ func (e *CPU) allocate(maxBytes int64) error {
 			n *= B
 		}
 		sizes[v] = n
+		total += n
+	}
+	if e.prec == deit.BF16 {
+		// The bf16 copy of the largest narrow product input (cpu rounds A
+		// into it): counted like an activation.
+		var n int64
+		for _, s := range e.plan.Steps {
+			if l, ok := s.(*deit.Linear); ok && e.narrow(l) {
+				n = max(n, int64(cpu.GemmBF16Words(l.Rows, l.K)))
+			}
+		}
+		perImage += n
+		if n > 0 && B > limit/n {
+			n = limit + 1
+		} else {
+			n *= B
+		}
 		total += n
 	}
 	if total > limit {
@@ -152,7 +215,8 @@ func (e *CPU) optional(v deit.Value) ([]float32, error) {
 }
 
 // pack puts every Linear step's weight in the GEMM's panel layout
-// (cpu.PackLinear reads nn.Linear's [out, in] as is).
+// (cpu.PackLinear reads nn.Linear's [out, in] as is), in bf16 for the steps
+// that run narrow (cpu.PackLinearBF16: half the memory).
 func (e *CPU) pack() error {
 	e.packed = make([]*cpu.PackedB, len(e.plan.Steps))
 	for i, s := range e.plan.Steps {
@@ -160,7 +224,11 @@ func (e *CPU) pack() error {
 		if !ok {
 			continue
 		}
-		p, err := cpu.PackLinear(l.W, l.N, l.K)
+		packLinear := cpu.PackLinear
+		if e.narrow(l) {
+			packLinear = cpu.PackLinearBF16
+		}
+		p, err := packLinear(l.W, l.N, l.K)
 		if err != nil {
 			return fmt.Errorf("%s: %w", l.Name, err)
 		}
@@ -172,18 +240,30 @@ func (e *CPU) pack() error {
 // MaxBatch implements Engine.
 func (e *CPU) MaxBatch() int { return e.maxBatch }
 
-// Precision implements Engine: fp32.
-func (e *CPU) Precision() deit.Precision { return deit.FP32 }
+// Precision implements Engine: fp32 or bf16.
+func (e *CPU) Precision() deit.Precision { return e.prec }
 
-// Arithmetic implements Engine: float32 throughout, like PyTorch on the CPU.
-func (e *CPU) Arithmetic() string { return "fp32" }
+// Arithmetic implements Engine: "fp32" (float32 throughout, like PyTorch on
+// the CPU), or "bf16 <unit>" naming the unit of the bf16 products, e.g.
+// "bf16 avx512bf16", "bf16 amx", "bf16 generic" (emulated).
+func (e *CPU) Arithmetic() string {
+	if e.prec == deit.BF16 {
+		return fmt.Sprintf("bf16 %v", e.k.BF16())
+	}
+	return "fp32"
+}
 
 // Config implements Engine.
 func (e *CPU) Config() deit.Config { return e.plan.Config }
 
-// Name implements Engine, e.g. "cpu avx512 (2 threads)".
+// Name implements Engine, e.g. "cpu avx512 (2 threads)", and below fp32
+// the arithmetic too: "cpu avx512 (2 threads), bf16 avx512bf16".
 func (e *CPU) Name() string {
-	return fmt.Sprintf("cpu %v (%d threads)", e.k.ISA(), e.k.Threads())
+	name := fmt.Sprintf("cpu %v (%d threads)", e.k.ISA(), e.k.Threads())
+	if e.prec != deit.FP32 {
+		name += ", " + e.Arithmetic()
+	}
+	return name
 }
 
 // Close stops the engine's workers. Later calls return an error.
@@ -307,7 +387,11 @@ func (e *CPU) run(ctx context.Context, logits, pixels []float32, B int, taps dei
 		case *deit.LayerNorm:
 			err = k.LayerNorm(dst, in, s.Gamma, s.Beta, B*s.Rows, s.D, s.Eps)
 		case *deit.Attention:
-			err = k.Attention(dst, in, B, s.T, s.Heads, s.HeadDim, float32(s.Scale))
+			attention := k.Attention
+			if e.prec == deit.BF16 && si.In.Narrow() {
+				attention = k.AttentionBF16
+			}
+			err = attention(dst, in, B, s.T, s.Heads, s.HeadDim, float32(s.Scale))
 		case *deit.AttentionProbs:
 			err = k.AttentionProbs(dst, in, B, s.T, s.Heads, s.HeadDim, float32(s.Scale))
 		case *deit.GatherRows:

@@ -2,13 +2,18 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/vkdeit/vkdeit/cpu"
 	"github.com/vkdeit/vkdeit/deit"
+	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
 // BenchmarkCPUSmallBatch1 and …Batch8 run deit-small-distilled
@@ -19,6 +24,92 @@ import (
 func BenchmarkCPUSmallBatch1(b *testing.B) { benchCPUSmall(b, 1, CPUOptions{}) }
 
 func BenchmarkCPUSmallBatch8(b *testing.B) { benchCPUSmall(b, 8, CPUOptions{}) }
+
+// BenchmarkCPUSmallBF16Batch1 and …Batch8 are the same at bf16 (the best
+// bf16 unit; the Go emulation where the CPU has none).
+func BenchmarkCPUSmallBF16Batch1(b *testing.B) {
+	benchCPUSmall(b, 1, CPUOptions{Precision: deit.BF16})
+}
+
+func BenchmarkCPUSmallBF16Batch8(b *testing.B) {
+	benchCPUSmall(b, 8, CPUOptions{Precision: deit.BF16})
+}
+
+// BenchmarkCPUModel times a model from disk on given pixels and writes the
+// logits, for bench/cpu_baselines.py, which compares vkdeit with PyTorch
+// and ONNX Runtime on the same weights and inputs. It skips unless
+// VKDEIT_BENCH_MODEL (a model directory) and VKDEIT_BENCH_PIXELS (raw
+// little-endian float32 [B, 3, H, W]) are set; VKDEIT_BENCH_BATCH is B
+// (default 1), VKDEIT_BENCH_PRECISION the precision (default fp32),
+// VKDEIT_BENCH_THREADS the workers (default GOMAXPROCS), and
+// VKDEIT_BENCH_LOGITS, when set, receives the logits as raw float32.
+func BenchmarkCPUModel(b *testing.B) {
+	dir, pixFile := os.Getenv("VKDEIT_BENCH_MODEL"), os.Getenv("VKDEIT_BENCH_PIXELS")
+	if dir == "" || pixFile == "" {
+		b.Skip("VKDEIT_BENCH_MODEL and VKDEIT_BENCH_PIXELS are not set")
+	}
+	B, threads := 1, 0
+	var err error
+	if v := os.Getenv("VKDEIT_BENCH_BATCH"); v != "" {
+		if B, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("VKDEIT_BENCH_BATCH: %v", err)
+		}
+	}
+	if v := os.Getenv("VKDEIT_BENCH_THREADS"); v != "" {
+		if threads, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("VKDEIT_BENCH_THREADS: %v", err)
+		}
+	}
+	prec := deit.FP32
+	if v := os.Getenv("VKDEIT_BENCH_PRECISION"); v != "" {
+		if prec, err = deit.ParsePrecision(v); err != nil {
+			b.Fatalf("VKDEIT_BENCH_PRECISION: %v", err)
+		}
+	}
+	files, err := modeldir.Find(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := deit.Load(files)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(pixFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	px := make([]float32, len(raw)/4)
+	for i := range px {
+		px[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	e, err := NewCPU(m, B, CPUOptions{Precision: prec, Threads: threads})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	b.Logf("engine: %s", e.Name())
+	dst := make([]float32, B*m.Config.NumLabels)
+	ctx := context.Background()
+	if err := e.ForwardInto(ctx, dst, px, B); err != nil {
+		b.Fatal(err)
+	}
+	if out := os.Getenv("VKDEIT_BENCH_LOGITS"); out != "" {
+		buf := make([]byte, 4*len(dst))
+		for i, v := range dst {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+		}
+		if err := os.WriteFile(out, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := e.ForwardInto(ctx, dst, px, B); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(1e3*b.Elapsed().Seconds()/float64(b.N*B), "ms/img")
+}
 
 // BenchmarkCPUSmallISA runs batch 1 on each supported AVX ISA with
 // one and with every thread.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vkdeit/vkdeit/deit"
@@ -207,6 +208,19 @@ func halving(batch int, build func(b int) (Engine, error)) (Engine, error) {
 			return e, err
 		}
 	}
+}
+
+// Precisions lists the precisions an engine kind runs (besides deit.Auto,
+// which every engine resolves); a GPU also needs the device's support for
+// fp16.
+func Precisions(kind Kind) []deit.Precision {
+	switch kind {
+	case KindGPU:
+		return slices.Clone(gpuPrecisions)
+	case KindCPU:
+		return slices.Clone(cpuPrecisions)
+	}
+	return []deit.Precision{deit.FP32}
 }
 
 // checkBatch is every engine's batch-size check.

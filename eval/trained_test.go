@@ -2,8 +2,6 @@ package eval
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu/gputest"
+	"github.com/vkdeit/vkdeit/internal/fixture"
 	"github.com/vkdeit/vkdeit/loader/modeldir"
 )
 
@@ -23,30 +22,13 @@ var (
 	trainedTest  = filepath.Join("..", "testdata", "trained", "test")
 )
 
-// trainedGolden is testdata/trained/golden.json.
-type trainedGolden struct {
-	Classes     []string    `json:"classes"`
-	Images      int         `json:"images"`
-	Top1Correct int         `json:"top1_correct"`
-	Top5Correct int         `json:"top5_correct"`
-	Paths       []string    `json:"paths"`
-	Labels      []int       `json:"labels"`
-	Predictions []int       `json:"predictions"`
-	Logits      [][]float64 `json:"logits"`
-	MinMargin   float64     `json:"min_top1_margin"`
-}
-
-func loadTrained(t *testing.T) (*deit.Model, trainedGolden) {
+func loadTrained(t *testing.T) (*deit.Model, fixture.Trained) {
 	t.Helper()
 	files, err := modeldir.Find(trainedModel)
 	require.NoError(t, err)
 	m, err := deit.Load(files)
 	require.NoError(t, err)
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "trained", "golden.json"))
-	require.NoError(t, err)
-	var g trainedGolden
-	require.NoError(t, json.Unmarshal(b, &g))
-	require.Len(t, g.Paths, g.Images)
+	g := fixture.ReadTrained(t)
 	require.Equal(t, g.Classes, m.Config.Labels)
 	return m, g
 }

@@ -125,12 +125,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	hasGPU := engine.HasGPU() // asks Vulkan once, not per target
 	for _, d := range strings.Split(*devices, ",") {
 		kind, sel := engine.ResolveDevice(d, g.Select)
-		for i, prec := range precs {
-			if kind != "gpu" && i > 0 {
-				break // CPU engines have one precision
-			}
-			if kind != "gpu" {
-				prec = deit.FP32
+		for _, prec := range precs {
+			if prec.Supported(string(kind), engine.Precisions(kind)...) != nil {
+				prec = deit.FP32 // what this engine runs instead (fp16 on a CPU engine)
 			}
 			path := string(kind)
 			if sel != "" {

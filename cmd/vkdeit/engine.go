@@ -75,7 +75,7 @@ type engineRequest struct {
 // openEngineFor builds the engine --device asks for, for batches up to
 // r.maxBatch, and says on stderr (unless quiet) what runs the model.
 // $VKDEIT_DEVICE and $VKDEIT_VALIDATION apply to Vulkan devices. A
-// precision that only Vulkan devices run (fp16) with --device auto on a
+// precision the CPU engine does not run (fp16) with --device auto on a
 // machine where auto means the CPU engine falls back to fp32 with a note,
 // as auto falls back to the CPU engine; asked of --device cpu or ref it
 // stays the engine's error.
@@ -83,8 +83,8 @@ func openEngineFor(e *env, m *deit.Model, r engineRequest, quiet bool) (engine.E
 	g := gpu.OptionsFromEnv()
 	g.Log = e.stderr
 	if d := strings.ToLower(strings.TrimSpace(r.device)); d == "" || d == "auto" {
-		if kind, _ := engine.ResolveDevice(r.device, g.Select); kind == engine.KindCPU && r.prec != deit.FP32 && r.prec != deit.Auto {
-			e.notef(quiet, "--precision %s needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which runs fp32: running fp32", r.prec)
+		if kind, _ := engine.ResolveDevice(r.device, g.Select); kind == engine.KindCPU && r.prec.Supported("cpu engine", engine.Precisions(kind)...) != nil {
+			e.notef(quiet, "--precision %s needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which does not run it: running fp32", r.prec)
 			r.prec = deit.FP32
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/vkdeit/vkdeit/internal/fixture"
 )
 
 // The trained fixture: a small DeiT and its labeled test images
@@ -23,23 +24,8 @@ const (
 	trainedTest  = "../../testdata/trained/test"
 )
 
-// trainedGolden reads what PyTorch scored on the fixture.
-func trainedGolden(t *testing.T) (g struct {
-	Classes     []string `json:"classes"`
-	Images      int      `json:"images"`
-	Top1Correct int      `json:"top1_correct"`
-	Top5Correct int      `json:"top5_correct"`
-	Paths       []string `json:"paths"`
-	Predictions []int    `json:"predictions"`
-}) {
-	b, err := os.ReadFile("../../testdata/trained/golden.json")
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &g))
-	return g
-}
-
 func TestEvalTrained(t *testing.T) {
-	g := trainedGolden(t)
+	g := fixture.ReadTrained(t)
 	dir := t.TempDir()
 	out := func(name string) string { return filepath.Join(dir, name) }
 	code, stdout, stderr := runCLI(t, nil, "eval", "--model", trainedModel, "--device", "cpu", "--format", "json",
@@ -104,7 +90,7 @@ func TestEvalTrained(t *testing.T) {
 // images, and checks that a label mapping to no class stops the command
 // before anything is scored, naming every such label.
 func TestEvalMapping(t *testing.T) {
-	g := trainedGolden(t)
+	g := fixture.ReadTrained(t)
 	dir := t.TempDir()
 	// A labels file with class indices, a class map with WordNet-like names.
 	var labels, cmap strings.Builder
@@ -223,7 +209,7 @@ func TestEvalServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	g := trainedGolden(t)
+	g := fixture.ReadTrained(t)
 	base, _, stop := startServe(t, "--model", trainedModel, "--name", "trained")
 	defer stop()
 	code, stdout, stderr := runCLI(t, nil, "eval", "--model", trainedModel, "--server", base+"/v2/models/trained",

@@ -528,7 +528,7 @@ func TestPrecisionFallbackAndThreads(t *testing.T) {
 	if kind, _ := engine.ResolveDevice("auto", gpu.OptionsFromEnv().Select); kind == engine.KindCPU {
 		code, out, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--precision", "fp16", "--top", "1", good[0])
 		require.Equal(t, 0, code, errs)
-		require.Contains(t, errs, "vkdeit: --precision fp16 needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which runs fp32: running fp32")
+		require.Contains(t, errs, "vkdeit: --precision fp16 needs a Vulkan device; --device auto runs the CPU engine here (no GPU), which does not run it: running fp32")
 		require.Contains(t, out, "  1  ")
 	}
 	code, _, errs := runCLI(t, nil, "classify", "--model", tinyDir, "--device", "cpu", "--precision", "fp16", good[0])

@@ -108,8 +108,8 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer eng.Close()
-	if eng.Precision() != deit.FP32 && !fs.Changed("tol") {
-		*tol = fp16Tol
+	if t, ok := narrowTol(eng.Precision()); ok && !fs.Changed("tol") {
+		*tol = t
 	}
 	ref, err := engine.NewReference(m, eng.MaxBatch(), engine.ReferenceOptions{Threads: ef.threads})
 	if err != nil {
@@ -192,10 +192,19 @@ func topIndices(logits []float32, k int) []int {
 	return idx
 }
 
-// fp16Tol is verify's default tolerance for fp16 engines: the fp16 logits of
-// deit-small measure about 1e-3 relative L2 from the reference
-// (docs/precision.md), fp32 ones about 1e-6.
-const fp16Tol = 3e-3
+// narrowTol are verify's default tolerances below fp32 (docs/precision.md):
+// deit-small's fp16 logits measure about 1e-3 relative L2 from the
+// reference, its bf16 ones (8 significant bits) about 7e-3; fp32 ones about
+// 1e-6 (the --tol default).
+func narrowTol(p deit.Precision) (float64, bool) {
+	switch p {
+	case deit.FP16:
+		return 3e-3, true
+	case deit.BF16:
+		return 1.5e-2, true
+	}
+	return 0, false
+}
 
 // maxVerifyBatch bounds --batch: verify runs the reference on every image
 // too, and random inputs are allocated up front.

@@ -1,0 +1,16 @@
+//go:build !purego
+
+package cpu
+
+// The bf16 assembly of gemm_bf16_amd64.s; see the comments there.
+
+//go:noescape
+func gemmKernelBF16AVX512(kp int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, pf *float32, pfn int)
+
+//go:noescape
+func gemmKernelAMX(kp int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, cfg *amxConfig)
+
+//go:noescape
+func roundBF16AVX512(dst *uint16, src *float32, n int)
+
+func xgetbv0() uint64
