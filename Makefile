@@ -7,8 +7,9 @@ BIN     := bin/vkdeit
 VIEW    := bin/vkdeit-view
 # Debian/Ubuntu packages: the Vulkan loader, lavapipe (Vulkan on the CPU), the
 # shader compiler and validator, the validation layer, and gcc for cgo.
+# qemu-user runs the arm64 build of the CPU kernels (make test-arm64).
 DEB_PKGS := mesa-vulkan-drivers libvulkan1 libvulkan-dev glslc spirv-tools libjpeg62-turbo-dev \
-            vulkan-validationlayers gcc make ca-certificates
+            vulkan-validationlayers gcc make ca-certificates qemu-user
 # The viewer (cmd/vkdeit-view, make view) only: GLFW's X11 headers and
 # libraries (GLFW is compiled from source by cgo and links -lGL), and for its
 # window test an X server without a display, xwd and xdotool. The CLI needs
@@ -23,7 +24,7 @@ FUZZTIME ?= 4s
 # package:target pairs run for FUZZTIME each by `make fuzz` (and so by `make test`).
 FUZZ := loader/checkpoint:FuzzSafetensorsHeader loader/checkpoint:FuzzUnpickle loader/checkpoint:FuzzSniff loader/checkpoint:FuzzTorchZip loader/checkpoint:FuzzTorchLegacy loader/imageio:FuzzDecodeImage loader/imageio:FuzzEXIF loader/imageio:FuzzPreprocessorConfig loader/hub:FuzzRepoID loader/hub:FuzzHubHeaders deit:FuzzHFConfig deit:FuzzLayout server:FuzzParseREST server:FuzzScanREST server:FuzzCheckInferWire eval:FuzzParseLabels eval:FuzzImageNetGroundTruth
 
-.PHONY: help deps build view test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean test-coopmat
+.PHONY: help deps build view test vet fmt-check go-test fuzz lint shaders proto bench demo gpu-prep gpu-check clean test-coopmat test-arm64
 
 help:
 	@echo "make demo       install deps, build, classify samples/grace_hopper.jpg"
@@ -32,6 +33,7 @@ help:
 	@echo "make view       build the desktop viewer $(VIEW) (needs the X11 packages make deps installs)"
 	@echo "make shaders    recompile shaders/*.comp into committed shaders/*.spv"
 	@echo "make test-coopmat  cooperative-matrix and fp16 tests on the coopmat lane (Mesa 26 lavapipe)"
+	@echo "make test-arm64 the CPU kernels (NEON) built for arm64 and tested under qemu-aarch64"
 	@echo "make proto      regenerate server/inference (gRPC code) from its .proto"
 	@echo "make bench      go benchmarks + vkdeit bench on random deit-small weights"
 	@echo "make lint       staticcheck"
@@ -60,7 +62,7 @@ build:
 view:
 	$(GO) build -buildvcs=auto -o $(VIEW) ./cmd/vkdeit-view
 
-test: deps vet fmt-check test-coopmat go-test fuzz
+test: deps vet fmt-check test-coopmat test-arm64 go-test fuzz
 
 vet:
 	$(GO) vet ./...
@@ -106,6 +108,27 @@ test-coopmat:
 	echo "test-coopmat on $$(head -1 $$lane/versions.txt)"; \
 	$(TEST_ENV) CI=true VKDEIT_REQUIRE_COOPMAT=1 VKDEIT_REQUIRE_FP16=1 VKDEIT_REQUIRE_HEADLESS=1 VKDEIT_TEST_ENGINES=gpu/fp16 \
 	  $(GO) test -timeout 20m -count=1 -exec "$$lane/bin/run" -run '$(COOPMAT_TESTS)' ./gpu/ ./engine/
+
+# test-arm64 builds the tests of the CPU kernels (cpu, with its float64
+# oracle internal/ref) for arm64, without cgo, and runs them under
+# qemu-aarch64 (Debian's qemu-user): the NEON kernels against their generic
+# twins and internal/ref with each ISA forced, tails, epilogues and
+# NaN-poisoned outputs included (-short: about a minute). Correctness only:
+# emulated speed says nothing about real arm64 hardware. go vet checks the
+# arm64 assembly first. A host where qemu-aarch64 cannot run the binary fails
+# under CI and is skipped with a note elsewhere.
+ARM64_ENV := GOARCH=arm64 CGO_ENABLED=0
+test-arm64:
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	$(ARM64_ENV) $(GO) vet ./cpu/ ./internal/ref/; \
+	$(ARM64_ENV) $(GO) test -c -o $$dir/cpu.test ./cpu/; \
+	if ! out=$$(qemu-aarch64 $$dir/cpu.test -test.run '^$$' 2>&1); then \
+	  echo "test-arm64: qemu-aarch64 cannot run an arm64 binary here: $$out"; \
+	  if [ -n "$$CI" ]; then echo "test-arm64: FAILED (make deps installs qemu-user)"; exit 1; fi; \
+	  echo "test-arm64: SKIPPED (make deps installs qemu-user); CI=true makes this a failure"; exit 0; \
+	fi; \
+	echo "test-arm64 under $$(qemu-aarch64 --version | head -1)"; \
+	$(ARM64_ENV) $(GO) test -short -timeout 20m -count=1 -exec qemu-aarch64 ./cpu/ ./internal/ref/
 
 # proto regenerates the committed gRPC code of server/inference with Debian's
 # protoc (package protobuf-compiler) and pinned plugins installed into a

@@ -257,6 +257,8 @@ func (k *Kernels) softmaxRow(p []float32, scale float32) {
 		softmaxAVX512(&p[0], len(p), scale, vecTab)
 	case AVX2:
 		softmaxAVX2(&p[0], len(p), scale, vecTab)
+	case NEON:
+		softmaxNEON(&p[0], len(p), scale, vecTab)
 	default:
 		softmaxGeneric(p, scale)
 	}

@@ -1,8 +1,8 @@
 // Package cpu holds vkdeit's SIMD CPU kernels: a packed SGEMM with fused
 // bias/GELU/residual epilogues, fused multi-head attention, LayerNorm and
-// GELU, in float32, for amd64 with AVX-512 or AVX2+FMA and in plain Go
-// everywhere else; and the same GEMM and attention with bf16 products
-// (AVX512_BF16, AMX, or Go). The package is model-agnostic: it knows shapes and
+// GELU, in float32, for amd64 with AVX-512 or AVX2+FMA, for arm64 with NEON,
+// and in plain Go everywhere else; and the same GEMM and attention with bf16
+// products (AVX512_BF16, AMX, or Go). The package is model-agnostic: it knows shapes and
 // layouts, not DeiT or file formats (package engine runs a model's plan
 // with it).
 //
@@ -23,20 +23,25 @@
 //
 // ISA names an instruction set: AVX512 (AVX-512 Foundation, with the OS
 // saving the zmm and opmask state), AVX2 (AVX2 + FMA3, with the OS saving
-// the ymm state) and Generic (Go). golang.org/x/sys/cpu reports the
-// features, including the OS support (OSXSAVE and XCR0). Best returns the
+// the ymm state), NEON (arm64's Advanced SIMD, fp32; every ARMv8-A core:
+// Graviton, Ampere, Apple silicon) and Generic (Go). golang.org/x/sys/cpu
+// reports the features, including the OS support (OSXSAVE and XCR0; on
+// arm64, ASIMD from HWCAP or the OS's equivalent). Best returns the
 // fastest one the CPU supports; Auto, the zero value, means Best, so an
 // options struct left empty gets it. New(isa, threads) fails for an ISA
 // the CPU or build cannot run, which is how tests and benchmarks force
 // each ISA in turn. The assembly is plain Go assembly in the default build
-// (no GOEXPERIMENT); the purego build tag, or any other GOARCH, leaves only
-// Generic.
+// (no GOEXPERIMENT); the purego build tag, or a GOARCH other than amd64 and
+// arm64, leaves only Generic. The arm64 kernels are tested under
+// qemu-aarch64 (make test-arm64): their correctness is checked on every
+// run, their speed on real arm64 hardware has not been measured.
 //
 // Every ISA computes the same functions. A Gemm element is one float32
-// fused-multiply-add chain over k in order on both AVX ISAs, so their
-// results agree bit for bit (except after the GELU epilogue, whose 1/x is
-// exact on AVX2 and a refined reciprocal estimate on AVX-512), and do not
-// depend on M, the tiling or the thread count; Attention and LayerNorm are
+// fused-multiply-add chain over k in order on AVX2, AVX-512 and NEON, so
+// their results agree bit for bit (except after the GELU epilogue, whose 1/x
+// is exact on AVX2 and NEON, which compute GELU with the same operations,
+// and a refined reciprocal estimate on AVX-512), and do not depend on M,
+// the tiling or the thread count; Attention and LayerNorm are
 // likewise independent of the batch and the thread count. The generic
 // kernels round differently (no FMA) and are slow: they are the
 // portable fallback and the twins the assembly is tested against.
@@ -46,13 +51,16 @@
 // Each kernel family X has X.go (the exported API and the Go driver),
 // X_generic.go (the Go twin of the assembly), X_amd64.s with the assembly
 // and X_amd64.go with its //go:noescape declarations, X_noasm.go with the
-// stand-ins of a build without assembly, X_test.go and X_bench_test.go. The
+// stand-ins of a build without it, the same for arm64 (X_arm64.s,
+// X_arm64.go, X_noneon.go), X_test.go and X_bench_test.go. The
 // families are gemm (PackB, PackLinear, Gemm: the micro-kernels and the
 // blocking driver), attention (Attention, with the softmax rows), layernorm
 // and gelu; bf16 (bf16.go, bf16_amd64.go, gemm_bf16_amd64.s: PackLinearBF16,
 // the bf16 units and their twin) with amx.go (the tile configuration and
-// model) and amx_linux_amd64.go (the permission). vecmath.go and vecmath_amd64.h hold the vectorized exp and GELU
-// shared by the assembly; isa*.go the ISA detection; pool.go the workers;
+// model) and amx_linux_amd64.go (the permission). vecmath.go,
+// vecmath_amd64.h and vecmath_arm64.h hold the vectorized exp and GELU
+// shared by the assembly (the arm64 header also encodes, as WORDs, the
+// vector instructions Go's arm64 assembler lacks); isa*.go the ISA detection; pool.go the workers;
 // kernels.go the Kernels type and its scratch memory. The float64 twins
 // that the tests compare every kernel with are in internal/ref (Matmul,
 // Attention, LayerNorm, GELUs).
@@ -81,7 +89,9 @@
 // registers and per k loads one panel row and broadcasts twelve A elements
 // for 24 FMAs (an 8×32 tile measured about 3% slower: more loads per FMA);
 // the AVX2 one keeps a 6×16 tile in 12 ymm registers (12 FMAs
-// per k) and covers a panel in two halves. The driver loops, per work item
+// per k) and covers a panel in two halves, and so does the NEON one, with
+// the 6×16 tile in 24 of the 32 q registers, the panel row in 4 and per k
+// six broadcast loads (LD1R) for 24 FMLAs. The driver loops, per work item
 // (a chunk of up to 256 rows by up to 16 panels), over K blocks of ≤ 256,
 // then panels, then row blocks: a panel's K block (≤ 32 KiB) stays in L1
 // while the item's slice of A stays in L2, and each micro-kernel call

@@ -53,6 +53,8 @@ func (k *Kernels) geluRow(dst, src []float32) {
 		geluAVX512(&dst[0], &src[0], len(src), vecTab)
 	case AVX2:
 		geluAVX2(&dst[0], &src[0], len(src), vecTab, &tailMask)
+	case NEON:
+		geluNEON(dst, src)
 	default:
 		geluGeneric(dst, src)
 	}

@@ -417,8 +417,8 @@ func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0,
 }
 
 // kernel runs the ISA's micro-kernel on one mr×32 tile (see gemm_amd64.s
-// for the arguments). AVX2 covers the panel in two 16-column halves and
-// skips the right one when cols ≤ 16, whose results nobody reads.
+// for the arguments). AVX2 and NEON cover the panel in two 16-column halves
+// and skip the right one when cols ≤ 16, whose results nobody reads.
 func (k *Kernels) kernel(kl int, a *float32, lda int, b, acc *float32, ldacc int, c *float32, ldc int, bias, r *float32, ldr int, gelu *vecConsts, pf *float32, pfn, cols int) {
 	switch k.isa {
 	case AVX512:
@@ -427,6 +427,11 @@ func (k *Kernels) kernel(kl int, a *float32, lda int, b, acc *float32, ldacc int
 		gemmKernelAVX2(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr, gelu, pf, pfn)
 		if cols > nr/2 {
 			gemmKernelAVX2(kl, a, lda, add16(b), add16(acc), ldacc, add16(c), ldc, add16(bias), add16(r), ldr, gelu, nil, 0)
+		}
+	case NEON:
+		gemmKernelNEON(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr, gelu, pf, pfn)
+		if cols > nr/2 {
+			gemmKernelNEON(kl, a, lda, add16(b), add16(acc), ldacc, add16(c), ldc, add16(bias), add16(r), ldr, gelu, nil, 0)
 		}
 	default:
 		gemmKernelGeneric(kl, a, lda, b, acc, ldacc, c, ldc, bias, r, ldr, gelu)

@@ -74,7 +74,7 @@ func BenchmarkPeak(b *testing.B) {
 		isa   ISA
 		f     func(int)
 		flops float64
-	}{{AVX2, fmaPeakAVX2, 192}, {AVX512, fmaPeakAVX512, 512}} {
+	}{{AVX2, fmaPeakAVX2, 192}, {AVX512, fmaPeakAVX512, 512}, {NEON, fmaPeakNEON, 192}} {
 		if !c.isa.Supported() {
 			continue
 		}

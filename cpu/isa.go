@@ -19,13 +19,17 @@ const (
 	// AVX512 is AVX-512 Foundation on 512-bit registers (Skylake-SP and
 	// later, Zen 4 and later). Only the F subset is used.
 	AVX512
+	// NEON is arm64's Advanced SIMD on 128-bit registers (every ARMv8-A
+	// core: Graviton, Ampere, Apple silicon), fp32 only.
+	NEON
 )
 
-// ISAs lists every concrete ISA (not Auto), slowest first.
-func ISAs() []ISA { return []ISA{Generic, AVX2, AVX512} }
+// ISAs lists every concrete ISA (not Auto), slowest first within an
+// architecture.
+func ISAs() []ISA { return []ISA{Generic, AVX2, AVX512, NEON} }
 
 // String is the lower-case name ParseISA accepts: "generic", "avx2",
-// "avx512".
+// "avx512", "neon".
 func (i ISA) String() string {
 	switch i {
 	case Auto:
@@ -36,6 +40,8 @@ func (i ISA) String() string {
 		return "avx2"
 	case AVX512:
 		return "avx512"
+	case NEON:
+		return "neon"
 	}
 	return fmt.Sprintf("ISA(%d)", int(i))
 }
@@ -51,11 +57,12 @@ func ParseISA(s string) (ISA, error) {
 			return i, nil
 		}
 	}
-	return 0, fmt.Errorf("cpu: unknown ISA %q (want auto, generic, avx2 or avx512)", s)
+	return 0, fmt.Errorf("cpu: unknown ISA %q (want auto, generic, avx2, avx512 or neon)", s)
 }
 
 // Supported reports whether this CPU and OS can run i, and this build has
-// its kernels (a purego build or a non-amd64 one has only Generic).
+// its kernels (a purego build, or one for neither amd64 nor arm64, has only
+// Generic).
 func (i ISA) Supported() bool {
 	switch i {
 	case Auto, Generic:
@@ -64,6 +71,8 @@ func (i ISA) Supported() bool {
 		return hasAVX2
 	case AVX512:
 		return hasAVX512
+	case NEON:
+		return hasNEON
 	}
 	return false
 }
@@ -83,6 +92,8 @@ func Best() ISA {
 		return AVX512
 	case hasAVX2:
 		return AVX2
+	case hasNEON:
+		return NEON
 	}
 	return Generic
 }

@@ -109,7 +109,7 @@ func microRows(isa ISA) int {
 	switch isa {
 	case AVX512:
 		return 12
-	case AVX2:
+	case AVX2, NEON:
 		return 6
 	}
 	return mrGeneric

@@ -64,6 +64,8 @@ func (k *Kernels) layerNormRow(y, x, g, b []float32, eps float32) {
 		layerNormAVX512(&y[0], &x[0], &g[0], &b[0], n, eps)
 	case AVX2:
 		layerNormAVX2(&y[0], &x[0], &g[0], &b[0], n, eps, &tailMask)
+	case NEON:
+		layerNormNEON(&y[0], &x[0], &g[0], &b[0], n, eps)
 	default:
 		layerNormGeneric(y, x, g, b, eps)
 	}

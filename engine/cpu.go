@@ -19,7 +19,7 @@ type CPUOptions struct {
 	// Threads is the number of workers, the calling goroutine included;
 	// 0 means runtime.GOMAXPROCS(0).
 	Threads int
-	// ISA forces an instruction set (cpu.Generic, cpu.AVX2, cpu.AVX512);
+	// ISA forces an instruction set (cpu.Generic, cpu.AVX2, cpu.AVX512, cpu.NEON);
 	// cpu.Auto, the zero value, picks cpu.Best(). NewCPU fails if the CPU
 	// cannot run the one asked for.
 	ISA cpu.ISA

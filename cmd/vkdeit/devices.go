@@ -35,7 +35,7 @@ const devicesExamples = `  vkdeit devices
 type cpuEngineJSON struct {
 	Engine     string   `json:"engine"` // "cpu"
 	Name       string   `json:"name"`
-	ISA        string   `json:"isa"`     // the SIMD kernels: "avx512", "avx2", "generic"
+	ISA        string   `json:"isa"`     // the SIMD kernels: "avx512", "avx2", "neon", "generic"
 	Threads    int      `json:"threads"` // goroutines it computes on (GOMAXPROCS unless --threads)
 	Precisions []string `json:"precisions"`
 	Picked     bool     `json:"picked"` // --device auto runs it
