@@ -44,9 +44,6 @@ var (
 	colImageBack  = color.RGBA{40, 40, 46, 255}
 )
 
-// overlayAlpha is how much of the heat colour covers the image.
-const overlayAlpha = 0.5
-
 // layout is where a frame's parts go for a window of a given size.
 type layout struct {
 	Image  image.Rectangle // the square the crop is scaled into
