@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,23 +64,15 @@ func startServeProcess(t *testing.T) *serveProcess {
 		p.cmd.Process.Kill()
 		<-exited
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(p.rest + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
+	waitReady(t, p.rest, func() bool {
 		select {
 		case <-exited:
-			t.Fatalf("vkdeit serve exited: %s", p.stderr.String())
+			return true
 		default:
+			return false
 		}
-		require.True(t, time.Now().Before(deadline), "vkdeit serve not ready after 30s: %s", p.stderr.String())
-		time.Sleep(50 * time.Millisecond)
-	}
+	}, p.stderr.String)
+	return p
 }
 
 // lineHook is a stdout that calls hook after its n-th line.

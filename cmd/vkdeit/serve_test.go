@@ -63,23 +63,7 @@ func TestServe(t *testing.T) {
 			"--grpc", grpcAddr, "--log-format", "text"})
 	}()
 	base := "http://" + httpAddr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d: %s", code, stderr.String())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "server not ready: %s", stderr.String())
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReady(t, base, exitedWith(t, done), stderr.String)
 	_, good := mixedDir(t)
 	img, err := os.ReadFile(good[0])
 	require.NoError(t, err)
@@ -207,4 +191,40 @@ func TestServeFlags(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	require.Equal(t, 1, strings.Count(out, "    --workers"), "one --workers flag:\n%s", out)
 	require.Contains(t, out, "images decoded and preprocessed in parallel (0: GOMAXPROCS")
+}
+
+// waitReady polls the server at base until it is ready (at most 30 s),
+// failing the test with its logs when exited reports that it stopped.
+func waitReady(t testing.TB, base string, exited func() bool, logs func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/v2/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if exited() {
+			t.Fatalf("the server exited before it was ready: %s", logs())
+		}
+		require.True(t, time.Now().Before(deadline), "server not ready after 30 s: %s", logs())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// exitedWith is waitReady's exited for an in-process `vkdeit serve` whose
+// exit status arrives on done (and is put back for the test to read).
+func exitedWith(t testing.TB, done chan int) func() bool {
+	return func() bool {
+		select {
+		case code := <-done:
+			done <- code
+			t.Logf("serve exited with %d", code)
+			return true
+		default:
+			return false
+		}
+	}
 }

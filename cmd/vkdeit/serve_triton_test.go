@@ -43,23 +43,7 @@ func startServe(t *testing.T, args ...string) (base string, stderr *syncBuffer, 
 		done <- e.run(ctx, append([]string{"serve", "--device", "ref", "--http", httpAddr, "--grpc", "off"}, args...))
 	}()
 	base = "http://" + httpAddr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d: %s", code, stderr.String())
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "server not ready: %s", stderr.String())
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, base, exitedWith(t, done), stderr.String)
 	return base, stderr, func() int {
 		cancel(interrupted{syscall.SIGTERM})
 		select {

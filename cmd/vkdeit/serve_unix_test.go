@@ -56,18 +56,7 @@ func TestServeClosedLogPipe(t *testing.T) {
 		}
 	}()
 	base := "http://" + httpAddr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/v2/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "server not ready")
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, base, func() bool { return false }, func() string { return "" })
 
 	// A request whose body is still on its way when the drain starts.
 	_, good := mixedDir(t)
