@@ -517,9 +517,10 @@ func (b *batcher) stream(first *batch) (carry *batch) {
 		return nil
 	}
 	if err := b.forwardStream(next, emit); err != nil {
-		if len(fifo) > 0 {
-			b.log.Warn("stream failed; running its batches again", "engine", b.eng.Name(), "batches", len(fifo), "err", err)
+		if first != nil { // the engine failed before taking it
+			fifo = append([]*batch{first}, fifo...)
 		}
+		b.log.Warn("stream failed; running its batches again", "engine", b.eng.Name(), "batches", len(fifo), "err", err)
 		for _, bt := range fifo {
 			b.execOne(bt)
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ import (
 // or, without inner, keeps two batches in flight over Forward as the GPU
 // engine does with staging slots (it asks for batch i+1 before emitting
 // batch i). failAfter > 0 makes a stream fail once it has taken that many
-// batches, emitting none of those in flight.
+// batches, emitting none of those in flight; failAfter < 0 makes it fail
+// before it takes any.
 type streamEngine struct {
 	*testEngine
 	inner     engine.Streamer
@@ -44,6 +46,9 @@ func (e *streamEngine) ForwardStream(ctx context.Context, B int, next func() ([]
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	if e.failAfter < 0 {
+		return errors.New("device lost before the stream")
 	}
 	taken := 0
 	counted := func() ([]float32, error) {
@@ -156,22 +161,29 @@ func TestStreamingBatches(t *testing.T) {
 // finished run again through Run (each request alone if a batch of
 // several fails), so no request is lost or answered twice.
 func TestStreamFailureReruns(t *testing.T) {
-	m := tinyModel(t)
-	eng := &streamEngine{testEngine: gated(t, m, 4), failAfter: 2}
-	ts := startServer(t, m, eng, Options{Name: "tiny"})
-	const N = 13
-	px := deit.RandomPixels(m.Config, N, 71)
-	want, _ := forwardEach(t, eng.Engine, px, N)
-	per, L := len(px)/N, m.Config.NumLabels
-	answers := sendAll(t, ts, eng.testEngine, px, N, per)
-	for i, a := range answers {
-		require.NoError(t, a.err, "client %d", i)
-		require.Equal(t, 200, a.status, "client %d", i)
-		require.Equal(t, bits(want[i*L:(i+1)*L]), bits(a.logits), "client %d", i)
+	for _, failAfter := range []int{2, -1} {
+		t.Run(fmt.Sprintf("fail after %d", failAfter), func(t *testing.T) {
+			m := tinyModel(t)
+			eng := &streamEngine{testEngine: gated(t, m, 4), failAfter: failAfter}
+			ts := startServer(t, m, eng, Options{Name: "tiny"})
+			const N = 13
+			px := deit.RandomPixels(m.Config, N, 71)
+			want, _ := forwardEach(t, eng.Engine, px, N)
+			per, L := len(px)/N, m.Config.NumLabels
+			answers := sendAll(t, ts, eng.testEngine, px, N, per)
+			for i, a := range answers {
+				require.NoError(t, a.err, "client %d", i)
+				require.Equal(t, 200, a.status, "client %d", i)
+				require.Equal(t, bits(want[i*L:(i+1)*L]), bits(a.logits), "client %d", i)
+			}
+			if streamed, _ := eng.streams(); failAfter > 0 {
+				require.NotEmpty(t, streamed)
+			} else {
+				require.Empty(t, streamed)
+			}
+			require.Contains(t, eng.calls(), 4, "the failed stream's batches ran again through Run")
+		})
 	}
-	streamed, _ := eng.streams()
-	require.NotEmpty(t, streamed)
-	require.Contains(t, eng.calls(), 4, "the failed stream's batches ran again through Run")
 }
 
 // TestStreamingGPU: the server on the GPU engine with staging buffers
