@@ -194,8 +194,10 @@ type Result struct {
 	// with that option.
 	Attention []explain.Map
 	// Preprocess is the time spent decoding and preprocessing this input;
-	// Forward the wall time of the forward pass of the batch that held it,
-	// BatchSize that batch's size.
+	// Forward the wall time of the forward pass of the batch that held it
+	// (on an engine that streams, from handing the batch to the engine to
+	// its logits coming back, which includes finishing the batch before
+	// it), BatchSize that batch's size.
 	Preprocess, Forward time.Duration
 	BatchSize           int
 }
@@ -285,6 +287,14 @@ type slot struct {
 // can print results while later images are still being decoded. At most a
 // few batches are decoded ahead, bounding memory. An error from yield stops
 // the stream and is returned.
+//
+// On an engine that streams (engine.Streamer: the GPU engine) and without
+// taps (Options.Embeddings, Options.Attention), full batches whose images
+// are ready go through ForwardStream back to back, so that on a discrete
+// GPU each batch's upload overlaps the previous batch's compute; yield is
+// then called while the engine is held. The last, partial batch and every
+// batch with taps run through Engine.Run. The results are the same bit for
+// bit either way.
 func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, yield func(Result) error) error {
 	if opts.TopK == 0 {
 		opts.TopK = 5
@@ -346,33 +356,23 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, y
 
 	cfg := c.m.Config
 	per := cfg.Channels * cfg.ImageSize * cfg.ImageSize
+	var taps deit.Tap
+	if opts.Embeddings {
+		taps |= deit.TapEmbeddings
+	}
+	if opts.Attention != "" {
+		taps |= deit.TapAttention
+	}
 	batch := make([]float32, 0, B*per)
 	var inBatch, pending []int // inputs in the batch; every input waiting to be yielded
-	runBatch := func() error {
-		out := &engine.Output{}
-		var fwd time.Duration
-		if len(inBatch) > 0 {
-			t0 := time.Now()
-			var taps deit.Tap
-			if opts.Embeddings {
-				taps |= deit.TapEmbeddings
-			}
-			if opts.Attention != "" {
-				taps |= deit.TapAttention
-			}
-			var err error
-			out, err = c.eng.Run(ctx, batch, len(inBatch), taps)
-			if err != nil {
-				return fmt.Errorf("classify: forward pass on %s (batch of %d starting with %s): %w",
-					c.eng.Name(), len(inBatch), inputs[inBatch[0]].name(), err)
-			}
-			fwd = time.Since(t0)
-		}
+	// report yields the results of the inputs of group in order, the
+	// prepared ones from images 0, 1, … of a batch's output.
+	report := func(group []int, out *engine.Output, fwd time.Duration, size int) error {
 		k := 0
-		for _, i := range pending {
+		for _, i := range group {
 			r := Result{Index: i, Name: inputs[i].name(), Err: slots[i].err, Preprocess: slots[i].prep}
 			if r.Err == nil {
-				r.Forward, r.BatchSize = fwd, len(inBatch)
+				r.Forward, r.BatchSize = fwd, size
 				c.fill(&r, out, k, opts)
 				k++
 			}
@@ -380,28 +380,123 @@ func (c *Classifier) Stream(ctx context.Context, inputs []Input, opts Options, y
 				return err
 			}
 		}
+		return nil
+	}
+	forwardErr := func(size, first int, err error) error {
+		return fmt.Errorf("classify: forward pass on %s (batch of %d starting with %s): %w",
+			c.eng.Name(), size, inputs[first].name(), err)
+	}
+	runBatch := func() error {
+		out := &engine.Output{}
+		var fwd time.Duration
+		if len(inBatch) > 0 {
+			t0 := time.Now()
+			var err error
+			out, err = c.eng.Run(ctx, batch, len(inBatch), taps)
+			if err != nil {
+				return forwardErr(len(inBatch), inBatch[0], err)
+			}
+			fwd = time.Since(t0)
+		}
+		if err := report(pending, out, fwd, len(inBatch)); err != nil {
+			return err
+		}
 		pending, inBatch, batch = pending[:0], inBatch[:0], batch[:0]
 		return nil
 	}
-	for i := range n {
-		select {
-		case <-slots[i].done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	next := 0 // the next input to take
+	// take moves input next, prepared or failed, to pending (and to the
+	// batch).
+	take := func() {
 		<-ahead
+		i := next
+		next++
 		pending = append(pending, i)
 		if slots[i].err == nil {
 			inBatch = append(inBatch, i)
 			batch = append(batch, slots[i].pixels...)
 			slots[i].pixels = nil
 		}
-		// Flush full batches, and failures with nothing queued before them
-		// so that they are reported without waiting.
-		if len(inBatch) == B || len(inBatch) == 0 {
-			if err := runBatch(); err != nil {
-				return err
+	}
+	// stream hands the full batch gathered, and every following one whose
+	// inputs are all prepared already, to the engine's ForwardStream, so
+	// that each batch's upload overlaps the previous batch's compute. It
+	// ends as soon as the next batch is not ready (rather than hold the
+	// engine while images decode), leaving what it gathered for the loop
+	// below. Taps are not streamed: with taps every batch goes through Run.
+	streamer, _ := c.eng.(engine.Streamer)
+	if taps != 0 {
+		streamer = nil
+	}
+	stream := func() error {
+		type handed struct {
+			group []int // the inputs it reports, failed ones included
+			first int   // its first image's input
+			t0    time.Time
+		}
+		var fifo []handed // batches handed out, not yet emitted
+		var yieldErr error
+		nextBatch := func() ([]float32, error) {
+			for len(inBatch) < B && next < n {
+				select {
+				case <-slots[next].done:
+				default:
+					return nil, nil
+				}
+				take()
 			}
+			if len(inBatch) < B {
+				return nil, nil
+			}
+			fifo = append(fifo, handed{group: pending, first: inBatch[0], t0: time.Now()})
+			pending, inBatch = nil, inBatch[:0]
+			px := batch
+			batch = batch[:0] // the engine has copied px before it asks again
+			return px, nil
+		}
+		emit := func(logits []float32) error {
+			h := fifo[0]
+			fifo = fifo[1:]
+			yieldErr = report(h.group, &engine.Output{Logits: logits}, time.Since(h.t0), B)
+			return yieldErr
+		}
+		err := streamer.ForwardStream(ctx, B, nextBatch, emit)
+		switch {
+		case err == nil:
+		case yieldErr != nil:
+			return yieldErr
+		case len(fifo) > 0:
+			return forwardErr(B, fifo[0].first, err)
+		case len(inBatch) > 0: // the engine failed before taking a batch
+			return forwardErr(B, inBatch[0], err)
+		default:
+			return forwardErr(B, next-1, err)
+		}
+		// Failures the stream gathered after its last batch: report them
+		// now, as the loop does.
+		if len(inBatch) == 0 && len(pending) > 0 {
+			return runBatch()
+		}
+		return nil
+	}
+	for next < n {
+		select {
+		case <-slots[next].done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		take()
+		var err error
+		switch {
+		case len(inBatch) == B && streamer != nil:
+			err = stream()
+		case len(inBatch) == B || len(inBatch) == 0:
+			// Full batches, and failures with nothing queued before them
+			// so that they are reported without waiting.
+			err = runBatch()
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return runBatch()

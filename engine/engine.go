@@ -74,6 +74,24 @@ type Profiler interface {
 	Profile(ctx context.Context, pixels []float32, B int) ([]float32, []StepTime, error)
 }
 
+// Streamer is an Engine that can keep more than one batch in flight:
+// ForwardStream runs a stream of batches of B images, each as Forward
+// would (the same logits bit for bit), overlapping one batch's upload with
+// the previous batch's compute where the device allows it (the GPU engine
+// on devices without host-visible memory; see GPU.ForwardStream).
+//
+// next returns the next batch's pixels, or nil to end the stream (the
+// batches in flight are then finished and emitted before ForwardStream
+// returns). The engine is done with a batch's pixels before it calls next
+// again, so a caller may reuse that slice. emit receives each batch's
+// logits [B, L], in the order next handed the batches out; an error from
+// next or emit ends the stream and is returned, as is an engine error,
+// and the batches handed out but not emitted then have no result. The
+// stream delivers logits only: callers that need taps use Run.
+type Streamer interface {
+	ForwardStream(ctx context.Context, B int, next func() ([]float32, error), emit func(logits []float32) error) error
+}
+
 // Options choose and size the engine New builds.
 type Options struct {
 	// Device names what runs the model:

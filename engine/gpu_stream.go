@@ -7,10 +7,16 @@ import (
 	"github.com/vkdeit/vkdeit/gpu"
 )
 
-// ForwardStream runs Forward over a stream of batches of B images: next
-// returns the next batch's pixels ([B, C, H, W], as Forward takes them), or
-// nil at the end of the stream; emit receives each batch's logits [B, L] in
-// order. An error from next or emit ends the stream and is returned.
+var _ Streamer = (*GPU)(nil)
+
+// ForwardStream implements Streamer: it runs Forward over a stream of
+// batches of B images. next returns the next batch's pixels ([B, C, H, W],
+// as Forward takes them), or nil to end the stream; the engine has copied
+// them to the device before it calls next again. emit receives each
+// batch's logits [B, L] in order. An error from next or emit ends the
+// stream and is returned. The engine is held for the whole stream: other
+// calls wait until it ends, so callers end it (next returning nil) when
+// no batch is ready rather than wait in next.
 //
 // On a device whose memory is not host-visible (a discrete GPU) the engine
 // keeps two staging slots, so that while the device computes batch i the

@@ -148,7 +148,11 @@ type Options struct {
 	Surface func(instance unsafe.Pointer) (surface uintptr, err error)
 	// CacheDir, when set, is where the device's kernel tuning is read
 	// from (LoadTuning; Device.Tuning): Ops made on the device run the
-	// tuned configurations. OptionsFromEnv sets DefaultCacheDir().
+	// tuned configurations. The device also keeps its Vulkan pipeline
+	// cache there (PipelineCachePath): loaded at Open, saved at Close when
+	// it built pipelines the file lacked, so that the next process
+	// compiles nothing this one compiled. Without it nothing is written.
+	// OptionsFromEnv sets DefaultCacheDir().
 	CacheDir string
 }
 
@@ -203,6 +207,8 @@ type Device struct {
 	// tuning and tuningNote: the kernel tuning (tune_cache.go).
 	tuning     *Tuning
 	tuningNote string
+	// pcache is the Vulkan pipeline cache (pipeline_cache.go).
+	pcache pipelineCache
 
 	queueMu  sync.Mutex // guards queue submission and the one-off command buffer
 	oneFence vk.Fence
@@ -261,6 +267,7 @@ func Open(opts Options) (*Device, error) {
 		d.Close()
 		return nil, err
 	}
+	d.openPipelineCache(opts.CacheDir)
 	// An unreadable tuning file is ignored like a corrupt one: the
 	// heuristics run every kernel correctly.
 	if d.tuning, d.tuningNote, err = LoadTuning(opts.CacheDir, d.info); err != nil {
@@ -482,6 +489,7 @@ func (d *Device) Close() error {
 		for _, s := range swaps {
 			s.destroy()
 		}
+		d.closePipelineCache()
 		for _, p := range d.pipelines {
 			p.destroy(d)
 		}

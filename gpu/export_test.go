@@ -9,6 +9,25 @@ func Staging(opts Options) Options {
 	return opts
 }
 
+// PipelineCacheLoaded reports how many bytes of driver data the device's
+// pipeline cache was created with (0: none, or no cache directory).
+func (d *Device) PipelineCacheLoaded() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pcache.loaded
+}
+
+// PipelinesBuilt reports how many pipelines the device has created.
+func (d *Device) PipelinesBuilt() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pcache.built
+}
+
+// EncodePipelineCache is the pipeline cache file holding data for the
+// device described by info.
+var EncodePipelineCache = encodePipelineCache
+
 // DescriptorPools reports how many descriptor pools s has created.
 func (s *Sequence) DescriptorPools() int { return len(s.descPools) }
 
@@ -59,3 +78,7 @@ func TuneCandidatesForTest(ctx context.Context, d *Device, s Shape, cands []Kern
 	}
 	return o.tuneShape(ctx, s, cands, opts, func(Candidate) {})
 }
+
+// ParsePipelineCache checks a pipeline cache file against the device
+// described by info and returns the driver's bytes.
+var ParsePipelineCache = parsePipelineCache

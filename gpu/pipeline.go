@@ -165,12 +165,13 @@ func (d *Device) buildPipeline(k Kernel, spec []uint32) (*Pipeline, error) {
 	if len(cspec) > 0 {
 		specPtr = &cspec[0]
 	}
-	r = vk.Result(C.vkd_create_pipeline(d.fns, cDevice(d.dev), cModule(p.module), cLayout(p.layout), C.uint32_t(len(spec)), specPtr, &pipe))
+	r = vk.Result(C.vkd_create_pipeline(d.fns, cDevice(d.dev), d.pcache.handle, cModule(p.module), cLayout(p.layout), C.uint32_t(len(spec)), specPtr, &pipe))
 	if r != vk.Success {
 		p.destroy(d)
 		return nil, vkErr("creating compute pipeline", r)
 	}
 	p.pipe = vk.Pipeline(unsafe.Pointer(pipe))
+	d.pcache.built++
 	return p, nil
 }
 
@@ -189,7 +190,8 @@ func (p *Pipeline) destroy(d *Device) {
 	}
 }
 
-// hashCode returns the 64-bit FNV-1a hash of a shader.
+// hashCode returns the 64-bit FNV-1a hash of b (a shader, a pipeline
+// cache's bytes).
 func hashCode(b []byte) uint64 {
 	h := fnv.New64a()
 	h.Write(b)

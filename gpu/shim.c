@@ -322,6 +322,9 @@ vkd_fns *vkd_fns_load(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkDevice 
 	LOAD(cmdWriteTimestamp, "vkCmdWriteTimestamp");
 	LOAD(cmdCopyBuffer, "vkCmdCopyBuffer");
 	LOAD(cmdResetQueryPool, "vkCmdResetQueryPool");
+	LOAD(createPipelineCache, "vkCreatePipelineCache");
+	LOAD(getPipelineCacheData, "vkGetPipelineCacheData");
+	LOAD(destroyPipelineCache, "vkDestroyPipelineCache");
 #undef LOAD
 	return f;
 }
@@ -363,7 +366,7 @@ void vkd_barrier(vkd_fns *f, VkCommandBuffer cb, uint32_t srcStage, uint32_t dst
 	f->cmdPipelineBarrier(cb, srcStage, dstStage, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-VkResult vkd_create_pipeline(vkd_fns *f, VkDevice dev, VkShaderModule mod, VkPipelineLayout layout, uint32_t nspec, const uint32_t *spec, VkPipeline *out) {
+VkResult vkd_create_pipeline(vkd_fns *f, VkDevice dev, VkPipelineCache cache, VkShaderModule mod, VkPipelineLayout layout, uint32_t nspec, const uint32_t *spec, VkPipeline *out) {
 	VkSpecializationMapEntry entries[64];
 	VkSpecializationInfo si = {0};
 	if (nspec > 64) {
@@ -385,7 +388,22 @@ VkResult vkd_create_pipeline(vkd_fns *f, VkDevice dev, VkShaderModule mod, VkPip
 	ci.stage.pName = "main";
 	ci.stage.pSpecializationInfo = nspec > 0 ? &si : NULL;
 	ci.layout = layout;
-	return f->createComputePipelines(dev, VK_NULL_HANDLE, 1, &ci, NULL, out);
+	return f->createComputePipelines(dev, cache, 1, &ci, NULL, out);
+}
+
+VkResult vkd_pipeline_cache_create(vkd_fns *f, VkDevice dev, const void *data, size_t size, VkPipelineCache *out) {
+	VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+	ci.initialDataSize = data != NULL ? size : 0;
+	ci.pInitialData = ci.initialDataSize > 0 ? data : NULL;
+	return f->createPipelineCache(dev, &ci, NULL, out);
+}
+
+VkResult vkd_pipeline_cache_data(vkd_fns *f, VkDevice dev, VkPipelineCache cache, size_t *size, void *data) {
+	return f->getPipelineCacheData(dev, cache, size, data);
+}
+
+void vkd_pipeline_cache_destroy(vkd_fns *f, VkDevice dev, VkPipelineCache cache) {
+	f->destroyPipelineCache(dev, cache, NULL);
 }
 
 void vkd_dispatch(vkd_fns *f, VkCommandBuffer cb, VkPipeline pipe, VkPipelineLayout layout, VkDescriptorSet set,

@@ -114,6 +114,9 @@ typedef struct vkd_fns {
 	PFN_vkCmdWriteTimestamp cmdWriteTimestamp;
 	PFN_vkCmdCopyBuffer cmdCopyBuffer;
 	PFN_vkCmdResetQueryPool cmdResetQueryPool;
+	PFN_vkCreatePipelineCache createPipelineCache;
+	PFN_vkGetPipelineCacheData getPipelineCacheData;
+	PFN_vkDestroyPipelineCache destroyPipelineCache;
 } vkd_fns;
 vkd_fns *vkd_fns_load(PFN_vkGetInstanceProcAddr gipa, VkInstance inst, VkDevice dev);
 void vkd_fns_free(vkd_fns *f);
@@ -121,7 +124,14 @@ void vkd_fns_free(vkd_fns *f);
 VkResult vkd_submit(vkd_fns *f, VkQueue q, VkCommandBuffer cb, VkFence fence);
 void vkd_write_set(vkd_fns *f, VkDevice dev, VkDescriptorSet set, uint32_t n, const VkBuffer *bufs, const uint64_t *offs, const uint64_t *ranges);
 void vkd_barrier(vkd_fns *f, VkCommandBuffer cb, uint32_t srcStage, uint32_t dstStage, uint32_t srcAccess, uint32_t dstAccess);
-VkResult vkd_create_pipeline(vkd_fns *f, VkDevice dev, VkShaderModule mod, VkPipelineLayout layout, uint32_t nspec, const uint32_t *spec, VkPipeline *out);
+VkResult vkd_create_pipeline(vkd_fns *f, VkDevice dev, VkPipelineCache cache, VkShaderModule mod, VkPipelineLayout layout, uint32_t nspec, const uint32_t *spec, VkPipeline *out);
+
+// The Vulkan pipeline cache (pipeline_cache.go): created with the bytes a
+// previous process saved, read back with vkd_pipeline_cache_data (size
+// first with data NULL, then the bytes).
+VkResult vkd_pipeline_cache_create(vkd_fns *f, VkDevice dev, const void *data, size_t size, VkPipelineCache *out);
+VkResult vkd_pipeline_cache_data(vkd_fns *f, VkDevice dev, VkPipelineCache cache, size_t *size, void *data);
+void vkd_pipeline_cache_destroy(vkd_fns *f, VkDevice dev, VkPipelineCache cache);
 void vkd_dispatch(vkd_fns *f, VkCommandBuffer cb, VkPipeline pipe, VkPipelineLayout layout, VkDescriptorSet set,
 	const void *push, uint32_t pushLen, uint32_t gx, uint32_t gy, uint32_t gz, VkQueryPool qp, uint32_t query);
 void vkd_copy(vkd_fns *f, VkCommandBuffer cb, VkBuffer src, VkBuffer dst, uint64_t srcOff, uint64_t dstOff, uint64_t size, VkQueryPool qp, uint32_t query);

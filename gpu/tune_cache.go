@@ -140,11 +140,23 @@ func keyOf(info DeviceInfo) tuneKey {
 // described by info: one file per device, driver build and vkdeit build
 // (tune-VENDOR-DEVICE-HASH.json).
 func TuningPath(dir string, info DeviceInfo) string {
-	k := keyOf(info)
+	return filepath.Join(dir, cacheName("tune", info)+".json")
+}
+
+// cacheName is the base name of a cache file of the device described by
+// info: PREFIX-VENDOR-DEVICE-HASH, HASH being the 64-bit FNV-1a of its
+// tuneKey. The tuning and the pipeline cache share it, so that both are
+// valid for the same device, driver build and vkdeit build.
+func cacheName(prefix string, info DeviceInfo) string {
+	return fmt.Sprintf("%s-%04x-%04x-%016x", prefix, info.VendorID, info.DeviceID, keyHash(info))
+}
+
+// keyHash is the 64-bit FNV-1a of the JSON of info's tuneKey.
+func keyHash(info DeviceInfo) uint64 {
 	h := fnv.New64a()
-	b, _ := json.Marshal(k)
+	b, _ := json.Marshal(keyOf(info))
 	h.Write(b)
-	return filepath.Join(dir, fmt.Sprintf("tune-%04x-%04x-%016x.json", k.VendorID, k.DeviceID, h.Sum64()))
+	return h.Sum64()
 }
 
 // maxTuneFile bounds the bytes read from a tuning file: thousands of

@@ -23,12 +23,20 @@ import (
 // own result buffers, so results never mix. A request larger than maxBatch
 // is split over consecutive batches.
 //
+// On an engine that streams (engine.Streamer: the GPU engine) the executor
+// keeps up to two batches in flight: a full batch without taps starts a
+// ForwardStream, and while the engine computes it the executor asks the
+// dispatcher for the next full batch (more), whose upload then overlaps
+// that compute. Partial batches and batches with taps run as before, when
+// the engine is free, so batching under light load is unchanged.
+//
 // The queue is bounded in images: admit reserves a request's places before
 // any work is done (so a full queue answers at once), handing images to a
 // batch releases them, and a request whose client gives up (deadline,
 // cancellation) releases the places of its images not yet handed out.
 type batcher struct {
 	eng      engine.Engine
+	streamer engine.Streamer // eng, when it streams; else nil
 	maxBatch int
 	maxDelay time.Duration
 	maxQueue int64
@@ -50,7 +58,9 @@ type batcher struct {
 
 	in        chan *job       // new jobs, to the dispatcher
 	exec      chan *batch     // formed batches, to the executor
-	freed     chan []float32  // the executor's batch buffer, back to the dispatcher
+	freed     chan []float32  // the executor's batch buffers, back to the dispatcher
+	want      chan struct{}   // the executor, streaming, asks for the next full batch
+	wanted    chan *batch     // the dispatcher's answer to want: a full batch or nil
 	drain     chan struct{}   // closed by close: dispatch without waiting for max delay
 	quit      chan struct{}   // closed by stop: the dispatcher returns
 	stopped   sync.WaitGroup  // the dispatcher and the executor
@@ -62,12 +72,14 @@ type batcher struct {
 // newBatcher returns a stopped batcher; start launches its goroutines.
 func newBatcher(eng engine.Engine, cfg deit.Config, maxBatch int, maxDelay time.Duration, maxQueue int, met *modelMetrics, log *slog.Logger) *batcher {
 	ctx, cancel := context.WithCancel(context.Background())
+	st, _ := eng.(engine.Streamer)
 	return &batcher{
-		eng: eng, maxBatch: maxBatch, maxDelay: maxDelay, maxQueue: int64(maxQueue),
+		eng: eng, streamer: st, maxBatch: maxBatch, maxDelay: maxDelay, maxQueue: int64(maxQueue),
 		per:  cfg.Channels * cfg.ImageSize * cfg.ImageSize,
 		rowL: cfg.NumLabels, rowE: cfg.HeadTokens() * cfg.Hidden, rowA: attentionRow(cfg), cfg: cfg,
 		met: met, log: log,
-		in: make(chan *job, 64), exec: make(chan *batch, 1), freed: make(chan []float32, 1),
+		in: make(chan *job, 64), exec: make(chan *batch, 1), freed: make(chan []float32, 2),
+		want: make(chan struct{}), wanted: make(chan *batch, 1),
 		drain: make(chan struct{}), quit: make(chan struct{}),
 		abortCtx: ctx, abortFn: cancel,
 	}
@@ -106,6 +118,7 @@ type batch struct {
 	taps   deit.Tap // every segment's taps
 	pixels []float32
 	buf    []float32 // the dispatcher's buffer, returned through freed
+	start  time.Time // when a stream handed it to the engine
 }
 
 // ticket is one admitted request's claim on queue places.
@@ -276,16 +289,22 @@ func (b *batcher) dispatch() {
 	defer b.stopped.Done()
 	defer close(b.exec)
 	var (
-		queue    []*job
-		buf      = make([]float32, 0, b.maxBatch*b.per) // nil while the executor has it
+		queue []*job
+		// free are the batch buffers the executor does not hold: one, and
+		// on an engine that streams a second, allocated on first use.
+		free     = [][]float32{make([]float32, 0, b.maxBatch*b.per)}
 		draining bool
 		drain    = b.drain
 		timer    = time.NewTimer(time.Hour)
 	)
+	if b.streamer != nil {
+		free = append(free, nil)
+	}
+	buffers := len(free)
 	defer timer.Stop()
-	for {
-		// Take in everything that has arrived before deciding, so that a
-		// batch holds all it can.
+	// take takes in everything that has arrived, so that a batch holds all
+	// it can.
+	take := func() {
 		for more := true; more; {
 			select {
 			case j := <-b.in:
@@ -295,13 +314,23 @@ func (b *batcher) dispatch() {
 			}
 		}
 		queue = dropAbandoned(queue)
+	}
+	// formFrom forms a batch in a free buffer.
+	formFrom := func() *batch {
+		bt := b.form(&queue, free[len(free)-1])
+		if bt != nil {
+			free = free[:len(free)-1]
+		}
+		return bt
+	}
+	for {
+		take()
 		var wake <-chan time.Time
-		if buf != nil && len(queue) > 0 {
+		if len(free) == buffers && len(queue) > 0 { // the executor is idle
 			wait := b.maxDelay - time.Since(queue[0].enq)
 			if draining || wait <= 0 || queuedImages(queue, b.maxBatch) >= b.maxBatch {
-				if bt := b.form(&queue, buf); bt != nil {
-					buf = nil
-					b.exec <- bt // never blocks: the executor is idle (it gave buf back)
+				if bt := formFrom(); bt != nil {
+					b.exec <- bt // never blocks: the executor is idle (it gave every buffer back)
 				}
 				continue
 			}
@@ -311,7 +340,17 @@ func (b *batcher) dispatch() {
 		select {
 		case j := <-b.in:
 			queue = append(queue, j)
-		case buf = <-b.freed:
+		case buf := <-b.freed:
+			free = append(free, buf)
+		case <-b.want:
+			// A stream's next batch: full, or none (partial batches wait
+			// until the engine is free, as they would without streaming).
+			take()
+			var bt *batch
+			if len(free) > 0 && queuedImages(queue, b.maxBatch) >= b.maxBatch {
+				bt = formFrom()
+			}
+			b.wanted <- bt // never blocks: one answer per request
 		case <-wake:
 		case <-drain:
 			draining, drain = true, nil
@@ -407,49 +446,150 @@ func (b *batcher) form(queue *[]*job, buf []float32) *batch {
 		for _, v := range views {
 			bt.pixels = append(bt.pixels, v...)
 		}
+		bt.buf = bt.pixels // a buffer allocated here goes back to the pool
 	}
 	return bt
 }
 
-// execute is the executor goroutine: one engine call per batch, then the
-// rows go back to their jobs. When a batch of several requests fails, each
-// request's images run again alone, so that one request's failure (an
-// input the engine refuses) fails that request only.
+// execute is the executor goroutine: one engine call per batch, or a
+// stream of full batches on an engine that streams, then the rows go back
+// to their jobs.
 func (b *batcher) execute() {
 	defer b.stopped.Done()
 	for bt := range b.exec {
-		out, err := b.run(bt.pixels, bt.n, bt.taps)
-		if err != nil && len(bt.segs) > 1 {
-			b.log.Warn("batch failed; running its requests one by one", "engine", b.eng.Name(), "batch", bt.n, "requests", len(bt.segs), "err", err)
-			off := 0
-			for _, s := range bt.segs {
-				out, err := b.run(bt.pixels[off*b.per:(off+s.n)*b.per], s.n, bt.taps)
-				b.finish(s, out, 0, err)
-				off += s.n
-			}
-		} else {
-			off := 0
-			for _, s := range bt.segs {
-				b.finish(s, out, off, err)
-				off += s.n
+		for bt != nil {
+			if b.streams(bt) {
+				bt = b.stream(bt) // a batch the stream could not take, or nil
+			} else {
+				b.execOne(bt)
+				bt = nil
 			}
 		}
-		b.freed <- bt.buf[:0]
 	}
+}
+
+// streams reports whether bt may go through the engine's ForwardStream:
+// the engine streams, bt is full (a stream's batches have one size) and
+// asks for no taps (a stream delivers logits only).
+func (b *batcher) streams(bt *batch) bool {
+	return b.streamer != nil && bt.n == b.maxBatch && bt.taps == 0
+}
+
+// stream runs first, and every full batch the dispatcher has ready while
+// the engine computes, through one ForwardStream, so that each batch's
+// upload overlaps the previous batch's compute. It ends when no full batch
+// is ready, returning a batch it was handed but cannot stream (taps) for
+// the executor to run next. If the stream fails, the batches it had not
+// finished run again one by one as execOne runs batches (each request
+// alone when a batch of several fails).
+func (b *batcher) stream(first *batch) (carry *batch) {
+	var fifo []*batch // handed to the engine, not yet emitted
+	next := func() ([]float32, error) {
+		bt := first
+		first = nil
+		if bt == nil {
+			if bt = b.more(); bt == nil {
+				return nil, nil
+			}
+			if !b.streams(bt) {
+				carry = bt
+				return nil, nil
+			}
+		}
+		bt.start = time.Now()
+		fifo = append(fifo, bt)
+		return bt.pixels, nil
+	}
+	emit := func(logits []float32) error {
+		bt := fifo[0]
+		if len(logits) != bt.n*b.rowL {
+			return fmt.Errorf("server: engine %s returned %d logits for %d images of %d classes", b.eng.Name(), len(logits), bt.n, b.rowL)
+		}
+		fifo = fifo[1:]
+		b.observe(bt.n, time.Since(bt.start))
+		out := &engine.Output{Logits: logits}
+		off := 0
+		for _, s := range bt.segs {
+			b.finish(s, out, off, nil)
+			off += s.n
+		}
+		b.freed <- bt.buf[:0]
+		return nil
+	}
+	if err := b.forwardStream(next, emit); err != nil {
+		if first != nil { // the engine failed before taking it
+			fifo = append([]*batch{first}, fifo...)
+		}
+		b.log.Warn("stream failed; running its batches again", "engine", b.eng.Name(), "batches", len(fifo), "err", err)
+		for _, bt := range fifo {
+			b.execOne(bt)
+		}
+	}
+	return carry
+}
+
+// more asks the dispatcher for a full batch: nil when none is queued or
+// the batcher stops.
+func (b *batcher) more() *batch {
+	select {
+	case b.want <- struct{}{}:
+		return <-b.wanted
+	case <-b.quit:
+		return nil
+	}
+}
+
+// forwardStream runs the engine's ForwardStream, turning a panic into an
+// error.
+func (b *batcher) forwardStream(next func() ([]float32, error), emit func([]float32) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("engine panic", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("server: engine %s panicked in a stream of batches of %d: %v", b.eng.Name(), b.maxBatch, p)
+		}
+	}()
+	return b.streamer.ForwardStream(b.abortCtx, b.maxBatch, next, emit)
+}
+
+// execOne runs one batch as one engine call. When a batch of several
+// requests fails, each request's images run again alone, so that one
+// request's failure (an input the engine refuses) fails that request only.
+func (b *batcher) execOne(bt *batch) {
+	out, err := b.run(bt.pixels, bt.n, bt.taps)
+	if err != nil && len(bt.segs) > 1 {
+		b.log.Warn("batch failed; running its requests one by one", "engine", b.eng.Name(), "batch", bt.n, "requests", len(bt.segs), "err", err)
+		off := 0
+		for _, s := range bt.segs {
+			out, err := b.run(bt.pixels[off*b.per:(off+s.n)*b.per], s.n, bt.taps)
+			b.finish(s, out, 0, err)
+			off += s.n
+		}
+	} else {
+		off := 0
+		for _, s := range bt.segs {
+			b.finish(s, out, off, err)
+			off += s.n
+		}
+	}
+	b.freed <- bt.buf[:0]
 }
 
 // run is one engine call on n images, recorded in the metrics.
 func (b *batcher) run(pixels []float32, n int, taps deit.Tap) (out *engine.Output, err error) {
 	t0 := time.Now()
 	out, err = b.forward(pixels, n, taps)
-	d := time.Since(t0)
+	b.observe(n, time.Since(t0))
+	return out, err
+}
+
+// observe records a batch of n images that the engine computed in d.
+func (b *batcher) observe(n int, d time.Duration) {
 	b.batches.Add(1)
 	b.images.Add(int64(n))
 	b.met.batches.Inc()
 	b.met.images.Add(float64(n))
 	b.met.batchSize.Observe(float64(n))
 	b.met.compute.Observe(d.Seconds())
-	return out, err
 }
 
 // finish hands a segment its rows, from image off of an engine call's
