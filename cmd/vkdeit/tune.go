@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -149,7 +150,15 @@ func runTune(ctx context.Context, e *env, args []string) error {
 			eng.Close()
 			return usagef("tune: --device %q: tuning needs a Vulkan device", *device)
 		}
-		res, err := tuneOne(pctx, e, ge, list, *runs, *maxCands, *force, *quiet)
+		// A device that cannot hold the largest batch (engine.New halved it)
+		// tunes the batches that fit; the others keep the heuristic.
+		fit := slices.DeleteFunc(slices.Clone(list), func(b int) bool { return b > ge.MaxBatch() })
+		if len(fit) < len(list) {
+			msg := fmt.Sprintf("%v: batches above %d do not fit on %s: not tuned", prec, ge.MaxBatch(), ge.Device().Name)
+			rep.Notes = append(rep.Notes, msg)
+			e.notef(*quiet, "%s", msg)
+		}
+		res, err := tuneOne(pctx, e, ge, fit, *runs, *maxCands, *force, *quiet)
 		info := ge.Device()
 		ge.Close()
 		timedOut := err != nil && pctx.Err() != nil && ctx.Err() == nil

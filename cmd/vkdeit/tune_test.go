@@ -49,6 +49,15 @@ func TestTune(t *testing.T) {
 		}
 	}
 
+	// A batch the device cannot hold (one binding over maxStorageBufferRange:
+	// the engine is built for fewer) is left out with a note, the rest tuned.
+	big := append([]string{}, args...)
+	big[6] = "1,1000000"
+	code, _, errs = runCLI(t, nil, append(big, "--json", filepath.Join(dir, "big.json"))...)
+	require.Equal(t, 0, code, errs)
+	require.Regexp(t, `fp32: batches above \d+ do not fit on .*: not tuned`, errs)
+	require.Contains(t, read(filepath.Join(dir, "big.json")).Notes[0], "do not fit")
+
 	for _, tc := range []struct {
 		args []string
 		msg  string
