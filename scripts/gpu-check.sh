@@ -166,7 +166,8 @@ main() {
 	VK=$ROOT/.gpubin/vkdeit
 
 	devices() { "$VK" devices --json >"$TMPD/devices.json" 2>"$TMPD/devices.err"; }
-	picked() { "$PY" -c 'import json,sys; d=[x for x in json.load(open(sys.argv[1])) if x["picked"]]; print(d[0][sys.argv[2]] if d else "")' "$TMPD/devices.json" "$1" 2>/dev/null; }
+	# picked FIELD: the Vulkan device --device gpu runs (vkdeit devices --json marks it "gpu").
+	picked() { "$PY" -c 'import json,sys; d=[x for x in json.load(open(sys.argv[1])) if x.get("gpu")]; print(d[0][sys.argv[2]] if d else "")' "$TMPD/devices.json" "$1" 2>/dev/null; }
 	NV_ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 	if ! devices || [ "$(picked type)" = cpu ]; then
 		if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && [ -f $NV_ICD ]; then

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/vkdeit/vkdeit/cpu"
-	"github.com/vkdeit/vkdeit/deit"
 	"github.com/vkdeit/vkdeit/engine"
 	"github.com/vkdeit/vkdeit/gpu"
 	"github.com/vkdeit/vkdeit/internal/humanize"
@@ -69,6 +69,7 @@ type deviceJSON struct {
 	CoopMatNote             string        `json:"coopmat_note"`
 	CoopMatShapes           []coopMatJSON `json:"coopmat_shapes"`
 	Picked                  bool          `json:"picked"` // --device auto runs it
+	GPU                     bool          `json:"gpu"`    // --device gpu runs it
 	Engine                  string        `json:"engine"` // "vulkan"
 }
 
@@ -127,19 +128,23 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	// What --device auto runs: the CPU engine, or the Vulkan device that
-	// opening the default (or $VKDEIT_DEVICE) picks.
+	// What --device gpu runs: the Vulkan device that opening the default
+	// (or $VKDEIT_DEVICE) picks; --device auto runs it too, or the CPU
+	// engine when it is only a CPU Vulkan driver.
 	kind, sel := engine.ResolveDevice("auto", gopts.Select)
-	picked := -1
+	picked, gpuPick := -1, -1
 	var pickErr error
-	if kind == engine.KindGPU {
-		gopts.Select = sel
+	if _, gsel := engine.ResolveDevice("gpu", gopts.Select); len(infos) > 0 {
+		gopts.Select = gsel
 		if d, err := gpu.Open(gopts); err == nil {
-			picked = d.Info().Index
+			gpuPick = d.Info().Index
 			d.Close()
-		} else {
+		} else if kind == engine.KindGPU {
 			pickErr = fmt.Errorf("--device auto would use a Vulkan device, but none of the %d can be opened: %w", len(infos), err)
 		}
+	}
+	if kind == engine.KindGPU && sel == gopts.Select {
+		picked = gpuPick
 	}
 	cpuISA, threads := cpu.Best(), runtime.GOMAXPROCS(0)
 	cpuPicked := kind == engine.KindCPU
@@ -152,10 +157,10 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 				DeviceLocalBytes: d.DeviceLocalBytes, Unified: d.Unified,
 				FP16: d.FP16(), ShaderFloat16: d.ShaderFloat16, StorageBuffer16Bit: d.StorageBuffer16Bit,
 				VulkanMemoryModel: d.VulkanMemoryModel, CoopMat: d.CoopMat, CoopMatNote: d.CoopMatNote,
-				CoopMatShapes: coopMatShapes(d), Picked: d.Index == picked, Engine: "vulkan"})
+				CoopMatShapes: coopMatShapes(d), Picked: d.Index == picked, GPU: d.Index == gpuPick, Engine: "vulkan"})
 		}
 		out = append(out, cpuEngineJSON{Engine: "cpu", Name: cpuEngineName(cpuISA, threads), ISA: cpuISA.String(),
-			Threads: threads, Precisions: []string{deit.FP32.String()}, Picked: cpuPicked})
+			Threads: threads, Precisions: cpuPrecisionNames(), Picked: cpuPicked})
 		b, err := json.MarshalIndent(out, "", "  ")
 		if err != nil {
 			return err
@@ -187,7 +192,7 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 	if cpuPicked {
 		mark = "*"
 	}
-	fmt.Fprintf(tw, "%s\tcpu\t%s\tSIMD\t-\t\t\t\t\t\tno (fp32)\n", mark, cpuEngineName(cpuISA, threads))
+	fmt.Fprintf(tw, "%s\tcpu\t%s\tSIMD\t-\t\t\t\t\t\tno (%s)\n", mark, cpuEngineName(cpuISA, threads), strings.Join(cpuPrecisionNames(), ", "))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -210,4 +215,13 @@ func runDevices(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "--device auto runs Vulkan device %d; --device cpu the CPU engine.\n", picked)
 	}
 	return pickErr
+}
+
+// cpuPrecisionNames are the precisions the CPU engine runs, for people.
+func cpuPrecisionNames() []string {
+	var names []string
+	for _, p := range engine.Precisions(engine.KindCPU) {
+		names = append(names, p.String())
+	}
+	return names
 }

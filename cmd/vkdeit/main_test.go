@@ -502,21 +502,30 @@ func TestDevicesMarksWhatAutoRuns(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	var ds []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &ds))
-	picked := 0
+	picked, gpuMarked, vulkan := 0, 0, 0
 	var cpuEntry map[string]any
 	for _, d := range ds {
 		if d["picked"] == true {
 			picked++
 			require.Equal(t, kind == engine.KindCPU, d["engine"] == "cpu", "%v", d)
 		}
+		if d["engine"] == "vulkan" {
+			vulkan++
+		}
+		if d["gpu"] == true { // what --device gpu opens: a Vulkan device
+			gpuMarked++
+			require.Equal(t, "vulkan", d["engine"], "%v", d)
+		}
 		if d["engine"] == "cpu" {
 			cpuEntry = d
 		}
 	}
 	require.Equal(t, 1, picked, out)
+	require.Equal(t, min(vulkan, 1), gpuMarked, "one Vulkan device is --device gpu's: %s", out)
 	require.NotNil(t, cpuEntry, out)
 	require.Equal(t, cpu.Best().String(), cpuEntry["isa"])
 	require.EqualValues(t, runtime.GOMAXPROCS(0), cpuEntry["threads"])
+	require.Equal(t, []any{"fp32", "bf16"}, cpuEntry["precisions"])
 }
 
 // TestPrecisionFallbackAndThreads: --precision fp16 with --device auto on a
