@@ -36,29 +36,39 @@ func (k *Kernels) AttentionBF16(out, qkv []float32, B, T, H, Dh int, scale float
 }
 
 func (k *Kernels) attention(out, qkv []float32, B, T, H, Dh int, scale float32, bf16 bool) error {
+	return k.attend(out, qkv, B, T, H, Dh, scale, bf16, false)
+}
+
+// attend checks the arguments of Attention (out [B·T, H·Dh]) or, with
+// probs, AttentionProbs (out [B, H, T, T], the probabilities P themselves,
+// float32) and runs the job on the workers; errors name the kernel.
+func (k *Kernels) attend(out, qkv []float32, B, T, H, Dh int, scale float32, bf16, probs bool) error {
+	what, outLen, outShape := "attention", B*T*H*Dh, "B·T·H·Dh"
+	if probs {
+		what, outShape = "attention probabilities", "B·H·T·T"
+	}
 	switch {
-	case B < 0 || T < 1 || H < 1 || Dh < 1 || B > maxDim/T || H > maxDim/Dh || B*T > maxDim/(3*H*Dh):
-		return fmt.Errorf("cpu: attention: B=%d T=%d H=%d Dh=%d out of range", B, T, H, Dh)
+	case B < 0 || T < 1 || H < 1 || Dh < 1 || B > maxDim/T || H > maxDim/Dh || B*T > maxDim/(3*H*Dh) || probs && B*H > maxDim/T/T:
+		return fmt.Errorf("cpu: %s: B=%d T=%d H=%d Dh=%d out of range", what, B, T, H, Dh)
 	case len(qkv) < B*T*3*H*Dh:
-		return fmt.Errorf("cpu: attention: qkv has %d values, want B·T·3·H·Dh = %d", len(qkv), B*T*3*H*Dh)
-	case len(out) < B*T*H*Dh:
-		return fmt.Errorf("cpu: attention: out has %d values, want B·T·H·Dh = %d", len(out), B*T*H*Dh)
+		return fmt.Errorf("cpu: %s: qkv has %d values, want B·T·3·H·Dh = %d", what, len(qkv), B*T*3*H*Dh)
+	}
+	if probs {
+		outLen = B * H * T * T
+	}
+	switch {
+	case len(out) < outLen:
+		return fmt.Errorf("cpu: %s: out has %d values, want %s = %d", what, len(out), outShape, outLen)
 	case !(scale > 0) || math.IsInf(float64(scale), 0):
-		return fmt.Errorf("cpu: attention: scale %g must be positive and finite", scale)
+		return fmt.Errorf("cpu: %s: scale %g must be positive and finite", what, scale)
 	}
 	if B == 0 {
 		return nil
 	}
-	qkv, out = qkv[:B*T*3*H*Dh], out[:B*T*H*Dh]
+	qkv, out = qkv[:B*T*3*H*Dh], out[:outLen]
 	if overlaps(qkv, out) {
-		return fmt.Errorf("cpu: attention: out overlaps qkv")
+		return fmt.Errorf("cpu: %s: out overlaps qkv", what)
 	}
-	return k.attend(out, qkv, B, T, H, Dh, scale, bf16, false)
-}
-
-// attend runs the checked attention job on the workers: P·V into out, or
-// with probs the probabilities P themselves (AttentionProbs, float32).
-func (k *Kernels) attend(out, qkv []float32, B, T, H, Dh int, scale float32, bf16, probs bool) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.closed {
