@@ -6,22 +6,13 @@ import (
 )
 
 // BenchmarkGemmBF16 reports GFLOPS of the bf16 products (weights packed by
-// PackLinearBF16, A rounded per call) at DeiT-small's fc1 and fc2 shapes,
-// per native bf16 unit, with one and two threads: compare with
-// BenchmarkGemm's fp32 figures of the same shapes.
+// PackLinearBF16, A rounded per call) on gemmBenchShapes, per native bf16
+// unit, with one and two threads: compare with BenchmarkGemm's fp32 figures
+// of the same shapes.
 func BenchmarkGemmBF16(b *testing.B) {
-	shapes := []struct {
-		name    string
-		M, N, K int
-		ep      Epilogue
-	}{
-		{"fc1", 200, 1536, 384, EpilogueGELU},
-		{"fc1-nogelu", 200, 1536, 384, EpilogueNone},
-		{"fc1-b8", 1584, 1536, 384, EpilogueGELU},
-		{"qkv", 200, 1152, 384, EpilogueNone},
-		{"fc2", 200, 384, 1536, EpilogueResidual},
-		{"fc2-b8", 1584, 384, 1536, EpilogueResidual},
-	}
+	// The shapes' weights are [K, N]; PackLinearBF16 reads nn.Linear's
+	// [N, K]: the same random values, laid out as it wants them.
+	pack := func(w []float32, K, N int) *PackedB { return must(PackLinearBF16(w, N, K)) }
 	for _, d := range BF16Dots() {
 		if !d.Native() || !d.Supported() {
 			continue
@@ -31,22 +22,8 @@ func BenchmarkGemmBF16(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, sh := range shapes {
-				b.Run(fmt.Sprintf("%s/%v/t%d", sh.name, d, threads), func(b *testing.B) {
-					a := randSlice(1, sh.M*sh.K, -1, 1)
-					pb := must(PackLinearBF16(randSlice(2, sh.K*sh.N, -0.05, 0.05), sh.N, sh.K))
-					bias := randSlice(3, sh.N, -1, 1)
-					c := make([]float32, sh.M*sh.N)
-					r := randSlice(4, sh.M*sh.N, -1, 1)
-					b.ResetTimer()
-					c0 := cpuSeconds()
-					for b.Loop() {
-						if err := k.Gemm(c, a, pb, bias, r, sh.M, sh.ep); err != nil {
-							b.Fatal(err)
-						}
-					}
-					reportFlops(b, 2*float64(sh.M*sh.N*sh.K)*float64(b.N), c0)
-				})
+			for _, sh := range gemmBenchShapes {
+				b.Run(fmt.Sprintf("%s/%v/t%d", sh.name, d, threads), func(b *testing.B) { benchGemmShape(b, k, sh, pack) })
 			}
 			k.Close()
 		}

@@ -5,23 +5,48 @@ import (
 	"testing"
 )
 
-// BenchmarkGemm reports GFLOPS (2·M·N·K per call) for DeiT-small's four
-// layer products at batch 1 (M = 200 ≈ 198 tokens) and batch 8 (M = 1584),
-// on each ISA with one and two threads.
-func BenchmarkGemm(b *testing.B) {
-	shapes := []struct {
-		name    string
-		M, N, K int
-		ep      Epilogue
-	}{
-		{"fc1", 200, 1536, 384, EpilogueGELU},
-		{"fc1-nogelu", 200, 1536, 384, EpilogueNone},
-		{"fc1-b8", 1584, 1536, 384, EpilogueGELU},
-		{"qkv", 200, 1152, 384, EpilogueNone},
-		{"proj", 200, 384, 384, EpilogueResidual},
-		{"fc2", 200, 384, 1536, EpilogueResidual},
-		{"fc2-b8", 1584, 384, 1536, EpilogueResidual},
+// gemmBenchShape is one product the GEMM benchmarks time.
+type gemmBenchShape struct {
+	name    string
+	M, N, K int
+	ep      Epilogue
+}
+
+// gemmBenchShapes are DeiT-small's layer products at batch 1 (M = 200 ≈ 198
+// tokens) and batch 8 (M = 1584), shared by the fp32 and bf16 benchmarks so
+// that their figures compare shape for shape.
+var gemmBenchShapes = []gemmBenchShape{
+	{"fc1", 200, 1536, 384, EpilogueGELU},
+	{"fc1-nogelu", 200, 1536, 384, EpilogueNone},
+	{"fc1-b8", 1584, 1536, 384, EpilogueGELU},
+	{"qkv", 200, 1152, 384, EpilogueNone},
+	{"proj", 200, 384, 384, EpilogueResidual},
+	{"fc2", 200, 384, 1536, EpilogueResidual},
+	{"fc2-b8", 1584, 384, 1536, EpilogueResidual},
+}
+
+// benchGemmShape times k.Gemm on sh with the weight pack made (from a
+// [K, N] random weight) and reports its GFLOPS.
+func benchGemmShape(b *testing.B, k *Kernels, sh gemmBenchShape, pack func(w []float32, K, N int) *PackedB) {
+	a := randSlice(1, sh.M*sh.K, -1, 1)
+	pb := pack(randSlice(2, sh.K*sh.N, -0.05, 0.05), sh.K, sh.N)
+	bias := randSlice(3, sh.N, -1, 1)
+	c := make([]float32, sh.M*sh.N)
+	r := randSlice(4, sh.M*sh.N, -1, 1)
+	b.ResetTimer()
+	c0 := cpuSeconds()
+	for b.Loop() {
+		if err := k.Gemm(c, a, pb, bias, r, sh.M, sh.ep); err != nil {
+			b.Fatal(err)
+		}
 	}
+	reportFlops(b, 2*float64(sh.M*sh.N*sh.K)*float64(b.N), c0)
+}
+
+// BenchmarkGemm reports GFLOPS (2·M·N·K per call) for gemmBenchShapes on
+// each ISA with one and two threads.
+func BenchmarkGemm(b *testing.B) {
+	pack := func(w []float32, K, N int) *PackedB { return must(PackB(w, K, N)) }
 	for _, isa := range ISAs() {
 		if !isa.Supported() {
 			continue
@@ -31,26 +56,11 @@ func BenchmarkGemm(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, sh := range shapes {
+			for _, sh := range gemmBenchShapes {
 				if isa == Generic && sh.M > 200 {
 					continue
 				}
-				b.Run(fmt.Sprintf("%s/%v/t%d", sh.name, isa, threads), func(b *testing.B) {
-					a := randSlice(1, sh.M*sh.K, -1, 1)
-					pb := must(PackB(randSlice(2, sh.K*sh.N, -0.05, 0.05), sh.K, sh.N))
-					bias := randSlice(3, sh.N, -1, 1)
-					c := make([]float32, sh.M*sh.N)
-					r := randSlice(4, sh.M*sh.N, -1, 1)
-					b.ResetTimer()
-					c0 := cpuSeconds()
-					for b.Loop() {
-						if err := k.Gemm(c, a, pb, bias, r, sh.M, sh.ep); err != nil {
-							b.Fatal(err)
-						}
-					}
-					flops := 2 * float64(sh.M*sh.N*sh.K) * float64(b.N)
-					reportFlops(b, flops, c0)
-				})
+				b.Run(fmt.Sprintf("%s/%v/t%d", sh.name, isa, threads), func(b *testing.B) { benchGemmShape(b, k, sh, pack) })
 			}
 			k.Close()
 		}
