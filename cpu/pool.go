@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // task is one parallel job: run(worker, i) does item i of the job on the
@@ -15,19 +16,80 @@ type task interface {
 }
 
 // pool is a fixed set of worker goroutines created once, so a kernel call
-// costs a few wake-ups rather than new goroutines, and allocates nothing.
-// One job runs at a time (do holds mu); the calling goroutine works as
-// worker 0 and workers 1..n-1 are the pool's goroutines. Items are handed
-// out through an atomic counter, so uneven items balance themselves.
+// costs a few atomic operations rather than new goroutines, and allocates
+// nothing. One job runs at a time (do holds mu); the calling goroutine
+// works as worker 0 and workers 1..n-1 are the pool's goroutines. Items are
+// handed out through an atomic counter, so uneven items balance themselves.
+//
+// A forward pass is a chain of short kernel calls (a dozen per layer, some
+// under 50 µs), so waking a parked thread for each (a futex round trip, tens
+// of microseconds in a VM) and parking the caller until the last worker is
+// done would leave cores idle between them. So both sides spin first, as
+// OpenMP runtimes do: an idle worker polls for the next job, and the caller
+// polls for the workers to finish, for up to spinFor each, and only then
+// park on a channel (so an idle pool costs no CPU).
 type pool struct {
 	mu      sync.Mutex
 	workers int
-	wake    []chan struct{} // one per goroutine worker (index w-1)
-	done    sync.WaitGroup
 	job     task
 	n       int64
 	next    atomic.Int64
-	closed  atomic.Bool // close may run twice: Kernels.Close, then the cleanup
+	gen     atomic.Uint64 // bumped once per job (and by close): workers start when it moves
+	pending atomic.Int64  // helpers still in the current job
+	helpers []sleeper     // worker w is helpers[w-1]
+	caller  sleeper       // the goroutine in do, waiting for pending to reach 0
+	closed  atomic.Bool   // close may run twice: Kernels.Close, then the cleanup
+}
+
+// spinFor bounds how long a worker waits for the next job, and the caller
+// for the workers, before parking.
+const spinFor = 50 * time.Microsecond
+
+// sleeper is the park/wake handshake of one waiting goroutine: it sets
+// parked and rechecks its condition before blocking on wake; the waker
+// sends a token only if it wins the CompareAndSwap of parked back to false,
+// so every token sent is received exactly once.
+type sleeper struct {
+	parked atomic.Bool
+	wake   chan struct{}
+}
+
+// wait returns once ready() holds: spinning for up to spinFor, then
+// parked until a waker calls s.rouse after making ready() true.
+func (s *sleeper) wait(ready func() bool) {
+	if spinUntil(ready) {
+		return
+	}
+	s.parked.Store(true)
+	if ready() && s.parked.CompareAndSwap(true, false) {
+		return
+	}
+	<-s.wake // parked, or rouse won the swap and sent (or is sending) a token
+}
+
+// rouse wakes s if it is parked (call it after making its condition true).
+func (s *sleeper) rouse() {
+	if s.parked.CompareAndSwap(true, false) {
+		s.wake <- struct{}{}
+	}
+}
+
+// spinUntil polls ready for up to spinFor and reports whether it held.
+func spinUntil(ready func() bool) bool {
+	var start time.Time
+	for i := 0; ; i++ {
+		if ready() {
+			return true
+		}
+		spinPause()
+		if i&255 == 255 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spinFor {
+				return false
+			}
+		}
+	}
 }
 
 // newPool starts threads-1 goroutines (threads ≤ 0 means GOMAXPROCS).
@@ -35,18 +97,28 @@ func newPool(threads int) *pool {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	p := &pool{workers: threads, wake: make([]chan struct{}, threads-1)}
-	for w := range p.wake {
-		p.wake[w] = make(chan struct{}, 1)
+	p := &pool{workers: threads, helpers: make([]sleeper, threads-1)}
+	p.caller.wake = make(chan struct{}, 1)
+	for w := range p.helpers {
+		p.helpers[w].wake = make(chan struct{}, 1)
 		go p.loop(w + 1)
 	}
 	return p
 }
 
 func (p *pool) loop(w int) {
-	for range p.wake[w-1] {
+	s := &p.helpers[w-1]
+	var seen uint64 // gen's value before any job: a job posted before this goroutine ran is still seen
+	for {
+		s.wait(func() bool { return p.gen.Load() != seen })
+		if p.closed.Load() {
+			return
+		}
+		seen = p.gen.Load()
 		p.drain(w)
-		p.done.Done()
+		if p.pending.Add(-1) == 0 {
+			p.caller.rouse()
+		}
 	}
 }
 
@@ -68,8 +140,7 @@ func (p *pool) do(n int, t task) {
 	if n <= 0 {
 		return
 	}
-	helpers := min(p.workers, n) - 1
-	if helpers == 0 {
+	if n == 1 || p.workers == 1 {
 		for i := range n {
 			t.run(0, i)
 		}
@@ -77,12 +148,13 @@ func (p *pool) do(n int, t task) {
 	}
 	p.job, p.n = t, int64(n)
 	p.next.Store(0)
-	p.done.Add(helpers)
-	for w := range helpers {
-		p.wake[w] <- struct{}{}
+	p.pending.Store(int64(len(p.helpers)))
+	p.gen.Add(1)
+	for w := range p.helpers {
+		p.helpers[w].rouse()
 	}
 	p.drain(0)
-	p.done.Wait()
+	p.caller.wait(func() bool { return p.pending.Load() == 0 })
 	p.job = nil
 }
 
@@ -91,7 +163,8 @@ func (p *pool) close() {
 	if p.closed.Swap(true) {
 		return
 	}
-	for _, c := range p.wake {
-		close(c)
+	p.gen.Add(1)
+	for w := range p.helpers {
+		p.helpers[w].rouse()
 	}
 }

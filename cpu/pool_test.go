@@ -1,8 +1,10 @@
 package cpu
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -61,4 +63,52 @@ func BenchmarkPoolDispatch(b *testing.B) {
 		p.do(2, t)
 		p.mu.Unlock()
 	}
+}
+
+// slowTask's items sleep, so that the caller waits longer than spinFor and
+// parks until the last worker wakes it.
+type slowTask struct{ countTask }
+
+func (s *slowTask) run(w, i int) {
+	time.Sleep(3 * spinFor)
+	s.countTask.run(w, i)
+}
+
+// TestPoolParks covers both parked paths of the spin-then-park handshake:
+// workers idle past spinFor park and must be woken by the next job, and a
+// caller whose workers outlast spinFor parks and must be woken by the last
+// of them. Every job completes, every item once; close then ends the
+// goroutines, parked ones included.
+func TestPoolParks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, workers := range []int{2, 4} {
+		p := newPool(workers)
+		for round := range 20 {
+			time.Sleep(2 * spinFor) // the helpers park
+			n := 1 + round%5
+			var c task
+			slow := &slowTask{countTask{hits: make([]atomic.Int32, n)}}
+			fast := &countTask{hits: make([]atomic.Int32, n)}
+			hits := fast.hits
+			if round%2 == 1 {
+				c, hits = slow, slow.hits
+			} else {
+				c = fast
+			}
+			p.mu.Lock()
+			p.do(n, c)
+			p.mu.Unlock()
+			for i := range hits {
+				require.EqualValues(t, 1, hits[i].Load(), "workers %d round %d item %d", workers, round, i)
+			}
+		}
+		time.Sleep(2 * spinFor)
+		p.close()
+	}
+	// (Polled here: require.Eventually runs its condition on a goroutine of its own.)
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	require.LessOrEqual(t, runtime.NumGoroutine(), before, "the pool's goroutines outlive close")
 }
