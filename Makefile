@@ -113,11 +113,16 @@ test-coopmat:
 # oracle internal/ref) for arm64, without cgo, and runs them under
 # qemu-aarch64 (Debian's qemu-user): the NEON kernels against their generic
 # twins and internal/ref with each ISA forced, tails, epilogues and
-# NaN-poisoned outputs included (-short: about a minute). Correctness only:
-# emulated speed says nothing about real arm64 hardware. go vet checks the
-# arm64 assembly first. A host where qemu-aarch64 cannot run the binary fails
-# under CI and is skipped with a note elsewhere.
+# NaN-poisoned outputs included (-short: about a minute). The emulated CPU
+# is qemu's "max", which has FEAT_BF16, so the BFDOT bf16 kernel runs too;
+# the unit selection is checked first on "max" (BFDOT) and on a Cortex-A72
+# (no FEAT_BF16: the Go twin), each run told the unit it must find
+# (VKDEIT_ARM64_BF16). Correctness only: emulated speed says nothing about
+# real arm64 hardware. go vet checks the arm64 assembly first. A host where
+# qemu-aarch64 cannot run the binary fails under CI and is skipped with a
+# note elsewhere.
 ARM64_ENV := GOARCH=arm64 CGO_ENABLED=0
+ARM64_CPUS := max:neonbf16 cortex-a72:generic
 test-arm64:
 	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
 	$(ARM64_ENV) $(GO) vet ./cpu/ ./internal/ref/; \
@@ -128,7 +133,11 @@ test-arm64:
 	  echo "test-arm64: SKIPPED (make deps installs qemu-user); CI=true makes this a failure"; exit 0; \
 	fi; \
 	echo "test-arm64 under $$(qemu-aarch64 --version | head -1)"; \
-	$(ARM64_ENV) $(GO) test -short -timeout 20m -count=1 -exec qemu-aarch64 ./cpu/ ./internal/ref/
+	for c in $(ARM64_CPUS); do \
+	  out=$$(cd cpu && QEMU_CPU=$${c%%:*} VKDEIT_ARM64_BF16=$${c##*:} qemu-aarch64 $$dir/cpu.test -test.run '^TestARM64' -test.v 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "test-arm64: -cpu $${c%%:*}: $$(echo "$$out" | grep -o 'bf16 unit: .*')"; \
+	done; \
+	QEMU_CPU=max VKDEIT_ARM64_BF16=neonbf16 $(ARM64_ENV) $(GO) test -short -timeout 20m -count=1 -exec qemu-aarch64 ./cpu/ ./internal/ref/
 
 # proto regenerates the committed gRPC code of server/inference with Debian's
 # protoc (package protobuf-compiler) and pinned plugins installed into a

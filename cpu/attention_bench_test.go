@@ -42,7 +42,7 @@ func BenchmarkAttention(b *testing.B) {
 		for _, threads := range []int{1, 2} {
 			for _, B := range []int{1, 8} {
 				b.Run(fmt.Sprintf("B%d/%v/t%d", B, d, threads), func(b *testing.B) {
-					k, err := NewBF16(AVX512, d, threads)
+					k, err := NewBF16(Best(), d, threads)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -14,7 +14,7 @@ type BF16Dot int
 
 const (
 	// BF16Auto, the zero value, means BestBF16() on kernels whose ISA is
-	// AVX512 and BF16Generic otherwise.
+	// AVX512 or NEON and BF16Generic otherwise.
 	BF16Auto BF16Dot = iota
 	// BF16Generic is the Go twin of VDPBF16PS: portable, exact to its
 	// pseudo-code, and much slower than fp32 (an emulation: never picked
@@ -28,16 +28,26 @@ const (
 	// and later), usable once Linux granted the process the tile data
 	// state (arch_prctl ARCH_REQ_XCOMP_PERM).
 	BF16AMX
+	// BF16NEON is arm64's BFDOT by element (FEAT_BF16: Neoverse V1 and V2
+	// (Graviton3, Graviton4), N2, Apple M2 and later; detected from Linux's
+	// HWCAP2, so on Linux only) on the NEON registers: twice the
+	// multiply-adds of an fp32 FMLA per instruction. Its additions round to
+	// odd and flush denormals (BFDotAdd without FEAT_EBF16), so its sums
+	// differ from the generic twin's within the bound the tests state. Tested
+	// under qemu; its speed on arm64 hardware has not been measured.
+	BF16NEON
 	// bf16AMXModel runs the AMX kernel's tile program on amxModel, a Go
 	// model of the tile registers: tests use it to check the AMX packing,
 	// tiling and epilogue on every machine.
 	bf16AMXModel
 )
 
-// BF16Dots lists every selectable BF16Dot (not BF16Auto), slowest first.
-func BF16Dots() []BF16Dot { return []BF16Dot{BF16Generic, BF16AVX512, BF16AMX} }
+// BF16Dots lists every selectable BF16Dot (not BF16Auto), slowest first
+// within an architecture.
+func BF16Dots() []BF16Dot { return []BF16Dot{BF16Generic, BF16AVX512, BF16AMX, BF16NEON} }
 
-// String is the name ParseBF16Dot accepts: "generic", "avx512bf16", "amx".
+// String is the name ParseBF16Dot accepts: "generic", "avx512bf16", "amx",
+// "neonbf16".
 func (d BF16Dot) String() string {
 	switch d {
 	case BF16Auto:
@@ -48,6 +58,8 @@ func (d BF16Dot) String() string {
 		return "avx512bf16"
 	case BF16AMX:
 		return "amx"
+	case BF16NEON:
+		return "neonbf16"
 	case bf16AMXModel:
 		return "amx-model"
 	}
@@ -65,7 +77,7 @@ func ParseBF16Dot(s string) (BF16Dot, error) {
 			return d, nil
 		}
 	}
-	return 0, fmt.Errorf("cpu: unknown bf16 unit %q (want auto, generic, avx512bf16 or amx)", s)
+	return 0, fmt.Errorf("cpu: unknown bf16 unit %q (want auto, generic, avx512bf16, amx or neonbf16)", s)
 }
 
 // Supported reports whether this CPU, OS and build can run d. For BF16AMX
@@ -78,13 +90,16 @@ func (d BF16Dot) Supported() bool {
 		return hasAVX512BF16
 	case BF16AMX:
 		return amxUsable()
+	case BF16NEON:
+		return hasBFDOT
 	}
 	return false
 }
 
 // Native reports whether d is a hardware bf16 dot product (not the Go
-// emulation): where bf16 is faster than fp32.
-func (d BF16Dot) Native() bool { return d == BF16AVX512 || d == BF16AMX }
+// emulation): where bf16 is faster than fp32 (measured for VDPBF16PS;
+// expected for BFDOT, which does twice an FMLA's work per instruction).
+func (d BF16Dot) Native() bool { return d == BF16AVX512 || d == BF16AMX || d == BF16NEON }
 
 // BestBF16 is the fastest supported BF16Dot.
 func BestBF16() BF16Dot {
@@ -93,6 +108,8 @@ func BestBF16() BF16Dot {
 		return BF16AMX
 	case hasAVX512BF16:
 		return BF16AVX512
+	case hasBFDOT:
+		return BF16NEON
 	}
 	return BF16Generic
 }
@@ -203,14 +220,16 @@ func packBF16Into(dst, src []float32, ld, K, N int, trans bool) {
 
 // roundRows writes rows of src (row i at src[i·lds:], K values) as bf16
 // into dst (row i at dst[i·ldd:], ldd pairs), zero past K: the A operand of
-// a bf16 product. native uses VCVTNEPS2BF16 for the runs of 32.
+// a bf16 product. native (a native unit runs the product) uses
+// VCVTNEPS2BF16 for the runs of 32 where the CPU has it; arm64 rounds in Go
+// (BFCVTN would keep denormals, which ToBF16 flushes).
 func roundRows(dst []float32, ldd int, src []float32, lds, rows, K int, native bool) {
 	h := halves(dst)
 	for i := range rows {
 		d := h[2*i*ldd : 2*(i+1)*ldd]
 		s := src[i*lds : i*lds+K]
 		n := 0
-		if native && K >= 32 {
+		if native && hasAVX512BF16 && K >= 32 {
 			n = K &^ 31
 			roundBF16AVX512(&d[0], &s[0], n)
 		}

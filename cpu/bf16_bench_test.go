@@ -18,7 +18,7 @@ func BenchmarkGemmBF16(b *testing.B) {
 			continue
 		}
 		for _, threads := range []int{1, 2} {
-			k, err := NewBF16(AVX512, d, threads)
+			k, err := NewBF16(Best(), d, threads)
 			if err != nil {
 				b.Fatal(err)
 			}

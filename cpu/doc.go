@@ -2,7 +2,7 @@
 // bias/GELU/residual epilogues, fused multi-head attention, LayerNorm and
 // GELU, in float32, for amd64 with AVX-512 or AVX2+FMA, for arm64 with NEON,
 // and in plain Go everywhere else; and the same GEMM and attention with bf16
-// products (AVX512_BF16, AMX, or Go). The package is model-agnostic: it knows shapes and
+// products (AVX512_BF16, AMX, arm64's BFDOT, or Go). The package is model-agnostic: it knows shapes and
 // layouts, not DeiT or file formats (package engine runs a model's plan
 // with it).
 //
@@ -57,7 +57,9 @@
 // blocking driver), attention (Attention, with the softmax rows), layernorm
 // and gelu; bf16 (bf16.go, bf16_amd64.go, gemm_bf16_amd64.s: PackLinearBF16,
 // the bf16 units and their twin) with amx.go (the tile configuration and
-// model) and amx_linux_amd64.go (the permission). vecmath.go,
+// model) and amx_linux_amd64.go (the permission), and for arm64
+// gemm_bf16_arm64.s and bf16_arm64.go (BFDOT; its detection in
+// isa_linux_arm64.go). vecmath.go,
 // vecmath_amd64.h and vecmath_arm64.h hold the vectorized exp and GELU
 // shared by the assembly (the arm64 header also encodes, as WORDs, the
 // vector instructions Go's arm64 assembler lacks); isa*.go the ISA detection; pool.go the workers;
@@ -70,17 +72,26 @@
 // PackLinearBF16 packs weights as bf16 pairs (two consecutive k of a column
 // in one 32-bit word, K padded to 32): a Gemm with them rounds A to bf16
 // pairs once per call (round to nearest even) and runs the kernels' bf16
-// unit (BF16Dot, chosen by NewBF16; BestBF16 by default on AVX512 kernels):
-// VDPBF16PS on the fp32 kernel's 12×32 register block, AMX TDPBF16PS on a
-// 24×32 block of four 12×16 tiles (after Linux's arch_prctl permission for
-// the tile data; the tile configuration, loads, products, stores and
-// release happen inside one assembly function), or the Go twin. Each
+// unit (BF16Dot, chosen by NewBF16; BestBF16 by default on AVX512 and NEON
+// kernels): VDPBF16PS on the fp32 kernel's 12×32 register block, AMX
+// TDPBF16PS on a 24×32 block of four 12×16 tiles (after Linux's arch_prctl
+// permission for the tile data; the tile configuration, loads, products,
+// stores and release happen inside one assembly function), arm64's BFDOT
+// (FEAT_BF16, from Linux's HWCAP2) by element on the same 12×32 tile in
+// four 6×16 quarters, or the Go twin. Each
 // writes raw fp32 sums; the fp32 micro-kernel then applies the epilogue to
 // them (one zero product per row group), so every precision shares it.
 // AttentionBF16 runs Q·Kᵀ and P·V so. Go's assembler has no mnemonics for
 // these instructions: gemm_bf16_amd64.s emits their bytes, each under its
-// Intel-syntax form. amx.go models the tile registers in Go, which tests
-// the AMX kernel's packing, tiling and epilogue on every machine.
+// Intel-syntax form, and gemm_bf16_arm64.s BFDOT's words. amx.go models
+// the tile registers in Go, which tests the AMX kernel's packing, tiling
+// and epilogue on every machine. BFDOT rounds its additions to odd and
+// flushes denormals, so it matches the twin within a bound (twice fp32's)
+// and a Go model of its arithmetic (bfdot_test.go) bit for bit; it is
+// tested under qemu-aarch64 -cpu max, and its speed on arm64 hardware has
+// not been measured. BFMMLA (a 2×4 by 4×2 bf16 matrix product: 16
+// multiply-adds per instruction, twice BFDOT's) would need another packing
+// of A and B and is not implemented.
 //
 // # SGEMM design
 //

@@ -457,12 +457,14 @@ func (k *Kernels) finish(g *gemmArgs, kl int, a *float32, lda int, b, acc, c *fl
 var zeroPanel [nr]float32
 
 // kernelBF16 runs the bf16 unit's micro-kernel on one tile of g.mr rows
-// (see gemm_bf16_amd64.s for the arguments; acc has stride nr): raw sums
-// into c, stride ldc.
+// (see gemm_bf16_amd64.s, gemm_bf16_arm64.s for the arguments; acc has
+// stride nr): raw sums into c, stride ldc.
 func (k *Kernels) kernelBF16(kp int, a *float32, lda int, b, acc, c *float32, ldc int, pf *float32, pfn int) {
 	switch k.bf16 {
 	case BF16AVX512:
 		gemmKernelBF16AVX512(kp, a, lda, b, acc, nr, c, ldc, pf, pfn)
+	case BF16NEON:
+		gemmKernelBF16NEON(kp, a, lda, b, acc, nr, c, ldc, pf, pfn)
 	case BF16AMX:
 		gemmKernelAMX(kp, a, lda, b, acc, nr, c, ldc, amxTiles)
 	case bf16AMXModel:

@@ -2,5 +2,8 @@
 
 package cpu
 
-// Builds without the arm64 assembly never select NEON.
-const hasNEON = false
+// Builds without the arm64 assembly never select NEON or its BFDOT kernel.
+const (
+	hasNEON  = false
+	hasBFDOT = false
+)

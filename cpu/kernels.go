@@ -46,7 +46,7 @@ func New(isa ISA, threads int) (*Kernels, error) {
 }
 
 // NewBF16 is New with the unit of the bf16 products chosen too (BF16Auto:
-// BestBF16() when isa resolves to AVX512, else BF16Generic). It fails if
+// BestBF16() when isa resolves to AVX512 or NEON, else BF16Generic). It fails if
 // the CPU or this build cannot run isa or dot.
 func NewBF16(isa ISA, dot BF16Dot, threads int) (*Kernels, error) {
 	isa = isa.Resolve()
@@ -55,7 +55,7 @@ func NewBF16(isa ISA, dot BF16Dot, threads int) (*Kernels, error) {
 	}
 	if dot == BF16Auto {
 		dot = BF16Generic
-		if isa == AVX512 {
+		if isa == AVX512 || isa == NEON {
 			dot = BestBF16()
 		}
 	}

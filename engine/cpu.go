@@ -24,12 +24,12 @@ type CPUOptions struct {
 	// cannot run the one asked for.
 	ISA cpu.ISA
 	// Precision is fp32, bf16, or auto: bf16 where the CPU has native bf16
-	// dot products (cpu.BF16Dot.Native: AVX512_BF16 or AMX, with ISA
-	// AVX512), fp32 otherwise. Asked for explicitly on a CPU without them,
+	// dot products (cpu.BF16Dot.Native: AVX512_BF16 or AMX with ISA
+	// AVX512, BFDOT with ISA NEON), fp32 otherwise. Asked for explicitly on a CPU without them,
 	// bf16 runs the Go emulation (cpu.BF16Generic): correct, and slow.
 	Precision deit.Precision
 	// BF16 forces the unit of the bf16 products (cpu.BF16Generic,
-	// cpu.BF16AVX512, cpu.BF16AMX); cpu.BF16Auto, the zero value, picks
+	// cpu.BF16AVX512, cpu.BF16AMX, cpu.BF16NEON); cpu.BF16Auto, the zero value, picks
 	// the fastest one the ISA can use. NewCPU fails if the CPU cannot run
 	// the one asked for.
 	BF16 cpu.BF16Dot
@@ -245,7 +245,7 @@ func (e *CPU) Precision() deit.Precision { return e.prec }
 
 // Arithmetic implements Engine: "fp32" (float32 throughout, like PyTorch on
 // the CPU), or "bf16 <unit>" naming the unit of the bf16 products, e.g.
-// "bf16 avx512bf16", "bf16 amx", "bf16 generic" (emulated).
+// "bf16 avx512bf16", "bf16 amx", "bf16 neonbf16", "bf16 generic" (emulated).
 func (e *CPU) Arithmetic() string {
 	if e.prec == deit.BF16 {
 		return fmt.Sprintf("bf16 %v", e.k.BF16())
