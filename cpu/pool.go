@@ -38,11 +38,20 @@ type pool struct {
 	pending atomic.Int64  // helpers still in the current job
 	helpers []sleeper     // worker w is helpers[w-1]
 	caller  sleeper       // the goroutine in do, waiting for pending to reach 0
+	spin    atomic.Bool   // whether waits poll before parking (not contended)
 	closed  atomic.Bool   // close may run twice: Kernels.Close, then the cleanup
+
+	// The caller's sampling of contention (under mu).
+	switchCount func() int64 // involuntarySwitches (tests substitute their own)
+	checked     time.Time
+	switches    int64
+	rate        float64 // involuntary switches per contentionCheck, averaged
+	busy        bool
 }
 
 // spinFor bounds how long a worker waits for the next job, and the caller
-// for the workers, before parking.
+// for the workers, before parking (see sleeper for how much less they
+// spin when spinning does not pay).
 const spinFor = 50 * time.Microsecond
 
 // sleeper is the park/wake handshake of one waiting goroutine: it sets
@@ -54,10 +63,10 @@ type sleeper struct {
 	wake   chan struct{}
 }
 
-// wait returns once ready() holds: spinning for up to spinFor, then
+// wait returns once ready() holds: polling it for up to spin first, then
 // parked until a waker calls s.rouse after making ready() true.
-func (s *sleeper) wait(ready func() bool) {
-	if spinUntil(ready) {
+func (s *sleeper) wait(ready func() bool, spin bool) {
+	if spin && spinUntil(ready) {
 		return
 	}
 	s.parked.Store(true)
@@ -81,16 +90,52 @@ func spinUntil(ready func() bool) bool {
 		if ready() {
 			return true
 		}
-		spinPause()
-		if i&255 == 255 {
-			if start.IsZero() {
-				start = time.Now()
-			} else if time.Since(start) > spinFor {
-				return false
-			}
+		if i&63 != 63 {
+			spinPause()
+			continue
+		}
+		if start.IsZero() {
+			start = time.Now()
+		} else if time.Since(start) > spinFor {
+			return false
 		}
 	}
 }
+
+// contended reports whether the process's threads are being preempted by
+// others: a moving average of the involuntary context switches
+// (involuntarySwitches; never contended where unknown) per contentionCheck
+// window above contentionSwitches. The pool spins only while it is false,
+// because on an oversubscribed machine polling takes core time from the
+// threads waited for, and the scheduler then ranks the pool's threads,
+// which seem busy, behind the competition: with a CPU hog beside a
+// 2-thread pool, always spinning made a forward 1.3–1.6× slower than
+// parking at once (see bench/RESULTS.md). Measured on a 2-core VM: about 3
+// switches a window when quiet (the hypervisor's and the runtime's own
+// threads), 10 with a hog while parking, 16 while spinning.
+func (p *pool) contended(now time.Time) bool {
+	dt := now.Sub(p.checked)
+	if dt < contentionCheck {
+		return p.busy
+	}
+	n := p.switchCount()
+	if n < 0 || p.switches < 0 {
+		return false
+	}
+	per := float64(n-p.switches) * float64(contentionCheck) / float64(dt)
+	p.rate = 0.75*p.rate + 0.25*per
+	p.busy = p.rate > contentionSwitches
+	p.switches, p.checked = n, now
+	return p.busy
+}
+
+// contentionCheck is the window of the pool's sampling of involuntary
+// context switches, and contentionSwitches the average per window above
+// which it stops spinning.
+const (
+	contentionCheck    = 20 * time.Millisecond
+	contentionSwitches = 6
+)
 
 // newPool starts threads-1 goroutines (threads ≤ 0 means GOMAXPROCS).
 func newPool(threads int) *pool {
@@ -99,6 +144,8 @@ func newPool(threads int) *pool {
 	}
 	p := &pool{workers: threads, helpers: make([]sleeper, threads-1)}
 	p.caller.wake = make(chan struct{}, 1)
+	p.switchCount = involuntarySwitches
+	p.switches = p.switchCount()
 	for w := range p.helpers {
 		p.helpers[w].wake = make(chan struct{}, 1)
 		go p.loop(w + 1)
@@ -110,7 +157,7 @@ func (p *pool) loop(w int) {
 	s := &p.helpers[w-1]
 	var seen uint64 // gen's value before any job: a job posted before this goroutine ran is still seen
 	for {
-		s.wait(func() bool { return p.gen.Load() != seen })
+		s.wait(func() bool { return p.gen.Load() != seen }, p.spin.Load())
 		if p.closed.Load() {
 			return
 		}
@@ -146,6 +193,8 @@ func (p *pool) do(n int, t task) {
 		}
 		return
 	}
+	spin := !p.contended(time.Now())
+	p.spin.Store(spin)
 	p.job, p.n = t, int64(n)
 	p.next.Store(0)
 	p.pending.Store(int64(len(p.helpers)))
@@ -154,7 +203,7 @@ func (p *pool) do(n int, t task) {
 		p.helpers[w].rouse()
 	}
 	p.drain(0)
-	p.caller.wait(func() bool { return p.pending.Load() == 0 })
+	p.caller.wait(func() bool { return p.pending.Load() == 0 }, spin)
 	p.job = nil
 }
 

@@ -112,3 +112,54 @@ func TestPoolParks(t *testing.T) {
 	}
 	require.LessOrEqual(t, runtime.NumGoroutine(), before, "the pool's goroutines outlive close")
 }
+
+// TestPoolContended: the pool stops spinning when the involuntary context
+// switches average above contentionSwitches a window, resumes when they
+// fall back, never stops where they are unknown, and runs every job either
+// way.
+func TestPoolContended(t *testing.T) {
+	p := newPool(2)
+	defer p.close()
+	var count int64
+	p.switchCount = func() int64 { return count }
+	now := time.Now()
+	step := func(perWindow int64) bool {
+		count += perWindow
+		now = now.Add(contentionCheck)
+		return p.contended(now)
+	}
+	for range 10 {
+		require.False(t, step(3), "quiet: 3 switches a window")
+	}
+	busy := 0
+	for range 10 {
+		if step(12) {
+			busy++
+		}
+	}
+	require.GreaterOrEqual(t, busy, 8, "12 switches a window: contended within two windows")
+	require.True(t, p.contended(now.Add(contentionCheck/2)), "between samples the last answer holds")
+	quiet := 0
+	for range 10 {
+		if !step(0) {
+			quiet++
+		}
+	}
+	require.GreaterOrEqual(t, quiet, 7, "no switches: spinning again within three windows")
+	count = 0
+	p.switchCount = func() int64 { return -1 }
+	require.False(t, step(100), "unknown counts: never contended")
+
+	for _, busy := range []bool{false, true} {
+		p.busy, p.checked = busy, time.Now().Add(time.Hour) // held until then
+		c := &countTask{hits: make([]atomic.Int32, 50)}
+		for range 20 {
+			p.mu.Lock()
+			p.do(len(c.hits), c)
+			p.mu.Unlock()
+		}
+		for i := range c.hits {
+			require.EqualValues(t, 20, c.hits[i].Load(), "busy %v item %d", busy, i)
+		}
+	}
+}
