@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // Attention is fused multi-head scaled-dot-product attention over B
@@ -278,7 +279,8 @@ func (k *Kernels) softmaxRow(p []float32, scale float32) {
 // (the K rows of T tokens, Dh values each, row t at src[t·ld:]): a pair
 // row of Kᵀ holds two consecutive values of one token's row, so each row
 // is rounded whole (VCVTNEPS2BF16 when native) into tmp and its words
-// scattered into its panel column.
+// scattered into its panel column: a transpose of each panel's 32 token
+// rows, by VPGATHERDD when native on AVX-512 (gatherColsAVX512).
 func packKTBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
 	dp := bf16Pairs(Dh)
 	roundRows(tmp, dp, src, ld, T, Dh, native)
@@ -286,6 +288,10 @@ func packKTBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
 	for p := range ceilDiv(T, nr) {
 		panel := d[p*dp*nr : (p+1)*dp*nr]
 		cols := min(nr, T-p*nr)
+		if native && hasAVX512 {
+			gatherColsAVX512(unsafe.Pointer(&panel[0]), unsafe.Pointer(&w[p*nr*dp]), dp, dp, 1<<cols-1, &iota16)
+			continue
+		}
 		for c := range cols {
 			row := w[(p*nr+c)*dp : (p*nr+c+1)*dp]
 			for q, v := range row {
@@ -298,9 +304,26 @@ func packKTBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
 	}
 }
 
+// iota16 is 0..15, the row numbers gatherColsAVX512 scales to indices.
+var iota16 = [16]int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+
+// interleaveIdx are interleavePairsAVX512's VPERMT2W indices: half 2i of
+// word i (of 16) from the first row (0–31), half 2i+1 from the second
+// (32–63); idx[1] for words 16–31.
+var interleaveIdx = func() (x [2][32]uint16) {
+	for h := range 2 {
+		for i := range 16 {
+			x[h][2*i] = uint16(16*h + i)
+			x[h][2*i+1] = uint16(32 + 16*h + i)
+		}
+	}
+	return x
+}()
+
 // packVBF16 is packBF16Into(dst, src, ld, T, Dh, false) for attention's V
 // (T rows of Dh values): the rows are rounded whole into tmp, then pair row
-// q of a panel interleaves rows 2q and 2q+1.
+// q of a panel interleaves rows 2q and 2q+1 (by VPERMT2W when native on
+// AVX-512 BW, interleavePairsAVX512, for the full panels' full pair rows).
 func packVBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
 	dp, tp := bf16Pairs(Dh), bf16Pairs(T)
 	roundRows(tmp, dp, src, ld, T, Dh, native)
@@ -308,7 +331,13 @@ func packVBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
 	for p := range ceilDiv(Dh, nr) {
 		panel := d[p*tp*nr : (p+1)*tp*nr]
 		cols := min(nr, Dh-p*nr)
-		for q := range tp {
+		q0 := 0
+		if native && hasAVX512BW && cols == nr && T >= 2 {
+			// The full pair rows of a full panel; tails below.
+			q0 = T / 2
+			interleavePairsAVX512(&panel[0], &h[p*nr], 2*dp, q0, &interleaveIdx)
+		}
+		for q := q0; q < tp; q++ {
 			out := panel[q*nr : (q+1)*nr]
 			t0, t1 := 2*q, 2*q+1
 			switch {

@@ -131,3 +131,78 @@ norm2:
 	JNZ  norm2
 	VZEROUPPER
 	RET
+
+// func gatherColsAVX512(dst, src unsafe.Pointer, ld int, n int, mask int, iota *[16]int32)
+//
+// Transposes a block of 32-bit words, at most 32 rows of n (row r at
+// src + 4·r·ld bytes), into n rows of 32: dst[q·32 + r] = src[r·ld + q],
+// 0 for the rows mask leaves out (bit r: row r exists): a panel of a
+// transposed matrix (packInto's trans: PackLinear's weights, the fp32
+// attention's Kᵀ) or of attention's bf16 Kᵀ, whose 32 tokens' pair words
+// become its pair rows.
+// Registers: Z30, Z31 the word indices r·ld of rows 0–15 and 16–31 (from
+// iota = 0..15 times ld); per dst row, two VPGATHERDD under K1, K2 (masks
+// bits 0–15 and 16–31, reloaded each time: a gather clears its mask) into
+// zeroed Z0, Z1, stored as 128 bytes. n ≥ 1.
+TEXT ·gatherColsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), AX
+	MOVQ n+24(FP), CX
+	MOVQ mask+32(FP), R8
+	MOVQ iota+40(FP), DX
+	MOVQ R8, R9
+	SHRQ $16, R9
+	VPBROADCASTD AX, Z29
+	VPMULLD (DX), Z29, Z30
+	SHLQ $4, AX
+	VPBROADCASTD AX, Z28
+	VPADDD Z28, Z30, Z31
+gather:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	KMOVW R8, K1
+	KMOVW R9, K2
+	VPGATHERDD (SI)(Z30*4), K1, Z0
+	VPGATHERDD (SI)(Z31*4), K2, Z1
+	VMOVDQU32 Z0, (DI)
+	VMOVDQU32 Z1, 64(DI)
+	ADDQ $4, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  gather
+	VZEROUPPER
+	RET
+
+// func interleavePairsAVX512(dst *uint32, src *uint16, ld int, n int, idx *[2][32]uint16)
+//
+// Pairs rows of bf16 values into pair words: dst[q·32 + c] = src[2q·ld + c]
+// | src[(2q+1)·ld + c]<<16 for q < n, c < 32 (ld in halves): attention's V
+// panels, whose pair row q interleaves tokens 2q and 2q+1. Per q: Z0 (a
+// copy in Z2) = row 2q's 32 values, Z1 = row 2q+1's; VPERMT2W with the
+// indices idx[0] (Z30: i even → Z0[i/2], i odd → Z1[i/2]) and idx[1] (Z31:
+// the same for values 16–31) gives the two halves of the 32 words, stored
+// as 128 bytes. n ≥ 1.
+TEXT ·interleavePairsAVX512(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), AX
+	SHLQ $1, AX
+	MOVQ n+24(FP), CX
+	MOVQ idx+32(FP), DX
+	VMOVDQU16 (DX), Z30
+	VMOVDQU16 64(DX), Z31
+interleave:
+	VMOVDQU16 (SI), Z0
+	VMOVDQU16 (SI)(AX*1), Z1
+	VMOVDQA64 Z0, Z2
+	VPERMT2W Z1, Z30, Z0
+	VPERMT2W Z1, Z31, Z2
+	VMOVDQU32 Z0, (DI)
+	VMOVDQU32 Z2, 64(DI)
+	LEAQ (SI)(AX*2), SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  interleave
+	VZEROUPPER
+	RET

@@ -311,7 +311,7 @@ func TestAttentionBF16(t *testing.T) {
 // TestPackHeadBF16: attention's vectorized Kᵀ and V packing equals the
 // general packBF16Into, natively and in Go, with T and Dh tails.
 func TestPackHeadBF16(t *testing.T) {
-	for _, sh := range []struct{ T, Dh int }{{1, 1}, {5, 7}, {33, 64}, {197, 64}, {40, 33}} {
+	for _, sh := range []struct{ T, Dh int }{{1, 1}, {2, 32}, {5, 7}, {33, 64}, {197, 64}, {198, 64}, {40, 33}, {64, 96}} {
 		for _, native := range []bool{false, true} {
 			if native && !hasAVX512BF16 {
 				continue

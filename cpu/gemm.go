@@ -96,12 +96,17 @@ func packedLen(K, N int) int { return ceilDiv(N, nr) * nr * K }
 
 // packInto writes the panels of a K×N matrix into dst (packedLen floats).
 // Element (k, n) is src[k·ld + n], or src[n·ld + k] when trans. Both
-// directions read src sequentially.
+// directions read src sequentially; trans on AVX-512 gathers each panel
+// row instead (gatherColsAVX512).
 func packInto(dst, src []float32, ld, K, N int, trans bool) {
 	for p := range ceilDiv(N, nr) {
 		panel := dst[p*K*nr : (p+1)*K*nr]
 		n0 := p * nr
 		cols := min(nr, N-n0)
+		if trans && hasAVX512 {
+			gatherColsAVX512(unsafe.Pointer(&panel[0]), unsafe.Pointer(&src[n0*ld]), ld, K, 1<<cols-1, &iota16)
+			continue
+		}
 		if trans {
 			for j := range cols {
 				col := panel[j:]

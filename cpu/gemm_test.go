@@ -150,18 +150,22 @@ func TestGemmInvariance(t *testing.T) {
 }
 
 func TestPackLinear(t *testing.T) {
-	const N, K = 37, 5
-	w := randSlice(9, N*K, -1, 1) // [N, K]
-	wt := make([]float32, K*N)
-	for n := range N {
-		for kk := range K {
-			wt[kk*N+n] = w[n*K+kk]
+	// PackLinear transposes (by gathers on AVX-512), PackB copies: the
+	// same panels, tails of N included.
+	for _, sh := range []struct{ N, K int }{{37, 5}, {1, 1}, {32, 3}, {64, 384}, {33, 17}} {
+		N, K := sh.N, sh.K
+		w := randSlice(9, N*K, -1, 1) // [N, K]
+		wt := make([]float32, K*N)
+		for n := range N {
+			for kk := range K {
+				wt[kk*N+n] = w[n*K+kk]
+			}
 		}
+		a, b := must(PackLinear(w, N, K)), must(PackB(wt, K, N))
+		require.Equal(t, b.data, a.data, "N=%d K=%d", N, K)
+		require.Equal(t, K, a.K())
+		require.Equal(t, N, a.N())
 	}
-	a, b := must(PackLinear(w, N, K)), must(PackB(wt, K, N))
-	require.Equal(t, b.data, a.data)
-	require.Equal(t, K, a.K())
-	require.Equal(t, N, a.N())
 }
 
 func must[T any](v T, err error) T {

@@ -12,4 +12,6 @@ var (
 	hasAVX512 = xcpu.X86.HasAVX512F && hasAVX2
 	// hasAVX512BF16: VDPBF16PS and VCVTNEPS2BF16 on zmm registers.
 	hasAVX512BF16 = xcpu.X86.HasAVX512BF16 && hasAVX512
+	// hasAVX512BW: the word permutes of attention's bf16 V packing.
+	hasAVX512BW = xcpu.X86.HasAVX512BW && hasAVX512
 )

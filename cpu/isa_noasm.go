@@ -7,4 +7,5 @@ const (
 	hasAVX2       = false
 	hasAVX512     = false
 	hasAVX512BF16 = false
+	hasAVX512BW   = false
 )
