@@ -14,3 +14,8 @@ func gemmKernelAMX(kp int, a *float32, lda int, b *float32, acc *float32, ldacc 
 func roundBF16AVX512(dst *uint16, src *float32, n int)
 
 func xgetbv0() uint64
+
+// dpPeakBF16AVX512 only runs VDPBF16PS, for BenchmarkPeak.
+//
+//go:noescape
+func dpPeakBF16AVX512(n int)

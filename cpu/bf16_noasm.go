@@ -17,3 +17,7 @@ func gemmKernelAMX(kp int, a *float32, lda int, b *float32, acc *float32, ldacc 
 func roundBF16AVX512(dst *uint16, src *float32, n int) {
 	panic("cpu: AVX512_BF16 rounding in a build without assembly")
 }
+
+func dpPeakBF16AVX512(n int) {
+	panic("cpu: AVX512_BF16 kernel in a build without assembly")
+}

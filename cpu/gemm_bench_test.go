@@ -77,18 +77,25 @@ func reportFlops(b *testing.B, flops, c0 float64) {
 	}
 }
 
-// BenchmarkPeak measures one core's FMA throughput (no memory traffic): the
-// ceiling the GEMM GFLOPS should be read against.
+// BenchmarkPeak measures one core's FMA throughput (no memory traffic), and
+// its bf16 dot products' where it has them: the ceilings the GEMM GFLOPS
+// should be read against.
 func BenchmarkPeak(b *testing.B) {
 	for _, c := range []struct {
-		isa   ISA
-		f     func(int)
-		flops float64
-	}{{AVX2, fmaPeakAVX2, 192}, {AVX512, fmaPeakAVX512, 512}, {NEON, fmaPeakNEON, 192}} {
-		if !c.isa.Supported() {
+		name      string
+		supported bool
+		f         func(int)
+		flops     float64
+	}{
+		{AVX2.String(), AVX2.Supported(), fmaPeakAVX2, 192},
+		{AVX512.String(), AVX512.Supported(), fmaPeakAVX512, 512},
+		{NEON.String(), NEON.Supported(), fmaPeakNEON, 192},
+		{BF16AVX512.String(), BF16AVX512.Supported(), dpPeakBF16AVX512, 1536},
+	} {
+		if !c.supported {
 			continue
 		}
-		b.Run(c.isa.String(), func(b *testing.B) {
+		b.Run(c.name, func(b *testing.B) {
 			const iters = 1 << 16
 			c0 := cpuSeconds()
 			for b.Loop() {

@@ -418,3 +418,29 @@ amxloop:
 	// TILERELEASE
 	BYTE $0xC4; BYTE $0xE2; BYTE $0x78; BYTE $0x49; BYTE $0xC0
 	RET
+
+// func dpPeakBF16AVX512(n int)
+//
+// n iterations of 24 independent VDPBF16PS (Z0–Z23 += the pair products of
+// Z24/Z25 and Z26–Z31, the micro-kernel's DPi_h encodings: 64 flops each,
+// 1536 an iteration): the core's bf16 dot-product throughput, which
+// BenchmarkPeak reports as the ceiling for the bf16 GEMM figures. Nothing
+// else uses it.
+TEXT ·dpPeakBF16AVX512(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), CX
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+dppeak:
+	DP0_0; DP0_1; DP1_0; DP1_1; DP2_0; DP2_1; DP3_0; DP3_1
+	DP4_0; DP4_1; DP5_0; DP5_1; DP6_0; DP6_1; DP7_0; DP7_1
+	DP8_0; DP8_1; DP9_0; DP9_1; DP10_0; DP10_1; DP11_0; DP11_1
+	DECQ CX
+	JNZ  dppeak
+	VZEROUPPER
+	RET
