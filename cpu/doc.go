@@ -66,7 +66,9 @@
 // isa_linux_arm64.go). vecmath.go,
 // vecmath_amd64.h and vecmath_arm64.h hold the vectorized exp and GELU
 // shared by the assembly (the arm64 header also encodes, as WORDs, the
-// vector instructions Go's arm64 assembler lacks); isa*.go the ISA detection; pool.go the workers;
+// vector instructions Go's arm64 assembler lacks); isa*.go the ISA detection; pool.go the workers
+// (pause_*.s their spin-wait hint, rusage_*.go the involuntary context
+// switches that tell them to stop spinning);
 // kernels.go the Kernels type and its scratch memory. The float64 twins
 // that the tests compare every kernel with are in internal/ref (Matmul,
 // Attention, LayerNorm, GELUs).
