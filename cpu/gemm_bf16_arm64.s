@@ -1,6 +1,7 @@
 //go:build !purego
 
 #include "textflag.h"
+#include "tile_arm64.h"
 
 // The bf16 micro-kernel for arm64: BFDOT (FEAT_BF16), by element. Go's
 // arm64 assembler has no mnemonic for it, so BFDOT4 encodes it as a WORD:
@@ -96,39 +97,11 @@ quarter:
 	MUL  R11, R15, R25
 	ADD  R10, R25, R13
 	ADD  R24, R13, R13
-	VLD1.P (R13)(R11), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VLD1.P (R13)(R11), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VLD1.P (R13)(R11), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1.P (R13)(R11), [V12.S4, V13.S4, V14.S4, V15.S4]
-	VLD1.P (R13)(R11), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R13)(R11), [V20.S4, V21.S4, V22.S4, V23.S4]
+	LOAD_TILE(R13, R11)
 	B    start
 
 zero:
-	VEOR V0.B16, V0.B16, V0.B16
-	VEOR V1.B16, V1.B16, V1.B16
-	VEOR V2.B16, V2.B16, V2.B16
-	VEOR V3.B16, V3.B16, V3.B16
-	VEOR V4.B16, V4.B16, V4.B16
-	VEOR V5.B16, V5.B16, V5.B16
-	VEOR V6.B16, V6.B16, V6.B16
-	VEOR V7.B16, V7.B16, V7.B16
-	VEOR V8.B16, V8.B16, V8.B16
-	VEOR V9.B16, V9.B16, V9.B16
-	VEOR V10.B16, V10.B16, V10.B16
-	VEOR V11.B16, V11.B16, V11.B16
-	VEOR V12.B16, V12.B16, V12.B16
-	VEOR V13.B16, V13.B16, V13.B16
-	VEOR V14.B16, V14.B16, V14.B16
-	VEOR V15.B16, V15.B16, V15.B16
-	VEOR V16.B16, V16.B16, V16.B16
-	VEOR V17.B16, V17.B16, V17.B16
-	VEOR V18.B16, V18.B16, V18.B16
-	VEOR V19.B16, V19.B16, V19.B16
-	VEOR V20.B16, V20.B16, V20.B16
-	VEOR V21.B16, V21.B16, V21.B16
-	VEOR V22.B16, V22.B16, V22.B16
-	VEOR V23.B16, V23.B16, V23.B16
+	ZERO_TILE
 
 // PAIR(q) is one pair row: its 16 columns in two loads of eight, each
 // multiplied into the six rows' accumulators with A's pair word q of
