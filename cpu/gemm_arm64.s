@@ -37,13 +37,7 @@
 TEXT ·gemmKernelNEON(SB), NOSPLIT, $0-112
 	MOVD pf+96(FP), R10
 	MOVD pfn+104(FP), R11
-	CBZ  R11, nopf
-pfloop:
-	PRFM (R10), PLDL2KEEP
-	ADD  $64, R10
-	SUBS $1, R11
-	BNE  pfloop
-nopf:
+	PREFETCH_L2(R10, R11)
 	MOVD k+0(FP), R0
 	MOVD a+8(FP), R1
 	MOVD lda+16(FP), R7

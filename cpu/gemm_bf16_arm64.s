@@ -56,13 +56,7 @@
 TEXT ·gemmKernelBF16NEON(SB), NOSPLIT, $0-80
 	MOVD pf+64(FP), R10
 	MOVD pfn+72(FP), R11
-	CBZ  R11, nopf
-pfloop:
-	PRFM (R10), PLDL2KEEP
-	ADD  $64, R10
-	SUBS $1, R11
-	BNE  pfloop
-nopf:
+	PREFETCH_L2(R10, R11)
 	MOVD kp+0(FP), R23
 	MOVD a+8(FP), R21
 	MOVD lda+16(FP), R7

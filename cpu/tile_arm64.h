@@ -38,3 +38,15 @@
 	VEOR V21.B16, V21.B16, V21.B16; \
 	VEOR V22.B16, V22.B16, V22.B16; \
 	VEOR V23.B16, V23.B16, V23.B16
+
+// PREFETCH_L2(p, n): prefetches n 64-byte lines from p into L2 (PRFM
+// PLDL2KEEP), the driver's share of the next B block; p and n are
+// clobbered. Defines the labels pfloop and pfdone (once per function).
+#define PREFETCH_L2(p, n) \
+	CBZ  n, pfdone; \
+pfloop: \
+	PRFM (p), PLDL2KEEP; \
+	ADD  $64, p; \
+	SUBS $1, n; \
+	BNE  pfloop; \
+pfdone:
