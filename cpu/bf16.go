@@ -224,15 +224,19 @@ func packBF16Into(dst, src []float32, ld, K, N int, trans bool) {
 // VCVTNEPS2BF16 for the runs of 32 where the CPU has it; arm64 rounds in Go
 // (BFCVTN would keep denormals, which ToBF16 flushes).
 func roundRows(dst []float32, ldd int, src []float32, lds, rows, K int, native bool) {
+	if rows == 0 {
+		return
+	}
 	h := halves(dst)
+	n := 0
+	if native && hasAVX512BF16 && K >= 32 {
+		n = K &^ 31
+		_, _ = h[2*(rows-1)*ldd+n-1], src[(rows-1)*lds+n-1]
+		roundRowsBF16AVX512(&h[0], 2*ldd, &src[0], lds, rows, n)
+	}
 	for i := range rows {
 		d := h[2*i*ldd : 2*(i+1)*ldd]
 		s := src[i*lds : i*lds+K]
-		n := 0
-		if native && hasAVX512BF16 && K >= 32 {
-			n = K &^ 31
-			roundBF16AVX512(&d[0], &s[0], n)
-		}
 		for j := n; j < K; j++ {
 			d[j] = ToBF16(s[j])
 		}

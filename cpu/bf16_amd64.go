@@ -11,7 +11,7 @@ func gemmKernelBF16AVX512(kp int, a *float32, lda int, b *float32, acc *float32,
 func gemmKernelAMX(kp int, a *float32, lda int, b *float32, acc *float32, ldacc int, c *float32, ldc int, cfg *amxConfig)
 
 //go:noescape
-func roundBF16AVX512(dst *uint16, src *float32, n int)
+func roundRowsBF16AVX512(dst *uint16, ldd int, src *float32, lds int, rows int, n int)
 
 func xgetbv0() uint64
 

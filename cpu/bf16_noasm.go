@@ -14,7 +14,7 @@ func gemmKernelAMX(kp int, a *float32, lda int, b *float32, acc *float32, ldacc 
 	panic("cpu: AMX kernel in a build without assembly")
 }
 
-func roundBF16AVX512(dst *uint16, src *float32, n int) {
+func roundRowsBF16AVX512(dst *uint16, ldd int, src *float32, lds int, rows int, n int) {
 	panic("cpu: AVX512_BF16 rounding in a build without assembly")
 }
 

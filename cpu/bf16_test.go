@@ -44,20 +44,24 @@ func specialRow(n int) []float32 {
 	return x
 }
 
-// TestRoundRows checks VCVTNEPS2BF16 against ToBF16 bit for bit, with a K
-// that is not a multiple of 32 and the zero padding.
+// TestRoundRows checks VCVTNEPS2BF16 against ToBF16 bit for bit, on rows
+// apart (lds > K) and packed, with K a multiple of 32 and not, and the zero
+// padding.
 func TestRoundRows(t *testing.T) {
 	if !hasAVX512BF16 {
 		t.Skip("no AVX512_BF16 here")
 	}
-	const rows, K = 3, 101
-	src := specialRow(rows * K)
-	ldd := bf16Pairs(K)
-	got, want := poisoned(rows*ldd), poisoned(rows*ldd)
-	roundRows(got, ldd, src, K, rows, K, true)
-	roundRows(want, ldd, src, K, rows, K, false)
-	require.Equal(t, pairWords(want), pairWords(got))
-	require.Zero(t, halves(got)[2*ldd-1])
+	for _, c := range []struct{ rows, K, lds int }{{3, 101, 101}, {1, 32, 32}, {7, 64, 1152}, {198, 64, 1155}, {5, 224, 224}, {2, 31, 40}} {
+		src := specialRow(c.rows * c.lds)
+		ldd := bf16Pairs(c.K)
+		got, want := poisoned(c.rows*ldd), poisoned(c.rows*ldd)
+		roundRows(got, ldd, src, c.lds, c.rows, c.K, true)
+		roundRows(want, ldd, src, c.lds, c.rows, c.K, false)
+		require.Equal(t, pairWords(want), pairWords(got), "rows %d K %d lds %d", c.rows, c.K, c.lds)
+		if c.K < 2*ldd {
+			require.Zero(t, halves(got)[2*ldd-1])
+		}
+	}
 }
 
 // forEachBF16 runs f once per bf16 unit (and the AMX tile model) this
