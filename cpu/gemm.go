@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -190,15 +191,22 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 		// A rounded to bf16 pairs once, on every worker, then the
 		// product reads the pairs like fp32 values (K counts pairs).
 		k.abf = grow(k.abf, M*b.kp)
-		k.round = roundJob{k: k, dst: k.abf, ldd: b.kp, src: a, lds: K, M: M, K: K, rows: ceilDiv(M, k.pool.workers*4)}
-		k.pool.do(ceilDiv(M, k.round.rows), &k.round)
-		k.round = roundJob{}
 		g.args.a, g.args.lda, g.args.K = k.abf[:M*b.kp], b.kp, b.kp
 		g.args.bf16, g.args.mr = true, k.mrBF16
+		blocks := ceilDiv(M, k.mrBF16)
+		if len(k.rounded) < blocks {
+			k.rounded = make([]atomic.Int32, blocks)
+		}
+		for i := range blocks {
+			k.rounded[i].Store(0)
+		}
+		k.rounding = aRounding{src: a, K: K, native: k.bf16.Native(), done: k.rounded[:blocks]}
+		g.args.round = &k.rounding
 	}
 	g.plan = makePlan(M, N, g.args.K, g.args.mr, k.pool.workers, g.args.bf16)
 	k.pool.do(g.plan.mChunks*g.plan.nChunks, g)
-	g.args = gemmArgs{}  // drop the references to the caller's slices
+	g.args = gemmArgs{} // drop the references to the caller's slices
+	k.rounding = aRounding{}
 	runtime.KeepAlive(b) // its memory may be a mapping that b's cleanup unmaps
 	return nil
 }
@@ -227,6 +235,42 @@ type gemmArgs struct {
 	ep      Epilogue
 	mr      int  // the micro-kernel's rows
 	bf16    bool // a and b hold bf16 pairs, K counts pairs
+	// round, if not nil: a is still to be made, row block by row block,
+	// from float32 rows (gemmRange's items do it at first use).
+	round *aRounding
+}
+
+// aRounding is the rounding of a bf16 product's A to pairs, spread over
+// the product's items instead of a pass of its own: the first item to need
+// a row block claims it (done 0 → 1), rounds its rows from src (rows of K
+// floats) and publishes it (→ 2); an item that finds a block claimed by
+// another waits for it after claiming what it can. So every row is rounded
+// once, by the worker that reaches it first, while the other computes.
+type aRounding struct {
+	src    []float32
+	K      int
+	native bool
+	done   []atomic.Int32 // per row block of mr rows
+}
+
+// ensure makes row blocks [rb0, rb1) of g.a.
+func (r *aRounding) ensure(g *gemmArgs, rb0, rb1 int) {
+	for rb := rb0; rb < rb1; rb++ {
+		if r.done[rb].CompareAndSwap(0, 1) {
+			row0 := rb * g.mr
+			rows := min(g.mr, g.M-row0)
+			roundRows(g.a[row0*g.lda:], g.lda, r.src[row0*r.K:], r.K, rows, r.K, r.native)
+			r.done[rb].Store(2)
+		}
+	}
+	for rb := rb0; rb < rb1; rb++ {
+		for i := 1; r.done[rb].Load() != 2; i++ {
+			spinPause()
+			if i%1024 == 0 {
+				runtime.Gosched() // its claimer lost its core: a block takes microseconds
+			}
+		}
+	}
 }
 
 // gemmPlan splits a product into mChunks×nChunks items of mcBlocks row
@@ -356,6 +400,9 @@ func (g *gemmJob) run(worker, item int) {
 // Tiles that stick out of M or N run on scratch copies (A rows, bias, R)
 // into a scratch tile, of which only the valid part is copied to C.
 func (k *Kernels) gemmRange(s *scratch, g *gemmArgs, p *gemmPlan, rb0, rb1, pn0, pn1 int) {
+	if g.round != nil {
+		g.round.ensure(g, rb0, rb1)
+	}
 	mr := g.mr
 	nrb, npn := rb1-rb0, pn1-pn0
 	var gelu *vecConsts
@@ -539,22 +586,6 @@ func addRows(p *float32, i, ld int) *float32 {
 	return (*float32)(unsafe.Add(unsafe.Pointer(p), 4*i*ld))
 }
 
-// roundJob rounds the M rows of A to bf16 pairs for a bf16 Gemm, rows at a
-// time per item.
-type roundJob struct {
-	k        *Kernels
-	dst, src []float32
-	ldd, lds int
-	M, K     int
-	rows     int
-}
-
-func (j *roundJob) run(_, item int) {
-	r0 := item * j.rows
-	r1 := min(r0+j.rows, j.M)
-	roundRows(j.dst[r0*j.ldd:], j.ldd, j.src[r0*j.lds:], j.lds, r1-r0, j.K, j.k.bf16.Native())
-}
-
 // add16 is p + 16 floats, or nil for nil.
 func add16(p *float32) *float32 {
 	if p == nil {
@@ -573,6 +604,9 @@ func (k *Kernels) ReserveGemmBF16(M, K int) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.abf = grow(k.abf, GemmBF16Words(M, K))
+	if blocks := ceilDiv(M, k.mrBF16); len(k.rounded) < blocks {
+		k.rounded = make([]atomic.Int32, blocks)
+	}
 	return nil
 }
 

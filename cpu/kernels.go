@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Kernels is a set of kernels bound to one ISA and one pool of worker
@@ -12,21 +13,22 @@ import (
 // every worker), and none allocates once the scratch has grown to the
 // largest shapes seen (see ReserveAttention).
 type Kernels struct {
-	mu      sync.Mutex
-	isa     ISA
-	mr      int // micro-kernel tile rows
-	bf16    BF16Dot
-	mrBF16  int       // the bf16 micro-kernel's tile rows
-	abf     []float32 // a bf16 Gemm's A, rounded to pairs
-	round   roundJob
-	pool    *pool
-	scratch []scratch // one per worker
-	gemm    gemmJob   // reused job values: the pool gets pointers to them
-	attn    attentionJob
-	attnKV  []float32 // every head's packed K and V at small batches
-	ln      layerNormJob
-	gelu    geluJob
-	closed  bool
+	mu       sync.Mutex
+	isa      ISA
+	mr       int // micro-kernel tile rows
+	bf16     BF16Dot
+	mrBF16   int            // the bf16 micro-kernel's tile rows
+	abf      []float32      // a bf16 Gemm's A, rounded to pairs
+	rounded  []atomic.Int32 // its row blocks' rounding states (aRounding)
+	rounding aRounding
+	pool     *pool
+	scratch  []scratch // one per worker
+	gemm     gemmJob   // reused job values: the pool gets pointers to them
+	attn     attentionJob
+	attnKV   []float32 // every head's packed K and V at small batches
+	ln       layerNormJob
+	gelu     geluJob
+	closed   bool
 }
 
 // scratch is one worker's private memory.
