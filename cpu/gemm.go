@@ -188,8 +188,9 @@ func (k *Kernels) Gemm(c, a []float32, b *PackedB, bias, r []float32, M int, ep 
 	g.k = k
 	g.args = gemmArgs{a: a, lda: K, b: b.data, K: K, N: N, c: c, ldc: N, bias: bias, r: r, ldr: N, M: M, ep: ep, mr: k.mr}
 	if b.bf16 {
-		// A rounded to bf16 pairs once, on every worker, then the
-		// product reads the pairs like fp32 values (K counts pairs).
+		// A rounded to bf16 pairs once, row block by row block as the
+		// items first need them (aRounding); the product reads the pairs
+		// like fp32 values (K counts pairs).
 		k.abf = grow(k.abf, M*b.kp)
 		g.args.a, g.args.lda, g.args.K = k.abf[:M*b.kp], b.kp, b.kp
 		g.args.bf16, g.args.mr = true, k.mrBF16
