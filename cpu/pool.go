@@ -27,7 +27,8 @@ type task interface {
 // done would leave cores idle between them. So both sides spin first, as
 // OpenMP runtimes do: an idle worker polls for the next job, and the caller
 // polls for the workers to finish, for up to spinFor each, and only then
-// park on a channel (so an idle pool costs no CPU).
+// park on a channel (so an idle pool costs no CPU) — except while the
+// machine is oversubscribed (contended), when they park at once.
 type pool struct {
 	mu      sync.Mutex
 	workers int
@@ -49,9 +50,9 @@ type pool struct {
 	busy        bool
 }
 
-// spinFor bounds how long a worker waits for the next job, and the caller
-// for the workers, before parking (see sleeper for how much less they
-// spin when spinning does not pay).
+// spinFor bounds how long a worker polls for the next job, and the caller
+// for the workers, before parking (they do not poll at all while the
+// machine is contended).
 const spinFor = 50 * time.Microsecond
 
 // sleeper is the park/wake handshake of one waiting goroutine: it sets
@@ -120,6 +121,7 @@ func (p *pool) contended(now time.Time) bool {
 	}
 	n := p.switchCount()
 	if n < 0 || p.switches < 0 {
+		p.switches, p.checked = n, now
 		return false
 	}
 	per := float64(n-p.switches) * float64(contentionCheck) / float64(dt)
