@@ -69,7 +69,8 @@
 // vector instructions Go's arm64 assembler lacks); isa*.go the ISA detection; pool.go the workers
 // (pause_*.s their spin-wait hint, rusage_*.go the involuntary context
 // switches that tell them to stop spinning);
-// kernels.go the Kernels type and its scratch memory. The float64 twins
+// kernels.go the Kernels type and its scratch memory; tile_amd64.h and
+// tile_arm64.h the micro-kernels' shared accumulator tile and prefetch. The float64 twins
 // that the tests compare every kernel with are in internal/ref (Matmul,
 // Attention, LayerNorm, GELUs).
 //
