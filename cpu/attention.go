@@ -289,6 +289,7 @@ func packKTBF16(dst, src []float32, ld, T, Dh int, tmp []float32, native bool) {
 		panel := d[p*dp*nr : (p+1)*dp*nr]
 		cols := min(nr, T-p*nr)
 		if native && hasAVX512 {
+			_ = w[(p*nr+cols)*dp-1] // the last word the gathers read
 			gatherColsAVX512(unsafe.Pointer(&panel[0]), unsafe.Pointer(&w[p*nr*dp]), dp, dp, 1<<cols-1, &iota16)
 			continue
 		}

@@ -105,6 +105,7 @@ func packInto(dst, src []float32, ld, K, N int, trans bool) {
 		n0 := p * nr
 		cols := min(nr, N-n0)
 		if trans && hasAVX512 {
+			_ = src[(n0+cols-1)*ld+K-1] // the last element the gathers read
 			gatherColsAVX512(unsafe.Pointer(&panel[0]), unsafe.Pointer(&src[n0*ld]), ld, K, 1<<cols-1, &iota16)
 			continue
 		}
