@@ -104,9 +104,9 @@ func spinUntil(ready func() bool) bool {
 }
 
 // contended reports whether the process's threads are being preempted by
-// others: a moving average of the involuntary context switches
-// (involuntarySwitches; never contended where unknown) per contentionCheck
-// window above contentionSwitches. The pool spins only while it is false,
+// others — a moving average of the involuntary context switches
+// (involuntarySwitches; none where unknown) per contentionCheck window
+// above contentionSwitches — or the pool has more workers than GOMAXPROCS. The pool spins only while it is false,
 // because on an oversubscribed machine polling takes core time from the
 // threads waited for, and the scheduler then ranks the pool's threads,
 // which seem busy, behind the competition: with a CPU hog beside a
@@ -120,13 +120,13 @@ func (p *pool) contended(now time.Time) bool {
 		return p.busy
 	}
 	n := p.switchCount()
-	if n < 0 || p.switches < 0 {
-		p.switches, p.checked = n, now
-		return false
+	if n >= 0 && p.switches >= 0 {
+		per := float64(n-p.switches) * float64(contentionCheck) / float64(dt)
+		p.rate = 0.75*p.rate + 0.25*per
 	}
-	per := float64(n-p.switches) * float64(contentionCheck) / float64(dt)
-	p.rate = 0.75*p.rate + 0.25*per
-	p.busy = p.rate > contentionSwitches
+	// More workers than the Go scheduler runs at once: a poll would hold
+	// the P that the goroutine it waits for needs.
+	p.busy = p.rate > contentionSwitches || runtime.GOMAXPROCS(0) < p.workers
 	p.switches, p.checked = n, now
 	return p.busy
 }

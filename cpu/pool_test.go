@@ -149,6 +149,10 @@ func TestPoolContended(t *testing.T) {
 	count = 0
 	p.switchCount = func() int64 { return -1 }
 	require.False(t, step(100), "unknown counts: never contended")
+	big := newPool(runtime.GOMAXPROCS(0) + 1)
+	defer big.close()
+	big.switchCount = p.switchCount
+	require.True(t, big.contended(time.Now().Add(time.Hour)), "more workers than GOMAXPROCS: polling would starve them")
 
 	for _, busy := range []bool{false, true} {
 		p.busy, p.checked = busy, time.Now().Add(time.Hour) // held until then
