@@ -7,51 +7,44 @@ import (
 )
 
 // BenchmarkAttention is one DeiT-small layer's attention (T = 198, H = 6,
-// Dh = 64) at batch 1 and 8; GFLOPS counts the two products, 4·B·T²·H·Dh.
+// Dh = 64) at batch 1 and 8, in fp32 per ISA and in bf16 per native unit;
+// GFLOPS counts the two products, 4·B·T²·H·Dh.
 func BenchmarkAttention(b *testing.B) {
-	const T, H, Dh = 198, 6, 64
+	type variant struct {
+		name string
+		new  func(threads int) (*Kernels, error)
+		bf16 bool
+	}
+	var variants []variant
 	for _, isa := range ISAs() {
-		if !isa.Supported() {
-			continue
-		}
-		for _, threads := range []int{1, 2} {
-			for _, B := range []int{1, 8} {
-				b.Run(fmt.Sprintf("B%d/%v/t%d", B, isa, threads), func(b *testing.B) {
-					k, err := New(isa, threads)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer k.Close()
-					qkv := randSlice(1, B*T*3*H*Dh, -1, 1)
-					out := make([]float32, B*T*H*Dh)
-					c0 := cpuSeconds()
-					for b.Loop() {
-						if err := k.Attention(out, qkv, B, T, H, Dh, float32(1/math.Sqrt(Dh))); err != nil {
-							b.Fatal(err)
-						}
-					}
-					reportFlops(b, 4*float64(B*T*T*H*Dh)*float64(b.N), c0)
-				})
-			}
+		if isa.Supported() {
+			variants = append(variants, variant{isa.String(), func(t int) (*Kernels, error) { return New(isa, t) }, false})
 		}
 	}
 	for _, d := range BF16Dots() {
-		if !d.Native() || !d.Supported() {
-			continue
+		if d.Native() && d.Supported() {
+			variants = append(variants, variant{d.String(), func(t int) (*Kernels, error) { return NewBF16(Best(), d, t) }, true})
 		}
+	}
+	const T, H, Dh = 198, 6, 64
+	for _, v := range variants {
 		for _, threads := range []int{1, 2} {
 			for _, B := range []int{1, 8} {
-				b.Run(fmt.Sprintf("B%d/%v/t%d", B, d, threads), func(b *testing.B) {
-					k, err := NewBF16(Best(), d, threads)
+				b.Run(fmt.Sprintf("B%d/%s/t%d", B, v.name, threads), func(b *testing.B) {
+					k, err := v.new(threads)
 					if err != nil {
 						b.Fatal(err)
 					}
 					defer k.Close()
+					attention := k.Attention
+					if v.bf16 {
+						attention = k.AttentionBF16
+					}
 					qkv := randSlice(1, B*T*3*H*Dh, -1, 1)
 					out := make([]float32, B*T*H*Dh)
 					c0 := cpuSeconds()
 					for b.Loop() {
-						if err := k.AttentionBF16(out, qkv, B, T, H, Dh, float32(1/math.Sqrt(Dh))); err != nil {
+						if err := attention(out, qkv, B, T, H, Dh, float32(1/math.Sqrt(Dh))); err != nil {
 							b.Fatal(err)
 						}
 					}

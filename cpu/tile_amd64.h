@@ -41,6 +41,45 @@
 	VMOVUPS (p), Z22; \
 	VMOVUPS 64(p), Z23
 
+// STORE_TILE512(p, stride): the twelve rows Z0–Z23 to p, stride bytes
+// apart; p is advanced to the last row.
+#define STORE_TILE512(p, stride) \
+	VMOVUPS Z0, (p); \
+	VMOVUPS Z1, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z2, (p); \
+	VMOVUPS Z3, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z4, (p); \
+	VMOVUPS Z5, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z6, (p); \
+	VMOVUPS Z7, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z8, (p); \
+	VMOVUPS Z9, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z10, (p); \
+	VMOVUPS Z11, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z12, (p); \
+	VMOVUPS Z13, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z14, (p); \
+	VMOVUPS Z15, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z16, (p); \
+	VMOVUPS Z17, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z18, (p); \
+	VMOVUPS Z19, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z20, (p); \
+	VMOVUPS Z21, 64(p); \
+	ADDQ stride, p; \
+	VMOVUPS Z22, (p); \
+	VMOVUPS Z23, 64(p)
+
 // ZERO_TILE512: Z0–Z23 = 0.
 #define ZERO_TILE512 \
 	VPXORD Z0, Z0, Z0; \
@@ -80,3 +119,30 @@ pfloop: \
 	DECQ n; \
 	JNZ  pfloop; \
 pfdone:
+
+// TILE512_ROWS loads the kernels' shared arguments a, lda and b (at 8, 16
+// and 24(FP)): SI = A row 0, R10 = row 4, R11 = row 8, R8 = lda bytes,
+// R9 = 3·lda bytes, DX = the panel.
+#define TILE512_ROWS \
+	MOVQ a+8(FP), SI; \
+	MOVQ lda+16(FP), R8; \
+	SHLQ $2, R8; \
+	MOVQ b+24(FP), DX; \
+	LEAQ (R8)(R8*2), R9; \
+	LEAQ (SI)(R8*4), R10; \
+	LEAQ (R10)(R8*4), R11
+
+// TILE512_INIT starts the accumulators: the tile at acc (32(FP), rows
+// ldacc floats apart, 40(FP)), or zero where acc is nil. Clobbers AX, BX;
+// defines the labels tilezero and tiledone (once per function).
+#define TILE512_INIT \
+	MOVQ acc+32(FP), AX; \
+	TESTQ AX, AX; \
+	JZ   tilezero; \
+	MOVQ ldacc+40(FP), BX; \
+	SHLQ $2, BX; \
+	LOAD_TILE512(AX, BX); \
+	JMP  tiledone; \
+tilezero: \
+	ZERO_TILE512; \
+tiledone:
